@@ -1,0 +1,46 @@
+# The README's commands. Everything the project needs is installed from its own files.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench lint install migrate seed clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3.11"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,postgres]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(BIN)/privacy db upgrade
+
+seed: migrate
+	$(BIN)/privacy demo seed
+
+run: seed
+	@echo ""
+	@echo "privacy-service on http://127.0.0.1:$(PORT)"
+	@echo "  API docs:       http://127.0.0.1:$(PORT)/api/docs"
+	@echo "  demo customer:  demo@example.com / 13800138000"
+	@echo "  one-time codes: instance/outbox.log (no SMTP configured)"
+	@echo ""
+	PRIVACY_SCHEDULER_ENABLED=true $(BIN)/gunicorn --workers 1 --threads 8 \
+		--bind 127.0.0.1:$(PORT) --access-logfile - wsgi:app
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python bench/run.py
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check . || true
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

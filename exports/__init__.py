@@ -1,0 +1,1 @@
+"""The export assembler (streaming ZIP, formats, storage). No Flask imports."""

@@ -1,0 +1,136 @@
+"""privacy-service: data-subject requests for a Chinese cross-border shop.
+
+``create_app`` wires the service together in small, readable steps. Nothing connects to a
+database or reads key material at import time.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+from pathlib import Path
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, redirect, request, send_from_directory
+from flask_smorest import Api
+from swagger_ui_bundle import swagger_ui_path
+
+from privacy_service import logs
+from privacy_service.config import Settings
+from privacy_service.crypto import Vault, install_vault, load_keyring
+from privacy_service.crypto.keyring import dev_secrets
+from privacy_service.db import Database
+from privacy_service.errors import Problem, register_error_handlers
+from privacy_service.notify import Notifier
+from privacy_service.policies import load_policies
+from privacy_service.runtime import Runtime
+
+log = logging.getLogger(__name__)
+API_VERSION = "1.0.0"
+
+
+class ProblemApi(Api):
+    """flask-smorest's Api, answering errors as RFC 9457 problem details."""
+
+    def _register_error_handlers(self):
+        register_error_handlers(self._app)
+
+
+def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the Flask application; ``config_overrides`` win over the environment."""
+    settings = _load_settings(config_overrides)
+    logs.configure(settings.log_format)
+    app = Flask(__name__, instance_path=settings.instance_dir)
+    vault = _install_vault(settings)
+    rt = Runtime(
+        settings=settings,
+        db=Database(settings.database_url),
+        vault=vault,
+        policies=load_policies(settings.policies_dir),
+        notifier=Notifier(settings),
+    )
+    app.extensions["privacy"] = rt
+    _configure_flask(app, settings)
+    _register_api(app)
+    _register_api_docs_assets(app)
+    app.teardown_appcontext(rt.db.remove)
+    if settings.scheduler_enabled:
+        _start_scheduler(rt)
+    return app
+
+
+def _load_settings(overrides: Mapping[str, Any] | None) -> Settings:
+    settings = Settings.load(overrides=overrides)
+    if not settings.is_production and not settings.secret_key:
+        # Development: secrets live in instance/dev-keyring.json (created once, mode 0600).
+        settings.secret_key = dev_secrets(Path(settings.instance_dir))["secret_key"]
+    settings.validate()
+    return settings
+
+
+def _install_vault(settings: Settings) -> Vault:
+    vault = Vault(load_keyring(settings))
+    install_vault(vault)
+    return vault
+
+
+def _configure_flask(app: Flask, settings: Settings) -> None:
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_content_length,
+        JSON_SORT_KEYS=False,
+        API_TITLE="privacy-service",
+        API_VERSION=API_VERSION,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="/api/docs/assets/",
+        SESSION_COOKIE_SECURE=settings.is_production,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
+    app.json.ensure_ascii = False
+    register_error_handlers(app)
+
+
+def _register_api(app: Flask) -> None:
+    from privacy_service.requests.api import blp as requests_blp
+
+    api = ProblemApi(app)
+    api.register_blueprint(requests_blp)
+    app.extensions["privacy.api"] = api
+
+    @app.get("/")
+    def _index():
+        return redirect("/api/docs")
+
+    @app.before_request
+    def _json_bodies_only():
+        # A form or text body would otherwise be read as "no fields": say what is wrong instead.
+        if (
+            request.path.startswith("/api/")
+            and request.method in ("POST", "PUT", "PATCH")
+            and request.content_length
+            and not request.is_json
+        ):
+            raise Problem(
+                "Send the body as application/json.", status=415, slug="unsupported-media-type",
+                title="Unsupported media type",
+            )
+
+
+def _register_api_docs_assets(app: Flask) -> None:
+    # Swagger UI served from the installed package: the docs page loads nothing from the internet.
+    @app.get("/api/docs/assets/<path:filename>")
+    def _swagger_assets(filename: str):
+        return send_from_directory(str(swagger_ui_path), filename, max_age=86400)
+
+
+def _start_scheduler(rt: Runtime) -> None:
+    from privacy_service.jobs import start_scheduler
+
+    scheduler = start_scheduler(rt)
+    atexit.register(scheduler.shutdown, wait=False)
+    log.info("scheduler started", extra={"jobs": len(scheduler.get_jobs())})

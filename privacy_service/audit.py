@@ -1,0 +1,177 @@
+"""The append-only, hash-chained audit log.
+
+Each entry carries a sequence number, the time, the actor, the action, the request and subject it
+concerns, the *names* of fields involved (never their values), structured details that must not
+hold personal data, the previous entry's hash and its own. The hash is an HMAC-SHA256 under the
+audit key, so someone with write access to the database but not the key cannot re-forge a chain
+after editing it. A single head row holds the last sequence number and hash: appending updates it
+first, which serialises writers on every backend (row lock on PostgreSQL, write lock on SQLite).
+Triggers installed by the migration refuse UPDATE and DELETE on entries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Integer, String, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from privacy_service.crypto import current_vault
+from privacy_service.db import ID, Base, UTCDateTime, utcnow
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditEntry(Base):
+    """One audit event. Rows are never updated or deleted (enforced by triggers)."""
+
+    __tablename__ = "audit_entries"
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    actor: Mapped[str] = mapped_column(String(120), nullable=False)
+    action: Mapped[str] = mapped_column(String(80), nullable=False, index=True)
+    request_id: Mapped[str | None] = mapped_column(ID, index=True)
+    subject_id: Mapped[str | None] = mapped_column(ID, index=True)
+    fields: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
+    details: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class AuditHead(Base):
+    """The chain's head: one row holding the last sequence number and hash."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+def _payload(
+    seq: int,
+    at: dt.datetime,
+    actor: str,
+    action: str,
+    request_id: str | None,
+    subject_id: str | None,
+    fields: list,
+    details: dict,
+    prev_hash: str,
+) -> bytes:
+    doc = {
+        "seq": seq,
+        "at": at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+        "actor": actor,
+        "action": action,
+        "request_id": request_id,
+        "subject_id": subject_id,
+        "fields": fields,
+        "details": details,
+        "prev": prev_hash,
+    }
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def record(
+    session: Session,
+    action: str,
+    *,
+    actor: str,
+    request_id: str | None = None,
+    subject_id: str | None = None,
+    fields: Iterable[str] = (),
+    details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Append an entry in the caller's transaction; the caller commits.
+
+    ``fields`` are names only; ``details`` must hold no personal data (ids, counts, reasons codes).
+    """
+    head = session.execute(
+        update(AuditHead)
+        .where(AuditHead.id == 1)
+        .values(seq=AuditHead.seq + 1)
+        .returning(AuditHead.seq, AuditHead.hash)
+    ).one_or_none()
+    if head is None:
+        raise RuntimeError("audit head row missing: run the migrations")
+    seq, prev_hash = head
+    at = utcnow()
+    field_list = sorted(set(fields))
+    detail_doc = details or {}
+    digest = current_vault().audit_mac(
+        _payload(seq, at, actor, action, request_id, subject_id, field_list, detail_doc, prev_hash)
+    )
+    entry = AuditEntry(
+        seq=seq,
+        at=at,
+        actor=actor,
+        action=action,
+        request_id=request_id,
+        subject_id=subject_id,
+        fields=field_list,
+        details=detail_doc,
+        prev_hash=prev_hash,
+        hash=digest,
+    )
+    session.add(entry)
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=digest))
+    return entry
+
+
+@dataclasses.dataclass
+class VerifyResult:
+    """The outcome of checking the chain."""
+
+    ok: bool
+    entries: int
+    problems: list[str]
+
+
+def _entries(session: Session, batch: int = 5000) -> Iterator[AuditEntry]:
+    last = 0
+    while True:
+        rows = session.scalars(
+            select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+        session.expunge_all()
+
+
+def verify_chain(session: Session, max_problems: int = 20) -> VerifyResult:
+    """Check sequence, links and HMACs of every entry, and the head; never modifies anything."""
+    vault = current_vault()
+    problems: list[str] = []
+    expected_seq, prev = 1, GENESIS_HASH
+    count = 0
+    for entry in _entries(session):
+        count += 1
+        if entry.seq != expected_seq:
+            problems.append(f"entry {expected_seq} is missing (next is {entry.seq})")
+        if entry.prev_hash != prev:
+            problems.append(f"entry {entry.seq} does not link to the entry before it")
+        payload = _payload(
+            entry.seq, entry.at, entry.actor, entry.action, entry.request_id,
+            entry.subject_id, entry.fields, entry.details, entry.prev_hash,
+        )
+        if vault.audit_mac(payload) != entry.hash:
+            problems.append(f"entry {entry.seq} was altered (its hash does not match)")
+        expected_seq, prev = entry.seq + 1, entry.hash
+        if len(problems) >= max_problems:
+            break
+    head = session.get(AuditHead, 1)
+    if head is None:
+        problems.append("the chain head is missing")
+    elif len(problems) < max_problems and (head.seq != expected_seq - 1 or head.hash != prev):
+        problems.append(
+            f"the chain head says {head.seq} entries but the log ends at {expected_seq - 1}"
+        )
+    return VerifyResult(ok=not problems, entries=count, problems=problems)

@@ -1,0 +1,168 @@
+"""The ``privacy`` command: one group per domain, calling the same services as the API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup
+
+from privacy_service import audit, create_app, migrate
+from privacy_service.jobs import JOBS, run_job
+from privacy_service.runtime import runtime
+
+
+def _create_app():
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False,
+             add_version_option=False)
+def main():
+    """Operate the privacy service."""
+
+
+# --- db ----------------------------------------------------------------------------------------
+
+
+@main.group()
+def db():
+    """The service's own database."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision):
+    """Apply Alembic migrations."""
+    rt = runtime()
+    migrate.upgrade(rt.db.engine, revision)
+    click.echo(f"database at revision {migrate.current(rt.db.engine)}")
+
+
+# --- calendar ----------------------------------------------------------------------------------
+
+
+@main.group()
+def calendar():
+    """Working days and deadlines."""
+
+
+@calendar.command("due")
+@click.argument("date", type=click.DateTime(formats=["%Y-%m-%d"]))
+@click.option("--days", default=15, show_default=True, type=click.IntRange(1, 365),
+              help="Working days to add.")
+def calendar_due(date, days):
+    """Print the due date DAYS working days after a request received on DATE."""
+    deadline = runtime().policies.calendar.add_working_days(date.date(), days)
+    click.echo(deadline.due_date.isoformat() + (" provisional" if deadline.provisional else ""))
+
+
+@calendar.command("years")
+def calendar_years():
+    """Which years are known, and from which source."""
+    cal = runtime().policies.calendar
+    this_year = dt.date.today().year
+    for year in range(this_year - 2, this_year + 3):
+        if year in cal.official_years:
+            source = "policies/calendar: " + cal.official_years[year].source
+        elif cal.is_known(year):
+            source = "chinesecalendar package"
+        else:
+            source = "UNKNOWN: deadlines reaching this year are provisional"
+        click.echo(f"{year}  {source}")
+
+
+@calendar.command("recompute")
+def calendar_recompute():
+    """Recompute provisional deadlines now (after adding a year under policies/calendar/)."""
+    rt = runtime()
+    from privacy_service.requests.deadlines import recompute_provisional
+
+    session = rt.db.session
+    changed = recompute_provisional(session, rt.policies)
+    session.commit()
+    click.echo(f"{changed} deadline(s) recomputed")
+
+
+# --- audit -------------------------------------------------------------------------------------
+
+
+@main.group("audit")
+def audit_group():
+    """The tamper-evident audit log."""
+
+
+@audit_group.command("verify")
+def audit_verify():
+    """Check the hash chain; exits 1 when any entry was edited, deleted or reordered."""
+    result = audit.verify_chain(runtime().db.session)
+    if result.ok:
+        click.echo(f"audit chain intact: {result.entries} entries")
+        return
+    for problem in result.problems:
+        click.echo(f"TAMPERED: {problem}", err=True)
+    click.echo(f"audit chain BROKEN ({result.entries} entries read)", err=True)
+    sys.exit(1)
+
+
+# --- jobs --------------------------------------------------------------------------------------
+
+
+@main.group()
+def jobs():
+    """Scheduled jobs."""
+
+
+@jobs.command("list")
+def jobs_list():
+    """The job table."""
+    for spec in JOBS:
+        click.echo(f"{spec.id:40} {spec.trigger} {json.dumps(spec.trigger_args)}")
+
+
+@jobs.command("run")
+@click.argument("job_id", type=click.Choice([spec.id for spec in JOBS]))
+def jobs_run(job_id):
+    """Run one job now (under its lease, like the scheduler)."""
+    spec = next(s for s in JOBS if s.id == job_id)
+    count = run_job(runtime(), spec)
+    click.echo("held by another process; skipped" if count is None else f"{job_id}: {count}")
+
+
+# --- demo --------------------------------------------------------------------------------------
+
+
+@main.group()
+def demo():
+    """The demo shop."""
+
+
+@demo.command("seed")
+def demo_seed():
+    """Create the demo customer (demo@example.com / 13800138000); does nothing the second time."""
+    from privacy_service.demo import seed
+
+    rt = runtime()
+    created = seed(rt.db.session)
+    rt.db.session.commit()
+    click.echo("demo shop seeded" if created else "demo shop already present")
+
+
+# --- config ------------------------------------------------------------------------------------
+
+
+@main.command("config")
+def show_config():
+    """Print the effective settings (secrets shown only as set/unset)."""
+    click.echo(json.dumps(runtime().settings.public_summary(), indent=2, ensure_ascii=False))
+
+
+@main.command("routes")
+def routes():
+    """List the HTTP routes."""
+    for rule in sorted(current_app.url_map.iter_rules(), key=lambda r: r.rule):
+        methods = ",".join(sorted(rule.methods - {"HEAD", "OPTIONS"}))
+        click.echo(f"{methods:12} {rule.rule}")

@@ -1,0 +1,135 @@
+"""Database: the declarative base, engine creation and session handling.
+
+Nothing here connects at import time. ``Database`` is created by the app factory (or by a CLI
+command or a test) from a URL; engines elsewhere (retention, exports) receive a ``Session``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import uuid6
+from sqlalchemy import DateTime, MetaData, String, TypeDecorator, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware UTC timestamp on every backend (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        """Normalise to UTC before storing; naive values are refused."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        """Return aware UTC datetimes."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a constraint naming convention (stable Alembic names)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+    def __init__(self, **kwargs):
+        # The id is assigned first: encrypted attributes bind their ciphertext to it.
+        if "id" in self.__mapper__.columns and isinstance(self.__mapper__.columns["id"].type, String):
+            self.id = kwargs.pop("id", None) or new_id()
+        for key, value in kwargs.items():
+            if not hasattr(type(self), key):
+                raise TypeError(f"{key!r} is an invalid keyword argument for {type(self).__name__}")
+            setattr(self, key, value)
+
+
+def new_id() -> str:
+    """An app-generated, time-ordered id (UUIDv7), known before insert so it can bind AAD."""
+    return str(uuid6.uuid7())
+
+
+def is_uuid(value: str) -> bool:
+    """True when ``value`` is a canonical UUID string (used to reject bad path ids early)."""
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except (ValueError, AttributeError, TypeError):
+        return False
+
+
+def utcnow() -> dt.datetime:
+    """The current time, aware, in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+ID = String(36)
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine with per-backend settings that matter for concurrency."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            # WAL lets readers proceed during a write; foreign keys are off by default in SQLite.
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+            # Take the write lock at BEGIN so read-then-write transactions cannot deadlock.
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+class Database:
+    """An engine plus a thread-scoped session factory."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url)
+        self.session_factory = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self.session = scoped_session(self.session_factory)
+
+    @property
+    def dialect(self) -> str:
+        """The backend's name: ``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    def new_session(self) -> Session:
+        """A fresh session not tied to the current thread's scope (jobs, workers)."""
+        return self.session_factory()
+
+    def remove(self, _exc=None) -> None:
+        """End the current thread's session (Flask teardown)."""
+        self.session.remove()
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.session.remove()
+        self.engine.dispose()

@@ -1,0 +1,166 @@
+"""RFC 9457 problem details for every error the service returns.
+
+Domain code raises ``Problem`` (or a subclass); Flask, werkzeug and webargs errors are converted
+here too, so no client ever sees anything but ``application/problem+json``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, json
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_BASE = "https://privacy-service.example/problems/"
+MEDIA_TYPE = "application/problem+json"
+
+
+class Problem(Exception):
+    """An error with a stable ``type`` slug, an HTTP status, a title and a detail."""
+
+    status = 400
+    slug = "bad-request"
+    title = "Bad request"
+
+    def __init__(
+        self,
+        detail: str = "",
+        *,
+        status: int | None = None,
+        slug: str | None = None,
+        title: str | None = None,
+        errors: Any = None,
+        headers: dict[str, str] | None = None,
+    ):
+        super().__init__(detail or self.title)
+        self.detail = detail or (title or self.title)
+        self.status = status or self.status
+        self.slug = slug or self.slug
+        self.title = title or self.title
+        self.errors = errors
+        self.headers = headers or {}
+
+
+class NotFound(Problem):
+    """The resource does not exist, or the caller may not know it does."""
+
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(Problem):
+    """The request is not allowed in the resource's current state."""
+
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class Unauthorized(Problem):
+    """Missing or invalid credentials."""
+
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+    def __init__(self, detail: str = "", **kwargs):
+        kwargs.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="privacy"'})
+        super().__init__(detail, **kwargs)
+
+
+class Forbidden(Problem):
+    """Authenticated, but not allowed."""
+
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+
+class Unprocessable(Problem):
+    """The body is well-formed but its values are not acceptable."""
+
+    status, slug, title = 422, "validation-error", "Invalid request"
+
+
+class TooManyRequests(Problem):
+    """A rate limit or cool-down applies."""
+
+    status, slug, title = 429, "too-many-requests", "Too many requests"
+
+
+def problem_response(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    errors: Any = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """Build an ``application/problem+json`` response."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = errors
+    response = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=MEDIA_TYPE)
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+_HTTP_SLUGS = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    409: "conflict",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation-error",
+    429: "too-many-requests",
+}
+
+
+def _from_http_exception(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    data = getattr(exc, "data", None) or {}
+    errors = data.get("messages")
+    if isinstance(errors, dict) and set(errors) <= {"json", "query", "headers", "path", "form"}:
+        # webargs nests field errors under the location; clients want the fields.
+        merged: dict[str, Any] = {}
+        for location_errors in errors.values():
+            if isinstance(location_errors, dict):
+                merged.update(location_errors)
+        errors = merged or errors
+    detail = exc.description or exc.name
+    if status == 422:
+        detail = "The request body has invalid or unknown fields; see errors."
+    elif status == 400 and errors:
+        detail = "The request body is not valid JSON in UTF-8."
+    headers = {}
+    if status == 405 and getattr(exc, "valid_methods", None):
+        headers["Allow"] = ", ".join(exc.valid_methods)
+    return problem_response(
+        status, _HTTP_SLUGS.get(status, "http-error"), exc.name, detail, errors, headers
+    )
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Render every error as problem JSON; log unexpected ones without request data."""
+
+    @app.errorhandler(Problem)
+    def _problem(exc: Problem):
+        return problem_response(exc.status, exc.slug, exc.title, exc.detail, exc.errors, exc.headers)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        return _from_http_exception(exc)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        # The exception type only: messages can carry values from the request.
+        log.error("unhandled error", extra={"error_type": type(exc).__name__}, exc_info=False)
+        return problem_response(
+            500, "internal-error", "Internal error", "The service could not complete the request."
+        )

@@ -1,0 +1,167 @@
+"""Scheduled jobs: one declarative table, and a database lease so that several processes run
+each job once per schedule, never two at the same time.
+
+Job bodies call services and commit once; they run the same from the scheduler, the CLI and tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import os
+import socket
+from collections.abc import Callable
+
+from sqlalchemy import String, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from privacy_service import idempotency
+from privacy_service.db import Base, UTCDateTime, utcnow
+from privacy_service.requests import deadlines, lifecycle
+from privacy_service.requests.models import DataRequest
+from privacy_service.runtime import Runtime
+
+log = logging.getLogger(__name__)
+HOLDER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+class JobLease(Base):
+    """Who holds a job, and until when. A lease outlives the run by a quiet period so that a
+    second process firing the same schedule a moment later skips it."""
+
+    __tablename__ = "job_leases"
+
+    job_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(120), nullable=False)
+    lease_until: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    last_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+def acquire(session: Session, job_id: str, seconds: float, holder: str = HOLDER) -> bool:
+    """Take the lease for ``seconds`` if nobody holds it; commits."""
+    now = utcnow()
+    until = now + dt.timedelta(seconds=seconds)
+    try:
+        session.execute(
+            insert(JobLease).values(job_id=job_id, holder=holder, lease_until=now, last_started_at=None)
+        )
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+    taken = session.execute(
+        update(JobLease)
+        .where(JobLease.job_id == job_id, JobLease.lease_until <= now)
+        .values(holder=holder, lease_until=until, last_started_at=now)
+    ).rowcount
+    session.commit()
+    return taken == 1
+
+
+def release(session: Session, job_id: str, quiet_seconds: float, holder: str = HOLDER) -> None:
+    """End a run; the lease stays for ``quiet_seconds`` so a late twin does not repeat it."""
+    now = utcnow()
+    session.execute(
+        update(JobLease)
+        .where(JobLease.job_id == job_id, JobLease.holder == holder)
+        .values(lease_until=now + dt.timedelta(seconds=quiet_seconds), last_finished_at=now)
+    )
+    session.commit()
+
+
+# --- Job bodies --------------------------------------------------------------------------------
+
+
+def recompute_provisional_deadlines(session: Session, rt: Runtime) -> int:
+    """Recompute provisional due dates (a calendar year may have become known)."""
+    return deadlines.recompute_provisional(session, rt.policies)
+
+
+def reject_unverified_requests(session: Session, rt: Runtime) -> int:
+    """Close requests never verified within the allowed time, with a reason."""
+    cutoff = utcnow() - dt.timedelta(days=rt.settings.unverified_request_ttl_days)
+    stale = session.scalars(
+        select(DataRequest)
+        .where(DataRequest.status == lifecycle.PENDING_VERIFICATION, DataRequest.received_at < cutoff)
+        .limit(500)
+    ).all()
+    reason = [{
+        "code": "not_verified",
+        "zh-CN": f"身份未在 {rt.settings.unverified_request_ttl_days} 天内完成验证，请求已关闭。如需要，请重新提交。",
+        "en": f"Identity was not verified within {rt.settings.unverified_request_ttl_days} days, "
+              "so the request was closed. Please submit it again if you still need it.",
+    }]
+    for request in stale:
+        lifecycle.transition(session, request, lifecycle.REJECTED, actor="system", reasons=reason)
+    return len(stale)
+
+
+def purge_idempotency_keys(session: Session, rt: Runtime) -> int:
+    """Forget idempotency keys older than a day."""
+    return idempotency.purge_older_than(session, utcnow() - dt.timedelta(days=1))
+
+
+@dataclasses.dataclass(frozen=True)
+class JobSpec:
+    """One scheduled job: a stable id, a body, and a cron or interval trigger."""
+
+    id: str
+    func: Callable[[Session, Runtime], int]
+    trigger: str
+    trigger_args: dict
+    quiet_seconds: float
+
+
+JOBS: tuple[JobSpec, ...] = (
+    JobSpec("deadlines.recompute_provisional", recompute_provisional_deadlines, "cron",
+            {"hour": 1, "minute": 30}, 3600),
+    JobSpec("requests.reject_unverified", reject_unverified_requests, "interval", {"hours": 1}, 1800),
+    JobSpec("idempotency.purge", purge_idempotency_keys, "interval", {"hours": 6}, 3600),
+)
+
+
+def run_job(rt: Runtime, spec: JobSpec, lease_seconds: float = 900) -> int | None:
+    """Run ``spec`` under its lease; returns its count, or None when another process holds it."""
+    session = rt.db.new_session()
+    try:
+        if not acquire(session, spec.id, lease_seconds):
+            log.info("job skipped: held elsewhere", extra={"job": spec.id})
+            return None
+        started = utcnow()
+        try:
+            count = spec.func(session, rt)
+            session.commit()
+        except Exception as exc:
+            session.rollback()
+            log.error("job failed", extra={"job": spec.id, "error_type": type(exc).__name__})
+            release(session, spec.id, 0)
+            raise
+        release(session, spec.id, spec.quiet_seconds)
+        log.info("job done", extra={"job": spec.id, "count": count,
+                                     "seconds": round((utcnow() - started).total_seconds(), 3)})
+        return count
+    finally:
+        session.close()
+
+
+def start_scheduler(rt: Runtime):
+    """An APScheduler background scheduler with every job of the table (coalesced, with grace)."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    scheduler = BackgroundScheduler(timezone=rt.settings.timezone)
+    for spec in JOBS:
+        scheduler.add_job(
+            _safe_run, spec.trigger, args=(rt, spec), id=spec.id, coalesce=True,
+            misfire_grace_time=600, max_instances=1, replace_existing=True, **spec.trigger_args,
+        )
+    scheduler.start()
+    return scheduler
+
+
+def _safe_run(rt: Runtime, spec: JobSpec) -> None:
+    try:
+        run_job(rt, spec)
+    except Exception:  # noqa: S110 - already logged in run_job; the scheduler must keep going
+        pass

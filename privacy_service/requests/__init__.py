@@ -1,0 +1,1 @@
+"""The data-subject request lifecycle: intake, verification, status, cancellation."""

@@ -1,0 +1,97 @@
+"""Requests, their one-time-code verification, and idempotency records."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from privacy_service.crypto.fields import Encrypted
+from privacy_service.db import ID, Base, UTCDateTime, utcnow
+
+REQUEST_TYPES = ("access", "correction", "deletion", "account_closure")
+
+
+class DataRequest(Base):
+    """A data-subject request. Contacts, notes and corrections are stored only encrypted."""
+
+    __tablename__ = "requests"
+    __table_args__ = (
+        Index("ix_requests_status_due", "status", "due_date"),
+        Index("ix_requests_received_at", "received_at"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    type: Mapped[str] = mapped_column(String(20), nullable=False)
+    status: Mapped[str] = mapped_column(String(24), nullable=False)
+    jurisdiction: Mapped[str] = mapped_column(String(32), nullable=False)
+    subject_id: Mapped[str | None] = mapped_column(ForeignKey("subjects.id"), index=True)
+    contact_kind: Mapped[str] = mapped_column(String(8), nullable=False)
+    contact_bidx: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
+    contact_enc: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    categories: Mapped[list | None] = mapped_column(JSON)
+    corrections_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    note_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    language: Mapped[str] = mapped_column(String(8), nullable=False, default="zh-CN")
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    due_date: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    due_date_provisional: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    status_changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Refusal or failure reasons shown to the customer: [{"code", "zh-CN", "en"}]; no personal data.
+    reasons: Mapped[list | None] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's API
+
+    contact = Encrypted("contact_enc")
+    corrections = Encrypted("corrections_enc", as_json=True)
+    note = Encrypted("note_enc")
+
+    verification: Mapped[Verification] = relationship(
+        back_populates="request", uselist=False, cascade="all, delete-orphan"
+    )
+
+
+class Verification(Base):
+    """The one-time code of a request: only its keyed hash is stored."""
+
+    __tablename__ = "verifications"
+
+    request_id: Mapped[str] = mapped_column(
+        ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    sends: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    last_sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    voided: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+    request: Mapped[DataRequest] = relationship(back_populates="verification")
+
+
+class IdempotencyRecord(Base):
+    """The first answer to a POST carrying an ``Idempotency-Key``, replayed on retries."""
+
+    __tablename__ = "idempotency_records"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
+    status_code: Mapped[int] = mapped_column(Integer, nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        UTCDateTime, nullable=False, default=utcnow, index=True
+    )

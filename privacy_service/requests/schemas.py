@@ -1,0 +1,151 @@
+"""API schemas. Output schemas are per audience: these are the customer's; staff get their own."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from privacy_service.crypto.normalize import InvalidValue, normalize
+from privacy_service.requests.lifecycle import STATUSES
+from privacy_service.requests.models import REQUEST_TYPES
+
+LANGUAGES = ("zh-CN", "en")
+
+
+class SafeString(fields.String):
+    """A string without control characters (newlines and tabs only where allowed)."""
+
+    def __init__(self, *args, multiline: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.multiline = multiline
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        allowed = "\n\t\r" if self.multiline else ""
+        if any((ord(c) < 32 and c not in allowed) or ord(c) == 127 for c in text):
+            raise ValidationError("Control characters are not allowed.")
+        if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+            raise ValidationError("Not valid Unicode text.")
+        return text
+
+
+class Contact(SafeString):
+    """An email address or phone number, validated and normalised on load."""
+
+    def __init__(self, kind: str, **kwargs):
+        super().__init__(validate=validate.Length(max=254), **kwargs)
+        self.kind = kind
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return normalize(self.kind, text)
+        except InvalidValue as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+class StrictSchema(Schema):
+    """Unknown fields are an error, not silently dropped."""
+
+    class Meta:
+        unknown = RAISE
+
+
+class CorrectionSchema(StrictSchema):
+    """One field to correct and its new value."""
+
+    category = SafeString(required=True, validate=validate.Length(min=1, max=40))
+    field = SafeString(
+        required=True, validate=[validate.Length(min=1, max=64), validate.Regexp(r"^[a-z][a-z0-9_]*$")]
+    )
+    value = SafeString(required=True, validate=validate.Length(min=1, max=500))
+
+
+class RequestCreateSchema(StrictSchema):
+    """A new data-subject request."""
+
+    type = fields.String(required=True, validate=validate.OneOf(REQUEST_TYPES))
+    email = Contact("email", metadata={"description": "Contact email; give this or phone."})
+    phone = Contact("phone", metadata={"description": "Mainland mobile number; or email."})
+    categories = fields.List(
+        SafeString(validate=validate.Length(min=1, max=40)),
+        validate=validate.Length(min=1, max=20),
+        metadata={"description": "Categories for access or deletion; all when omitted."},
+    )
+    corrections = fields.List(
+        fields.Nested(CorrectionSchema), validate=validate.Length(min=1, max=20)
+    )
+    note = SafeString(multiline=True, validate=validate.Length(max=2000))
+    language = fields.String(validate=validate.OneOf(LANGUAGES))
+    jurisdiction = SafeString(
+        validate=[validate.Length(max=32)],
+        metadata={"description": "Deadline policy code from policies/; the default is China."},
+    )
+
+    @validates_schema
+    def _shape(self, data, **_kwargs):
+        if ("email" in data) == ("phone" in data):
+            raise ValidationError("Give exactly one of email or phone.", field_name="email")
+        if data.get("type") == "correction" and not data.get("corrections"):
+            raise ValidationError("A correction request names at least one field.", field_name="corrections")
+        if data.get("type") != "correction" and "corrections" in data:
+            raise ValidationError("Only correction requests carry corrections.", field_name="corrections")
+        if data.get("type") in ("correction", "account_closure") and "categories" in data:
+            raise ValidationError(
+                "Categories apply to access and deletion requests.", field_name="categories"
+            )
+
+
+class RequestReceiptSchema(Schema):
+    """What the customer gets back on submission (the same whether or not an account exists)."""
+
+    id = fields.String()
+    type = fields.String()
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    received_at = fields.AwareDateTime()
+    due_date = fields.Date()
+    due_date_provisional = fields.Boolean()
+
+
+class ReasonSchema(Schema):
+    """A reason shown to the customer, in both languages."""
+
+    code = fields.String()
+    zh_cn = fields.String(attribute="zh-CN", data_key="zh-CN")
+    en = fields.String()
+
+
+class RequestStatusSchema(RequestReceiptSchema):
+    """The customer's view of their request."""
+
+    jurisdiction = fields.String()
+    categories = fields.List(fields.String(), allow_none=True)
+    status_changed_at = fields.AwareDateTime()
+    verified_at = fields.AwareDateTime(allow_none=True)
+    closed_at = fields.AwareDateTime(allow_none=True)
+    working_days_left = fields.Integer(
+        metadata={"description": "Working days until the due date; negative when overdue."}
+    )
+    can_cancel = fields.Boolean()
+    reasons = fields.List(fields.Nested(ReasonSchema))
+
+
+class VerifySchema(StrictSchema):
+    """The one-time code."""
+
+    code = SafeString(required=True, validate=validate.Length(min=1, max=16))
+
+
+class TokenSchema(Schema):
+    """A bearer token scoped to the verified subject."""
+
+    status = fields.String()
+    access_token = fields.String()
+    token_type = fields.String()
+    expires_in = fields.Integer()
+
+
+class AcceptedSchema(Schema):
+    """A queued action."""
+
+    status = fields.String()
+    detail = fields.String()

@@ -1,0 +1,221 @@
+"""Request services: intake, verification, status and cancellation.
+
+Services change state and write the audit entries; the caller (a view, a job, a CLI command)
+commits once. Nothing here returns or logs a contact value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from privacy_service import audit
+from privacy_service.calendar import receipt_day
+from privacy_service.db import utcnow
+from privacy_service.errors import Conflict, NotFound, TooManyRequests, Unprocessable
+from privacy_service.requests import lifecycle, verification
+from privacy_service.requests.models import DataRequest
+from privacy_service.runtime import Runtime
+from privacy_service.subjects.directory import find_by_contact
+
+CUSTOMER = "customer"
+
+
+def otp_policy(rt: Runtime) -> verification.OtpPolicy:
+    """One-time-code limits from settings."""
+    s = rt.settings
+    return verification.OtpPolicy(
+        ttl_seconds=s.otp_ttl_seconds,
+        max_attempts=s.otp_max_attempts,
+        resend_cooldown_seconds=s.otp_resend_cooldown_seconds,
+        max_sends=s.otp_max_sends,
+    )
+
+
+def _otp_key(rt: Runtime) -> bytes:
+    return rt.vault.keyring.index_key
+
+
+@dataclasses.dataclass
+class Delivery:
+    """A code to send once the transaction has committed."""
+
+    channel: str
+    to: str
+    code: str
+    request_id: str
+
+
+def submit(session: Session, rt: Runtime, data: dict, *, language: str) -> tuple[DataRequest, Delivery | None]:
+    """Create a request in ``pending_verification`` with its deadline and one-time code.
+
+    Returns the request and, only when the contact belongs to a customer, the code to deliver.
+    """
+    policies = rt.policies
+    jurisdiction_code = data.get("jurisdiction") or policies.requests.default_jurisdiction
+    if jurisdiction_code not in policies.requests.jurisdictions:
+        raise Unprocessable(
+            errors={"jurisdiction": [f"Unknown; one of {sorted(policies.requests.jurisdictions)}."]}
+        )
+    _check_categories(data, policies.categories)
+
+    channel = "email" if "email" in data else "phone"
+    contact = data[channel]
+    subject = find_by_contact(session, channel, contact)
+    now = utcnow()
+    deadline = policies.requests.jurisdiction(jurisdiction_code).due(now, policies.calendar)
+    request = DataRequest(
+        type=data["type"],
+        status=lifecycle.PENDING_VERIFICATION,
+        jurisdiction=jurisdiction_code,
+        subject_id=subject.id if subject else None,
+        contact_kind=channel,
+        contact_bidx=rt.vault.blind_index(channel, contact),
+        categories=data.get("categories"),
+        language=language,
+        received_at=now,
+        due_date=deadline.due_date,
+        due_date_provisional=deadline.provisional,
+        status_changed_at=now,
+    )
+    request.contact = contact
+    request.corrections = data.get("corrections")
+    request.note = data.get("note")
+    code = verification.start(request, _otp_key(rt), otp_policy(rt))
+    session.add(request)
+    session.flush()
+    audit.record(
+        session,
+        "request.received",
+        actor=CUSTOMER,
+        request_id=request.id,
+        subject_id=request.subject_id,
+        fields=[k for k in ("note", "corrections", "categories") if data.get(k)],
+        details={
+            "type": request.type,
+            "channel": channel,
+            "jurisdiction": jurisdiction_code,
+            "due_date": request.due_date.isoformat(),
+            "provisional": request.due_date_provisional,
+            "correction_fields": sorted(
+                f"{c['category']}.{c['field']}" for c in data.get("corrections") or []
+            ),
+        },
+    )
+    delivery = Delivery(channel, contact, code, request.id) if subject else None
+    return request, delivery
+
+
+def _check_categories(data: dict, categories: dict) -> None:
+    errors: dict = {}
+    for i, code in enumerate(data.get("categories") or []):
+        if code not in categories:
+            errors.setdefault("categories", {})[i] = [f"Unknown category; one of {list(categories)}."]
+    for i, item in enumerate(data.get("corrections") or []):
+        if item["category"] not in categories:
+            errors.setdefault("corrections", {})[i] = {"category": ["Unknown category."]}
+    if len(set(data.get("categories") or [])) != len(data.get("categories") or []):
+        errors.setdefault("categories", {})["_schema"] = ["Each category once."]
+    if errors:
+        raise Unprocessable(errors=errors)
+
+
+def get_request(session: Session, request_id: str, *, for_update: bool = False) -> DataRequest:
+    """The request, or a 404 problem."""
+    stmt = select(DataRequest).where(DataRequest.id == request_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    request = session.scalars(stmt).one_or_none()
+    if request is None:
+        raise NotFound("No such request.")
+    return request
+
+
+def get_for_subject(session: Session, request_id: str, subject_id: str) -> DataRequest:
+    """The request if it belongs to ``subject_id``; otherwise the same 404 as a missing one."""
+    request = session.get(DataRequest, request_id)
+    if request is None or request.subject_id != subject_id:
+        raise NotFound("No such request.")
+    return request
+
+
+def verify(session: Session, rt: Runtime, request_id: str, code: str) -> tuple[DataRequest | None, verification.CheckResult]:
+    """Check a code. On success the request becomes ``verified`` (then ``awaiting_review`` where
+    policy asks for staff review). The caller commits in every case, then reports the outcome."""
+    request = get_request(session, request_id)
+    if request.status != lifecycle.PENDING_VERIFICATION:
+        raise Conflict("This request is already verified or closed.", slug="already-verified")
+    result = verification.check(session, request, code, _otp_key(rt), otp_policy(rt))
+    audit.record(
+        session,
+        "request.verification_attempt",
+        actor=CUSTOMER,
+        request_id=request.id,
+        subject_id=request.subject_id,
+        details={"outcome": result.outcome},
+    )
+    if result.outcome != verification.CORRECT:
+        return None, result
+    lifecycle.transition(session, request, lifecycle.VERIFIED, actor=CUSTOMER)
+    if request.type in rt.policies.requests.staff_review:
+        lifecycle.transition(session, request, lifecycle.AWAITING_REVIEW, actor="system")
+    return request, result
+
+
+def resend_code(session: Session, rt: Runtime, request_id: str) -> Delivery | None:
+    """Issue a new code (cool-down and send limits apply). Returns what to deliver, if anything."""
+    request = get_request(session, request_id)
+    if request.status != lifecycle.PENDING_VERIFICATION:
+        raise Conflict("This request is already verified or closed.", slug="already-verified")
+    result = verification.resend(session, request, _otp_key(rt), otp_policy(rt))
+    if result.exhausted:
+        raise TooManyRequests(
+            "No more codes can be sent for this request; submit a new request.",
+            slug="code-limit-reached",
+        )
+    if result.code is None:
+        raise TooManyRequests(
+            f"Wait {result.retry_after} seconds before asking for another code.",
+            slug="resend-cooldown",
+            headers={"Retry-After": str(result.retry_after)},
+        )
+    audit.record(session, "request.code_resent", actor=CUSTOMER, request_id=request.id,
+                 subject_id=request.subject_id)
+    if request.subject_id is None:
+        return None
+    return Delivery(request.contact_kind, request.contact, result.code, request.id)
+
+
+def cancel(session: Session, request: DataRequest, *, actor: str = CUSTOMER) -> None:
+    """Cancel while the customer may still change their mind; otherwise a 409 problem."""
+    if request.status not in lifecycle.CUSTOMER_CANCELLABLE:
+        raise Conflict(
+            f"A request in status '{request.status}' can no longer be cancelled.",
+            slug="not-cancellable",
+            title="Not allowed in the current status",
+        )
+    lifecycle.transition(session, request, lifecycle.CANCELLED, actor=actor)
+
+
+def status_view(request: DataRequest, rt: Runtime, now: dt.datetime | None = None) -> dict:
+    """The customer's view of a request, with working days left on the policy's calendar."""
+    today = receipt_day(now or utcnow())
+    return {
+        "id": request.id,
+        "type": request.type,
+        "status": request.status,
+        "jurisdiction": request.jurisdiction,
+        "categories": request.categories,
+        "received_at": request.received_at,
+        "due_date": request.due_date,
+        "due_date_provisional": request.due_date_provisional,
+        "status_changed_at": request.status_changed_at,
+        "verified_at": request.verified_at,
+        "closed_at": request.closed_at,
+        "working_days_left": rt.policies.calendar.working_days_between(today, request.due_date),
+        "can_cancel": request.status in lifecycle.CUSTOMER_CANCELLABLE,
+        "reasons": request.reasons or [],
+    }

@@ -1,0 +1,1 @@
+"""The retention engine (rules, legal holds, batched purges). No Flask imports."""
