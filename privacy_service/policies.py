@@ -52,11 +52,11 @@ def load_yaml(path: Path, schema: Schema) -> Any:
     try:
         return schema.load(data if data is not None else {})
     except ValidationError as exc:
-        problems = [
-            f"{path}:{_line_of(node, field_path)}: {'.'.join(map(str, field_path)) or '(file)'}: "
-            f"{message}"
-            for field_path, message in _flatten(exc.messages)
-        ]
+        problems = []
+        for raw_path, message in _flatten(exc.messages):
+            field_path = _document_path(node, raw_path)
+            shown = ".".join(map(str, field_path)) or "(file)"
+            problems.append(f"{path}:{_line_of(node, field_path)}: {shown}: {message}")
         raise PolicyError("invalid policy: " + "; ".join(problems)) from exc
 
 
@@ -72,6 +72,27 @@ def _flatten(messages: Any, prefix: tuple = ()) -> list[tuple[tuple, str]]:
     if isinstance(messages, list):
         return [item for m in messages for item in _flatten(m, prefix)]
     return [(prefix, str(messages))]
+
+
+def _document_path(node: yaml.Node | None, field_path: tuple) -> tuple:
+    """Drop the ``value``/``key`` levels marshmallow adds for Dict fields."""
+    out = []
+    for part in field_path:
+        if part in ("value", "key") and isinstance(node, yaml.MappingNode) and not any(
+            k.value == part for k, _ in node.value
+        ):
+            continue
+        out.append(part)
+        node = _child(node, part)
+    return tuple(out)
+
+
+def _child(node: yaml.Node | None, part) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        return next((v for k, v in node.value if k.value == str(part)), None)
+    if isinstance(node, yaml.SequenceNode) and str(part).isdigit() and int(part) < len(node.value):
+        return node.value[int(part)]
+    return None
 
 
 def _line_of(node: yaml.Node | None, field_path: tuple) -> int:
