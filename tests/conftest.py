@@ -7,6 +7,7 @@ An unreachable PostgreSQL is an error, never a skip.
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import shutil
 import socket
@@ -24,6 +25,7 @@ from privacy_service import create_app, migrate
 from privacy_service.crypto import install_vault
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 
@@ -181,8 +183,14 @@ def client(app):
 
 @pytest.fixture
 def runner(app):
-    """A CLI runner bound to the app."""
-    return app.test_cli_runner()
+    """Runs ``privacy`` commands against this app: ``runner.invoke(args=[...])``."""
+    from privacy_service.cli import main
+
+    class Runner:
+        def invoke(self, args, **kwargs):
+            return app.test_cli_runner().invoke(main, args, **kwargs)
+
+    return Runner()
 
 
 @pytest.fixture
