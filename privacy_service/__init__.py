@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import atexit
 import logging
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, redirect, request, send_from_directory
@@ -116,7 +116,9 @@ def _register_api(app: Flask) -> None:
             and not request.is_json
         ):
             raise Problem(
-                "Send the body as application/json.", status=415, slug="unsupported-media-type",
+                "Send the body as application/json.",
+                status=415,
+                slug="unsupported-media-type",
                 title="Unsupported media type",
             )
 

@@ -159,8 +159,15 @@ def verify_chain(session: Session, max_problems: int = 20) -> VerifyResult:
         if entry.prev_hash != prev:
             problems.append(f"entry {entry.seq} does not link to the entry before it")
         payload = _payload(
-            entry.seq, entry.at, entry.actor, entry.action, entry.request_id,
-            entry.subject_id, entry.fields, entry.details, entry.prev_hash,
+            entry.seq,
+            entry.at,
+            entry.actor,
+            entry.action,
+            entry.request_id,
+            entry.subject_id,
+            entry.fields,
+            entry.details,
+            entry.prev_hash,
         )
         if vault.audit_mac(payload) != entry.hash:
             problems.append(f"entry {entry.seq} was altered (its hash does not match)")

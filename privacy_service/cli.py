@@ -19,8 +19,9 @@ def _create_app():
     return create_app()
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False,
-             add_version_option=False)
+@click.group(
+    cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False
+)
 def main():
     """Operate the privacy service."""
 
@@ -52,8 +53,13 @@ def calendar():
 
 @calendar.command("due")
 @click.argument("date", type=click.DateTime(formats=["%Y-%m-%d"]))
-@click.option("--days", default=15, show_default=True, type=click.IntRange(1, 365),
-              help="Working days to add.")
+@click.option(
+    "--days",
+    default=15,
+    show_default=True,
+    type=click.IntRange(1, 365),
+    help="Working days to add.",
+)
 def calendar_due(date, days):
     """Print the due date DAYS working days after a request received on DATE."""
     deadline = runtime().policies.calendar.add_working_days(date.date(), days)

@@ -136,7 +136,9 @@ class Settings:
         out = {}
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            out[field.name] = ("set" if value else "unset") if field.name in self.SECRET_FIELDS else value
+            out[field.name] = (
+                ("set" if value else "unset") if field.name in self.SECRET_FIELDS else value
+            )
         return out
 
 

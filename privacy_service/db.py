@@ -54,7 +54,9 @@ class Base(DeclarativeBase):
 
     def __init__(self, **kwargs):
         # The id is assigned first: encrypted attributes bind their ciphertext to it.
-        if "id" in self.__mapper__.columns and isinstance(self.__mapper__.columns["id"].type, String):
+        if "id" in self.__mapper__.columns and isinstance(
+            self.__mapper__.columns["id"].type, String
+        ):
             self.id = kwargs.pop("id", None) or new_id()
         for key, value in kwargs.items():
             if not hasattr(type(self), key):

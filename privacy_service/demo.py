@@ -20,6 +20,11 @@ def seed(session: Session) -> bool:
         session, email=DEMO_EMAIL, phone=DEMO_PHONE, name=DEMO_NAME, external_ref="demo-0001"
     )
     session.flush()
-    audit.record(session, "subject.registered", actor="cli:demo-seed", subject_id=subject.id,
-                 fields=["email", "phone", "name"])
+    audit.record(
+        session,
+        "subject.registered",
+        actor="cli:demo-seed",
+        subject_id=subject.id,
+        fields=["email", "phone", "name"],
+    )
     return True

@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, json
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -151,11 +152,23 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Problem)
     def _problem(exc: Problem):
-        return problem_response(exc.status, exc.slug, exc.title, exc.detail, exc.errors, exc.headers)
+        return problem_response(
+            exc.status, exc.slug, exc.title, exc.detail, exc.errors, exc.headers
+        )
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         return _from_http_exception(exc)
+
+    @app.errorhandler(StaleDataError)
+    def _stale(_exc: StaleDataError):
+        # Optimistic locking: someone else changed the request between our read and our write.
+        return problem_response(
+            409,
+            "concurrent-update",
+            "Changed by someone else",
+            "The request was changed at the same time; reload it and try again.",
+        )
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -41,7 +41,9 @@ def _fingerprint(payload: dict) -> str:
 
 def _respond(body: dict, status: int, replayed: bool = False) -> Response:
     # A ready Response: flask-smorest passes it through instead of serialising the dict again.
-    response = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
+    response = Response(
+        json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json"
+    )
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response
@@ -59,7 +61,10 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
 
 
 def run_once(
-    session: Session, payload: dict, work: Callable[[], tuple[dict, int]], after_commit: Callable[[], None]
+    session: Session,
+    payload: dict,
+    work: Callable[[], tuple[dict, int]],
+    after_commit: Callable[[], None],
 ) -> Response:
     """Run ``work`` (which returns a serialised body and status) once per key, and commit.
 
@@ -78,7 +83,9 @@ def run_once(
     body, status = work()
     session.add(
         IdempotencyRecord(
-            key_hash=key_hash, fingerprint=fingerprint, status_code=status,
+            key_hash=key_hash,
+            fingerprint=fingerprint,
+            status_code=status,
             body=json.dumps(body, ensure_ascii=False),
         )
     )

@@ -1,11 +1,13 @@
-"""Scheduled jobs: one declarative table, and a database lease so that several processes run
-each job once per schedule, never two at the same time.
+"""Scheduled jobs: one declarative table, and a database lease for each job.
+
+Several processes then run each job once per schedule, never two at the same time.
 
 Job bodies call services and commit once; they run the same from the scheduler, the CLI and tests.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -28,8 +30,11 @@ HOLDER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 class JobLease(Base):
-    """Who holds a job, and until when. A lease outlives the run by a quiet period so that a
-    second process firing the same schedule a moment later skips it."""
+    """Who holds a job, and until when.
+
+    A lease outlives the run by a quiet period so that a second process firing the same schedule
+    a moment later skips it.
+    """
 
     __tablename__ = "job_leases"
 
@@ -46,7 +51,9 @@ def acquire(session: Session, job_id: str, seconds: float, holder: str = HOLDER)
     until = now + dt.timedelta(seconds=seconds)
     try:
         session.execute(
-            insert(JobLease).values(job_id=job_id, holder=holder, lease_until=now, last_started_at=None)
+            insert(JobLease).values(
+                job_id=job_id, holder=holder, lease_until=now, last_started_at=None
+            )
         )
         session.commit()
     except IntegrityError:
@@ -84,15 +91,20 @@ def reject_unverified_requests(session: Session, rt: Runtime) -> int:
     cutoff = utcnow() - dt.timedelta(days=rt.settings.unverified_request_ttl_days)
     stale = session.scalars(
         select(DataRequest)
-        .where(DataRequest.status == lifecycle.PENDING_VERIFICATION, DataRequest.received_at < cutoff)
+        .where(
+            DataRequest.status == lifecycle.PENDING_VERIFICATION, DataRequest.received_at < cutoff
+        )
         .limit(500)
     ).all()
-    reason = [{
-        "code": "not_verified",
-        "zh-CN": f"身份未在 {rt.settings.unverified_request_ttl_days} 天内完成验证，请求已关闭。如需要，请重新提交。",
-        "en": f"Identity was not verified within {rt.settings.unverified_request_ttl_days} days, "
-              "so the request was closed. Please submit it again if you still need it.",
-    }]
+    days = rt.settings.unverified_request_ttl_days
+    reason = [
+        {
+            "code": "not_verified",
+            "zh-CN": f"身份未在 {days} 天内完成验证，请求已关闭。如需要，请重新提交。",
+            "en": f"Identity was not verified within {days} days, "
+            "so the request was closed. Please submit it again if you still need it.",
+        }
+    ]
     for request in stale:
         lifecycle.transition(session, request, lifecycle.REJECTED, actor="system", reasons=reason)
     return len(stale)
@@ -115,9 +127,16 @@ class JobSpec:
 
 
 JOBS: tuple[JobSpec, ...] = (
-    JobSpec("deadlines.recompute_provisional", recompute_provisional_deadlines, "cron",
-            {"hour": 1, "minute": 30}, 3600),
-    JobSpec("requests.reject_unverified", reject_unverified_requests, "interval", {"hours": 1}, 1800),
+    JobSpec(
+        "deadlines.recompute_provisional",
+        recompute_provisional_deadlines,
+        "cron",
+        {"hour": 1, "minute": 30},
+        3600,
+    ),
+    JobSpec(
+        "requests.reject_unverified", reject_unverified_requests, "interval", {"hours": 1}, 1800
+    ),
     JobSpec("idempotency.purge", purge_idempotency_keys, "interval", {"hours": 6}, 3600),
 )
 
@@ -139,8 +158,14 @@ def run_job(rt: Runtime, spec: JobSpec, lease_seconds: float = 900) -> int | Non
             release(session, spec.id, 0)
             raise
         release(session, spec.id, spec.quiet_seconds)
-        log.info("job done", extra={"job": spec.id, "count": count,
-                                     "seconds": round((utcnow() - started).total_seconds(), 3)})
+        log.info(
+            "job done",
+            extra={
+                "job": spec.id,
+                "count": count,
+                "seconds": round((utcnow() - started).total_seconds(), 3),
+            },
+        )
         return count
     finally:
         session.close()
@@ -153,15 +178,21 @@ def start_scheduler(rt: Runtime):
     scheduler = BackgroundScheduler(timezone=rt.settings.timezone)
     for spec in JOBS:
         scheduler.add_job(
-            _safe_run, spec.trigger, args=(rt, spec), id=spec.id, coalesce=True,
-            misfire_grace_time=600, max_instances=1, replace_existing=True, **spec.trigger_args,
+            _safe_run,
+            spec.trigger,
+            args=(rt, spec),
+            id=spec.id,
+            coalesce=True,
+            misfire_grace_time=600,
+            max_instances=1,
+            replace_existing=True,
+            **spec.trigger_args,
         )
     scheduler.start()
     return scheduler
 
 
 def _safe_run(rt: Runtime, spec: JobSpec) -> None:
-    try:
+    # Already logged in run_job; the scheduler must keep going.
+    with contextlib.suppress(Exception):
         run_job(rt, spec)
-    except Exception:  # noqa: S110 - already logged in run_job; the scheduler must keep going
-        pass

@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 CODE_SUBJECT = "隐私请求验证码 / Privacy request verification code"
 CODE_TEXT = (
-    "您的验证码是 {code}，{minutes} 分钟内有效，仅用于请求 {request_id}。如非本人操作，请忽略本消息。\n\n"
+    "您的验证码是 {code}，{minutes} 分钟内有效，仅用于请求 {request_id}。"
+    "如非本人操作，请忽略本消息。\n\n"
     "Your verification code is {code}. It is valid for {minutes} minutes, for request "
     "{request_id} only. If you did not ask for it, ignore this message.\n"
 )
@@ -84,7 +85,11 @@ class Notifier:
             # The customer can ask for the code again; the error type is enough to investigate.
             log.warning(
                 "message delivery failed",
-                extra={"channel": channel, "request_id": request_id, "error_type": type(exc).__name__},
+                extra={
+                    "channel": channel,
+                    "request_id": request_id,
+                    "error_type": type(exc).__name__,
+                },
             )
 
     def _smtp(self, to: str, subject: str, text: str) -> None:

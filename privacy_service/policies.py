@@ -7,9 +7,9 @@ staff review) and operator calendar files (official years of the Chinese calenda
 
 from __future__ import annotations
 
+import calendar as _stdlib_calendar
 import dataclasses
 import datetime as dt
-import calendar as _stdlib_calendar
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -78,8 +78,10 @@ def _document_path(node: yaml.Node | None, field_path: tuple) -> tuple:
     """Drop the ``value``/``key`` levels marshmallow adds for Dict fields."""
     out = []
     for part in field_path:
-        if part in ("value", "key") and isinstance(node, yaml.MappingNode) and not any(
-            k.value == part for k, _ in node.value
+        if (
+            part in ("value", "key")
+            and isinstance(node, yaml.MappingNode)
+            and not any(k.value == part for k, _ in node.value)
         ):
             continue
         out.append(part)
@@ -262,7 +264,9 @@ class _CalendarYear(Schema):
                     raise ValidationError({name: {i: [f"{day} is not in {year}"]}})
         for i, day in enumerate(data.get("workdays", [])):
             if day.weekday() < 5:
-                raise ValidationError({"workdays": {i: [f"{day} is a weekday; list make-up weekend days only"]}})
+                raise ValidationError(
+                    {"workdays": {i: [f"{day} is a weekday; list make-up weekend days only"]}}
+                )
         both = set(data.get("holidays", [])) & set(data.get("workdays", []))
         if both:
             raise ValidationError(f"listed as both holiday and workday: {sorted(map(str, both))}")

@@ -76,13 +76,20 @@ def database_url(database_template, tmp_path):
         return f"sqlite:///{path}"
     engine = create_engine(where)
     with engine.begin() as conn:
-        tables = conn.execute(
-            text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                 "AND tablename NOT IN ('alembic_version', 'audit_head')")
-        ).scalars().all()
+        tables = (
+            conn.execute(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename NOT IN ('alembic_version', 'audit_head')"
+                )
+            )
+            .scalars()
+            .all()
+        )
         # TRUNCATE does not fire the append-only row triggers; that is what tests need here.
-        conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
-        conn.execute(text(f"UPDATE audit_head SET seq = 0, hash = '{'0' * 64}'"))
+        truncate = "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"
+        conn.execute(text(truncate))
+        conn.execute(text("UPDATE audit_head SET seq = 0, hash = :h"), {"h": "0" * 64})
     engine.dispose()
     return where
 
@@ -100,7 +107,7 @@ class SmtpSink:
         self.messages = []
         self._cond = threading.Condition()
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's API
+    async def handle_DATA(self, server, session, envelope):
         with self._cond:
             self.messages.append(message_from_bytes(envelope.content))
             self._cond.notify_all()

@@ -1,5 +1,7 @@
 """The audit chain: append-only in the database, and any edit, deletion or reordering detected."""
 
+import itertools
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -11,8 +13,14 @@ from privacy_service.audit import AuditEntry
 @pytest.fixture
 def chain(session):
     for i in range(5):
-        audit.record(session, "test.event", actor="tester", request_id=None, fields=["name"],
-                     details={"i": i})
+        audit.record(
+            session,
+            "test.event",
+            actor="tester",
+            request_id=None,
+            fields=["name"],
+            details={"i": i},
+        )
     session.commit()
     return session
 
@@ -43,10 +51,12 @@ def test_entries_link_and_never_hold_values(chain):
     entries = chain.query(AuditEntry).order_by(AuditEntry.seq).all()
     assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
     assert entries[0].prev_hash == "0" * 64
-    assert all(b.prev_hash == a.hash for a, b in zip(entries, entries[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(entries))
 
 
-@pytest.mark.parametrize("statement", ["UPDATE audit_entries SET actor = 'x'", "DELETE FROM audit_entries"])
+@pytest.mark.parametrize(
+    "statement", ["UPDATE audit_entries SET actor = 'x'", "DELETE FROM audit_entries"]
+)
 def test_database_refuses_update_and_delete(chain, statement):
     with pytest.raises(DBAPIError, match="append-only"):
         chain.execute(text(statement))
@@ -61,8 +71,11 @@ def test_database_refuses_update_and_delete(chain, statement):
         ("DELETE FROM audit_entries WHERE seq = 3", "entry 3 is missing"),
         ("DELETE FROM audit_entries WHERE seq = 5", "the chain head says 5 entries"),
         # Swap two entries' contents (a reordering).
-        ("UPDATE audit_entries SET seq = seq + 100 WHERE seq IN (2, 3); "
-         "UPDATE audit_entries SET seq = 105 - seq WHERE seq > 100", "does not link"),
+        (
+            "UPDATE audit_entries SET seq = seq + 100 WHERE seq IN (2, 3); "
+            "UPDATE audit_entries SET seq = 105 - seq WHERE seq > 100",
+            "does not link",
+        ),
     ],
 )
 def test_tampering_is_detected(chain, backend, runner, statement, expected):
@@ -79,7 +92,12 @@ def test_rehashing_without_the_key_is_detected(chain, backend):
     import hashlib
 
     forged = hashlib.sha256(b"forged").hexdigest()
-    _without_triggers(chain, backend, "UPDATE audit_entries SET actor = 'mallory', hash = :h WHERE seq = 5", h=forged)
+    _without_triggers(
+        chain,
+        backend,
+        "UPDATE audit_entries SET actor = 'mallory', hash = :h WHERE seq = 5",
+        h=forged,
+    )
     chain.execute(text("UPDATE audit_head SET hash = :h"), {"h": forged})
     chain.commit()
     assert not audit.verify_chain(chain).ok
@@ -87,6 +105,9 @@ def test_rehashing_without_the_key_is_detected(chain, backend):
 
 def test_request_lifecycle_is_audited(verified, session):
     rid, _ = verified()
-    actions = [e.action for e in session.query(AuditEntry).filter_by(request_id=rid).order_by(AuditEntry.seq)]
+    actions = [
+        e.action
+        for e in session.query(AuditEntry).filter_by(request_id=rid).order_by(AuditEntry.seq)
+    ]
     assert actions == ["request.received", "request.verification_attempt", "request.status_changed"]
     assert audit.verify_chain(session).ok

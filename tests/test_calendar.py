@@ -11,8 +11,16 @@ from privacy_service.calendar import WorkingCalendar, YearCalendar, receipt_day
 
 D = dt.date
 MAKEUP_DAYS = {
-    2024: ["2024-02-04", "2024-02-18", "2024-04-07", "2024-04-28", "2024-05-11", "2024-09-14",
-           "2024-09-29", "2024-10-12"],
+    2024: [
+        "2024-02-04",
+        "2024-02-18",
+        "2024-04-07",
+        "2024-04-28",
+        "2024-05-11",
+        "2024-09-14",
+        "2024-09-29",
+        "2024-10-12",
+    ],
     2025: ["2025-01-26", "2025-02-08", "2025-04-27", "2025-09-28", "2025-10-11"],
     2026: ["2026-01-04", "2026-02-14", "2026-02-28", "2026-05-09", "2026-09-20", "2026-10-10"],
 }
@@ -88,7 +96,9 @@ def test_python_holidays_alone_would_be_wrong_for_2026():
 
 def test_operator_calendar_file_makes_a_year_known():
     official = YearCalendar(
-        year=2027, holidays=frozenset({D(2027, 1, 1)}), workdays=frozenset({D(2027, 1, 9)}),
+        year=2027,
+        holidays=frozenset({D(2027, 1, 1)}),
+        workdays=frozenset({D(2027, 1, 9)}),
         source="test notice",
     )
     calendar = WorkingCalendar([official])
@@ -111,7 +121,10 @@ def test_cli_due(repo_root, tmp_path, monkeypatch):
     runner = CliRunner()
     assert runner.invoke(main, ["calendar", "due", "2025-09-26"]).output.strip() == "2025-10-23"
     assert runner.invoke(main, ["calendar", "due", "2026-01-30"]).output.strip() == "2026-02-27"
-    assert runner.invoke(main, ["calendar", "due", "2026-01-30", "--days", "1"]).output.strip() == "2026-02-02"
+    assert (
+        runner.invoke(main, ["calendar", "due", "2026-01-30", "--days", "1"]).output.strip()
+        == "2026-02-02"
+    )
     out = runner.invoke(main, ["calendar", "due", "2026-12-20"]).output.strip()
     assert out.endswith(" provisional") and out.startswith("2027-")
     bad = runner.invoke(main, ["calendar", "due", "2026-13-01"])

@@ -17,31 +17,67 @@ EXAMPLES = 1000
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                           HealthCheck.data_too_large],
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
     derandomize=True,
 )
 
-scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40)
+scalars = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40)
+)
 json_values = st.recursive(
-    scalars, lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    scalars,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=12,
 )
-weird_text = st.text(max_size=300) | st.text(min_size=2000, max_size=2100) | st.sampled_from(
-    ["", " ", "\x00", "\ud800", "a@b", "demo@example.com", "13800138000", "+8613800138000", "🙂" * 50]
+weird_text = (
+    st.text(max_size=300)
+    | st.text(min_size=2000, max_size=2100)
+    | st.sampled_from(
+        [
+            "",
+            " ",
+            "\x00",
+            "\ud800",
+            "a@b",
+            "demo@example.com",
+            "13800138000",
+            "+8613800138000",
+            "🙂" * 50,
+        ]
+    )
 )
-types = st.sampled_from(["access", "correction", "deletion", "account_closure", "ACCESS", ""]) | json_values
+types = (
+    st.sampled_from(["access", "correction", "deletion", "account_closure", "ACCESS", ""])
+    | json_values
+)
 near_valid = st.fixed_dictionaries(
     {},
     optional={
         "type": types,
         "email": weird_text | json_values,
         "phone": st.text(alphabet="0123456789+-() ", max_size=20) | json_values,
-        "categories": st.lists(st.sampled_from(["orders", "browsing", "x"]) | json_values, max_size=25) | json_values,
+        "categories": st.lists(
+            st.sampled_from(["orders", "browsing", "x"]) | json_values, max_size=25
+        )
+        | json_values,
         "corrections": st.lists(
-            st.fixed_dictionaries({}, optional={"category": weird_text, "field": weird_text, "value": weird_text | json_values}),
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "category": weird_text,
+                    "field": weird_text,
+                    "value": weird_text | json_values,
+                },
+            ),
             max_size=3,
-        ) | json_values,
+        )
+        | json_values,
         "note": weird_text | json_values,
         "language": st.sampled_from(["zh-CN", "en", "fr"]) | json_values,
         "jurisdiction": st.sampled_from(["cn", "gdpr", "ccpa", "mars"]) | json_values,
@@ -64,8 +100,9 @@ def _header(text):
 def _send(client, method, path, body, headers=None):
     kind, payload = body
     data = json.dumps(payload) if kind == "json" else payload
-    answer = client.open(path, method=method, data=data, content_type="application/json",
-                         headers=headers or {})
+    answer = client.open(
+        path, method=method, data=data, content_type="application/json", headers=headers or {}
+    )
     assert answer.status_code < 500, (path, body, answer.get_data(as_text=True))
     if answer.status_code >= 400:
         assert answer.headers["Content-Type"] == "application/problem+json"
@@ -99,7 +136,9 @@ def open_request(fuzz_app):
     return client, answer.json["id"]
 
 
-request_ids = st.one_of(st.uuids().map(str), st.text(max_size=60).map(lambda t: urllib.parse.quote(t, safe="")))
+request_ids = st.one_of(
+    st.uuids().map(str), st.text(max_size=60).map(lambda t: urllib.parse.quote(t, safe=""))
+)
 
 
 def test_fuzz_verify(open_request):
@@ -126,7 +165,9 @@ def test_fuzz_resend(open_request):
 
 tokens = st.one_of(
     st.text(max_size=200),
-    st.sampled_from(["Bearer ", "Bearer a.b.c", "Basic Zm9vOmJhcg==", "bearer eyJhbGciOiJub25lIn0.e30."]),
+    st.sampled_from(
+        ["Bearer ", "Bearer a.b.c", "Basic Zm9vOmJhcg==", "bearer eyJhbGciOiJub25lIn0.e30."]
+    ),
 )
 
 
@@ -134,8 +175,12 @@ def test_fuzz_status_and_cancel(verified, fuzz_app, client):
     rid, token = verified()
 
     @FUZZ
-    @given(auth=st.none() | tokens, other=st.none() | request_ids, body=bodies,
-           method=st.sampled_from(["GET", "POST"]))
+    @given(
+        auth=st.none() | tokens,
+        other=st.none() | request_ids,
+        body=bodies,
+        method=st.sampled_from(["GET", "POST"]),
+    )
     def run(auth, other, body, method):
         headers = {"Authorization": _header(auth)} if auth is not None else {}
         path = f"/api/v1/requests/{other or rid}" + ("/cancel" if method == "POST" else "")

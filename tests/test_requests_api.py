@@ -11,7 +11,9 @@ from privacy_service.requests.models import DataRequest, Verification
 RECEIPT_KEYS = {"id", "type", "status", "received_at", "due_date", "due_date_provisional"}
 
 
-def test_access_journey_with_code_from_a_real_smtp_message(client, customer, smtp, code_from, submit):
+def test_access_journey_with_code_from_a_real_smtp_message(
+    client, customer, smtp, code_from, submit
+):
     customer(email="demo@example.com")
     answer = submit(type="access", email="Demo@Example.com ")
     assert answer.status_code == 202
@@ -69,7 +71,7 @@ def test_phone_requests_go_to_the_sms_gateway(make_app, customer, tmp_path):
     received = []
 
     class Gateway(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
             self.send_response(200)
             self.end_headers()
@@ -82,7 +84,9 @@ def test_phone_requests_go_to_the_sms_gateway(make_app, customer, tmp_path):
     try:
         app = make_app(sms_webhook_url=f"http://127.0.0.1:{server.server_port}/sms")
         customer(phone="13800138000")
-        answer = app.test_client().post("/api/v1/requests", json={"type": "deletion", "phone": "+86 138-0013-8000"})
+        answer = app.test_client().post(
+            "/api/v1/requests", json={"type": "deletion", "phone": "+86 138-0013-8000"}
+        )
         assert answer.status_code == 202
         app.extensions["privacy"].notifier.wait()
         assert received and received[0]["to"] == "13800138000"
@@ -123,9 +127,19 @@ def test_idempotency_key_replays_the_first_answer(client, session, submit):
         ({"type": "access", "phone": "12345"}, "phone"),
         ({"type": "refund", "email": "a@example.com"}, "type"),
         ({"type": "access", "email": "a@example.com", "categories": ["pets"]}, "categories"),
-        ({"type": "access", "email": "a@example.com", "categories": ["orders", "orders"]}, "categories"),
+        (
+            {"type": "access", "email": "a@example.com", "categories": ["orders", "orders"]},
+            "categories",
+        ),
         ({"type": "correction", "email": "a@example.com"}, "corrections"),
-        ({"type": "access", "email": "a@example.com", "corrections": [{"category": "account", "field": "name", "value": "x"}]}, "corrections"),
+        (
+            {
+                "type": "access",
+                "email": "a@example.com",
+                "corrections": [{"category": "account", "field": "name", "value": "x"}],
+            },
+            "corrections",
+        ),
         ({"type": "access", "email": "a@example.com", "note": "x" * 2001}, "note"),
         ({"type": "access", "email": "a@example.com", "note": "bad\x00byte"}, "note"),
         ({"type": "access", "email": "a@example.com", "jurisdiction": "mars"}, "jurisdiction"),
@@ -143,30 +157,42 @@ def test_bad_input_is_a_structured_422_and_changes_nothing(client, session, body
 
 def test_non_json_bodies(client):
     assert client.post("/api/v1/requests", data="type=access").status_code == 415
-    broken = client.post("/api/v1/requests", data=b'{"type": "\xff"}', content_type="application/json")
+    broken = client.post(
+        "/api/v1/requests", data=b'{"type": "\xff"}', content_type="application/json"
+    )
     assert broken.status_code == 400 and broken.json["type"].endswith("/bad-request")
-    huge = client.post("/api/v1/requests", data=b"{" + b" " * 70000 + b"}", content_type="application/json")
+    huge = client.post(
+        "/api/v1/requests", data=b"{" + b" " * 70000 + b"}", content_type="application/json"
+    )
     assert huge.status_code == 413 and huge.json["status"] == 413
 
 
 def test_other_jurisdictions_come_from_policy(submit):
     gdpr = submit(email="eu@example.com", jurisdiction="gdpr").json
-    received = dt.datetime.fromisoformat(gdpr["received_at"]).astimezone(dt.timezone(dt.timedelta(hours=1)))
+    received = dt.datetime.fromisoformat(gdpr["received_at"]).astimezone(
+        dt.timezone(dt.timedelta(hours=1))
+    )
     due = dt.date.fromisoformat(gdpr["due_date"])
     assert 28 <= (due - received.date()).days <= 31
 
 
 def test_correction_keeps_values_encrypted_and_goes_to_review(verified, client, session, rt):
-    rid, token = verified(type="correction", corrections=[
-        {"category": "addresses", "field": "city", "value": "上海市浦东新区"}])
+    rid, token = verified(
+        type="correction",
+        corrections=[{"category": "addresses", "field": "city", "value": "上海市浦东新区"}],
+    )
     status = client.get(f"/api/v1/requests/{rid}", headers=bearer(token)).json
     assert status["status"] == "awaiting_review"
     row = session.get(DataRequest, rid)
     assert b"\xe4\xb8\x8a\xe6\xb5\xb7" not in row.corrections_enc  # "上海" in UTF-8
-    assert row.corrections == [{"category": "addresses", "field": "city", "value": "上海市浦东新区"}]
+    assert row.corrections == [
+        {"category": "addresses", "field": "city", "value": "上海市浦东新区"}
+    ]
 
 
-def test_wrong_codes_void_the_code_after_five_attempts(client, customer, submit, code_from, session):
+def test_wrong_codes_void_the_code_after_five_attempts(
+    client, customer, submit, code_from, session
+):
     customer(email="demo@example.com")
     rid = submit(email="demo@example.com").json["id"]
     code = code_from(1)
@@ -185,26 +211,35 @@ def test_resend_replaces_the_code_and_respects_the_cooldown(make_app, customer, 
     app = make_app(otp_resend_cooldown_seconds=60)
     client = app.test_client()
     customer(email="demo@example.com")
-    rid = client.post("/api/v1/requests", json={"type": "access", "email": "demo@example.com"}).json["id"]
+    rid = client.post(
+        "/api/v1/requests", json={"type": "access", "email": "demo@example.com"}
+    ).json["id"]
     first = code_from(1)
     limited = client.post(f"/api/v1/requests/{rid}/resend-code")
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
     with app.app_context():
         rt = app.extensions["privacy"]
-        rt.db.session.execute(update(Verification).values(
-            last_sent_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=2)))
+        rt.db.session.execute(
+            update(Verification).values(
+                last_sent_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=2)
+            )
+        )
         rt.db.session.commit()
     assert client.post(f"/api/v1/requests/{rid}/resend-code").status_code == 202
     second = code_from(2)
     if first != second:
-        assert client.post(f"/api/v1/requests/{rid}/verify", json={"code": first}).status_code == 400
+        assert (
+            client.post(f"/api/v1/requests/{rid}/verify", json={"code": first}).status_code == 400
+        )
     assert client.post(f"/api/v1/requests/{rid}/verify", json={"code": second}).status_code == 200
 
 
 def test_resend_is_limited(make_app, customer):
     app = make_app(otp_max_sends=2)
     client = app.test_client()
-    rid = client.post("/api/v1/requests", json={"type": "access", "email": "x@example.com"}).json["id"]
+    rid = client.post("/api/v1/requests", json={"type": "access", "email": "x@example.com"}).json[
+        "id"
+    ]
     assert client.post(f"/api/v1/requests/{rid}/resend-code").status_code == 202
     limited = client.post(f"/api/v1/requests/{rid}/resend-code")
     assert limited.status_code == 429 and limited.json["type"].endswith("/code-limit-reached")
@@ -214,7 +249,9 @@ def test_expired_code(client, customer, submit, code_from, session):
     customer(email="demo@example.com")
     rid = submit(email="demo@example.com").json["id"]
     code = code_from(1)
-    session.execute(update(Verification).values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+    session.execute(
+        update(Verification).values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+    )
     session.commit()
     answer = client.post(f"/api/v1/requests/{rid}/verify", json={"code": code})
     assert answer.status_code == 400 and answer.json["type"].endswith("/code-expired")
@@ -230,13 +267,18 @@ def test_code_is_stored_only_as_a_keyed_hash(client, customer, submit, code_from
 
 def test_a_token_reads_only_its_own_customers_requests(verified, client, submit):
     rid_a, token_a = verified(email="alice@example.com")
-    rid_b, token_b = verified(email="bob@example.com")
+    rid_b, _ = verified(email="bob@example.com")
     assert client.get(f"/api/v1/requests/{rid_a}", headers=bearer(token_a)).status_code == 200
     cross = client.get(f"/api/v1/requests/{rid_b}", headers=bearer(token_a))
     assert cross.status_code == 404
-    assert client.post(f"/api/v1/requests/{rid_b}/cancel", headers=bearer(token_a)).status_code == 404
+    assert (
+        client.post(f"/api/v1/requests/{rid_b}/cancel", headers=bearer(token_a)).status_code == 404
+    )
     assert client.get(f"/api/v1/requests/{rid_a}").status_code == 401
-    assert client.get(f"/api/v1/requests/{rid_a}", headers=bearer(token_a[:-3] + "abc")).status_code == 401
+    assert (
+        client.get(f"/api/v1/requests/{rid_a}", headers=bearer(token_a[:-3] + "abc")).status_code
+        == 401
+    )
     assert client.get("/api/v1/requests/not-a-uuid", headers=bearer(token_a)).status_code == 404
 
 
@@ -245,7 +287,9 @@ def test_expired_token_is_refused(verified, client, rt):
 
     rid, _ = verified()
     with client.application.app_context():
-        subject = client.application.extensions["privacy"].db.session.get(DataRequest, rid).subject_id
+        subject = (
+            client.application.extensions["privacy"].db.session.get(DataRequest, rid).subject_id
+        )
     stale = tokens.issue(rt.token_secret, subject_id=subject, request_id=rid, ttl_seconds=-10)
     answer = client.get(f"/api/v1/requests/{rid}", headers=bearer(stale))
     assert answer.status_code == 401 and answer.json["type"].endswith("/token-expired")
@@ -266,13 +310,19 @@ def test_openapi_document_and_docs_page(client):
     spec = client.get("/api/openapi.json")
     assert spec.status_code == 200
     paths = spec.json["paths"]
-    for path in ("/api/v1/requests", "/api/v1/requests/{request_id}/verify",
-                 "/api/v1/requests/{request_id}/resend-code", "/api/v1/requests/{request_id}",
-                 "/api/v1/requests/{request_id}/cancel"):
+    for path in (
+        "/api/v1/requests",
+        "/api/v1/requests/{request_id}/verify",
+        "/api/v1/requests/{request_id}/resend-code",
+        "/api/v1/requests/{request_id}",
+        "/api/v1/requests/{request_id}/cancel",
+    ):
         assert path in paths
     page = client.get("/api/docs")
     assert page.status_code == 200 and b"/api/docs/assets/swagger-ui-bundle.js" in page.data
-    assert b"http" not in page.data.split(b"<body>")[0].replace(b'http-equiv', b'')
+    assert b"http" not in page.data.split(b"<body>")[0].replace(b"http-equiv", b"")
     assert client.get("/api/docs/assets/swagger-ui-bundle.js").status_code == 200
     missing = client.get("/nowhere")
-    assert missing.status_code == 404 and missing.headers["Content-Type"] == "application/problem+json"
+    assert (
+        missing.status_code == 404 and missing.headers["Content-Type"] == "application/problem+json"
+    )

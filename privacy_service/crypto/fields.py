@@ -43,4 +43,8 @@ class Encrypted:
         if obj.id is None:
             raise RuntimeError("assign the row id before an encrypted attribute")
         text = json.dumps(value, ensure_ascii=False) if self.as_json else str(value)
-        setattr(obj, self.column, current_vault().seal(text, type(obj).__tablename__, self.column, obj.id))
+        setattr(
+            obj,
+            self.column,
+            current_vault().seal(text, type(obj).__tablename__, self.column, obj.id),
+        )

@@ -29,7 +29,7 @@ def normalize_phone(value: str) -> str:
         raise InvalidValue("a phone number may contain only digits, spaces, +, - and ()")
     for prefix in ("0086", "86"):
         if digits.startswith(prefix) and len(digits) == 11 + len(prefix):
-            digits = digits[len(prefix):]
+            digits = digits[len(prefix) :]
     if not _CN_MOBILE.match(digits):
         raise InvalidValue("not a mainland China mobile number (11 digits starting with 1)")
     return digits
@@ -51,7 +51,11 @@ def normalize_id_number(value: str) -> str:
     return number
 
 
-_NORMALIZERS = {"email": normalize_email, "phone": normalize_phone, "id_number": normalize_id_number}
+_NORMALIZERS = {
+    "email": normalize_email,
+    "phone": normalize_phone,
+    "id_number": normalize_id_number,
+}
 
 
 def normalize(kind: str, value: str) -> str:

@@ -88,7 +88,7 @@ _current: Vault | None = None
 
 def install_vault(vault: Vault | None) -> None:
     """Make ``vault`` the one models use (done by the app factory, the CLI and tests)."""
-    global _current  # noqa: PLW0603 - one vault per process, installed at start-up
+    global _current
     _current = vault
 
 

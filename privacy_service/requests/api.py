@@ -21,7 +21,9 @@ from privacy_service.requests.schemas import (
 from privacy_service.runtime import runtime
 
 blp = Blueprint(
-    "requests", __name__, url_prefix="/api/v1/requests",
+    "requests",
+    __name__,
+    url_prefix="/api/v1/requests",
     description="Data-subject requests: access, correction, deletion, account closure.",
 )
 
@@ -65,7 +67,9 @@ class Requests(MethodView):
         def send():
             if delivery is not None:
                 rt.notifier.send_code(
-                    channel=delivery.channel, to=delivery.to, code=delivery.code,
+                    channel=delivery.channel,
+                    to=delivery.to,
+                    code=delivery.code,
                     request_id=delivery.request_id,
                 )
 
@@ -91,20 +95,30 @@ class Verify(MethodView):
                 "This code can no longer be used; ask for a new one.", slug="code-void"
             )
         if result.outcome == verification.EXPIRED:
-            raise Problem("The code has expired; ask for a new one.", status=400, slug="code-expired",
-                          title="Code expired")
+            raise Problem(
+                "The code has expired; ask for a new one.",
+                status=400,
+                slug="code-expired",
+                title="Code expired",
+            )
         if verified is None:
             raise Problem(
                 f"The code is not correct. Attempts left: {result.attempts_left}.",
-                status=400, slug="invalid-code", title="Wrong code",
+                status=400,
+                slug="invalid-code",
+                title="Wrong code",
                 errors={"code": ["Not correct."]},
             )
         ttl = rt.settings.token_ttl_seconds
         token = tokens.issue(
             rt.token_secret, subject_id=verified.subject_id, request_id=verified.id, ttl_seconds=ttl
         )
-        return {"status": verified.status, "access_token": token, "token_type": "Bearer",
-                "expires_in": ttl}
+        return {
+            "status": verified.status,
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": ttl,
+        }
 
 
 @blp.route("/<request_id>/resend-code")
@@ -120,9 +134,16 @@ class ResendCode(MethodView):
         delivery = service.resend_code(session, rt, _request_id(request_id))
         session.commit()
         if delivery is not None:
-            rt.notifier.send_code(channel=delivery.channel, to=delivery.to, code=delivery.code,
-                                  request_id=delivery.request_id)
-        return {"status": "accepted", "detail": "If the contact belongs to an account, a new code is on its way."}
+            rt.notifier.send_code(
+                channel=delivery.channel,
+                to=delivery.to,
+                code=delivery.code,
+                request_id=delivery.request_id,
+            )
+        return {
+            "status": "accepted",
+            "detail": "If the contact belongs to an account, a new code is on its way.",
+        }
 
 
 def _authorised(request_id: str):

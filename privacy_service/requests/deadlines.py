@@ -33,10 +33,16 @@ def recompute_provisional(session: Session, policies: Policies, batch: int = 500
             deadline = jurisdiction.due(request.received_at, policies.calendar)
             if (deadline.due_date, deadline.provisional) != (request.due_date, True):
                 audit.record(
-                    session, "request.deadline_recomputed", actor="system",
-                    request_id=request.id, subject_id=request.subject_id,
-                    details={"from": request.due_date.isoformat(), "to": deadline.due_date.isoformat(),
-                             "provisional": deadline.provisional},
+                    session,
+                    "request.deadline_recomputed",
+                    actor="system",
+                    request_id=request.id,
+                    subject_id=request.subject_id,
+                    details={
+                        "from": request.due_date.isoformat(),
+                        "to": deadline.due_date.isoformat(),
+                        "provisional": deadline.provisional,
+                    },
                 )
                 request.due_date = deadline.due_date
                 request.due_date_provisional = deadline.provisional

@@ -47,6 +47,8 @@ class StrictSchema(Schema):
     """Unknown fields are an error, not silently dropped."""
 
     class Meta:
+        """Refuse unknown fields."""
+
         unknown = RAISE
 
 
@@ -55,7 +57,8 @@ class CorrectionSchema(StrictSchema):
 
     category = SafeString(required=True, validate=validate.Length(min=1, max=40))
     field = SafeString(
-        required=True, validate=[validate.Length(min=1, max=64), validate.Regexp(r"^[a-z][a-z0-9_]*$")]
+        required=True,
+        validate=[validate.Length(min=1, max=64), validate.Regexp(r"^[a-z][a-z0-9_]*$")],
     )
     value = SafeString(required=True, validate=validate.Length(min=1, max=500))
 
@@ -86,9 +89,13 @@ class RequestCreateSchema(StrictSchema):
         if ("email" in data) == ("phone" in data):
             raise ValidationError("Give exactly one of email or phone.", field_name="email")
         if data.get("type") == "correction" and not data.get("corrections"):
-            raise ValidationError("A correction request names at least one field.", field_name="corrections")
+            raise ValidationError(
+                "A correction request names at least one field.", field_name="corrections"
+            )
         if data.get("type") != "correction" and "corrections" in data:
-            raise ValidationError("Only correction requests carry corrections.", field_name="corrections")
+            raise ValidationError(
+                "Only correction requests carry corrections.", field_name="corrections"
+            )
         if data.get("type") in ("correction", "account_closure") and "categories" in data:
             raise ValidationError(
                 "Categories apply to access and deletion requests.", field_name="categories"

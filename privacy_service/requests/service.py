@@ -49,7 +49,9 @@ class Delivery:
     request_id: str
 
 
-def submit(session: Session, rt: Runtime, data: dict, *, language: str) -> tuple[DataRequest, Delivery | None]:
+def submit(
+    session: Session, rt: Runtime, data: dict, *, language: str
+) -> tuple[DataRequest, Delivery | None]:
     """Create a request in ``pending_verification`` with its deadline and one-time code.
 
     Returns the request and, only when the contact belongs to a customer, the code to deliver.
@@ -113,7 +115,9 @@ def _check_categories(data: dict, categories: dict) -> None:
     errors: dict = {}
     for i, code in enumerate(data.get("categories") or []):
         if code not in categories:
-            errors.setdefault("categories", {})[i] = [f"Unknown category; one of {list(categories)}."]
+            errors.setdefault("categories", {})[i] = [
+                f"Unknown category; one of {list(categories)}."
+            ]
     for i, item in enumerate(data.get("corrections") or []):
         if item["category"] not in categories:
             errors.setdefault("corrections", {})[i] = {"category": ["Unknown category."]}
@@ -142,9 +146,14 @@ def get_for_subject(session: Session, request_id: str, subject_id: str) -> DataR
     return request
 
 
-def verify(session: Session, rt: Runtime, request_id: str, code: str) -> tuple[DataRequest | None, verification.CheckResult]:
-    """Check a code. On success the request becomes ``verified`` (then ``awaiting_review`` where
-    policy asks for staff review). The caller commits in every case, then reports the outcome."""
+def verify(
+    session: Session, rt: Runtime, request_id: str, code: str
+) -> tuple[DataRequest | None, verification.CheckResult]:
+    """Check a code; on success the request becomes ``verified``.
+
+    Where policy asks for staff review it then moves on to ``awaiting_review``. The caller
+    commits in every case (wrong attempts must count), then reports the outcome.
+    """
     request = get_request(session, request_id)
     if request.status != lifecycle.PENDING_VERIFICATION:
         raise Conflict("This request is already verified or closed.", slug="already-verified")
@@ -182,8 +191,13 @@ def resend_code(session: Session, rt: Runtime, request_id: str) -> Delivery | No
             slug="resend-cooldown",
             headers={"Retry-After": str(result.retry_after)},
         )
-    audit.record(session, "request.code_resent", actor=CUSTOMER, request_id=request.id,
-                 subject_id=request.subject_id)
+    audit.record(
+        session,
+        "request.code_resent",
+        actor=CUSTOMER,
+        request_id=request.id,
+        subject_id=request.subject_id,
+    )
     if request.subject_id is None:
         return None
     return Delivery(request.contact_kind, request.contact, result.code, request.id)

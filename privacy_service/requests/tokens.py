@@ -44,7 +44,9 @@ def subject_of(secret: str, authorization: str | None) -> str:
             options={"require": ["exp", "sub", "aud", "iss"]},
         )
     except jwt.ExpiredSignatureError as exc:
-        raise Unauthorized("The access token has expired; verify again.", slug="token-expired") from exc
+        raise Unauthorized(
+            "The access token has expired; verify again.", slug="token-expired"
+        ) from exc
     except jwt.PyJWTError as exc:
         raise Unauthorized("The access token is not valid.", slug="invalid-token") from exc
     return str(claims["sub"])

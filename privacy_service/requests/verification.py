@@ -69,7 +69,9 @@ class CheckResult:
     attempts_left: int
 
 
-def check(session: Session, request: DataRequest, code: str, key: bytes, policy: OtpPolicy) -> CheckResult:
+def check(
+    session: Session, request: DataRequest, code: str, key: bytes, policy: OtpPolicy
+) -> CheckResult:
     """Count an attempt atomically, then compare; at most ``max_attempts`` comparisons ever.
 
     The caller commits whatever the outcome, so that wrong attempts are never rolled back.

@@ -1,2 +1,1 @@
-"""Data subjects (the shop's customers) as the service knows them: found by contact, never by
-plaintext columns."""
+"""Data subjects (the shop's customers): found by contact through blind indexes."""

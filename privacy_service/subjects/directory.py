@@ -20,7 +20,9 @@ def find_by_contact(session: Session, kind: str, value: str) -> Subject | None:
     vault = current_vault()
     wanted = normalize(kind, value)
     column = Subject.email_bidx if kind == "email" else Subject.phone_bidx
-    for candidate in session.scalars(select(Subject).where(column == vault.blind_index(kind, value))):
+    for candidate in session.scalars(
+        select(Subject).where(column == vault.blind_index(kind, value))
+    ):
         stored = getattr(candidate, kind)
         if stored is not None and vault.same(normalize(kind, stored), wanted):
             return candidate

@@ -1,0 +1,352 @@
+"""Intake throughput of ``POST /api/v1/requests`` under gunicorn, SQLite against PostgreSQL.
+
+For each backend: a fresh database (migrated, demo customer seeded) in a temporary instance
+directory, gunicorn with 2 workers, and ``bench/loadgen.py`` in a second process on loopback.
+Only prints figures; nothing depends on it.
+
+    make bench                                  # or: .venv/bin/python bench/run.py
+    BENCH_DATABASE_URL=postgresql+psycopg://user@host/postgres make bench
+
+Settings (environment): BENCH_DURATION (measured seconds, 12), BENCH_WARMUP (2),
+BENCH_CONCURRENCY (client connections, 16), BENCH_WORKERS (2), BENCH_THREADS (gthread
+threads per worker, 4; 1 = sync workers), BENCH_BACKENDS ("sqlite,postgresql").
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import platform
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def _env_num(name: str, default, cast=int):
+    raw = os.environ.get(name)
+    return cast(raw) if raw else default
+
+
+DURATION = _env_num("BENCH_DURATION", 12.0, float)
+WARMUP = _env_num("BENCH_WARMUP", 2.0, float)
+CONCURRENCY = _env_num("BENCH_CONCURRENCY", 16)
+WORKERS = _env_num("BENCH_WORKERS", 2)
+THREADS = _env_num("BENCH_THREADS", 4)
+BACKENDS = [b.strip() for b in os.environ.get("BENCH_BACKENDS", "sqlite,postgresql").split(",")]
+
+
+class BenchError(RuntimeError):
+    """A step of the benchmark failed; the message says which."""
+
+
+def _b64key() -> str:
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def service_env(database_url: str, instance_dir: Path) -> dict[str, str]:
+    """The environment for the CLI and gunicorn: fresh keys, temporary instance dir."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRIVACY_")}
+    env.update(
+        PRIVACY_ENV="development",
+        PRIVACY_DATABASE_URL=database_url,
+        PRIVACY_INSTANCE_DIR=str(instance_dir),
+        PRIVACY_SECRET_KEY=secrets.token_urlsafe(48),
+        PRIVACY_KEYS="1:" + _b64key(),
+        PRIVACY_INDEX_KEY=_b64key(),
+        PRIVACY_AUDIT_KEY=_b64key(),
+        PRIVACY_LOG_FORMAT="text",
+        PRIVACY_SCHEDULER_ENABLED="false",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def _cli(env: dict[str, str], *args: str) -> None:
+    proc = subprocess.run(
+        [str(BIN / "privacy"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if proc.returncode != 0:
+        raise BenchError(f"privacy {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict[str, str], log_path: Path):
+    """Run gunicorn on a free loopback port; yield its base URL; stop it on the way out."""
+    port = _free_port()
+    cmd = [
+        str(BIN / "gunicorn"),
+        "--workers",
+        str(WORKERS),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+        "wsgi:app",
+    ]
+    if THREADS > 1:
+        cmd[1:1] = ["--threads", str(THREADS)]
+    url = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _wait_ready(proc, url, log_path)
+            yield url
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+def _wait_ready(proc: subprocess.Popen, url: str, log_path: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"gunicorn exited with {proc.returncode}:\n{_tail(log_path)}")
+        try:
+            with urllib.request.urlopen(url + "/api/openapi.json", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise BenchError(f"gunicorn did not answer within {timeout:.0f} s:\n{_tail(log_path)}")
+
+
+def run_loadgen(url: str) -> dict:
+    """Run the load generator in its own process and parse its JSON summary."""
+    cmd = [
+        sys.executable,
+        str(LOADGEN),
+        "--url",
+        url,
+        "--concurrency",
+        str(CONCURRENCY),
+        "--warmup",
+        str(WARMUP),
+        "--duration",
+        str(DURATION),
+    ]
+    proc = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=WARMUP + DURATION + 120
+    )
+    if proc.returncode != 0:
+        raise BenchError(f"loadgen failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout)
+
+
+def _count_rows(database_url: str) -> dict[str, int]:
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return {
+                table: conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+                for table in ("requests", "audit_entries")
+            }
+    finally:
+        engine.dispose()
+
+
+def _log_problems(log_path: Path) -> list[str]:
+    """Lines of the gunicorn log that look like trouble (tracebacks, errors, timeouts)."""
+    words = ("Traceback", "ERROR", "CRITICAL", "WORKER TIMEOUT", "locked", "deadlock")
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    return [line for line in lines if any(w in line for w in words)]
+
+
+def bench_backend(name: str, database_url: str, workdir: Path) -> dict:
+    """Migrate, seed, serve and load one backend; the loadgen summary plus a few checks."""
+    instance = workdir / name / "instance"
+    instance.mkdir(parents=True)
+    env = service_env(database_url, instance)
+    _cli(env, "db", "upgrade")
+    _cli(env, "demo", "seed")
+    log_path = workdir / name / "gunicorn.log"
+    with gunicorn(env, log_path) as url:
+        result = run_loadgen(url)
+    result["log_problems"] = _log_problems(log_path)
+    result["log_path"] = str(log_path)
+    try:
+        result["rows"] = _count_rows(database_url)
+    except sa.exc.SQLAlchemyError as exc:
+        result["rows"] = {"error": str(exc).splitlines()[0]}
+    return result
+
+
+def _first_line(exc: BaseException) -> str:
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip()
+    return text.splitlines()[0] if text else type(cause).__name__
+
+
+@contextlib.contextmanager
+def postgres_database(base_url: str):
+    """Create a fresh, uniquely named database; yield its URL; drop it on the way out."""
+    base = make_url(base_url)
+    admin = sa.create_engine(
+        base, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
+    )
+    name = f"privacy_bench_{secrets.token_hex(4)}"
+    try:
+        with admin.connect() as conn:
+            version = conn.execute(sa.text("SHOW server_version")).scalar_one()
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield base.set(database=name).render_as_string(hide_password=False), version
+        finally:
+            try:
+                with admin.connect() as conn:
+                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            except sa.exc.SQLAlchemyError as exc:
+                print(f"warning: could not drop {name}: {_first_line(exc)}", file=sys.stderr)
+    finally:
+        admin.dispose()
+
+
+def _row(name: str, r: dict) -> str:
+    lat = r["latency_ms"]
+    return (
+        f"{name:<11} {r['rps']:>8.1f} {lat['p50']:>8.1f} {lat['p99']:>8.1f} "
+        f"{r['count']:>9d} {r['errors']:>7d}"
+    )
+
+
+def report(results: dict[str, dict], skipped: dict[str, str]) -> None:
+    """Print the table, the ratio line and anything odd."""
+    print()
+    print(f"{'backend':<11} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'errors':>7}")
+    print(f"{'-' * 11} {'-' * 8} {'-' * 8} {'-' * 8} {'-' * 9} {'-' * 7}")
+    for name, r in results.items():
+        print(_row(name, r))
+    for name, why in skipped.items():
+        label = "PostgreSQL" if name == "postgresql" else name
+        print(f"{label}: skipped ({why})")
+    if "sqlite" in results and "postgresql" in results:
+        s, p = results["sqlite"], results["postgresql"]
+        ratio = p["rps"] / s["rps"] if s["rps"] else float("nan")
+        p50 = p["latency_ms"]["p50"] / s["latency_ms"]["p50"] if s["latency_ms"]["p50"] else 0
+        p99 = p["latency_ms"]["p99"] / s["latency_ms"]["p99"] if s["latency_ms"]["p99"] else 0
+        print(f"PostgreSQL vs SQLite: {ratio:.2f}x req/s, p50 {p50:.2f}x, p99 {p99:.2f}x")
+    print()
+    for name, r in results.items():
+        answered = r["warmup"]["count"] + r["count"]
+        accepted = r["warmup"]["ok"] + r["ok"]
+        line = (
+            f"{name}: {r['seconds']:.1f} s measured after {answered - r['count']} warm-up requests;"
+            f" demo-customer share {r['kinds'].get('demo', 0)}/{r['count']};"
+            f" p90 {r['latency_ms']['p90']:.1f} ms, max {r['latency_ms']['max']:.1f} ms"
+        )
+        print(line)
+        rows = r.get("rows", {})
+        if "error" in rows:
+            print(f"  ! could not count rows: {rows['error']}")
+        elif rows["requests"] != accepted:
+            print(f"  ! {rows['requests']} rows in requests but {accepted} answers were 202")
+        else:
+            print(
+                f"  {accepted} answers were 202 = {rows['requests']} rows in requests (warm-up too)"
+            )
+        if r["errors"]:
+            statuses = ", ".join(f"{k}: {v}" for k, v in sorted(r["statuses"].items()))
+            print(f"  ! errors by status: {statuses}")
+            for sample in r["error_samples"]:
+                print(f"    {sample['status']} ({sample['kind']}): {sample['detail'][:160]!r}")
+        if r["log_problems"]:
+            print(f"  ! {len(r['log_problems'])} problem lines in the gunicorn log, e.g.:")
+            for line in r["log_problems"][:3]:
+                print(f"    {line[:160]}")
+
+
+def main() -> int:
+    mode = f"gthread, {THREADS} threads/worker" if THREADS > 1 else "sync workers"
+    print("privacy-service intake benchmark: POST /api/v1/requests")
+    print(
+        f"machine: {os.cpu_count()} CPUs, {platform.system()} {platform.machine()}, "
+        f"Python {platform.python_version()}"
+    )
+    print(
+        f"server: gunicorn --workers {WORKERS} ({mode}); client: bench/loadgen.py in a separate "
+        f"process, {CONCURRENCY} keep-alive connections on loopback"
+    )
+    print(
+        f"load: {WARMUP:g} s warm-up + {DURATION:g} s measured per backend; ~10% bodies for the "
+        "demo customer (one-time code sent), the rest unknown contacts"
+    )
+    print(
+        "note: server, database and client share this machine; figures are noisy and only "
+        "meaningful side by side, measured in one run."
+    )
+    results: dict[str, dict] = {}
+    skipped: dict[str, str] = {}
+    failed = False
+    with tempfile.TemporaryDirectory(prefix="privacy-bench-") as tmp:
+        workdir = Path(tmp)
+        for name in BACKENDS:
+            try:
+                if name == "sqlite":
+                    print("running sqlite ...", flush=True)
+                    url = f"sqlite:///{workdir / 'bench.db'}"
+                    results[name] = bench_backend(name, url, workdir)
+                elif name == "postgresql":
+                    base_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG_URL)
+                    with contextlib.ExitStack() as stack:
+                        try:
+                            url, version = stack.enter_context(postgres_database(base_url))
+                        except sa.exc.SQLAlchemyError as exc:
+                            skipped[name] = f"unreachable: {_first_line(exc)}"
+                            continue
+                        print(f"running postgresql (server {version}) ...", flush=True)
+                        results[name] = bench_backend(name, url, workdir)
+                else:
+                    skipped[name] = "unknown backend"
+            except (BenchError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
+                failed = True
+                skipped[name] = f"failed: {str(exc).splitlines()[0]}"
+                print(f"{name} failed:\n{exc}", file=sys.stderr)
+        report(results, skipped)
+    return 1 if failed or not results else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
