@@ -4,8 +4,10 @@ Each entry carries a sequence number, the time, the actor, the action, the reque
 concerns, the *names* of fields involved (never their values), structured details that must not
 hold personal data, the previous entry's hash and its own. The hash is an HMAC-SHA256 under the
 audit key, so someone with write access to the database but not the key cannot re-forge a chain
-after editing it. A single head row holds the last sequence number and hash: appending updates it
-first, which serialises writers on every backend (row lock on PostgreSQL, write lock on SQLite).
+after editing it. A single head row holds the last sequence number and hash. Entries are queued
+during a transaction and chained at commit: updating the head first serialises appenders on every
+backend (row lock on PostgreSQL, write lock on SQLite), for the length of the commit only. So
+sequence order is commit order, and ``at`` (when the event happened) may lag it slightly.
 Triggers installed by the migration refuse UPDATE and DELETE on entries.
 """
 
@@ -17,8 +19,8 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, String, select, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import JSON, BigInteger, Integer, String, event, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column, scoped_session
 
 from privacy_service.crypto import current_vault
 from privacy_service.db import ID, Base, UTCDateTime, utcnow
@@ -55,6 +57,7 @@ class AuditHead(Base):
 
 def _payload(
     seq: int,
+    *,
     at: dt.datetime,
     actor: str,
     action: str,
@@ -78,6 +81,9 @@ def _payload(
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+_PENDING = "audit_pending"
+
+
 def record(
     session: Session,
     action: str,
@@ -87,41 +93,64 @@ def record(
     subject_id: str | None = None,
     fields: Iterable[str] = (),
     details: dict[str, Any] | None = None,
-) -> AuditEntry:
-    """Append an entry in the caller's transaction; the caller commits.
+) -> None:
+    """Queue an entry in the caller's transaction; it is chained and written at commit.
 
-    ``fields`` are names only; ``details`` must hold no personal data (ids, counts, reasons codes).
+    ``fields`` are names only; ``details`` must hold no personal data (ids, counts, reason codes).
+    Writing at commit keeps the chain head locked only for the commit itself, not for the whole
+    transaction, so concurrent requests do not queue behind each other for long.
     """
+    if isinstance(session, scoped_session):
+        session = session()
+    if not session.in_transaction():
+        session.begin()  # so that a rollback, which discards the queue, is seen
+    session.info.setdefault(_PENDING, []).append(
+        {
+            "at": utcnow(),
+            "actor": actor,
+            "action": action,
+            "request_id": request_id,
+            "subject_id": subject_id,
+            "fields": sorted(set(fields)),
+            "details": details or {},
+        }
+    )
+
+
+def pending(session: Session) -> list[dict]:
+    """Entries queued in this transaction and not yet written."""
+    if isinstance(session, scoped_session):
+        session = session()
+    return list(session.info.get(_PENDING, []))
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    queued = session.info.pop(_PENDING, None)
+    if not queued:
+        return
     head = session.execute(
         update(AuditHead)
         .where(AuditHead.id == 1)
-        .values(seq=AuditHead.seq + 1)
+        .values(seq=AuditHead.seq + len(queued))
         .returning(AuditHead.seq, AuditHead.hash)
     ).one_or_none()
     if head is None:
         raise RuntimeError("audit head row missing: run the migrations")
-    seq, prev_hash = head
-    at = utcnow()
-    field_list = sorted(set(fields))
-    detail_doc = details or {}
-    digest = current_vault().audit_mac(
-        _payload(seq, at, actor, action, request_id, subject_id, field_list, detail_doc, prev_hash)
-    )
-    entry = AuditEntry(
-        seq=seq,
-        at=at,
-        actor=actor,
-        action=action,
-        request_id=request_id,
-        subject_id=subject_id,
-        fields=field_list,
-        details=detail_doc,
-        prev_hash=prev_hash,
-        hash=digest,
-    )
-    session.add(entry)
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=digest))
-    return entry
+    last_seq, prev_hash = head
+    vault = current_vault()
+    seq = last_seq - len(queued)
+    for item in queued:
+        seq += 1
+        digest = vault.audit_mac(_payload(seq, prev_hash=prev_hash, **item))
+        session.add(AuditEntry(seq=seq, prev_hash=prev_hash, hash=digest, **item))
+        prev_hash = digest
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=prev_hash))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _discard_pending(session: Session, _previous_transaction) -> None:
+    session.info.pop(_PENDING, None)
 
 
 @dataclasses.dataclass
@@ -160,14 +189,14 @@ def verify_chain(session: Session, max_problems: int = 20) -> VerifyResult:
             problems.append(f"entry {entry.seq} does not link to the entry before it")
         payload = _payload(
             entry.seq,
-            entry.at,
-            entry.actor,
-            entry.action,
-            entry.request_id,
-            entry.subject_id,
-            entry.fields,
-            entry.details,
-            entry.prev_hash,
+            at=entry.at,
+            actor=entry.actor,
+            action=entry.action,
+            request_id=entry.request_id,
+            subject_id=entry.subject_id,
+            fields=entry.fields,
+            details=entry.details,
+            prev_hash=entry.prev_hash,
         )
         if vault.audit_mac(payload) != entry.hash:
             problems.append(f"entry {entry.seq} was altered (its hash does not match)")

@@ -77,7 +77,7 @@ class WorkingCalendar:
         if day.year in self._official:
             return self._official[day.year].is_working_day(day)
         if _package_knows(day.year):
-            return chinese_calendar.is_workday(day)
+            return day in _package_working_days(day.year)
         return _maybe_working_day(day)
 
     def add_working_days(self, start: dt.date, days: int) -> Deadline:
@@ -117,6 +117,14 @@ def _package_knows(year: int) -> bool:
     except NotImplementedError:
         return False
     return True
+
+
+@functools.cache
+def _package_working_days(year: int) -> frozenset[dt.date]:
+    # chinesecalendar re-validates its whole table on every call; ask it once per year.
+    first = dt.date(year, 1, 1)
+    days = (first + dt.timedelta(days=i) for i in range(366))
+    return frozenset(d for d in days if d.year == year and chinese_calendar.is_workday(d))
 
 
 @functools.cache

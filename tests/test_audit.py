@@ -111,3 +111,38 @@ def test_request_lifecycle_is_audited(verified, session):
     ]
     assert actions == ["request.received", "request.verification_attempt", "request.status_changed"]
     assert audit.verify_chain(session).ok
+
+
+def test_rolled_back_events_leave_no_entry(session):
+    audit.record(session, "test.lost", actor="tester")
+    assert audit.pending(session)
+    session.rollback()
+    assert not audit.pending(session)
+    audit.record(session, "test.kept", actor="tester")
+    session.commit()
+    assert [e.action for e in session.query(AuditEntry)] == ["test.kept"]
+
+
+def test_concurrent_writers_keep_one_valid_chain(rt, app):
+    import threading
+
+    barrier = threading.Barrier(4)
+
+    def writer(n):
+        session = rt.db.new_session()
+        barrier.wait()
+        for i in range(10):
+            audit.record(session, "test.concurrent", actor=f"w{n}", details={"i": i})
+            audit.record(session, "test.concurrent", actor=f"w{n}", details={"i": i, "n": 2})
+            session.commit()
+        session.close()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with app.app_context():
+        result = audit.verify_chain(rt.db.session)
+    assert result.ok, result.problems
+    assert result.entries == 80
