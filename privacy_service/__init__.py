@@ -42,7 +42,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     settings = _load_settings(config_overrides)
     logs.configure(settings.log_format)
     app = Flask(__name__, instance_path=settings.instance_dir)
-    vault = _install_vault(settings)
+    vault = _install_vault(settings, config_overrides)
     rt = Runtime(
         settings=settings,
         db=Database(settings.database_url),
@@ -69,8 +69,14 @@ def _load_settings(overrides: Mapping[str, Any] | None) -> Settings:
     return settings
 
 
-def _install_vault(settings: Settings) -> Vault:
-    vault = Vault(load_keyring(settings))
+def _install_vault(settings: Settings, overrides: Mapping[str, Any] | None) -> Vault:
+    vault = Vault(
+        load_keyring(settings),
+        # A rotation in another process appends a KEK to the key file; read it again then.
+        reload=lambda: load_keyring(Settings.load(overrides=overrides)),
+        cache_size=settings.data_key_cache_size,
+        cache_seconds=settings.data_key_cache_seconds,
+    )
     install_vault(vault)
     return vault
 

@@ -149,8 +149,9 @@ def _write_pending(session: Session) -> None:
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _discard_pending(session: Session, _previous_transaction) -> None:
-    session.info.pop(_PENDING, None)
+def _discard_pending(session: Session, previous) -> None:
+    if previous.parent is None:  # the whole transaction, not a savepoint
+        session.info.pop(_PENDING, None)
 
 
 @dataclasses.dataclass

@@ -49,6 +49,12 @@ class Settings:
     active_key: str = ""
     index_key: str = ""
     audit_key: str = ""
+    # Tokens of the shop's other services for the identity-document API: "name:token,...".
+    service_tokens: str = ""
+    # Set when PRIVACY_KEYS came from PRIVACY_KEYS_FILE: where `privacy keys rotate` adds a key.
+    keys_file: str = ""
+    data_key_cache_size: int = 50_000
+    data_key_cache_seconds: int = 300
 
     smtp_host: str = ""
     smtp_port: int = 25
@@ -70,7 +76,8 @@ class Settings:
     delivery_threads: int = 4
 
     # Which settings are secrets: never logged, loadable from *_FILE.
-    SECRET_FIELDS = ("secret_key", "keys", "index_key", "audit_key")
+    SECRET_FIELDS = ("secret_key", "keys", "index_key", "audit_key", "service_tokens")
+    REQUIRED_IN_PRODUCTION = ("secret_key", "keys", "index_key", "audit_key")
 
     @classmethod
     def load(
@@ -84,6 +91,8 @@ class Settings:
             raw = environ.get(name)
             if raw is None and field.name in cls.SECRET_FIELDS and environ.get(name + "_FILE"):
                 raw = _read_secret_file(environ[name + "_FILE"], name + "_FILE")
+                if field.name == "keys":
+                    settings.keys_file = environ[name + "_FILE"]
             if raw is None:
                 continue
             setattr(settings, field.name, _coerce(field, raw, name))
@@ -110,7 +119,7 @@ class Settings:
         if self.env not in ("development", "production"):
             problems.append(f"PRIVACY_ENV must be 'development' or 'production', not {self.env!r}")
         if self.is_production:
-            for name in self.SECRET_FIELDS:
+            for name in self.REQUIRED_IN_PRODUCTION:
                 if not getattr(self, name):
                     var = "PRIVACY_" + name.upper()
                     problems.append(f"{var} (or {var}_FILE) is required in production")

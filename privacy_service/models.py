@@ -1,18 +1,23 @@
 """Every mapped model, imported in one place so ``Base.metadata`` is complete (Alembic, tests)."""
 
 from privacy_service.audit import AuditEntry, AuditHead
+from privacy_service.crypto.keystore import DataKey, KeyVersion
 from privacy_service.db import Base
 from privacy_service.jobs import JobLease
 from privacy_service.requests.models import DataRequest, IdempotencyRecord, Verification
+from privacy_service.subjects.identity import IdentityDocument
 from privacy_service.subjects.models import Subject
 
 __all__ = [
     "AuditEntry",
     "AuditHead",
     "Base",
+    "DataKey",
     "DataRequest",
     "IdempotencyRecord",
+    "IdentityDocument",
     "JobLease",
+    "KeyVersion",
     "Subject",
     "Verification",
 ]

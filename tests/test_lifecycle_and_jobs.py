@@ -137,7 +137,7 @@ def test_migrations_match_the_models(database_url, rt):
     import privacy_service.models  # noqa: F401
     from privacy_service.db import Base
 
-    assert migrate.current(rt.db.engine) == "0001"
+    assert migrate.current(rt.db.engine) == "0002"
     with rt.db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []

@@ -1,8 +1,11 @@
-"""Key material: versioned key-encryption keys, the blind-index key, the audit key.
+"""Key material: versioned key-encryption keys (KEKs), the blind-index key, the audit key.
 
 Keys come from settings (environment variables or files they name), never from the database.
 In development with nothing configured, a key ring is created under ``instance/`` (mode 0600)
 and the service says so; production refuses to start without configured keys.
+
+``add_version`` appends a new KEK to the file the keys came from (``PRIVACY_KEYS_FILE`` or the
+development key ring); keys given inline in ``PRIVACY_KEYS`` must be added by the operator.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -21,49 +26,60 @@ log = logging.getLogger(__name__)
 DEV_KEYRING_FILE = "dev-keyring.json"
 
 
-class KeyError_(ValueError):
-    """Key material is malformed; the message never contains key bytes."""
+class KeyMaterialError(ValueError):
+    """Key material is missing or malformed; the message never contains key bytes."""
 
 
 @dataclasses.dataclass(frozen=True)
 class KeyRing:
-    """Versioned 256-bit key-encryption keys plus the separate index and audit keys."""
+    """Versioned 256-bit KEKs plus the separate index and audit keys.
+
+    ``default_active`` is the version used until the database records a rotation.
+    """
 
     keks: dict[int, bytes]
-    active_kek: int
+    default_active: int
     index_key: bytes
     audit_key: bytes
 
     def __post_init__(self):
-        if self.active_kek not in self.keks:
-            raise KeyError_(f"active key version {self.active_kek} is not in the key ring")
+        if self.default_active not in self.keks:
+            raise KeyMaterialError(
+                f"active key version {self.default_active} is not in the key ring"
+            )
         for version, key in self.keks.items():
             if len(key) != 32:
-                raise KeyError_(f"key version {version} must be 32 bytes (256 bits)")
+                raise KeyMaterialError(f"key version {version} must be 32 bytes (256 bits)")
         if len(self.index_key) < 32 or len(self.audit_key) < 32:
-            raise KeyError_("index and audit keys must be at least 32 bytes")
+            raise KeyMaterialError("index and audit keys must be at least 32 bytes")
 
     def __repr__(self) -> str:
-        return f"KeyRing(versions={sorted(self.keks)}, active={self.active_kek})"
+        return f"KeyRing(versions={sorted(self.keks)}, default_active={self.default_active})"
+
+    def fingerprint(self, version: int) -> str:
+        """A public fingerprint of a KEK version (detects a wrong key for this database)."""
+        return hmac.new(self.keks[version], b"privacy-kek-fingerprint", hashlib.sha256).hexdigest()[
+            :16
+        ]
 
 
 def _b64(value: str, what: str) -> bytes:
     try:
         return base64.b64decode(value.strip(), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise KeyError_(f"{what} is not valid base64") from exc
+        raise KeyMaterialError(f"{what} is not valid base64") from exc
 
 
 def parse_keks(spec: str) -> dict[int, bytes]:
     """Parse ``"1:<base64>,2:<base64>"`` into ``{1: key, 2: key}``."""
     keks = {}
-    for part in filter(None, (p.strip() for p in spec.split(","))):
+    for part in filter(None, (p.strip() for p in spec.replace("\n", ",").split(","))):
         version, sep, material = part.partition(":")
-        if not sep or not version.isdigit():
-            raise KeyError_("PRIVACY_KEYS entries must look like '<version>:<base64 key>'")
-        keks[int(version)] = _b64(material, f"key version {version}")
+        if not sep or not version.strip().isdigit():
+            raise KeyMaterialError("PRIVACY_KEYS entries must look like '<version>:<base64 key>'")
+        keks[int(version)] = _b64(material, f"key version {version.strip()}")
     if not keks:
-        raise KeyError_("PRIVACY_KEYS holds no key")
+        raise KeyMaterialError("PRIVACY_KEYS holds no key")
     return keks
 
 
@@ -76,16 +92,21 @@ def load_keyring(settings) -> KeyRing:
     """The key ring from settings, or (development only) from/into ``instance/``."""
     if settings.keys:
         keks = parse_keks(settings.keys)
-        active = int(settings.active_key) if settings.active_key else max(keks)
         return KeyRing(
             keks=keks,
-            active_kek=active,
+            default_active=int(settings.active_key) if settings.active_key else max(keks),
             index_key=_b64(settings.index_key, "PRIVACY_INDEX_KEY") if settings.index_key else b"",
             audit_key=_b64(settings.audit_key, "PRIVACY_AUDIT_KEY") if settings.audit_key else b"",
         )
     if settings.is_production:
-        raise KeyError_("PRIVACY_KEYS is required in production")
-    return _dev_keyring(Path(settings.instance_dir))
+        raise KeyMaterialError("PRIVACY_KEYS is required in production")
+    data = dev_secrets(Path(settings.instance_dir))
+    return KeyRing(
+        keks={int(v): _b64(k, f"key version {v}") for v, k in data["keys"].items()},
+        default_active=int(data["active_key"]),
+        index_key=_b64(data["index_key"], "index_key"),
+        audit_key=_b64(data["audit_key"], "audit_key"),
+    )
 
 
 def dev_secrets(instance_dir: Path) -> dict:
@@ -100,18 +121,50 @@ def dev_secrets(instance_dir: Path) -> dict:
             "audit_key": new_key_b64(),
             "secret_key": secrets.token_urlsafe(48),
         }
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process created it first
+            return json.loads(path.read_text())
         with os.fdopen(fd, "w") as fh:
             json.dump(data, fh, indent=2)
-        log.warning("created a development key ring at %s (not for production)", path)
+        log.warning(
+            "created a development key ring (not for production)", extra={"path": str(path)}
+        )
     return json.loads(path.read_text())
 
 
-def _dev_keyring(instance_dir: Path) -> KeyRing:
-    data = dev_secrets(instance_dir)
-    return KeyRing(
-        keks={int(v): _b64(k, f"key version {v}") for v, k in data["keys"].items()},
-        active_kek=int(data["active_key"]),
-        index_key=_b64(data["index_key"], "index_key"),
-        audit_key=_b64(data["audit_key"], "audit_key"),
-    )
+def _write_private(path: Path, text: str) -> None:
+    # Write then rename, so a crash never leaves a half-written key file.
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def add_version(settings, ring: KeyRing) -> int:
+    """Generate a new KEK, store it where the keys live, and return its version.
+
+    Inline ``PRIVACY_KEYS`` cannot be changed from here: the operator adds the key to every
+    process's environment and names the version (``privacy keys rotate --version N``).
+    """
+    version = max(ring.keks) + 1
+    if settings.keys_file:
+        path = Path(settings.keys_file)
+        existing = path.read_text(encoding="utf-8").strip()
+        _write_private(path, f"{existing},{version}:{new_key_b64()}\n")
+        return version
+    if settings.keys:
+        raise KeyMaterialError(
+            "keys come from PRIVACY_KEYS: add '<version>:<base64 key>' to it in every process, "
+            "then run 'privacy keys rotate --version <version>'"
+        )
+    if settings.is_production:
+        raise KeyMaterialError("PRIVACY_KEYS or PRIVACY_KEYS_FILE is required in production")
+    path = Path(settings.instance_dir) / DEV_KEYRING_FILE
+    data = json.loads(path.read_text())
+    data["keys"][str(version)] = new_key_b64()
+    _write_private(path, json.dumps(data, indent=2))
+    return version

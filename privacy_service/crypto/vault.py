@@ -1,72 +1,330 @@
-"""Field envelopes (AES-256-GCM) bound to their place, and blind indexes (HMAC-SHA256).
+"""Field envelopes under per-owner data keys, wrapped by versioned key-encryption keys.
 
 Envelope layout (bytes)::
 
-    version (1) | key version (2, big-endian) | nonce (12) | ciphertext + tag
+    format (1) = 0x02 | owner id (16, a UUID) | nonce (12) | AES-256-GCM ciphertext + tag
 
-The associated data is ``table/column/row id``, so a value copied to another row or column fails
-to open.
+The owner is the data subject (or, for a request from someone who is not a customer, the request).
+Its data key (DEK) is stored wrapped by a KEK version in ``data_keys``; the wrap's associated data
+is the owner id, so a wrapped key moved to another owner does not unwrap. A field's associated
+data is ``table/column/row id``, so a value copied to another row or column fails to open.
+Unwrapped DEKs are cached per process (LRU with a time limit); keys minted in a transaction
+reach the cache only when it commits.
 """
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import hmac
 import os
-import struct
+import threading
+import time
+import uuid
+from collections.abc import Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import event, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, scoped_session
 
-from privacy_service.crypto.keyring import KeyRing
+from privacy_service.crypto.keyring import KeyMaterialError, KeyRing
+from privacy_service.crypto.keystore import ACTIVE, DECRYPT_ONLY, RETIRED, DataKey, KeyVersion
 from privacy_service.crypto.normalize import normalize
+from privacy_service.db import utcnow
 
-ENVELOPE_VERSION = 1
-_HEADER = struct.Struct(">BH")
-NONCE_SIZE = 12
+FORMAT = 2
+_HEAD = 1 + 16 + 12
 BLIND_INDEX_BYTES = 8  # truncated: a match is a candidate, confirmed by decrypting
+_NEW_KEYS = "vault_new_keys"
 
 
 class DecryptionError(Exception):
-    """An envelope cannot be opened: tampered, moved, or its key is gone."""
+    """An envelope cannot be opened: tampered, moved, or its key is gone or retired."""
+
+
+class SubjectErased(DecryptionError):
+    """The owner's data key was destroyed (crypto-shredded); nothing under it can be read."""
+
+
+class _DekCache:
+    """A bounded LRU of unwrapped data keys that forgets entries after ``seconds``."""
+
+    def __init__(self, size: int, seconds: float):
+        self.size, self.seconds = size, seconds
+        self._items: collections.OrderedDict[bytes, tuple[AESGCM, float]] = (
+            collections.OrderedDict()
+        )
+        self._lock = threading.Lock()
+
+    def get(self, owner: bytes) -> AESGCM | None:
+        item = self._items.get(owner)
+        if item is None or item[1] < time.monotonic():
+            return None
+        return item[0]
+
+    def put(self, owner: bytes, aead: AESGCM) -> None:
+        with self._lock:
+            self._items[owner] = (aead, time.monotonic() + self.seconds)
+            self._items.move_to_end(owner)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def evict(self, owner: bytes) -> None:
+        with self._lock:
+            self._items.pop(owner, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+def _real(session: Session) -> Session:
+    return session() if isinstance(session, scoped_session) else session
 
 
 class Vault:
-    """Seals and opens field values; computes blind indexes."""
+    """Seals and opens field values; mints, unwraps, re-wraps and shreds data keys."""
 
-    def __init__(self, keyring: KeyRing):
-        self.keyring = keyring
-        self._aead = {version: AESGCM(key) for version, key in keyring.keks.items()}
+    def __init__(
+        self,
+        ring: KeyRing,
+        *,
+        reload: Callable[[], KeyRing] | None = None,
+        cache_size: int = 50_000,
+        cache_seconds: float = 300,
+    ):
+        self._ring = ring
+        self._reload = reload
+        self._keks = {v: AESGCM(k) for v, k in ring.keks.items()}
+        self._cache = _DekCache(cache_size, cache_seconds)
+        self._checked_fingerprints = False
 
-    def seal(self, plaintext: str, table: str, column: str, row_id: str) -> bytes:
-        """Encrypt ``plaintext`` for ``table.column`` of row ``row_id`` under the active key."""
-        version = self.keyring.active_kek
-        nonce = os.urandom(NONCE_SIZE)
-        header = _HEADER.pack(ENVELOPE_VERSION, version)
-        aad = _aad(table, column, row_id)
-        return header + nonce + self._aead[version].encrypt(nonce, plaintext.encode(), aad)
+    @property
+    def keyring(self) -> KeyRing:
+        """The current key ring (index and audit keys, KEK versions)."""
+        return self._ring
 
-    def open(self, envelope: bytes, table: str, column: str, row_id: str) -> str:
+    def reload_keyring(self) -> None:
+        """Read the key ring again (a new KEK version was added to its file)."""
+        if self._reload is not None:
+            self._ring = self._reload()
+            self._keks = {v: AESGCM(k) for v, k in self._ring.keks.items()}
+            self._checked_fingerprints = False
+
+    def forget_cached_keys(self) -> None:
+        """Drop every cached data key (tests; after a shred in another process)."""
+        self._cache.clear()
+
+    # --- fields ------------------------------------------------------------------------------
+
+    def seal(
+        self,
+        session: Session,
+        owner_id: str,
+        plaintext: str,
+        table: str,
+        column: str,
+        row_id: str,
+        *,
+        owner_kind: str = "subject",
+    ) -> bytes:
+        """Encrypt ``plaintext`` for ``table.column`` of row ``row_id`` under the owner's key."""
+        owner = uuid.UUID(owner_id).bytes
+        aead = self._data_key(session, owner, create=True, owner_kind=owner_kind)
+        nonce = os.urandom(12)
+        aad = f"{table}/{column}/{row_id}".encode()
+        return bytes((FORMAT,)) + owner + nonce + aead.encrypt(nonce, plaintext.encode(), aad)
+
+    def open(
+        self, session: Session | None, envelope: bytes, table: str, column: str, row_id: str
+    ) -> str:
         """Decrypt an envelope made by ``seal`` for the same place."""
-        if len(envelope) < _HEADER.size + NONCE_SIZE + 16:
-            raise DecryptionError("envelope too short")
-        fmt, version = _HEADER.unpack_from(envelope)
-        if fmt != ENVELOPE_VERSION:
-            raise DecryptionError(f"unknown envelope version {fmt}")
-        aead = self._aead.get(version)
-        if aead is None:
-            raise DecryptionError(f"key version {version} is not in the key ring")
-        nonce = envelope[_HEADER.size : _HEADER.size + NONCE_SIZE]
-        body = envelope[_HEADER.size + NONCE_SIZE :]
+        if len(envelope) < _HEAD + 16 or envelope[0] != FORMAT:
+            raise DecryptionError("not an envelope of a known format")
+        owner = envelope[1:17]
+        aead = self._cache.get(owner) or self._data_key(session, owner, create=False)
         try:
-            return aead.decrypt(nonce, body, _aad(table, column, row_id)).decode()
+            return aead.decrypt(
+                envelope[17:_HEAD], envelope[_HEAD:], f"{table}/{column}/{row_id}".encode()
+            ).decode()
         except InvalidTag as exc:
             raise DecryptionError("envelope does not authenticate for this place") from exc
+
+    @staticmethod
+    def owner_of(envelope: bytes) -> str:
+        """The owner id an envelope was sealed for."""
+        return str(uuid.UUID(bytes=envelope[1:17]))
+
+    # --- data keys ---------------------------------------------------------------------------
+
+    def _data_key(
+        self, session: Session | None, owner: bytes, *, create: bool, owner_kind: str = "subject"
+    ) -> AESGCM:
+        cached = self._cache.get(owner)
+        if cached is not None:
+            return cached
+        if session is None:
+            raise DecryptionError("data key not cached and no session to load it")
+        session = _real(session)
+        staged = session.info.get(_NEW_KEYS, {}).get(owner)
+        if staged is not None:
+            return staged
+        owner_id = str(uuid.UUID(bytes=owner))
+        # No autoflush: the row being sealed is pending and not complete yet.
+        with session.no_autoflush:
+            row = session.get(DataKey, owner_id)
+            if row is not None and row.shredded_at is not None:
+                raise SubjectErased("the owner's data key was destroyed")
+            if row is None:
+                if not create:
+                    raise DecryptionError("no data key for this owner")
+                return self._mint(session, owner, owner_id, owner_kind)
+            dek = self._unwrap(session, row.wrapped, owner_id, row.kek_version)
+        aead = AESGCM(dek)
+        self._cache.put(owner, aead)
+        return aead
+
+    def _mint(self, session: Session, owner: bytes, owner_id: str, owner_kind: str) -> AESGCM:
+        version = self.active_version(session)
+        dek = AESGCM.generate_key(bit_length=256)
+        session.add(
+            DataKey(
+                owner_id=owner_id,
+                owner_kind=owner_kind,
+                wrapped=self.wrap(dek, owner_id, version),
+                kek_version=version,
+            )
+        )
+        aead = AESGCM(dek)
+        session.info.setdefault(_NEW_KEYS, {})[owner] = aead
+        return aead
+
+    def wrap(self, dek: bytes, owner_id: str, version: int) -> bytes:
+        """Wrap a data key with KEK ``version``, bound to its owner."""
+        nonce = os.urandom(12)
+        return nonce + self._kek(version).encrypt(nonce, dek, f"dek/{owner_id}".encode())
+
+    def unwrap(self, wrapped: bytes, owner_id: str, version: int) -> bytes:
+        """Unwrap a data key (no retirement check: rotation uses this on decrypt-only keys)."""
+        try:
+            return self._kek(version).decrypt(
+                wrapped[:12], wrapped[12:], f"dek/{owner_id}".encode()
+            )
+        except InvalidTag as exc:
+            raise DecryptionError("data key does not unwrap (wrong key or moved)") from exc
+
+    def _unwrap(self, session: Session, wrapped: bytes, owner_id: str, version: int) -> bytes:
+        status = session.scalar(select(KeyVersion.status).where(KeyVersion.version == version))
+        if status == RETIRED:
+            raise DecryptionError(f"key version {version} is retired")
+        return self.unwrap(wrapped, owner_id, version)
+
+    def _kek(self, version: int) -> AESGCM:
+        if version not in self._keks:
+            self.reload_keyring()  # added to the key file by a rotation in another process?
+        try:
+            return self._keks[version]
+        except KeyError:
+            raise DecryptionError(f"key version {version} is not in the key ring") from None
+
+    def active_version(self, session: Session) -> int:
+        """The KEK version new data keys are wrapped with, as the database records it."""
+        session = _real(session)
+        self._register_versions(session)
+        version = session.scalar(select(KeyVersion.version).where(KeyVersion.status == ACTIVE))
+        if version is None:
+            raise KeyMaterialError("no active key version in key_versions")
+        return version
+
+    def _register_versions(self, session: Session) -> None:
+        """Record ring versions the database does not know; refuse a wrong key for a known one."""
+        if self._checked_fingerprints:
+            return
+        with session.no_autoflush:
+            self._register_missing(session)
+        self._checked_fingerprints = True
+
+    def _register_missing(self, session: Session) -> None:
+        known = {v.version: v for v in session.scalars(select(KeyVersion))}
+        for version in sorted(self._ring.keks):
+            fingerprint = self._ring.fingerprint(version)
+            if version in known:
+                if not hmac.compare_digest(known[version].fingerprint, fingerprint):
+                    raise KeyMaterialError(
+                        f"key version {version} in PRIVACY_KEYS is not the key this database uses"
+                    )
+                continue
+            first = not known and version == self._ring.default_active
+            # ON CONFLICT DO NOTHING: another process may register it at the same moment; a
+            # savepoint would flush the half-built row that is being sealed.
+            dialect = session.get_bind().dialect.name
+            insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+            session.execute(
+                insert(KeyVersion)
+                .values(
+                    version=version,
+                    status=ACTIVE if first else DECRYPT_ONLY,
+                    fingerprint=fingerprint,
+                    created_at=utcnow(),
+                    activated_at=utcnow() if first else None,
+                )
+                .on_conflict_do_nothing(index_elements=["version"])
+            )
+
+    def activate(self, session: Session, version: int) -> None:
+        """Make ``version`` the active KEK; the previous one becomes decrypt-only."""
+        if version not in self._ring.keks:
+            self.reload_keyring()
+        if version not in self._ring.keks:
+            raise KeyMaterialError(f"key version {version} is not in the key ring")
+        self._checked_fingerprints = False
+        self._register_versions(session)
+        session = _real(session)
+        session.execute(
+            update(KeyVersion).where(KeyVersion.status == ACTIVE).values(status=DECRYPT_ONLY)
+        )
+        session.execute(
+            update(KeyVersion)
+            .where(KeyVersion.version == version)
+            .values(status=ACTIVE, activated_at=utcnow())
+        )
+
+    def shred(self, session: Session, owner_id: str) -> bool:
+        """Destroy the owner's data key, leaving an erasure marker; False if it had none."""
+        session = _real(session)
+        owner = uuid.UUID(owner_id).bytes
+        row = session.get(DataKey, owner_id)
+        self._cache.evict(owner)
+        session.info.get(_NEW_KEYS, {}).pop(owner, None)
+        if row is None:
+            session.add(
+                DataKey(
+                    owner_id=owner_id,
+                    owner_kind="subject",
+                    wrapped=None,
+                    kek_version=None,
+                    shredded_at=utcnow(),
+                )
+            )
+            return False
+        already = row.shredded_at is not None
+        row.wrapped, row.kek_version = None, None
+        row.shredded_at = row.shredded_at or utcnow()
+        return not already
+
+    def _promote(self, session: Session) -> None:
+        for owner, aead in session.info.pop(_NEW_KEYS, {}).items():
+            self._cache.put(owner, aead)
+
+    # --- lookups and MACs --------------------------------------------------------------------
 
     def blind_index(self, kind: str, value: str) -> str:
         """Hex blind index of a normalised ``value`` of ``kind`` (email, phone, id_number)."""
         normalized = normalize(kind, value)
-        mac = hmac.new(self.keyring.index_key, f"{kind}:{normalized}".encode(), hashlib.sha256)
+        mac = hmac.new(self._ring.index_key, f"{kind}:{normalized}".encode(), hashlib.sha256)
         return mac.hexdigest()[: BLIND_INDEX_BYTES * 2]
 
     @staticmethod
@@ -76,14 +334,22 @@ class Vault:
 
     def audit_mac(self, payload: bytes) -> str:
         """HMAC-SHA256 of an audit entry under the audit key."""
-        return hmac.new(self.keyring.audit_key, payload, hashlib.sha256).hexdigest()
-
-
-def _aad(table: str, column: str, row_id: str) -> bytes:
-    return f"{table}/{column}/{row_id}".encode()
+        return hmac.new(self._ring.audit_key, payload, hashlib.sha256).hexdigest()
 
 
 _current: Vault | None = None
+
+
+@event.listens_for(Session, "after_commit")
+def _promote_new_keys(session: Session) -> None:
+    if _current is not None and session.info.get(_NEW_KEYS):
+        _current._promote(session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_new_keys(session: Session, previous) -> None:
+    if previous.parent is None:  # the whole transaction, not a savepoint
+        session.info.pop(_NEW_KEYS, None)
 
 
 def install_vault(vault: Vault | None) -> None:

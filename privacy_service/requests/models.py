@@ -38,7 +38,8 @@ class DataRequest(Base):
     jurisdiction: Mapped[str] = mapped_column(String(32), nullable=False)
     subject_id: Mapped[str | None] = mapped_column(ForeignKey("subjects.id"), index=True)
     contact_kind: Mapped[str] = mapped_column(String(8), nullable=False)
-    contact_bidx: Mapped[str] = mapped_column(String(32), nullable=False, index=True)
+    # NULL once the subject is crypto-shredded.
+    contact_bidx: Mapped[str | None] = mapped_column(String(32), index=True)
     contact_enc: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     categories: Mapped[list | None] = mapped_column(JSON)
     corrections_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -56,9 +57,21 @@ class DataRequest(Base):
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's API
 
-    contact = Encrypted("contact_enc")
-    corrections = Encrypted("corrections_enc", as_json=True)
-    note = Encrypted("note_enc")
+    # Sealed under the subject's data key (shredding the subject makes them unreadable); a request
+    # from someone who is not a customer owns its own key.
+    contact = Encrypted("contact_enc", owner="key_owner")
+    corrections = Encrypted("corrections_enc", owner="key_owner", as_json=True)
+    note = Encrypted("note_enc", owner="key_owner")
+
+    @property
+    def key_owner(self) -> str:
+        """Whose data key seals this request's fields."""
+        return self.subject_id or self.id
+
+    @property
+    def key_owner_kind(self) -> str:
+        """``subject`` or ``request`` (for the key registry)."""
+        return "subject" if self.subject_id else "request"
 
     verification: Mapped[Verification] = relationship(
         back_populates="request", uselist=False, cascade="all, delete-orphan"

@@ -83,11 +83,11 @@ def submit(
         due_date_provisional=deadline.provisional,
         status_changed_at=now,
     )
+    session.add(request)
     request.contact = contact
     request.corrections = data.get("corrections")
     request.note = data.get("note")
     code = verification.start(request, _otp_key(rt), otp_policy(rt))
-    session.add(request)
     session.flush()
     audit.record(
         session,

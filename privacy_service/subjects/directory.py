@@ -41,6 +41,7 @@ def register(
     """Add a subject with normalised, encrypted contacts and their blind indexes."""
     vault = current_vault()
     subject = Subject(external_ref=external_ref, preferred_language=preferred_language)
+    session.add(subject)
     if email:
         subject.email = normalize("email", email)
         subject.email_bidx = vault.blind_index("email", email)
@@ -48,5 +49,4 @@ def register(
         subject.phone = normalize("phone", phone)
         subject.phone_bidx = vault.blind_index("phone", phone)
     subject.name = name
-    session.add(subject)
     return subject
