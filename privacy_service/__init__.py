@@ -25,6 +25,7 @@ from privacy_service.errors import Problem, register_error_handlers
 from privacy_service.notify import Notifier
 from privacy_service.policies import load_policies
 from privacy_service.runtime import Runtime
+from privacy_service.service_auth import parse_tokens
 
 log = logging.getLogger(__name__)
 API_VERSION = "1.0.0"
@@ -49,6 +50,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
         vault=vault,
         policies=load_policies(settings.policies_dir),
         notifier=Notifier(settings),
+        service_tokens=parse_tokens(settings.service_tokens),
     )
     app.extensions["privacy"] = rt
     _configure_flask(app, settings)
@@ -103,9 +105,11 @@ def _configure_flask(app: Flask, settings: Settings) -> None:
 
 def _register_api(app: Flask) -> None:
     from privacy_service.requests.api import blp as requests_blp
+    from privacy_service.subjects.api import blp as identity_blp
 
     api = ProblemApi(app)
     api.register_blueprint(requests_blp)
+    api.register_blueprint(identity_blp)
     app.extensions["privacy.api"] = api
 
     @app.get("/")

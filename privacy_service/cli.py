@@ -114,6 +114,108 @@ def audit_verify():
     sys.exit(1)
 
 
+# --- keys --------------------------------------------------------------------------------------
+
+
+@main.group()
+def keys():
+    """Key-encryption keys: status, rotation, retirement."""
+
+
+@keys.command("status")
+def keys_status():
+    """Each KEK version: status, and how many data keys it wraps."""
+    from sqlalchemy import func, select
+
+    from privacy_service.crypto.keystore import DataKey, KeyVersion
+
+    rt = runtime()
+    session = rt.db.session
+    rt.vault.active_version(session)
+    session.commit()
+    counts = dict(
+        session.execute(
+            select(DataKey.kek_version, func.count()).group_by(DataKey.kek_version)
+        ).all()
+    )
+    for row in session.scalars(select(KeyVersion).order_by(KeyVersion.version)):
+        in_ring = "in key ring" if row.version in rt.vault.keyring.keks else "NOT in key ring"
+        click.echo(
+            f"version {row.version}: {row.status:12} {counts.get(row.version, 0):>9} data keys  "
+            f"{in_ring}"
+        )
+    click.echo(f"shredded owners: {counts.get(None, 0)}")
+
+
+@keys.command("rotate")
+@click.option(
+    "--version",
+    "version",
+    type=int,
+    default=None,
+    help="Activate this version (already added to PRIVACY_KEYS in every process).",
+)
+@click.option("--batch", default=1000, show_default=True, type=click.IntRange(1, 100_000))
+def keys_rotate(version, batch):
+    """Add a KEK version, make it active, and re-wrap every data key (resumable)."""
+    from privacy_service import audit
+    from privacy_service.crypto.keyring import KeyMaterialError, add_version
+    from privacy_service.crypto.rotation import pending_count, rewrap
+
+    rt = runtime()
+    session = rt.db.session
+    current = rt.vault.active_version(session)
+    try:
+        if version is None:
+            version = add_version(rt.settings, rt.vault.keyring)
+            rt.vault.reload_keyring()
+            click.echo(f"added key version {version}")
+        if version != current:
+            rt.vault.activate(session, version)
+            audit.record(
+                session,
+                "keys.activated",
+                actor="cli",
+                details={"version": version, "previous": current},
+            )
+        session.commit()
+    except KeyMaterialError as exc:
+        session.rollback()
+        raise click.ClickException(str(exc)) from exc
+    total = pending_count(session, version)
+    session.commit()
+    click.echo(f"key version {version} is active; re-wrapping {total} data key(s)")
+    with click.progressbar(length=total, label="re-wrapping") as bar:
+        result = rewrap(rt.db.new_session, rt.vault, version, batch=batch, progress=bar.update)
+    audit.record(
+        session,
+        "keys.rewrapped",
+        actor="cli",
+        details={"version": version, "rewrapped": result.rewrapped, "remaining": result.remaining},
+    )
+    session.commit()
+    click.echo(f"re-wrapped {result.rewrapped}; {result.remaining} left on other versions")
+
+
+@keys.command("retire")
+@click.argument("version", type=int)
+@click.confirmation_option(prompt="Retire this key version? Its data keys must all be re-wrapped.")
+def keys_retire(version):
+    """Retire a KEK version no data key uses any more (then remove it from PRIVACY_KEYS)."""
+    from privacy_service import audit
+    from privacy_service.crypto.keyring import KeyMaterialError
+    from privacy_service.crypto.rotation import retire
+
+    session = runtime().db.session
+    try:
+        retire(session, version)
+    except KeyMaterialError as exc:
+        raise click.ClickException(str(exc)) from exc
+    audit.record(session, "keys.retired", actor="cli", details={"version": version})
+    session.commit()
+    click.echo(f"key version {version} retired; remove it from the key ring")
+
+
 # --- jobs --------------------------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ class Runtime:
     vault: Vault
     policies: Policies
     notifier: Notifier
+    service_tokens: dict[str, bytes] = dataclasses.field(default_factory=dict)
 
     @property
     def token_secret(self) -> str:

@@ -1,5 +1,7 @@
-"""Where data keys live: one wrapped key per owner (a subject, or a request with no subject),
-and the registry of key-encryption-key versions (no key material: status and fingerprint).
+"""Where data keys live, and which key-encryption-key versions exist.
+
+One wrapped key per owner (a subject, or a request from someone who is not a customer); the
+registry of KEK versions holds no key material, only status and fingerprint.
 """
 
 from __future__ import annotations

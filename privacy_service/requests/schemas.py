@@ -28,8 +28,8 @@ class SafeString(fields.String):
         return text
 
 
-class Contact(SafeString):
-    """An email address or phone number, validated and normalised on load."""
+class Identifier(SafeString):
+    """An email address, phone number or ID number, validated and normalised on load."""
 
     def __init__(self, kind: str, **kwargs):
         super().__init__(validate=validate.Length(max=254), **kwargs)
@@ -67,8 +67,8 @@ class RequestCreateSchema(StrictSchema):
     """A new data-subject request."""
 
     type = fields.String(required=True, validate=validate.OneOf(REQUEST_TYPES))
-    email = Contact("email", metadata={"description": "Contact email; give this or phone."})
-    phone = Contact("phone", metadata={"description": "Mainland mobile number; or email."})
+    email = Identifier("email", metadata={"description": "Contact email; give this or phone."})
+    phone = Identifier("phone", metadata={"description": "Mainland mobile number; or email."})
     categories = fields.List(
         SafeString(validate=validate.Length(min=1, max=40)),
         validate=validate.Length(min=1, max=20),

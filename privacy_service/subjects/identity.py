@@ -1,6 +1,8 @@
-"""Identity documents held for customs clearance: the shop's other services store a customer's
-resident ID number here instead of keeping it themselves, read it back for a declaration (each
-read audited with its purpose), and find a customer by ID number through the blind index.
+"""Identity documents held for customs clearance.
+
+The shop's other services store a customer's resident ID number here instead of keeping it
+themselves, read it back for a declaration (each read audited with its purpose), and find a
+customer by ID number through the blind index.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ READ_PURPOSES = ("customs_declaration", "customs_inquiry", "customer_request", "
 
 
 class IdentityDocument(Base):
-    """A resident ID number (and the holder's name as on the card), sealed under the subject's key."""
+    """A resident ID number and the holder's name as on the card, sealed under the subject's key."""
 
     __tablename__ = "identity_documents"
 
@@ -112,8 +114,10 @@ def read(session: Session, document_id: str, *, service: str, purpose: str) -> I
 
 
 def find(session: Session, id_number: str) -> list[IdentityDocument]:
-    """Documents whose ID number equals ``id_number``: blind-index candidates, then a
-    constant-time comparison of the decrypted values (index collisions never match).
+    """Documents whose ID number equals ``id_number``.
+
+    Blind-index candidates, then a constant-time comparison of the decrypted values, so an
+    index collision never matches.
     """
     vault = current_vault()
     number = normalize("id_number", id_number)
