@@ -189,15 +189,24 @@ def client(app):
 
 
 @pytest.fixture
-def runner(app):
-    """Runs ``privacy`` commands against this app: ``runner.invoke(args=[...])``."""
+def runner_for():
+    """Factory: a runner of ``privacy`` commands against a given app."""
     from privacy_service.cli import main
 
     class Runner:
-        def invoke(self, args, **kwargs):
-            return app.test_cli_runner().invoke(main, args, **kwargs)
+        def __init__(self, app):
+            self.app = app
 
-    return Runner()
+        def invoke(self, args, **kwargs):
+            return self.app.test_cli_runner().invoke(main, args, **kwargs)
+
+    return Runner
+
+
+@pytest.fixture
+def runner(app, runner_for):
+    """Runs ``privacy`` commands against the app: ``runner.invoke(args=[...])``."""
+    return runner_for(app)
 
 
 @pytest.fixture

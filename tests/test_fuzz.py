@@ -193,3 +193,54 @@ def test_fuzz_status_and_cancel(verified, fuzz_app, client):
     run()
     # The real token still works after all that.
     assert client.get(f"/api/v1/requests/{rid}", headers=bearer(token)).status_code == 200
+
+
+SERVICE_TOKEN = "fuzz-service-token-0123456789abcdef"
+documents = st.fixed_dictionaries(
+    {},
+    optional={
+        "customer_ref": weird_text | json_values,
+        "subject_id": st.uuids().map(str) | weird_text,
+        "id_number": st.sampled_from(
+            ["11010519491231002X", "11010519491231002x", "110105194912310021"]
+        )
+        | st.text(alphabet="0123456789Xx ", max_size=25)
+        | json_values,
+        "holder_name": weird_text | json_values,
+        "extra": json_values,
+    },
+).map(lambda b: ("json", b))
+
+
+def test_fuzz_identity_documents(make_app):
+    app = make_app(smtp_host="", service_tokens=f"customs:{SERVICE_TOKEN}")
+    with app.app_context():
+        from privacy_service.subjects.directory import register
+
+        rt = app.extensions["privacy"]
+        register(rt.db.session, email="doc@example.com", external_ref="ref-1")
+        rt.db.session.commit()
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
+
+    @settings(FUZZ, max_examples=500)
+    @given(body=documents | bodies, path=st.sampled_from(["", "/search"]), auth=st.booleans())
+    def run(body, path, auth):
+        _send(client, "POST", f"/api/v1/identity-documents{path}", body, headers if auth else {})
+
+    run()
+
+    @settings(FUZZ, max_examples=300)
+    @given(
+        doc=request_ids,
+        purpose=st.none() | st.text(max_size=30),
+        method=st.sampled_from(["GET", "DELETE"]),
+    )
+    def read(doc, purpose, method):
+        query = "" if purpose is None else "?purpose=" + urllib.parse.quote(purpose, safe="")
+        answer = client.open(
+            f"/api/v1/identity-documents/{doc}{query}", method=method, headers=headers
+        )
+        assert answer.status_code < 500
+
+    read()

@@ -90,8 +90,10 @@ def new_key_b64() -> str:
 
 def load_keyring(settings) -> KeyRing:
     """The key ring from settings, or (development only) from/into ``instance/``."""
-    if settings.keys:
-        keks = parse_keks(settings.keys)
+    if settings.keys or settings.keys_file:
+        # Read the file again when there is one: a rotation may have added a version to it.
+        spec = Path(settings.keys_file).read_text() if settings.keys_file else settings.keys
+        keks = parse_keks(spec)
         return KeyRing(
             keks=keks,
             default_active=int(settings.active_key) if settings.active_key else max(keks),

@@ -51,8 +51,10 @@ def rewrap(
     progress: Callable[[int], None] | None = None,
     max_batches: int | None = None,
 ) -> RotationResult:
-    """Re-wrap every data key not yet under ``version``; returns counts. ``max_batches`` stops
-    early (tests simulate a crash with it)."""
+    """Re-wrap every data key not yet under ``version``; returns counts.
+
+    ``max_batches`` stops early (tests simulate a crash with it).
+    """
     done, batches, last = 0, 0, ""
     while max_batches is None or batches < max_batches:
         session = new_session()
@@ -67,7 +69,7 @@ def rewrap(
                 .order_by(DataKey.owner_id)
                 .limit(batch)
             )
-            if session.getbindparam().dialect.name == "postgresql":
+            if session.get_bind().dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True, of=DataKey)
             rows = session.execute(stmt).all()
             if not rows:

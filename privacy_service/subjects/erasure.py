@@ -13,10 +13,10 @@ from privacy_service.subjects.models import Subject
 
 
 def shred_subject(session: Session, subject_id: str, *, actor: str, reason: str) -> dict:
-    """Make everything sealed under the subject's key unreadable, now and in earlier backups
-    once the KEK generation of those backups is retired. Idempotent; the caller commits.
+    """Make everything sealed under the subject's key unreadable; idempotent, caller commits.
 
-    Returns counts of what was cleared (no personal data).
+    Backups taken before stay readable only until the KEK generation they hold is rotated away
+    and retired. Returns counts of what was cleared (no personal data).
     """
     destroyed = current_vault().shred(session, subject_id)
     counts = {
