@@ -20,7 +20,8 @@ from privacy_service import logs
 from privacy_service.config import Settings
 from privacy_service.crypto import Vault, install_vault, load_keyring
 from privacy_service.crypto.keyring import dev_secrets
-from privacy_service.db import Database
+from privacy_service.datamap.collect import engines_for
+from privacy_service.db import Database, make_engine
 from privacy_service.errors import Problem, register_error_handlers
 from privacy_service.notify import Notifier
 from privacy_service.policies import load_policies
@@ -44,13 +45,15 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     logs.configure(settings.log_format)
     app = Flask(__name__, instance_path=settings.instance_dir)
     vault = _install_vault(settings, config_overrides)
+    policies = load_policies(settings.policies_dir)
     rt = Runtime(
         settings=settings,
         db=Database(settings.database_url),
         vault=vault,
-        policies=load_policies(settings.policies_dir),
+        policies=policies,
         notifier=Notifier(settings),
         service_tokens=parse_tokens(settings.service_tokens),
+        sources=engines_for(policies.datamap, settings, make_engine),
     )
     app.extensions["privacy"] = rt
     _configure_flask(app, settings)

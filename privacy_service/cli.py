@@ -249,14 +249,58 @@ def demo():
 
 
 @demo.command("seed")
-def demo_seed():
-    """Create the demo customer (demo@example.com / 13800138000); does nothing the second time."""
+@click.option("--customers", default=50, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--orders-per-customer", default=12, show_default=True, type=click.IntRange(1, 1000))
+@click.option(
+    "--browsing-per-customer", default=200, show_default=True, type=click.IntRange(0, 10_000_000)
+)
+@click.option("--seed", "seed_value", default=2024, show_default=True, help="Random seed.")
+def demo_seed(customers, orders_per_customer, browsing_per_customer, seed_value):
+    """Create the demo shop once (demo@example.com / 13800138000 always included)."""
     from privacy_service.demo import seed
 
     rt = runtime()
-    created = seed(rt.db.session)
-    rt.db.session.commit()
-    click.echo("demo shop seeded" if created else "demo shop already present")
+    with click.progressbar(length=customers, label="customers") as bar:
+        summary = seed(
+            rt.db.session,
+            rt.sources["shop"],
+            customers=customers,
+            orders_per_customer=orders_per_customer,
+            browsing_per_customer=browsing_per_customer,
+            seed_value=seed_value,
+            progress=bar.update,
+        )
+    if summary is None:
+        click.echo("demo shop already present")
+        return
+    rows = ", ".join(f"{t} {n}" for t, n in sorted(summary.rows.items()))
+    click.echo(f"demo shop seeded: {summary.customers} customers; {rows}")
+
+
+# --- datamap -----------------------------------------------------------------------------------
+
+
+@main.group()
+def datamap():
+    """Where personal data lives."""
+
+
+@datamap.command("check")
+def datamap_check():
+    """Check the data map against the live databases; exits 1 on any problem."""
+    from privacy_service.datamap.check import check
+
+    rt = runtime()
+    problems = check(rt.policies.datamap, rt.sources)
+    if problems:
+        for problem in problems:
+            click.echo(f"PROBLEM: {problem}", err=True)
+        sys.exit(1)
+    tables = sum(len(s.tables) for s in rt.policies.datamap.sources.values())
+    fields = sum(1 for _ in rt.policies.datamap.fields())
+    click.echo(
+        f"data map OK: {len(rt.policies.datamap.sources)} sources, {tables} tables, {fields} fields"
+    )
 
 
 # --- config ------------------------------------------------------------------------------------

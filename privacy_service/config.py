@@ -38,6 +38,8 @@ class Settings:
     env: str = "development"
     instance_dir: str = str(PROJECT_ROOT / "instance")
     database_url: str = ""
+    # The demo shop's database (a source system of the data map).
+    shop_database_url: str = ""
     policies_dir: str = str(PROJECT_ROOT / "policies")
     timezone: str = "Asia/Shanghai"
 
@@ -102,6 +104,8 @@ class Settings:
             setattr(settings, key, value)
         if not settings.database_url:
             settings.database_url = f"sqlite:///{Path(settings.instance_dir) / 'privacy.db'}"
+        if not settings.shop_database_url:
+            settings.shop_database_url = f"sqlite:///{Path(settings.instance_dir) / 'shop.db'}"
         if not settings.outbox_log:
             settings.outbox_log = str(Path(settings.instance_dir) / "outbox.log")
         if not settings.log_format:

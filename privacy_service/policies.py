@@ -11,7 +11,7 @@ import calendar as _stdlib_calendar
 import dataclasses
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -26,6 +26,9 @@ from marshmallow import (
 )
 
 from privacy_service.calendar import Deadline, WorkingCalendar, YearCalendar, receipt_day
+
+if TYPE_CHECKING:
+    from privacy_service.datamap.model import DataMap
 
 REQUEST_TYPES = ("access", "correction", "deletion", "account_closure")
 
@@ -348,13 +351,20 @@ class Policies:
     requests: RequestPolicies
     calendar: WorkingCalendar
     categories: dict[str, Category]
+    datamap: DataMap
 
 
 def load_policies(policies_dir: str | Path) -> Policies:
     """Load and validate every policy file; raises ``PolicyError`` on the first bad file."""
+    from privacy_service.config import Settings
+    from privacy_service.datamap.model import load_datamap
+
     folder = Path(policies_dir)
+    categories = load_categories(folder)
+    settings_fields = [f.name for f in dataclasses.fields(Settings)]
     return Policies(
         requests=load_request_policies(folder),
         calendar=load_calendar(folder),
-        categories=load_categories(folder),
+        categories=categories,
+        datamap=load_datamap(folder, categories, settings_fields),
     )

@@ -150,6 +150,10 @@ def make_app(database_url, tmp_path, smtp):
     def factory(**overrides):
         config = {
             "database_url": database_url,
+            # The shop's tables share the PostgreSQL test database (no name clashes).
+            "shop_database_url": database_url
+            if database_url.startswith("postgresql")
+            else f"sqlite:///{tmp_path / 'shop.db'}",
             "instance_dir": str(tmp_path / "instance"),
             "smtp_host": "127.0.0.1",
             "smtp_port": smtp.port,
@@ -166,7 +170,7 @@ def make_app(database_url, tmp_path, smtp):
     for app in apps:
         rt = app.extensions["privacy"]
         rt.notifier.shutdown()
-        rt.db.dispose()
+        rt.dispose()
     install_vault(None)
 
 

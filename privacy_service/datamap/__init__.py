@@ -1,0 +1,5 @@
+"""Where personal data lives: the data map (``policies/datamap.yaml``), collection, checks."""
+
+from privacy_service.datamap.model import DataMap, FieldSpec, SourceSpec, TableSpec, load_datamap
+
+__all__ = ["DataMap", "FieldSpec", "SourceSpec", "TableSpec", "load_datamap"]

@@ -1,0 +1,116 @@
+"""The demo shop: its own database of customers and orders, and their records in the service.
+
+``privacy demo seed`` runs this once: the shop's rows (``generate``), the customers in the
+service's directory, and their customs ID numbers in the vault (the shop keeps only document ids).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import random
+from collections.abc import Callable
+
+from sqlalchemy import inspect, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from privacy_service import audit
+from privacy_service.demo import shop_schema as shop
+from privacy_service.demo.generate import DEMO, Customer, make_customers, seed_shop
+from privacy_service.subjects import identity
+from privacy_service.subjects.directory import register
+from privacy_service.subjects.models import Subject
+
+DEMO_EMAIL, DEMO_PHONE, DEMO_NAME = DEMO["email"], DEMO["phone"], DEMO["name"]
+
+
+@dataclasses.dataclass
+class SeedSummary:
+    """What a seed created."""
+
+    customers: int
+    rows: dict[str, int]
+
+
+def shop_is_seeded(shop_engine: Engine) -> bool:
+    """True when a complete seed is present (the marker row is written last)."""
+    if not inspect(shop_engine).has_table("seed_info"):
+        return False
+    with shop_engine.connect() as conn:
+        return conn.execute(select(shop.seed_info.c.seed)).first() is not None
+
+
+def seed(
+    session: Session,
+    shop_engine: Engine,
+    *,
+    customers: int = 50,
+    orders_per_customer: int = 12,
+    browsing_per_customer: int = 200,
+    seed_value: int = 2024,
+    now: dt.datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> SeedSummary | None:
+    """Create the demo shop once; returns None when it is already there.
+
+    A seed interrupted half-way (no marker row) is dropped and done again.
+    """
+    if shop_is_seeded(shop_engine):
+        return None
+    shop.metadata.drop_all(shop_engine)
+    shop.metadata.create_all(shop_engine)
+    now = now or dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    rng = random.Random(seed_value)  # noqa: S311 - demo data, reproducible on purpose
+    people = make_customers(customers, rng)
+    for start in range(0, len(people), 500):
+        for person in people[start : start + 500]:
+            _register(session, person)
+        session.commit()
+    rows = seed_shop(
+        shop_engine,
+        people,
+        rng=rng,
+        now=now,
+        orders_per_customer=orders_per_customer,
+        browsing_per_customer=browsing_per_customer,
+        progress=progress,
+    )
+    with shop_engine.begin() as conn:
+        conn.execute(
+            shop.seed_info.insert().values(seed=seed_value, customers=customers, seeded_at=now)
+        )
+    audit.record(
+        session,
+        "demo.seeded",
+        actor="cli:demo-seed",
+        details={"customers": customers, "rows": sum(rows.values())},
+    )
+    session.commit()
+    return SeedSummary(customers=customers, rows=rows)
+
+
+def _register(session: Session, person: Customer) -> None:
+    ref = str(person.id)
+    subject = session.scalars(select(Subject).where(Subject.external_ref == ref)).first()
+    if subject is None:
+        subject = register(
+            session, email=person.email, phone=person.phone, name=person.name, external_ref=ref
+        )
+        session.flush()
+        audit.record(
+            session,
+            "subject.registered",
+            actor="cli:demo-seed",
+            subject_id=subject.id,
+            fields=["email", "phone", "name"],
+        )
+    if person.id_number:
+        document = identity.store(
+            session,
+            service="demo-shop",
+            id_number=person.id_number,
+            holder_name=person.name,
+            subject_id=subject.id,
+        )
+        person.identity_document_id = document.id
