@@ -240,6 +240,54 @@ def jobs_run(job_id):
     click.echo("held by another process; skipped" if count is None else f"{job_id}: {count}")
 
 
+# --- exports and the worker ---------------------------------------------------------------------
+
+
+@main.command("worker")
+def worker():
+    """Run the background worker: builds exports and runs the scheduled jobs (Ctrl-C stops)."""
+    from privacy_service.jobs import start_scheduler
+
+    rt = runtime()
+    click.echo(f"worker started: {len(JOBS)} jobs; exports build as soon as they are queued")
+    try:
+        start_scheduler(rt, blocking=True)
+    except (KeyboardInterrupt, SystemExit):
+        click.echo("worker stopped")
+
+
+@main.group()
+def exports():
+    """Access-request exports."""
+
+
+@exports.command("build")
+@click.option("--limit", type=int, default=None, help="Build at most this many.")
+def exports_build(limit):
+    """Build waiting exports now, in this process."""
+    from exports.worker import run_pending
+
+    built = run_pending(runtime().export_deps(), limit=limit)
+    click.echo(f"{built} export(s) built")
+
+
+@exports.command("retry")
+@click.argument("request_id")
+def exports_retry(request_id):
+    """Queue a failed export again (after fixing the cause)."""
+    from privacy_service.requests.models import ExportArchive
+
+    rt = runtime()
+    session = rt.db.session
+    archive = session.get(ExportArchive, request_id)
+    if archive is None or archive.status != ExportArchive.FAILED:
+        raise click.ClickException("no failed export for that request")
+    archive.status, archive.attempts, archive.error = ExportArchive.QUEUED, 0, None
+    audit.record(session, "export.retried", actor="cli", request_id=request_id)
+    session.commit()
+    click.echo("queued")
+
+
 # --- demo --------------------------------------------------------------------------------------
 
 

@@ -72,6 +72,12 @@ class Settings:
     token_ttl_seconds: int = 3600
     unverified_request_ttl_days: int = 14
 
+    exports_dir: str = ""
+    export_ttl_days: int = 7
+    export_max_downloads: int = 5
+    export_max_attempts: int = 3
+    export_lease_seconds: int = 900
+
     max_content_length: int = 64 * 1024
     scheduler_enabled: bool = False
     log_format: str = ""
@@ -106,6 +112,8 @@ class Settings:
             settings.database_url = f"sqlite:///{Path(settings.instance_dir) / 'privacy.db'}"
         if not settings.shop_database_url:
             settings.shop_database_url = f"sqlite:///{Path(settings.instance_dir) / 'shop.db'}"
+        if not settings.exports_dir:
+            settings.exports_dir = str(Path(settings.instance_dir) / "exports")
         if not settings.outbox_log:
             settings.outbox_log = str(Path(settings.instance_dir) / "outbox.log")
         if not settings.log_format:

@@ -57,6 +57,12 @@ class Conflict(Problem):
     status, slug, title = 409, "conflict", "Conflict"
 
 
+class Gone(Problem):
+    """The resource existed but is no longer available (expired, used up)."""
+
+    status, slug, title = 410, "gone", "No longer available"
+
+
 class Unauthorized(Problem):
     """Missing or invalid credentials."""
 

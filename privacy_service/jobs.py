@@ -115,6 +115,20 @@ def purge_idempotency_keys(session: Session, rt: Runtime) -> int:
     return idempotency.purge_older_than(session, utcnow() - dt.timedelta(days=1))
 
 
+def build_exports(session: Session, rt: Runtime) -> int:
+    """Build every waiting export (several processes may run this at once: claims decide)."""
+    from exports.worker import run_pending
+
+    return run_pending(rt.export_deps())
+
+
+def expire_exports(session: Session, rt: Runtime) -> int:
+    """Delete expired export archives and abandoned partial files."""
+    from exports.worker import expire
+
+    return expire(rt.export_deps())
+
+
 @dataclasses.dataclass(frozen=True)
 class JobSpec:
     """One scheduled job: a stable id, a body, and a cron or interval trigger."""
@@ -124,6 +138,8 @@ class JobSpec:
     trigger: str
     trigger_args: dict
     quiet_seconds: float
+    # False: every process may run it at once (the work is claimed row by row).
+    exclusive: bool = True
 
 
 JOBS: tuple[JobSpec, ...] = (
@@ -138,6 +154,8 @@ JOBS: tuple[JobSpec, ...] = (
         "requests.reject_unverified", reject_unverified_requests, "interval", {"hours": 1}, 1800
     ),
     JobSpec("idempotency.purge", purge_idempotency_keys, "interval", {"hours": 6}, 3600),
+    JobSpec("exports.build", build_exports, "interval", {"seconds": 5}, 0, exclusive=False),
+    JobSpec("exports.expire", expire_exports, "interval", {"hours": 1}, 1800),
 )
 
 
@@ -145,7 +163,7 @@ def run_job(rt: Runtime, spec: JobSpec, lease_seconds: float = 900) -> int | Non
     """Run ``spec`` under its lease; returns its count, or None when another process holds it."""
     session = rt.db.new_session()
     try:
-        if not acquire(session, spec.id, lease_seconds):
+        if spec.exclusive and not acquire(session, spec.id, lease_seconds):
             log.info("job skipped: held elsewhere", extra={"job": spec.id})
             return None
         started = utcnow()
@@ -155,10 +173,14 @@ def run_job(rt: Runtime, spec: JobSpec, lease_seconds: float = 900) -> int | Non
         except Exception as exc:
             session.rollback()
             log.error("job failed", extra={"job": spec.id, "error_type": type(exc).__name__})
-            release(session, spec.id, 0)
+            if spec.exclusive:
+                release(session, spec.id, 0)
             raise
-        release(session, spec.id, spec.quiet_seconds)
-        log.info(
+        if spec.exclusive:
+            release(session, spec.id, spec.quiet_seconds)
+        # Frequent jobs that found nothing to do stay out of the log.
+        log.log(
+            logging.INFO if count or spec.exclusive else logging.DEBUG,
             "job done",
             extra={
                 "job": spec.id,
@@ -171,11 +193,16 @@ def run_job(rt: Runtime, spec: JobSpec, lease_seconds: float = 900) -> int | Non
         session.close()
 
 
-def start_scheduler(rt: Runtime):
-    """An APScheduler background scheduler with every job of the table (coalesced, with grace)."""
-    from apscheduler.schedulers.background import BackgroundScheduler
+def start_scheduler(rt: Runtime, *, blocking: bool = False):
+    """An APScheduler scheduler with every job of the table (coalesced, with grace).
 
-    scheduler = BackgroundScheduler(timezone=rt.settings.timezone)
+    In the background of the web process (``make run``), or blocking (``privacy worker``).
+    """
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    kind = BlockingScheduler if blocking else BackgroundScheduler
+    scheduler = kind(timezone=rt.settings.timezone)
     for spec in JOBS:
         scheduler.add_job(
             _safe_run,

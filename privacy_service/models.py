@@ -4,7 +4,12 @@ from privacy_service.audit import AuditEntry, AuditHead
 from privacy_service.crypto.keystore import DataKey, KeyVersion
 from privacy_service.db import Base
 from privacy_service.jobs import JobLease
-from privacy_service.requests.models import DataRequest, IdempotencyRecord, Verification
+from privacy_service.requests.models import (
+    DataRequest,
+    ExportArchive,
+    IdempotencyRecord,
+    Verification,
+)
 from privacy_service.subjects.identity import IdentityDocument
 from privacy_service.subjects.models import Subject
 
@@ -14,6 +19,7 @@ __all__ = [
     "Base",
     "DataKey",
     "DataRequest",
+    "ExportArchive",
     "IdempotencyRecord",
     "IdentityDocument",
     "JobLease",

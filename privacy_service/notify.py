@@ -29,6 +29,13 @@ CODE_TEXT = (
     "Your verification code is {code}. It is valid for {minutes} minutes, for request "
     "{request_id} only. If you did not ask for it, ignore this message.\n"
 )
+EXPORT_READY_SUBJECT = "您的个人信息副本已生成 / Your data export is ready"
+EXPORT_READY_TEXT = (
+    "您的个人信息副本（请求 {request_id}）已生成。请在“请求我的数据”页面验证身份后下载，"
+    "{days} 天内有效，最多下载 {downloads} 次。\n\n"
+    'Your data export (request {request_id}) is ready. Download it from the "Request my data" '
+    "page after verifying; it is available for {days} days and {downloads} downloads.\n"
+)
 
 
 class Notifier:
@@ -47,6 +54,13 @@ class Notifier:
         minutes = max(1, self.settings.otp_ttl_seconds // 60)
         text = CODE_TEXT.format(code=code, minutes=minutes, request_id=request_id)
         self._submit(channel, to, CODE_SUBJECT, text, request_id)
+
+    def send_export_ready(
+        self, *, channel: str, to: str, request_id: str, days: int, downloads: int
+    ) -> None:
+        """Tell the customer their export can be downloaded (no personal data in the message)."""
+        text = EXPORT_READY_TEXT.format(request_id=request_id, days=days, downloads=downloads)
+        self._submit(channel, to, EXPORT_READY_SUBJECT, text, request_id)
 
     def _submit(self, channel: str, to: str, subject: str, text: str, request_id: str) -> None:
         future = self._pool.submit(self._deliver, channel, to, subject, text, request_id)

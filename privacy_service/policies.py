@@ -344,6 +344,23 @@ def load_categories(policies_dir: Path) -> dict[str, Category]:
     }
 
 
+class _Labels(Schema):
+    class Meta:
+        unknown = RAISE
+
+    labels = fields.Dict(
+        keys=fields.String(validate=validate.Regexp(r"^[A-Za-z_][A-Za-z0-9_]*$")),
+        values=fields.Nested(_LocalText),
+        required=True,
+    )
+
+
+def load_labels(policies_dir: Path) -> dict[str, dict[str, str]]:
+    """Field labels (zh-CN, English) from ``field_labels.yaml``."""
+    data = load_yaml(policies_dir / "field_labels.yaml", _Labels())
+    return {name: _local(text) for name, text in data["labels"].items()}
+
+
 @dataclasses.dataclass(frozen=True)
 class Policies:
     """Everything loaded from ``policies/``."""
@@ -352,6 +369,11 @@ class Policies:
     calendar: WorkingCalendar
     categories: dict[str, Category]
     datamap: DataMap
+    labels: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+
+    def label(self, field: str) -> dict[str, str]:
+        """A field's display name in both languages (its name when none is configured)."""
+        return self.labels.get(field, {"zh-CN": field, "en": field})
 
 
 def load_policies(policies_dir: str | Path) -> Policies:
@@ -367,4 +389,5 @@ def load_policies(policies_dir: str | Path) -> Policies:
         calendar=load_calendar(folder),
         categories=categories,
         datamap=load_datamap(folder, categories, settings_fields),
+        labels=load_labels(folder),
     )

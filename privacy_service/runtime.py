@@ -7,6 +7,8 @@ import dataclasses
 from flask import current_app
 from sqlalchemy.engine import Engine
 
+from exports.storage import LocalStorage
+from exports.worker import ExportDeps
 from privacy_service.config import Settings
 from privacy_service.crypto import Vault
 from privacy_service.datamap.collect import Collector
@@ -31,6 +33,37 @@ class Runtime:
     def collector(self) -> Collector:
         """A collector over the data map's sources."""
         return Collector(self.policies.datamap, self.sources)
+
+    @property
+    def storage(self) -> LocalStorage:
+        """Where export archives are kept."""
+        return LocalStorage(self.settings.exports_dir)
+
+    def export_deps(self) -> ExportDeps:
+        """Everything the export worker needs, wired from this runtime."""
+        s = self.settings
+
+        def notify_ready(request) -> None:
+            self.notifier.send_export_ready(
+                channel=request.contact_kind,
+                to=request.contact,
+                request_id=request.id,
+                days=s.export_ttl_days,
+                downloads=s.export_max_downloads,
+            )
+
+        return ExportDeps(
+            new_session=self.db.new_session,
+            vault=self.vault,
+            policies=self.policies,
+            collector=self.collector(),
+            storage=self.storage,
+            ttl_days=s.export_ttl_days,
+            max_downloads=s.export_max_downloads,
+            max_attempts=s.export_max_attempts,
+            lease_seconds=s.export_lease_seconds,
+            notify_ready=notify_ready,
+        )
 
     def dispose(self) -> None:
         """Close every pool (service database and sources)."""

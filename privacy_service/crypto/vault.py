@@ -160,6 +160,10 @@ class Vault:
 
     # --- data keys ---------------------------------------------------------------------------
 
+    def data_key(self, session: Session | None, owner_id: str, *, create: bool = False) -> AESGCM:
+        """The owner's data key (for stream encryption of exports); SubjectErased if shredded."""
+        return self._data_key(session, uuid.UUID(owner_id).bytes, create=create)
+
     def _data_key(
         self, session: Session | None, owner: bytes, *, create: bool, owner_kind: str = "subject"
     ) -> AESGCM:

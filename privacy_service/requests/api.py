@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import Response, stream_with_context
 from flask import request as http_request
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -163,6 +164,28 @@ class RequestStatus(MethodView):
         """The request's status, due date and working days left (bearer token required)."""
         rt, found = _authorised(request_id)
         return service.status_view(found, rt)
+
+
+@blp.route("/<request_id>/export")
+class Export(MethodView):
+    """Downloading an access request's export."""
+
+    @blp.response(200, description="The ZIP (application/zip)")
+    @blp.alt_response(409, description="Not ready yet")
+    @blp.alt_response(410, description="Expired, or all downloads used")
+    def get(self, request_id):
+        """Download the export ZIP (bearer token; limited downloads; expires)."""
+        from exports.delivery import download
+
+        rt, found = _authorised(request_id)
+        chunks, size = download(rt.db.session, found, rt.storage, rt.vault)
+        response = Response(stream_with_context(chunks), mimetype="application/zip")
+        response.headers["Content-Disposition"] = (
+            f'attachment; filename="personal-data-{found.id}.zip"'
+        )
+        response.headers["Content-Length"] = str(size)
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
 
 @blp.route("/<request_id>/cancel")

@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     ForeignKey,
@@ -76,6 +77,7 @@ class DataRequest(Base):
     verification: Mapped[Verification] = relationship(
         back_populates="request", uselist=False, cascade="all, delete-orphan"
     )
+    export_archive: Mapped[ExportArchive | None] = relationship(uselist=False, viewonly=True)
 
 
 class Verification(Base):
@@ -94,6 +96,33 @@ class Verification(Base):
     voided: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
 
     request: Mapped[DataRequest] = relationship(back_populates="verification")
+
+
+class ExportArchive(Base):
+    """The export of an access request: its build (claimed by one worker at a time) and delivery."""
+
+    __tablename__ = "export_archives"
+    __table_args__ = (Index("ix_export_archives_status_lease", "status", "lease_until"),)
+
+    QUEUED, BUILDING, READY, FAILED, EXPIRED = "queued", "building", "ready", "failed", "expired"
+
+    request_id: Mapped[str] = mapped_column(
+        ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(120))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    storage_key: Mapped[str | None] = mapped_column(String(120))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    records: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(String(200))
+    queued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    built_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    downloads: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    max_downloads: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
 class IdempotencyRecord(Base):

@@ -121,6 +121,15 @@ class ReasonSchema(Schema):
     en = fields.String()
 
 
+class ExportStatusSchema(Schema):
+    """Where the export of an access request stands."""
+
+    status = fields.String(metadata={"description": "queued, building, ready, failed, expired"})
+    expires_at = fields.AwareDateTime()
+    size = fields.Integer(metadata={"description": "Bytes of the ZIP"})
+    downloads_left = fields.Integer()
+
+
 class RequestStatusSchema(RequestReceiptSchema):
     """The customer's view of their request."""
 
@@ -134,6 +143,7 @@ class RequestStatusSchema(RequestReceiptSchema):
     )
     can_cancel = fields.Boolean()
     reasons = fields.List(fields.Nested(ReasonSchema))
+    export = fields.Nested(ExportStatusSchema, allow_none=True)
 
 
 class VerifySchema(StrictSchema):

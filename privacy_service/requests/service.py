@@ -17,7 +17,7 @@ from privacy_service.calendar import receipt_day
 from privacy_service.db import utcnow
 from privacy_service.errors import Conflict, NotFound, TooManyRequests, Unprocessable
 from privacy_service.requests import lifecycle, verification
-from privacy_service.requests.models import DataRequest
+from privacy_service.requests.models import DataRequest, ExportArchive
 from privacy_service.runtime import Runtime
 from privacy_service.subjects.directory import find_by_contact
 
@@ -169,6 +169,15 @@ def verify(
     if result.outcome != verification.CORRECT:
         return None, result
     lifecycle.transition(session, request, lifecycle.VERIFIED, actor=CUSTOMER)
+    if request.type == "access":
+        # No staff action: a worker picks the export up (exports/worker.py).
+        session.add(
+            ExportArchive(
+                request_id=request.id,
+                status=ExportArchive.QUEUED,
+                max_downloads=rt.settings.export_max_downloads,
+            )
+        )
     if request.type in rt.policies.requests.staff_review:
         lifecycle.transition(session, request, lifecycle.AWAITING_REVIEW, actor="system")
     return request, result
@@ -232,4 +241,19 @@ def status_view(request: DataRequest, rt: Runtime, now: dt.datetime | None = Non
         "working_days_left": rt.policies.calendar.working_days_between(today, request.due_date),
         "can_cancel": request.status in lifecycle.CUSTOMER_CANCELLABLE,
         "reasons": request.reasons or [],
+        "export": _export_view(request),
     }
+
+
+def _export_view(request: DataRequest) -> dict | None:
+    archive = request.export_archive
+    if archive is None:
+        return None
+    view = {"status": archive.status}
+    if archive.status == ExportArchive.READY:
+        view.update(
+            expires_at=archive.expires_at,
+            size=archive.size,
+            downloads_left=max(0, archive.max_downloads - archive.downloads),
+        )
+    return view
