@@ -59,6 +59,8 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     _configure_flask(app, settings)
     _register_api(app)
     _register_api_docs_assets(app)
+    # Every request ends its session (and so its transaction), even inside an outer app context.
+    app.teardown_request(rt.db.remove)
     app.teardown_appcontext(rt.db.remove)
     if settings.scheduler_enabled:
         _start_scheduler(rt)

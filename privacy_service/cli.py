@@ -366,3 +366,7 @@ def routes():
     for rule in sorted(current_app.url_map.iter_rules(), key=lambda r: r.rule):
         methods = ",".join(sorted(rule.methods - {"HEAD", "OPTIONS"}))
         click.echo(f"{methods:12} {rule.rule}")
+
+
+if __name__ == "__main__":
+    main()
