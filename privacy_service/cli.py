@@ -288,6 +288,143 @@ def exports_retry(request_id):
     click.echo("queued")
 
 
+# --- requests, holds, erasures ----------------------------------------------------------------
+
+
+@main.group("requests")
+def requests_group():
+    """The privacy team's decisions on requests."""
+
+
+@requests_group.command("list")
+@click.option("--status", default=None, help="Only this status.")
+def requests_list(status):
+    """Requests with their status and due date (no personal data)."""
+    from sqlalchemy import select
+
+    from privacy_service.requests.models import DataRequest
+
+    stmt = select(DataRequest).order_by(DataRequest.due_date)
+    if status:
+        stmt = stmt.where(DataRequest.status == status)
+    for r in runtime().db.session.scalars(stmt.limit(500)):
+        provisional = " (provisional)" if r.due_date_provisional else ""
+        click.echo(f"{r.id}  {r.type:16} {r.status:20} due {r.due_date}{provisional}")
+
+
+def _request(request_id):
+    from privacy_service.requests.models import DataRequest
+
+    found = runtime().db.session.get(DataRequest, request_id)
+    if found is None:
+        raise click.ClickException("no such request")
+    return found
+
+
+@requests_group.command("approve")
+@click.argument("request_id")
+@click.option("--by", "actor", required=True, help="Who decides (recorded in the audit log).")
+def requests_approve(request_id, actor):
+    """Approve a correction (written at once) or a deletion (carried out by the worker)."""
+    from privacy_service.errors import Problem
+    from privacy_service.requests import staff
+
+    rt = runtime()
+    try:
+        staff.approve(rt.db.session, rt.collector(), _request(request_id), actor=f"staff:{actor}")
+    except Problem as exc:
+        rt.db.session.rollback()
+        message = exc.detail if not exc.errors else f"{exc.detail} {exc.errors}"
+        raise click.ClickException(message) from exc
+    rt.db.session.commit()
+    click.echo(f"approved; status {_request(request_id).status}")
+
+
+@requests_group.command("refuse")
+@click.argument("request_id")
+@click.option("--by", "actor", required=True)
+@click.option("--reason-zh", required=True, help="The reason the customer reads, in Chinese.")
+@click.option("--reason-en", required=True, help="The same reason in English.")
+def requests_refuse(request_id, actor, reason_zh, reason_en):
+    """Refuse a request with a reason (shown to the customer)."""
+    from privacy_service.errors import Problem
+    from privacy_service.requests import staff
+
+    rt = runtime()
+    try:
+        staff.refuse(
+            rt.db.session, _request(request_id), actor=f"staff:{actor}", zh=reason_zh, en=reason_en
+        )
+    except Problem as exc:
+        raise click.ClickException(exc.detail) from exc
+    rt.db.session.commit()
+    click.echo("refused")
+
+
+@main.group("holds")
+def holds_group():
+    """Legal holds on a customer's data."""
+
+
+@holds_group.command("set")
+@click.option("--email", help="The customer's email (or --phone).")
+@click.option("--phone")
+@click.option("--category", default=None, help="One category; all when omitted.")
+@click.option("--reason", required=True, help="Internal reason (never shown to the customer).")
+@click.option("--until", "until", required=True, type=click.DateTime(formats=["%Y-%m-%d"]))
+@click.option("--by", "actor", required=True)
+def holds_set(email, phone, category, reason, until, actor):
+    """Place a legal hold: deletion and closure keep what it covers."""
+    from privacy_service import holds
+    from privacy_service.subjects.directory import find_by_contact
+
+    rt = runtime()
+    if bool(email) == bool(phone):
+        raise click.ClickException("give --email or --phone")
+    subject = find_by_contact(rt.db.session, "email" if email else "phone", email or phone)
+    if subject is None:
+        raise click.ClickException("no such customer")
+    if category and category not in rt.policies.categories:
+        raise click.ClickException(f"unknown category; one of {list(rt.policies.categories)}")
+    hold = holds.place(
+        rt.db.session,
+        subject_id=subject.id,
+        category=category,
+        reason=reason,
+        until=until.date(),
+        actor=f"staff:{actor}",
+    )
+    rt.db.session.commit()
+    click.echo(f"hold {hold.id} placed until {hold.until}")
+
+
+@holds_group.command("release")
+@click.argument("hold_id")
+@click.option("--by", "actor", required=True)
+def holds_release(hold_id, actor):
+    """End a hold."""
+    from privacy_service import holds
+
+    rt = runtime()
+    if holds.release(rt.db.session, hold_id, actor=f"staff:{actor}") is None:
+        raise click.ClickException("no such hold")
+    rt.db.session.commit()
+    click.echo("released")
+
+
+@main.group("erasures")
+def erasures_group():
+    """Deletions and account closures."""
+
+
+@erasures_group.command("run")
+def erasures_run():
+    """End due cooling-offs and carry out approved deletions and closures now."""
+    from retention.processor import run_pending
+
+    click.echo(f"{run_pending(runtime().erasure_deps())} erasure(s) completed")
+
+
 # --- demo --------------------------------------------------------------------------------------
 
 

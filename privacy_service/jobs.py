@@ -129,6 +129,13 @@ def expire_exports(session: Session, rt: Runtime) -> int:
     return expire(rt.export_deps())
 
 
+def carry_out_erasures(session: Session, rt: Runtime) -> int:
+    """End due cooling-offs; carry out approved deletions and due closures (claimed per row)."""
+    from retention.processor import run_pending
+
+    return run_pending(rt.erasure_deps())
+
+
 @dataclasses.dataclass(frozen=True)
 class JobSpec:
     """One scheduled job: a stable id, a body, and a cron or interval trigger."""
@@ -156,6 +163,7 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("idempotency.purge", purge_idempotency_keys, "interval", {"hours": 6}, 3600),
     JobSpec("exports.build", build_exports, "interval", {"seconds": 5}, 0, exclusive=False),
     JobSpec("exports.expire", expire_exports, "interval", {"hours": 1}, 1800),
+    JobSpec("erasures.run", carry_out_erasures, "interval", {"seconds": 30}, 0, exclusive=False),
 )
 
 

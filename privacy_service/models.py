@@ -3,6 +3,7 @@
 from privacy_service.audit import AuditEntry, AuditHead
 from privacy_service.crypto.keystore import DataKey, KeyVersion
 from privacy_service.db import Base
+from privacy_service.holds import LegalHold
 from privacy_service.jobs import JobLease
 from privacy_service.requests.models import (
     DataRequest,
@@ -24,6 +25,7 @@ __all__ = [
     "IdentityDocument",
     "JobLease",
     "KeyVersion",
+    "LegalHold",
     "Subject",
     "Verification",
 ]

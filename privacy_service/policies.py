@@ -29,6 +29,7 @@ from privacy_service.calendar import Deadline, WorkingCalendar, YearCalendar, re
 
 if TYPE_CHECKING:
     from privacy_service.datamap.model import DataMap
+    from privacy_service.erasure_policy import ErasurePolicy
 
 REQUEST_TYPES = ("access", "correction", "deletion", "account_closure")
 
@@ -370,6 +371,7 @@ class Policies:
     categories: dict[str, Category]
     datamap: DataMap
     labels: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    erasure: ErasurePolicy | None = None
 
     def label(self, field: str) -> dict[str, str]:
         """A field's display name in both languages (its name when none is configured)."""
@@ -380,14 +382,17 @@ def load_policies(policies_dir: str | Path) -> Policies:
     """Load and validate every policy file; raises ``PolicyError`` on the first bad file."""
     from privacy_service.config import Settings
     from privacy_service.datamap.model import load_datamap
+    from privacy_service.erasure_policy import load_erasure_policy
 
     folder = Path(policies_dir)
     categories = load_categories(folder)
     settings_fields = [f.name for f in dataclasses.fields(Settings)]
+    datamap = load_datamap(folder, categories, settings_fields)
     return Policies(
         requests=load_request_policies(folder),
         calendar=load_calendar(folder),
         categories=categories,
-        datamap=load_datamap(folder, categories, settings_fields),
+        datamap=datamap,
         labels=load_labels(folder),
+        erasure=load_erasure_policy(folder, datamap),
     )

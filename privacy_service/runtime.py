@@ -15,6 +15,7 @@ from privacy_service.datamap.collect import Collector
 from privacy_service.db import Database
 from privacy_service.notify import Notifier
 from privacy_service.policies import Policies
+from retention.processor import ErasureDeps
 
 
 @dataclasses.dataclass
@@ -63,6 +64,12 @@ class Runtime:
             max_attempts=s.export_max_attempts,
             lease_seconds=s.export_lease_seconds,
             notify_ready=notify_ready,
+        )
+
+    def erasure_deps(self) -> ErasureDeps:
+        """Everything carrying out deletions and closures needs."""
+        return ErasureDeps(
+            new_session=self.db.new_session, collector=self.collector(), policies=self.policies
         )
 
     def dispose(self) -> None:

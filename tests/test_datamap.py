@@ -58,8 +58,10 @@ def policy_copy(repo_root, tmp_path):
             "sources.shop.tables.reviews.fields.rating.type: Must be one of",
         ),
         (
-            "link: {column: order_id, references: orders.id}\n        fields:\n          sku:",
-            "link: {column: order_id, references: baskets.id}\n        fields:\n          sku:",
+            "references: orders.id}\n        restrict_column: restricted\n        fields:\n"
+            "          sku:",
+            "references: baskets.id}\n        restrict_column: restricted\n        fields:\n"
+            "          sku:",
             "sources.shop.tables.order_items.link.references: baskets is not a table",
         ),
         (

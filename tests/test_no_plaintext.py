@@ -45,7 +45,9 @@ def _plant(app, code_from):
             external_ref="canary-1",
         )
         rt.db.session.commit()
-    correction = [{"category": "addresses", "field": "district", "value": CANARY_VALUE}]
+    correction = [
+        {"category": "addresses", "field": "district", "value": CANARY_VALUE, "record_id": 1}
+    ]
     answers = [
         client.post(
             "/api/v1/requests",

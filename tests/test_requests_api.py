@@ -179,14 +179,16 @@ def test_other_jurisdictions_come_from_policy(submit):
 def test_correction_keeps_values_encrypted_and_goes_to_review(verified, client, session, rt):
     rid, token = verified(
         type="correction",
-        corrections=[{"category": "addresses", "field": "city", "value": "上海市浦东新区"}],
+        corrections=[
+            {"category": "addresses", "field": "city", "value": "上海市浦东新区", "record_id": 3}
+        ],
     )
     status = client.get(f"/api/v1/requests/{rid}", headers=bearer(token)).json
     assert status["status"] == "awaiting_review"
     row = session.get(DataRequest, rid)
     assert b"\xe4\xb8\x8a\xe6\xb5\xb7" not in row.corrections_enc  # "上海" in UTF-8
     assert row.corrections == [
-        {"category": "addresses", "field": "city", "value": "上海市浦东新区"}
+        {"category": "addresses", "field": "city", "value": "上海市浦东新区", "record_id": 3}
     ]
 
 

@@ -62,23 +62,33 @@ class Collector:
         except (TypeError, ValueError, NotImplementedError):
             return raw
 
-    def query(self, source: SourceSpec, table: TableSpec, columns: Iterable[str], key):
-        """SELECT the table's primary key and ``columns`` for rows reaching ``key``."""
+    def scope(self, source: SourceSpec, table: TableSpec, key):
+        """How to reach a subject's rows of ``table``.
+
+        Returns the FROM clause, the joined tables by name, and the WHERE condition on ``key``.
+        Links are walked up to the identity table; the last link compares straight to the key
+        (no join to the root).
+        """
         t = self.table(source.name, table.name)
-        pk = next(iter(t.primary_key.columns))
-        stmt = select(pk, *(t.c[c] for c in columns)).order_by(pk)
+        tables = {table.name: t}
         if table.name == source.identity_table:
-            return stmt.where(t.c[source.identity_column] == key)
-        current, current_spec = t, table
-        joined = t
-        # Walk up the links; the last link compares straight to the key (no join to the root).
+            return t, tables, t.c[source.identity_column] == key
+        current, current_spec, joined = t, table, t
         while current_spec.parent_table != source.identity_table:
             parent = self.table(source.name, current_spec.parent_table)
             joined = joined.join(
                 parent, current.c[current_spec.link_column] == parent.c[current_spec.parent_column]
             )
+            tables[parent.name] = parent
             current, current_spec = parent, source.tables[current_spec.parent_table]
-        return stmt.select_from(joined).where(current.c[current_spec.link_column] == key)
+        return joined, tables, current.c[current_spec.link_column] == key
+
+    def query(self, source: SourceSpec, table: TableSpec, columns: Iterable[str], key):
+        """SELECT the table's primary key and ``columns`` for rows reaching ``key``."""
+        t = self.table(source.name, table.name)
+        pk = next(iter(t.primary_key.columns))
+        joined, _tables, where = self.scope(source, table, key)
+        return select(pk, *(t.c[c] for c in columns)).select_from(joined).where(where).order_by(pk)
 
     def collect(
         self,

@@ -36,6 +36,7 @@ class FieldSpec:
     sensitive: bool
     correctable: bool
     export: bool
+    anonymise: str = "keep"  # keep | clear | replace
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +45,7 @@ class TableSpec:
 
     name: str
     fields: tuple[FieldSpec, ...]
+    restrict_column: str | None = None
     link_column: str | None = None
     parent_table: str | None = None
     parent_column: str | None = None
@@ -65,6 +67,8 @@ class SourceSpec:
     identity_table: str | None = None
     identity_column: str | None = None
     subject_field: str = "external_ref"
+    close_column: str | None = None
+    close_value: str | None = None
 
     def chain(self, table: str) -> list[TableSpec]:
         """The tables from ``table`` up to (excluding) the identity table."""
@@ -119,6 +123,7 @@ class _Field(_Strict):
     sensitive = fields.Boolean(load_default=False)
     correctable = fields.Boolean(load_default=False)
     export = fields.Boolean(load_default=True)
+    anonymise = fields.String(validate=validate.OneOf(("keep", "clear", "replace")))
 
 
 class _Link(_Strict):
@@ -133,6 +138,7 @@ class _Link(_Strict):
 
 class _Table(_Strict):
     link = fields.Nested(_Link)
+    restrict_column = fields.String(validate=_NAME)
     fields = fields.Dict(
         keys=fields.String(validate=_NAME),
         values=fields.Nested(_Field),
@@ -146,6 +152,9 @@ class _Identity(_Strict):
     column = fields.String(required=True, validate=_NAME)
     subject_field = fields.String(
         load_default="external_ref", validate=validate.OneOf(SUBJECT_FIELDS)
+    )
+    close = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(("column", "value"))), values=fields.String()
     )
 
 
@@ -251,6 +260,16 @@ def _check_source(source: dict, categories: set, settings_fields: set) -> dict:
     return problems
 
 
+def _default_anonymise(spec: dict) -> str:
+    # Names and addresses are replaced, contact details and sensitive text cleared; amounts,
+    # dates, codes and non-sensitive text stay (transaction records need them).
+    if spec["type"] in ("name", "address_part"):
+        return "replace"
+    if spec["type"] in ("email", "phone", "id_number", "postal_code") or spec.get("sensitive"):
+        return "clear"
+    return "keep"
+
+
 def _build(data: dict) -> DataMap:
     sources = {}
     for name, s in data["sources"].items():
@@ -260,7 +279,14 @@ def _build(data: dict) -> DataMap:
             parent, _, parent_col = link["references"].partition(".") if link else (None, "", None)
             tables[table_name] = TableSpec(
                 name=table_name,
-                fields=tuple(FieldSpec(name=f, **spec) for f, spec in t["fields"].items()),
+                fields=tuple(
+                    FieldSpec(
+                        name=f,
+                        **{**spec, "anonymise": spec.get("anonymise") or _default_anonymise(spec)},
+                    )
+                    for f, spec in t["fields"].items()
+                ),
+                restrict_column=t.get("restrict_column"),
                 link_column=link["column"] if link else None,
                 parent_table=parent,
                 parent_column=parent_col or None,
@@ -275,6 +301,8 @@ def _build(data: dict) -> DataMap:
             identity_table=identity.get("table"),
             identity_column=identity.get("column"),
             subject_field=identity.get("subject_field", "external_ref"),
+            close_column=(identity.get("close") or {}).get("column"),
+            close_value=(identity.get("close") or {}).get("value"),
         )
     return DataMap(sources=sources)
 

@@ -77,6 +77,7 @@ orders = Table(
     Column("placed_at", DateTime(timezone=True), nullable=False),
     Column("shipped_at", DateTime(timezone=True)),
     Column("completed_at", DateTime(timezone=True)),
+    Column("restricted", Boolean, nullable=False, default=False),
 )
 
 order_items = Table(
@@ -88,6 +89,7 @@ order_items = Table(
     Column("product_name", String(128), nullable=False),
     Column("quantity", Integer, nullable=False),
     Column("unit_price_cents", BIG, nullable=False),
+    Column("restricted", Boolean, nullable=False, default=False),
 )
 
 customs_declarations = Table(
@@ -100,6 +102,7 @@ customs_declarations = Table(
     Column("identity_document_id", String(36)),
     Column("status", String(16), nullable=False),
     Column("cleared_at", DateTime(timezone=True)),
+    Column("restricted", Boolean, nullable=False, default=False),
 )
 
 payment_methods = Table(
@@ -121,6 +124,7 @@ gift_cards = Table(
     Column("balance_cents", BIG, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("restricted", Boolean, nullable=False, default=False),
 )
 
 refunds = Table(
@@ -132,6 +136,7 @@ refunds = Table(
     Column("status", String(16), nullable=False),  # open, completed, rejected
     Column("reason", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("restricted", Boolean, nullable=False, default=False),
 )
 
 preferences = Table(

@@ -90,6 +90,11 @@ class Verify(MethodView):
         rt = runtime()
         session = rt.db.session
         verified, result = service.verify(session, rt, _request_id(request_id), data["code"])
+        if verified is not None and verified.type == "account_closure":
+            from retention.processor import start_closure
+
+            # Blockers are checked now, so the customer learns at once what stands in the way.
+            start_closure(rt.erasure_deps(), session, verified)
         session.commit()
         if result.outcome == verification.VOID:
             raise TooManyRequests(

@@ -54,6 +54,13 @@ class DataRequest(Base):
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # Refusal or failure reasons shown to the customer: [{"code", "zh-CN", "en"}]; no personal data.
     reasons: Mapped[list | None] = mapped_column(JSON)
+    # Deletion and closure: the plan (steps with counts, fixed before anything changes), how far
+    # execution got, and the receipt shown to the customer. Counts and codes only, no values.
+    erasure_plan: Mapped[dict | None] = mapped_column(JSON)
+    receipt: Mapped[dict | None] = mapped_column(JSON)
+    cooling_off_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(120))
+    claim_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's API

@@ -61,6 +61,12 @@ class CorrectionSchema(StrictSchema):
         validate=[validate.Length(min=1, max=64), validate.Regexp(r"^[a-z][a-z0-9_]*$")],
     )
     value = SafeString(required=True, validate=validate.Length(min=1, max=500))
+    record_id = fields.Integer(
+        validate=validate.Range(min=1),
+        metadata={
+            "description": "Which record (its id in the export); not needed for account fields."
+        },
+    )
 
 
 class RequestCreateSchema(StrictSchema):
@@ -113,12 +119,21 @@ class RequestReceiptSchema(Schema):
     due_date_provisional = fields.Boolean()
 
 
+class LocalTextSchema(Schema):
+    """A text in both languages."""
+
+    zh_cn = fields.String(attribute="zh-CN", data_key="zh-CN")
+    en = fields.String()
+
+
 class ReasonSchema(Schema):
-    """A reason shown to the customer, in both languages."""
+    """A reason shown to the customer, in both languages (with what to do, for blockers)."""
 
     code = fields.String()
     zh_cn = fields.String(attribute="zh-CN", data_key="zh-CN")
     en = fields.String()
+    remedy = fields.Nested(LocalTextSchema)
+    count = fields.Integer()
 
 
 class ExportStatusSchema(Schema):
@@ -128,6 +143,33 @@ class ExportStatusSchema(Schema):
     expires_at = fields.AwareDateTime()
     size = fields.Integer(metadata={"description": "Bytes of the ZIP"})
     downloads_left = fields.Integer()
+
+
+class KeptSchema(Schema):
+    """Data kept despite the request: how much, why and until when."""
+
+    table = fields.String()
+    rows = fields.Integer()
+    basis = fields.Nested(LocalTextSchema, allow_none=True)
+    until = fields.String(allow_none=True, metadata={"description": "YYYY-MM-DD"})
+    note = fields.Nested(LocalTextSchema, allow_none=True)
+
+
+class CategoryOutcomeSchema(Schema):
+    """What happened to one category."""
+
+    deleted = fields.Integer()
+    anonymised = fields.Integer()
+    kept = fields.List(fields.Nested(KeptSchema))
+
+
+class DeletionReceiptSchema(Schema):
+    """The deletion receipt: counts per category, what was kept and why (no personal data)."""
+
+    completed_at = fields.String()
+    account_closed = fields.Boolean()
+    keys_destroyed = fields.Boolean()
+    categories = fields.Dict(keys=fields.String(), values=fields.Nested(CategoryOutcomeSchema))
 
 
 class RequestStatusSchema(RequestReceiptSchema):
@@ -144,6 +186,8 @@ class RequestStatusSchema(RequestReceiptSchema):
     can_cancel = fields.Boolean()
     reasons = fields.List(fields.Nested(ReasonSchema))
     export = fields.Nested(ExportStatusSchema, allow_none=True)
+    cooling_off_until = fields.AwareDateTime(allow_none=True)
+    receipt = fields.Nested(DeletionReceiptSchema, allow_none=True)
 
 
 class VerifySchema(StrictSchema):

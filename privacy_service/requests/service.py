@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from privacy_service import audit
 from privacy_service.calendar import receipt_day
+from privacy_service.datamap import correct
 from privacy_service.db import utcnow
 from privacy_service.errors import Conflict, NotFound, TooManyRequests, Unprocessable
 from privacy_service.requests import lifecycle, verification
@@ -63,6 +64,8 @@ def submit(
             errors={"jurisdiction": [f"Unknown; one of {sorted(policies.requests.jurisdictions)}."]}
         )
     _check_categories(data, policies.categories)
+    if data.get("corrections"):
+        data = {**data, "corrections": correct.validate(policies.datamap, data["corrections"])}
 
     channel = "email" if "email" in data else "phone"
     contact = data[channel]
@@ -242,6 +245,8 @@ def status_view(request: DataRequest, rt: Runtime, now: dt.datetime | None = Non
         "can_cancel": request.status in lifecycle.CUSTOMER_CANCELLABLE,
         "reasons": request.reasons or [],
         "export": _export_view(request),
+        "cooling_off_until": request.cooling_off_until,
+        "receipt": request.receipt,
     }
 
 

@@ -1,0 +1,123 @@
+"""Corrections (PIPL Art. 46).
+
+Which fields customers may correct, validating the new values, and writing approved changes to
+the source systems (one transaction per source).
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from privacy_service import audit
+from privacy_service.crypto import current_vault
+from privacy_service.crypto.normalize import InvalidValue, normalize
+from privacy_service.datamap.model import DataMap
+from privacy_service.errors import Unprocessable
+
+_POSTAL = re.compile(r"^\d{6}$")
+_BOOL = {"true": True, "false": False, "1": True, "0": False, "是": True, "否": False}
+
+
+def _value(field_type: str, value: str):
+    text = value.strip()
+    if field_type in ("email", "phone", "id_number"):
+        return normalize(field_type, text)
+    if field_type == "postal_code":
+        if not _POSTAL.match(text):
+            raise InvalidValue("a postal code has 6 digits")
+        return text
+    if field_type == "boolean":
+        if text.lower() not in _BOOL:
+            raise InvalidValue("give true or false")
+        return _BOOL[text.lower()]
+    if field_type == "name":
+        if not 1 <= len(text) <= 32 or any(c.isdigit() for c in text):
+            raise InvalidValue("a name has 1 to 32 characters and no digits")
+        return text
+    if field_type == "address_part":
+        if not 1 <= len(text) <= 100:
+            raise InvalidValue("an address part has 1 to 100 characters")
+        return text
+    if not 1 <= len(text) <= 200:
+        raise InvalidValue("1 to 200 characters")
+    return text
+
+
+def validate(datamap: DataMap, corrections: list[dict]) -> list[dict]:
+    """Check each correction names a correctable field and a valid value.
+
+    Returns them normalised. Errors name the item and the field, never the value.
+    """
+    targets = datamap.correctable()
+    errors: dict = {}
+    out = []
+    for i, item in enumerate(corrections):
+        found = targets.get((item["category"], item["field"]))
+        if not found:
+            errors[i] = {"field": ["Not a field customers can correct in this category."]}
+            continue
+        source, table, field = found[0]
+        if table.name != source.identity_table and "record_id" not in item:
+            errors[i] = {"record_id": ["Name the record to correct (its id in your data export)."]}
+            continue
+        try:
+            value = _value(field.type, item["value"])
+        except InvalidValue as exc:
+            errors[i] = {"value": [str(exc)]}
+            continue
+        out.append({**item, "value": value})
+    if errors:
+        raise Unprocessable(errors={"corrections": errors})
+    return out
+
+
+def apply(collector, session: Session, request, subject, *, actor: str) -> list[str]:
+    """Write the approved corrections; returns the ``table.field`` names changed.
+
+    A record that does not belong to the customer is refused (422) and nothing is written.
+    """
+    datamap = collector.datamap
+    targets = datamap.correctable()
+    by_source: dict[str, list] = {}
+    for item in request.corrections or []:
+        for source, table, field in targets[(item["category"], item["field"])]:
+            by_source.setdefault(source.name, []).append((source, table, field, item))
+    changed = []
+    for name, items in by_source.items():
+        with collector.engines[name].begin() as conn:
+            for source, table, field, item in items:
+                key = collector.subject_key(source, subject)
+                t = collector.table(name, table.name)
+                pk = next(iter(t.primary_key.columns))
+                joined, _tables, where = collector.scope(source, table, key)
+                rows = select(pk).select_from(joined).where(where)
+                if table.name != source.identity_table:
+                    rows = rows.where(pk == item["record_id"])
+                ids = list(conn.execute(rows).scalars())
+                if not ids:
+                    raise Unprocessable(
+                        errors={"corrections": {"record_id": ["Not one of yours."]}}
+                    )
+                conn.execute(update(t).where(pk.in_(ids)).values({field.name: item["value"]}))
+                changed.append(f"{table.name}.{field.name}")
+                if table.name == source.identity_table and field.type in ("email", "phone"):
+                    _update_directory(subject, field.type, item["value"])
+    audit.record(
+        session,
+        "correction.applied",
+        actor=actor,
+        request_id=request.id,
+        subject_id=subject.id,
+        fields=changed,
+    )
+    return changed
+
+
+def _update_directory(subject, kind: str, value: str) -> None:
+    # The service finds customers by contact: keep its copy and blind index in step.
+    vault = current_vault()
+    setattr(subject, kind, value)
+    setattr(subject, f"{kind}_bidx", vault.blind_index(kind, value))

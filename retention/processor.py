@@ -1,0 +1,217 @@
+"""Carrying out deletions and account closures, from verification to receipt.
+
+* A verified closure is checked at once: legal holds and blockers (unshipped orders, open refunds,
+  a balance) refuse it with reasons; otherwise it enters ``cooling_off``.
+* When the cooling-off ends, blockers are checked again, then the closure runs.
+* Approved deletions and due closures are claimed by one worker at a time (a lease on the request
+  row; ``SKIP LOCKED`` on PostgreSQL), planned once, executed step by step (resumable), and
+  completed with a receipt. A closure ends by crypto-shredding the subject's key.
+No Flask imports: the jobs, the CLI and tests call this.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import os
+import socket
+from collections.abc import Callable
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from privacy_service import holds
+from privacy_service.db import utcnow
+from privacy_service.erasure_policy import Blocker
+from privacy_service.requests import lifecycle
+from privacy_service.requests.models import DataRequest
+from privacy_service.subjects.erasure import shred_subject
+from privacy_service.subjects.models import Subject
+from retention import erasure
+from retention.erasure import _condition
+
+log = logging.getLogger(__name__)
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+HELD = {
+    "code": "legal_hold",
+    "zh-CN": "您的账户目前因法律原因暂时无法注销，我们会在限制解除后通知您。",
+    "en": "Your account cannot be closed at the moment for legal reasons; we will tell you when "
+    "this changes.",
+}
+
+
+@dataclasses.dataclass
+class ErasureDeps:
+    """What carrying out erasures needs; the composition root provides it."""
+
+    new_session: Callable[[], Session]
+    collector: object
+    policies: object
+    lease_seconds: int = 900
+    batch: int = erasure.BATCH
+    progress: Callable[[dict, int], None] | None = None
+
+
+def blockers(deps: ErasureDeps, subject: Subject) -> list[dict]:
+    """Reasons a closure cannot go ahead now, each with what to do and how many items."""
+    found = []
+    for blocker in deps.policies.erasure.blockers:
+        count = _count(deps, subject, blocker)
+        if count:
+            found.append(
+                {"code": blocker.code, **blocker.reason, "remedy": blocker.remedy, "count": count}
+            )
+    return found
+
+
+def _count(deps, subject, blocker: Blocker) -> int:
+    collector = deps.collector
+    for source in deps.policies.datamap.sources.values():
+        if blocker.table in source.tables and source.kind == "sql":
+            key = collector.subject_key(source, subject)
+            if key is None:
+                return 0
+            joined, tables, where = collector.scope(source, source.tables[blocker.table], key)
+            condition = and_(*(_condition(tables[blocker.table], c) for c in blocker.when))
+            with collector.engines[source.name].connect() as conn:
+                return conn.execute(
+                    select(func.count()).select_from(joined).where(where, condition)
+                ).scalar()
+    return 0
+
+
+def start_closure(deps: ErasureDeps, session: Session, request: DataRequest) -> None:
+    """Decide a verified closure: refused with reasons, or into the cooling-off. Caller commits."""
+    subject = session.get(Subject, request.subject_id)
+    if any(h.category is None for h in holds.active(session, subject.id)):
+        lifecycle.transition(session, request, lifecycle.REJECTED, actor="system", reasons=[HELD])
+        return
+    found = blockers(deps, subject)
+    if found:
+        lifecycle.transition(
+            session,
+            request,
+            lifecycle.REJECTED,
+            actor="system",
+            reasons=found,
+            details={"blockers": [b["code"] for b in found]},
+        )
+        return
+    lifecycle.transition(session, request, lifecycle.COOLING_OFF, actor="system")
+    request.cooling_off_until = utcnow() + dt.timedelta(days=deps.policies.erasure.cooling_off_days)
+
+
+def end_cooling_off(deps: ErasureDeps, session: Session, now: dt.datetime | None = None) -> int:
+    """Closures whose cooling-off is over: checked again, then queued for the worker."""
+    now = now or utcnow()
+    due = session.scalars(
+        select(DataRequest)
+        .where(DataRequest.status == lifecycle.COOLING_OFF, DataRequest.cooling_off_until <= now)
+        .limit(100)
+    ).all()
+    for request in due:
+        subject = session.get(Subject, request.subject_id)
+        held = any(h.category is None for h in holds.active(session, subject.id))
+        found = [HELD] if held else blockers(deps, subject)
+        if found:
+            lifecycle.transition(
+                session, request, lifecycle.REJECTED, actor="system", reasons=found
+            )
+        else:
+            lifecycle.transition(session, request, lifecycle.IN_PROGRESS, actor="system")
+    session.commit()
+    return len(due)
+
+
+def claim(session: Session, worker: str, lease_seconds: int) -> str | None:
+    """Take one deletion or closure that is in progress and not held by a live worker."""
+    now = utcnow()
+    candidates = (
+        select(DataRequest.id)
+        .where(
+            DataRequest.type.in_(("deletion", "account_closure")),
+            DataRequest.status == lifecycle.IN_PROGRESS,
+            or_(DataRequest.claim_until.is_(None), DataRequest.claim_until < now),
+        )
+        .order_by(DataRequest.received_at)
+        .limit(1)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    request_id = session.scalar(candidates)
+    if request_id is None:
+        session.commit()
+        return None
+    taken = session.execute(
+        update(DataRequest)
+        .where(
+            DataRequest.id == request_id,
+            or_(DataRequest.claim_until.is_(None), DataRequest.claim_until < now),
+        )
+        .values(claimed_by=worker, claim_until=now + dt.timedelta(seconds=lease_seconds))
+    ).rowcount
+    session.commit()
+    return request_id if taken == 1 else None
+
+
+def carry_out(deps: ErasureDeps, request_id: str, worker: str = WORKER_ID) -> bool:
+    """Plan (once), execute (resuming), and complete one claimed deletion or closure."""
+    session = deps.new_session()
+    try:
+        request = session.get(DataRequest, request_id)
+        subject = session.get(Subject, request.subject_id)
+        closing = request.type == "account_closure"
+        if request.erasure_plan is None:
+            request.erasure_plan = erasure.plan(
+                deps.collector,
+                deps.policies,
+                session,
+                subject,
+                None if closing else request.categories,
+                now=utcnow(),
+                holds=holds.active(session, subject.id),
+                closing=closing,
+            )
+            session.commit()
+        erasure.execute(
+            deps.collector,
+            deps.policies,
+            session,
+            request,
+            subject,
+            batch=deps.batch,
+            progress=deps.progress,
+        )
+        shredded = False
+        if closing and not holds.active(session, subject.id):
+            shred_subject(session, subject.id, actor="worker", reason="account_closed")
+            shredded = True
+        now = utcnow()
+        request.receipt = erasure.receipt(request, now, shredded=shredded)
+        request.claim_until = None
+        lifecycle.transition(session, request, lifecycle.COMPLETED, actor="worker")
+        session.commit()
+        log.info("erasure completed", extra={"request_id": request_id, "closing": closing})
+        return True
+    finally:
+        session.close()
+
+
+def run_pending(deps: ErasureDeps, worker: str = WORKER_ID) -> int:
+    """End due cooling-offs, then carry out every claimable erasure; returns how many completed."""
+    session = deps.new_session()
+    try:
+        end_cooling_off(deps, session)
+    finally:
+        session.close()
+    done = 0
+    while True:
+        session = deps.new_session()
+        try:
+            request_id = claim(session, worker, deps.lease_seconds)
+        finally:
+            session.close()
+        if request_id is None:
+            return done
+        done += carry_out(deps, request_id, worker)
