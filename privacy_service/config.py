@@ -77,6 +77,8 @@ class Settings:
     export_max_downloads: int = 5
     export_max_attempts: int = 3
     export_lease_seconds: int = 900
+    erasure_lease_seconds: int = 900
+    erasure_batch: int = 5000
 
     max_content_length: int = 64 * 1024
     scheduler_enabled: bool = False

@@ -69,7 +69,11 @@ class Runtime:
     def erasure_deps(self) -> ErasureDeps:
         """Everything carrying out deletions and closures needs."""
         return ErasureDeps(
-            new_session=self.db.new_session, collector=self.collector(), policies=self.policies
+            new_session=self.db.new_session,
+            collector=self.collector(),
+            policies=self.policies,
+            batch=self.settings.erasure_batch,
+            lease_seconds=self.settings.erasure_lease_seconds,
         )
 
     def dispose(self) -> None:

@@ -202,7 +202,11 @@ def runner_for():
             self.app = app
 
         def invoke(self, args, **kwargs):
-            return self.app.test_cli_runner().invoke(main, args, **kwargs)
+            result = self.app.test_cli_runner().invoke(main, args, **kwargs)
+            # Inside a test's app context the CLI does not tear one down: end its session as
+            # the process exit would.
+            self.app.extensions["privacy"].db.remove()
+            return result
 
     return Runner
 

@@ -87,12 +87,15 @@ def apply(collector, session: Session, request, subject, *, actor: str) -> list[
             by_source.setdefault(source.name, []).append((source, table, field, item))
     changed = []
     for name, items in by_source.items():
+        # Reflect before the transaction: on SQLite a second connection would wait on our lock.
+        prepared = []
+        for source, table, field, item in items:
+            key = collector.subject_key(source, subject)
+            t = collector.table(name, table.name)
+            prepared.append((source, table, field, item, t, collector.scope(source, table, key)))
         with collector.engines[name].begin() as conn:
-            for source, table, field, item in items:
-                key = collector.subject_key(source, subject)
-                t = collector.table(name, table.name)
+            for source, table, field, item, t, (joined, _tables, where) in prepared:
                 pk = next(iter(t.primary_key.columns))
-                joined, _tables, where = collector.scope(source, table, key)
                 rows = select(pk).select_from(joined).where(where)
                 if table.name != source.identity_table:
                     rows = rows.where(pk == item["record_id"])
