@@ -31,8 +31,12 @@ def check(datamap: DataMap, engines: Mapping[str, Engine]) -> list[str]:
             needed = [f.name for f in table.fields]
             if table.link_column:
                 needed.append(table.link_column)
+            if table.restrict_column:
+                needed.append(table.restrict_column)
             if table.name == source.identity_table:
                 needed.append(source.identity_column)
+                if source.close_column:
+                    needed.append(source.close_column)
             for column in needed:
                 if column not in columns:
                     problems.append(f"{name}.{table.name}.{column}: no such column")
