@@ -9,7 +9,8 @@ Only prints figures; nothing depends on it.
 
 Settings (environment): BENCH_DURATION (measured seconds, 12), BENCH_WARMUP (2),
 BENCH_CONCURRENCY (client connections, 16), BENCH_WORKERS (2), BENCH_THREADS (gthread
-threads per worker, 4; 1 = sync workers), BENCH_BACKENDS ("sqlite,postgresql").
+threads per worker, 4; 1 = sync workers), BENCH_BACKENDS ("sqlite,postgresql"), BENCH_VAULT
+(0 skips the vault benchmark, bench/vault.py, which runs afterwards in its own process).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
+VAULT_BENCH = Path(__file__).resolve().parent / "vault.py"
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
@@ -348,5 +350,15 @@ def main() -> int:
     return 1 if failed or not results else 0
 
 
+def run_vault_bench() -> int:
+    """The vault benchmark (bench/vault.py) in its own process, after the intake one."""
+    if os.environ.get("BENCH_VAULT", "1") == "0":
+        return 0
+    print()
+    print("-" * 100, flush=True)
+    return subprocess.run([sys.executable, str(VAULT_BENCH)], cwd=ROOT).returncode
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    sys.exit(run_vault_bench() or status)

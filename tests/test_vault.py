@@ -343,3 +343,15 @@ def test_cache_is_bounded():
     expired = _DekCache(size=3, seconds=-1)
     expired.put(b"x" * 16, object())
     assert expired.get(b"x" * 16) is None
+
+
+def test_open_many_matches_open_and_checks_each_place(two, session):
+    a, b = two
+    vault = current_vault()
+    rows = [(a.email_enc, a.id), (b.email_enc, b.id), (a.phone_enc, a.id)]
+    got = vault.open_many(
+        session, [bytes(r[0]) for r in rows[:2]], "subjects", "email_enc", [r[1] for r in rows[:2]]
+    )
+    assert got == ["a@example.com", "b@example.com"]
+    with pytest.raises(DecryptionError):
+        vault.open_many(session, [bytes(a.email_enc)], "subjects", "email_enc", [b.id])

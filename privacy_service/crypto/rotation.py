@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from privacy_service.crypto.keyring import KeyMaterialError
@@ -28,6 +28,25 @@ class RotationResult:
     version: int
     rewrapped: int
     remaining: int
+
+
+def _update_many_postgresql(session: Session, updates: list[dict], version: int, now) -> None:
+    # One statement per batch instead of one per row: the batch travels as three arrays.
+    session.execute(
+        text(
+            "UPDATE data_keys AS d SET wrapped = u.wrapped, kek_version = :version, "
+            "rewrapped_at = :now FROM unnest(CAST(:owners AS varchar[]), CAST(:wraps AS bytea[]), "
+            "CAST(:olds AS int[])) AS u(owner_id, wrapped, old) "
+            "WHERE d.owner_id = u.owner_id AND d.kek_version = u.old"
+        ),
+        {
+            "version": version,
+            "now": now,
+            "owners": [u["b_owner"] for u in updates],
+            "wraps": [u["b_wrapped"] for u in updates],
+            "olds": [u["b_old"] for u in updates],
+        },
+    )
 
 
 def pending_count(session: Session, version: int) -> int:
@@ -89,15 +108,18 @@ def rewrap(
                 }
                 for owner_id, wrapped, old in rows
             ]
-            session.connection().execute(
-                update(DataKey.__table__)
-                .where(
-                    DataKey.__table__.c.owner_id == bindparam("b_owner"),
-                    DataKey.__table__.c.kek_version == bindparam("b_old"),
+            if session.get_bind().dialect.name == "postgresql":
+                _update_many_postgresql(session, updates, version, now)
+            else:
+                session.connection().execute(
+                    update(DataKey.__table__)
+                    .where(
+                        DataKey.__table__.c.owner_id == bindparam("b_owner"),
+                        DataKey.__table__.c.kek_version == bindparam("b_old"),
+                    )
+                    .values(wrapped=bindparam("b_wrapped"), kek_version=version, rewrapped_at=now),
+                    updates,
                 )
-                .values(wrapped=bindparam("b_wrapped"), kek_version=version, rewrapped_at=now),
-                updates,
-            )
             session.commit()
         finally:
             session.close()
