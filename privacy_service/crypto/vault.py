@@ -275,6 +275,12 @@ class Vault:
         self._register_versions(session)
         version = session.scalar(select(KeyVersion.version).where(KeyVersion.status == ACTIVE))
         if version is None:
+            # Another thread registered the versions in a transaction we cannot see (or that
+            # rolled back): register again here; ON CONFLICT waits for it to settle.
+            with session.no_autoflush:
+                self._register_missing(session)
+            version = session.scalar(select(KeyVersion.version).where(KeyVersion.status == ACTIVE))
+        if version is None:
             raise KeyMaterialError("no active key version in key_versions")
         return version
 
