@@ -25,7 +25,7 @@ from exports.assemble import build, plan_categories
 from exports.storage import Storage
 from privacy_service import audit
 from privacy_service.crypto.stream import SealedWriter
-from privacy_service.db import utcnow
+from privacy_service.db import claim_one, utcnow
 from privacy_service.requests import lifecycle
 from privacy_service.requests.models import DataRequest, ExportArchive
 from privacy_service.subjects.models import Subject
@@ -71,27 +71,23 @@ def claim(session: Session, worker: str, lease_seconds: int, max_attempts: int) 
         .order_by(ExportArchive.queued_at)
         .limit(1)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
-    request_id = session.scalar(candidates)
-    if request_id is None:
-        session.commit()
-        return None
-    claimed = session.execute(
-        update(ExportArchive)
-        .where(
-            ExportArchive.request_id == request_id,
-            ExportArchive.status.in_((ExportArchive.QUEUED, ExportArchive.BUILDING)),
-        )
-        .values(
-            status=ExportArchive.BUILDING,
-            claimed_by=worker,
-            attempts=ExportArchive.attempts + 1,
-            lease_until=now + dt.timedelta(seconds=lease_seconds),
-        )
-    ).rowcount
-    session.commit()
-    return request_id if claimed == 1 else None
+    return claim_one(
+        session,
+        candidates,
+        lambda request_id: (
+            update(ExportArchive)
+            .where(
+                ExportArchive.request_id == request_id,
+                ExportArchive.status.in_((ExportArchive.QUEUED, ExportArchive.BUILDING)),
+            )
+            .values(
+                status=ExportArchive.BUILDING,
+                claimed_by=worker,
+                attempts=ExportArchive.attempts + 1,
+                lease_until=now + dt.timedelta(seconds=lease_seconds),
+            )
+        ),
+    )
 
 
 def build_one(deps: ExportDeps, request_id: str, worker: str = WORKER_ID) -> bool:

@@ -109,6 +109,24 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
 
 
+def claim_one(session: Session, candidates, take) -> str | None:
+    """Claim one row for this worker; returns its id, or None.
+
+    Picks a candidate id, then takes it with a conditional UPDATE (``take(id)``) that only
+    succeeds if nobody else did. On PostgreSQL the pick uses ``FOR UPDATE SKIP LOCKED`` so
+    workers never wait on each other. Commits either way.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    row_id = session.scalar(candidates)
+    if row_id is None:
+        session.commit()
+        return None
+    taken = session.execute(take(row_id)).rowcount
+    session.commit()
+    return row_id if taken == 1 else None
+
+
 class Database:
     """An engine plus a thread-scoped session factory."""
 

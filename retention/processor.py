@@ -22,7 +22,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from privacy_service import holds
-from privacy_service.db import utcnow
+from privacy_service.db import claim_one, utcnow
 from privacy_service.erasure_policy import Blocker
 from privacy_service.requests import lifecycle
 from privacy_service.requests.models import DataRequest
@@ -137,22 +137,18 @@ def claim(session: Session, worker: str, lease_seconds: int) -> str | None:
         .order_by(DataRequest.received_at)
         .limit(1)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
-    request_id = session.scalar(candidates)
-    if request_id is None:
-        session.commit()
-        return None
-    taken = session.execute(
-        update(DataRequest)
-        .where(
-            DataRequest.id == request_id,
-            or_(DataRequest.claim_until.is_(None), DataRequest.claim_until < now),
-        )
-        .values(claimed_by=worker, claim_until=now + dt.timedelta(seconds=lease_seconds))
-    ).rowcount
-    session.commit()
-    return request_id if taken == 1 else None
+    return claim_one(
+        session,
+        candidates,
+        lambda request_id: (
+            update(DataRequest)
+            .where(
+                DataRequest.id == request_id,
+                or_(DataRequest.claim_until.is_(None), DataRequest.claim_until < now),
+            )
+            .values(claimed_by=worker, claim_until=now + dt.timedelta(seconds=lease_seconds))
+        ),
+    )
 
 
 def carry_out(deps: ErasureDeps, request_id: str, worker: str = WORKER_ID) -> bool:

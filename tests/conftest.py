@@ -285,6 +285,19 @@ def verified(submit, client, code_from, customer, rt, smtp):
     return factory
 
 
+def worker_env(app, tmp_path, **extra) -> dict:
+    """Environment for a ``privacy`` subprocess on the same databases and keys as ``app``."""
+    settings = app.extensions["privacy"].settings
+    return {
+        **os.environ,
+        "PRIVACY_DATABASE_URL": settings.database_url,
+        "PRIVACY_SHOP_DATABASE_URL": settings.shop_database_url,
+        "PRIVACY_INSTANCE_DIR": str(tmp_path / "instance"),
+        **{f"PRIVACY_{k.upper()}": v for k, v in TEST_SECRETS.items()},
+        **{f"PRIVACY_{k.upper()}": str(v) for k, v in extra.items()},
+    }
+
+
 def bearer(token: str) -> dict:
     """An Authorization header."""
     return {"Authorization": f"Bearer {token}"}

@@ -2,14 +2,13 @@
 legal holds, reasons given, and erasures that survive being interrupted."""
 
 import datetime as dt
-import os
 import signal
 import subprocess
 import sys
 import time
 
 import pytest
-from conftest import TEST_SECRETS, bearer
+from conftest import bearer, worker_env
 from sqlalchemy import func, select, update
 
 from privacy_service import holds
@@ -367,14 +366,7 @@ def test_a_worker_killed_mid_deletion_finishes_on_the_next_run(
 
     staff.approve(session, rt.collector(), session.get(DataRequest, rid), actor="staff:li.na")
     session.commit()
-    env = {
-        **os.environ,
-        "PRIVACY_DATABASE_URL": database_url,
-        "PRIVACY_SHOP_DATABASE_URL": rt.settings.shop_database_url,
-        "PRIVACY_INSTANCE_DIR": str(tmp_path / "instance"),
-        "PRIVACY_ERASURE_BATCH": "200",
-        **{f"PRIVACY_{k.upper()}": v for k, v in TEST_SECRETS.items()},
-    }
+    env = worker_env(app, tmp_path, erasure_batch=200)
     worker = subprocess.Popen(
         [sys.executable, "-m", "privacy_service.cli", "erasures", "run"],
         env=env,

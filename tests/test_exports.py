@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import TEST_SECRETS, bearer
+from conftest import bearer, worker_env
 from sqlalchemy import func, select, update
 
 from exports.worker import run_pending
@@ -293,14 +293,7 @@ def test_worker_killed_mid_build_leaves_nothing_visible_and_the_request_complete
     code = re.search(r"\b(\d{6})\b", smtp.wait_for(1)[0].get_payload(decode=True).decode()).group(1)
     assert client.post(f"/api/v1/requests/{rid}/verify", json={"code": code}).status_code == 200
 
-    env = {
-        **os.environ,
-        "PRIVACY_DATABASE_URL": database_url,
-        "PRIVACY_SHOP_DATABASE_URL": rt.settings.shop_database_url,
-        "PRIVACY_INSTANCE_DIR": str(tmp_path / "instance"),
-        "PRIVACY_EXPORT_LEASE_SECONDS": "2",
-        **{f"PRIVACY_{k.upper()}": v for k, v in TEST_SECRETS.items()},
-    }
+    env = worker_env(app, tmp_path, export_lease_seconds=2)
     worker = subprocess.Popen(
         [sys.executable, "-m", "privacy_service.cli", "exports", "build"],
         env=env,
