@@ -136,6 +136,14 @@ def carry_out_erasures(session: Session, rt: Runtime) -> int:
     return run_pending(rt.erasure_deps())
 
 
+def retention_pass(session: Session, rt: Runtime) -> int:
+    """The nightly purge under ``policies/retention.yaml``; returns rows removed."""
+    from retention.engine import run
+
+    record = run(rt.collector(), rt.policies, session)
+    return sum(sum(tables.values()) for tables in record.counts.values())
+
+
 @dataclasses.dataclass(frozen=True)
 class JobSpec:
     """One scheduled job: a stable id, a body, and a cron or interval trigger."""
@@ -161,6 +169,7 @@ JOBS: tuple[JobSpec, ...] = (
         "requests.reject_unverified", reject_unverified_requests, "interval", {"hours": 1}, 1800
     ),
     JobSpec("idempotency.purge", purge_idempotency_keys, "interval", {"hours": 6}, 3600),
+    JobSpec("retention.nightly", retention_pass, "cron", {"hour": 2, "minute": 0}, 3600),
     JobSpec("exports.build", build_exports, "interval", {"seconds": 5}, 0, exclusive=False),
     JobSpec("exports.expire", expire_exports, "interval", {"hours": 1}, 1800),
     JobSpec("erasures.run", carry_out_erasures, "interval", {"seconds": 30}, 0, exclusive=False),

@@ -5,6 +5,7 @@ from privacy_service.crypto.keystore import DataKey, KeyVersion
 from privacy_service.db import Base
 from privacy_service.holds import LegalHold
 from privacy_service.jobs import JobLease
+from privacy_service.purges import PurgeRun
 from privacy_service.requests.models import (
     DataRequest,
     ExportArchive,
@@ -26,6 +27,7 @@ __all__ = [
     "JobLease",
     "KeyVersion",
     "LegalHold",
+    "PurgeRun",
     "Subject",
     "Verification",
 ]

@@ -69,10 +69,19 @@ class Collector:
         Links are walked up to the identity table; the last link compares straight to the key
         (no join to the root).
         """
+        joined, tables, root = self.root(source, table)
+        return joined, tables, root == key
+
+    def root(self, source: SourceSpec, table: TableSpec):
+        """How ``table`` reaches the customer, for work across all customers (purges).
+
+        Returns the joins up its links, the joined tables by name, and the column holding the
+        customer's key.
+        """
         t = self.table(source.name, table.name)
         tables = {table.name: t}
         if table.name == source.identity_table:
-            return t, tables, t.c[source.identity_column] == key
+            return t, tables, t.c[source.identity_column]
         current, current_spec, joined = t, table, t
         while current_spec.parent_table != source.identity_table:
             parent = self.table(source.name, current_spec.parent_table)
@@ -81,7 +90,7 @@ class Collector:
             )
             tables[parent.name] = parent
             current, current_spec = parent, source.tables[current_spec.parent_table]
-        return joined, tables, current.c[current_spec.link_column] == key
+        return joined, tables, current.c[current_spec.link_column]
 
     def query(self, source: SourceSpec, table: TableSpec, columns: Iterable[str], key):
         """SELECT the table's primary key and ``columns`` for rows reaching ``key``."""
