@@ -62,6 +62,7 @@ class Settings:
     smtp_port: int = 25
     smtp_timeout: int = 10
     mail_from: str = "privacy@shop.example"
+    privacy_team_email: str = ""  # deadline reminders go here
     sms_webhook_url: str = ""
     outbox_log: str = ""
 

@@ -144,6 +144,46 @@ def retention_pass(session: Session, rt: Runtime) -> int:
     return sum(sum(tables.values()) for tables in record.counts.values())
 
 
+def remind_deadlines(session: Session, rt: Runtime) -> int:
+    """Tell the privacy team which open requests are overdue or due within 3 working days."""
+    from privacy_service.calendar import receipt_day
+
+    today = receipt_day(utcnow())
+    calendar = rt.policies.calendar
+    soon, overdue = [], []
+    for request in session.scalars(
+        select(DataRequest)
+        .where(
+            DataRequest.status.not_in(lifecycle.TERMINAL),
+            DataRequest.status != lifecycle.PENDING_VERIFICATION,
+        )
+        .order_by(DataRequest.due_date)
+    ):
+        left = calendar.working_days_between(today, request.due_date)
+        line = (
+            f"{request.id}  {request.type:16} {request.status:16} due {request.due_date} ({left})"
+        )
+        if left < 0:
+            overdue.append(line)
+        elif left <= 3:
+            soon.append(line)
+    if not (soon or overdue) or not rt.settings.privacy_team_email:
+        return 0
+    text = (
+        f"逾期 Overdue: {len(overdue)}\n"
+        + "\n".join(overdue)
+        + f"\n\n三个工作日内到期 Due within 3 working days: {len(soon)}\n"
+        + "\n".join(soon)
+        + "\n"
+    )
+    rt.notifier.send_team_notice(
+        to=rt.settings.privacy_team_email,
+        subject=f"隐私请求期限提醒 / Deadlines: {len(overdue)} overdue, {len(soon)} due soon",
+        text=text,
+    )
+    return len(soon) + len(overdue)
+
+
 @dataclasses.dataclass(frozen=True)
 class JobSpec:
     """One scheduled job: a stable id, a body, and a cron or interval trigger."""
@@ -169,6 +209,7 @@ JOBS: tuple[JobSpec, ...] = (
         "requests.reject_unverified", reject_unverified_requests, "interval", {"hours": 1}, 1800
     ),
     JobSpec("idempotency.purge", purge_idempotency_keys, "interval", {"hours": 6}, 3600),
+    JobSpec("deadlines.remind", remind_deadlines, "cron", {"hour": 9, "minute": 0}, 3600),
     JobSpec("retention.nightly", retention_pass, "cron", {"hour": 2, "minute": 0}, 3600),
     JobSpec("exports.build", build_exports, "interval", {"seconds": 5}, 0, exclusive=False),
     JobSpec("exports.expire", expire_exports, "interval", {"hours": 1}, 1800),

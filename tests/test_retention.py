@@ -154,3 +154,37 @@ def test_two_schedulers_never_run_the_purge_at_the_same_time(shop_db, rt, app):
     assert results.count(None) == 1, results
     with app.app_context():
         assert rt.db.session.scalar(select(func.count()).select_from(PurgeRun)) == 1
+
+
+def test_deadline_reminders_reach_the_privacy_team(make_app, smtp, verified, session):
+    app = make_app(privacy_team_email="privacy-team@shop.example")
+    rt = app.extensions["privacy"]
+    from sqlalchemy import update
+
+    from privacy_service.requests.models import DataRequest
+
+    client = app.test_client()
+    rid = client.post("/api/v1/requests", json={"type": "access", "email": "x@example.com"}).json[
+        "id"
+    ]
+    late = client.post("/api/v1/requests", json={"type": "access", "email": "y@example.com"}).json[
+        "id"
+    ]
+    today = dt.datetime.now(dt.UTC).date()
+    session.execute(
+        update(DataRequest).values(status="verified", due_date=today + dt.timedelta(days=1))
+    )
+    session.execute(
+        update(DataRequest)
+        .where(DataRequest.id == late)
+        .values(due_date=today - dt.timedelta(days=10))
+    )
+    session.commit()
+    spec = next(s for s in jobs.JOBS if s.id == "deadlines.remind")
+    assert jobs.run_job(rt, spec) == 2
+    rt.notifier.wait()
+    message = smtp.wait_for(1)[-1]
+    assert message["To"] == "privacy-team@shop.example"
+    body = message.get_payload(decode=True).decode()
+    assert "Overdue: 1" in body and late in body and rid in body
+    assert "x@example.com" not in body
