@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, redirect, request, send_from_directory
+from flask import Flask, request, send_from_directory
 from flask_smorest import Api
 from swagger_ui_bundle import swagger_ui_path
 
@@ -109,6 +109,7 @@ def _configure_flask(app: Flask, settings: Settings) -> None:
 
 
 def _register_api(app: Flask) -> None:
+    from privacy_service.portal.views import bp as portal_bp
     from privacy_service.requests.api import blp as requests_blp
     from privacy_service.subjects.api import blp as identity_blp
 
@@ -116,10 +117,7 @@ def _register_api(app: Flask) -> None:
     api.register_blueprint(requests_blp)
     api.register_blueprint(identity_blp)
     app.extensions["privacy.api"] = api
-
-    @app.get("/")
-    def _index():
-        return redirect("/api/docs")
+    app.register_blueprint(portal_bp)  # the customer's pages at /
 
     @app.before_request
     def _json_bodies_only():

@@ -1,0 +1,377 @@
+"""The customer's "request my data" pages: submit, verify, follow, download, cancel.
+
+Server-rendered, Chinese first, no external resources. Every form carries a CSRF token kept in
+the (signed, HttpOnly) session; submissions and code resends are rate-limited per IP and per
+contact. The pages call the same services as the API; the bearer token a verification yields is
+kept in the session, never in a URL.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import hmac
+import secrets
+import threading
+import time
+from zoneinfo import ZoneInfo
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
+from marshmallow import ValidationError
+from sqlalchemy import func, select
+
+from privacy_service.db import is_uuid, utcnow
+from privacy_service.errors import Problem
+from privacy_service.portal.i18n import LANGUAGES, t
+from privacy_service.requests import service, tokens, verification
+from privacy_service.requests.models import DataRequest, Verification
+from privacy_service.requests.schemas import RequestCreateSchema
+from privacy_service.runtime import runtime
+
+bp = Blueprint("portal", __name__, template_folder="templates")
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+PER_IP = (20, 3600)  # submissions or resends per IP per hour
+PER_CONTACT = (5, 3600)  # new requests per contact per hour
+
+
+class Limiter:
+    """A sliding-window counter per key (per process; several processes each allow the limit)."""
+
+    def __init__(self, limit: int, seconds: int):
+        self.limit, self.seconds = limit, seconds
+        self._hits: dict[str, collections.deque] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        """Count a hit; False when the key is over its limit."""
+        now = time.monotonic()
+        with self._lock:
+            hits = self._hits.setdefault(key, collections.deque())
+            while hits and hits[0] < now - self.seconds:
+                hits.popleft()
+            if len(hits) >= self.limit:
+                return False
+            hits.append(now)
+            return True
+
+
+_ip_limiter = Limiter(*PER_IP)
+
+
+def _lang() -> str:
+    if session.get("lang") in LANGUAGES:
+        return session["lang"]
+    best = request.accept_languages.best_match(["zh-CN", "zh", "en"], default="zh-CN")
+    return "en" if best == "en" else "zh-CN"
+
+
+def _csrf() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+@bp.before_request
+def _check_csrf():
+    if request.method == "POST":
+        sent = request.form.get("csrf", "")
+        if not hmac.compare_digest(sent.encode(), session.get("csrf", "").encode()) or not sent:
+            abort(400, description="The form expired; reload the page and try again.")
+
+
+def _render(template: str, status: int = 200, **context):
+    lang = _lang()
+    html = render_template(
+        template,
+        lang=lang,
+        t=lambda key: t(key, lang),
+        csrf=_csrf(),
+        tz=SHANGHAI,
+        categories=runtime().policies.categories,
+        **context,
+    )
+    response = Response(html, status=status, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+        "form-action 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _correctable_options(lang: str) -> list[tuple[str, str]]:
+    rt = runtime()
+    out = []
+    for (category, field), _where in rt.policies.datamap.correctable().items():
+        name = rt.policies.categories[category].name[lang]
+        out.append((f"{category}:{field}", f"{name} · {rt.policies.label(field)[lang]}"))
+    return out
+
+
+@bp.get("/")
+def index():
+    """The request form."""
+    return _render(
+        "portal/index.html",
+        form={"categories": []},
+        errors={},
+        correctable=_correctable_options(_lang()),
+    )
+
+
+def _form_data(form) -> dict:
+    contact = form.get("contact", "").strip()
+    data: dict = {"type": form.get("type", ""), "language": _lang()}
+    data["email" if "@" in contact else "phone"] = contact
+    if form.getlist("categories") and data["type"] in ("access", "deletion"):
+        data["categories"] = form.getlist("categories")
+    if data["type"] == "correction":
+        category, _, field = form.get("field", "").partition(":")
+        item = {"category": category, "field": field, "value": form.get("value", "")}
+        if form.get("record_id", "").strip().isdigit():
+            item["record_id"] = int(form["record_id"])
+        data["corrections"] = [item]
+    if form.get("note", "").strip():
+        data["note"] = form["note"].strip()
+    return data
+
+
+def _field_errors(messages: dict, lang: str) -> dict:
+    errors = {}
+    for name, message in messages.items():
+        key = "contact" if name in ("email", "phone") else name
+        text = {"contact": "bad_contact", "corrections": "bad_correction"}.get(key)
+        errors[key] = (
+            t(text, lang)
+            if text
+            else (message[0] if isinstance(message, list) else t("fix_errors", lang))
+        )
+    return errors
+
+
+@bp.post("/")
+def submit():
+    """Submit a request; on success, on to the code page."""
+    rt = runtime()
+    lang = _lang()
+    form = {**request.form, "categories": request.form.getlist("categories")}
+    if not _ip_limiter.allow(f"submit:{request.remote_addr}"):
+        return _render("portal/message.html", 429, message=t("limit", lang))
+    try:
+        data = RequestCreateSchema().load(_form_data(request.form))
+    except ValidationError as exc:
+        return _render(
+            "portal/index.html",
+            422,
+            form=form,
+            errors=_field_errors(exc.messages, lang),
+            correctable=_correctable_options(lang),
+        )
+    channel = "email" if "email" in data else "phone"
+    recent = rt.db.session.scalar(
+        select(func.count())
+        .select_from(DataRequest)
+        .where(
+            DataRequest.contact_bidx == rt.vault.blind_index(channel, data[channel]),
+            DataRequest.received_at > utcnow() - dt.timedelta(seconds=PER_CONTACT[1]),
+        )
+    )
+    if recent >= PER_CONTACT[0]:
+        return _render("portal/message.html", 429, message=t("limit", lang))
+    try:
+        created, delivery = service.submit(rt.db.session, rt, data, language=lang)
+    except Problem as exc:
+        rt.db.session.rollback()
+        return _render(
+            "portal/index.html",
+            422,
+            form=form,
+            errors=_field_errors(exc.errors or {"type": [exc.detail]}, lang),
+            correctable=_correctable_options(lang),
+        )
+    rt.db.session.commit()
+    if delivery is not None:
+        rt.notifier.send_code(
+            channel=delivery.channel,
+            to=delivery.to,
+            code=delivery.code,
+            request_id=delivery.request_id,
+        )
+    return redirect(url_for("portal.verify", request_id=created.id), code=303)
+
+
+def _request_or_404(request_id: str) -> DataRequest:
+    found = runtime().db.session.get(DataRequest, request_id) if is_uuid(request_id) else None
+    if found is None:
+        abort(404)
+    return found
+
+
+def _resend_wait(found: DataRequest) -> int:
+    rt = runtime()
+    record = rt.db.session.get(Verification, found.id)
+    if record is None:
+        return 0
+    ready = record.last_sent_at + dt.timedelta(seconds=rt.settings.otp_resend_cooldown_seconds)
+    return max(0, int((ready - utcnow()).total_seconds()) + 1) if ready > utcnow() else 0
+
+
+@bp.route("/r/<request_id>/verify", methods=["GET", "POST"])
+def verify(request_id: str):
+    """Enter the one-time code."""
+    rt = runtime()
+    lang = _lang()
+    found = _request_or_404(request_id)
+    if found.status != "pending_verification":
+        return redirect(url_for("portal.status", request_id=request_id), code=303)
+    error = None
+    if request.method == "POST":
+        verified, result = service.verify(
+            rt.db.session, rt, request_id, request.form.get("code", "")
+        )
+        if verified is not None and verified.type == "account_closure":
+            from retention.processor import start_closure
+
+            start_closure(rt.erasure_deps(), rt.db.session, verified)
+        rt.db.session.commit()
+        if verified is not None:
+            token = tokens.issue(
+                rt.token_secret,
+                subject_id=verified.subject_id,
+                request_id=verified.id,
+                ttl_seconds=rt.settings.token_ttl_seconds,
+            )
+            session["tokens"] = {**session.get("tokens", {}), request_id: token}
+            return redirect(url_for("portal.status", request_id=request_id), code=303)
+        error = {
+            verification.EXPIRED: t("expired_code", lang),
+            verification.VOID: t("void_code", lang),
+        }.get(result.outcome, f"{t('wrong_code', lang)} {result.attempts_left}")
+    return _render(
+        "portal/verify.html",
+        400 if error else 200,
+        request_id=request_id,
+        error=error,
+        wait=_resend_wait(found),
+    )
+
+
+@bp.post("/r/<request_id>/resend")
+def resend(request_id: str):
+    """Ask for a new code (cool-down, send limit, per-IP limit)."""
+    rt = runtime()
+    lang = _lang()
+    found = _request_or_404(request_id)
+    if not _ip_limiter.allow(f"resend:{request.remote_addr}"):
+        return _render("portal/message.html", 429, message=t("limit", lang))
+    flash, error = None, None
+    try:
+        delivery = service.resend_code(rt.db.session, rt, found.id)
+        rt.db.session.commit()
+        if delivery is not None:
+            rt.notifier.send_code(
+                channel=delivery.channel,
+                to=delivery.to,
+                code=delivery.code,
+                request_id=delivery.request_id,
+            )
+        flash = t("resent", lang)
+    except Problem as exc:
+        rt.db.session.rollback()
+        if exc.slug == "already-verified":
+            return redirect(url_for("portal.status", request_id=request_id), code=303)
+        error = t("limit", lang) if exc.slug == "code-limit-reached" else None
+    return _render(
+        "portal/verify.html",
+        request_id=request_id,
+        error=error,
+        flash=flash,
+        wait=_resend_wait(found),
+    )
+
+
+def _owned(request_id: str) -> DataRequest:
+    """The request, if this browser verified it; otherwise a page that says what to do."""
+    rt = runtime()
+    token = session.get("tokens", {}).get(request_id) if is_uuid(request_id) else None
+    if not token:
+        abort(403)
+    try:
+        subject_id = tokens.subject_of(rt.token_secret, f"Bearer {token}")
+        return service.get_for_subject(rt.db.session, request_id, subject_id)
+    except Problem:
+        abort(403)
+
+
+@bp.get("/r/<request_id>")
+def status(request_id: str):
+    """Where the request stands: status, deadline, reasons, receipt, download, cancel."""
+    found = _owned(request_id)
+    view = service.status_view(found, runtime())
+    return _render("portal/status.html", r=view)
+
+
+@bp.post("/r/<request_id>/cancel")
+def cancel(request_id: str):
+    """Cancel while allowed (e.g. during the cooling-off)."""
+    rt = runtime()
+    found = _owned(request_id)
+    try:
+        service.cancel(rt.db.session, found)
+        rt.db.session.commit()
+    except Problem:
+        rt.db.session.rollback()
+    return redirect(url_for("portal.status", request_id=request_id), code=303)
+
+
+@bp.get("/r/<request_id>/download")
+def download(request_id: str):
+    """The export ZIP (counts against the download limit)."""
+    from exports.delivery import download as deliver
+
+    rt = runtime()
+    found = _owned(request_id)
+    try:
+        chunks, size = deliver(rt.db.session, found, rt.storage, rt.vault)
+    except Problem as exc:
+        return _render("portal/message.html", exc.status, message=exc.detail)
+    response = Response(stream_with_context(chunks), mimetype="application/zip")
+    response.headers["Content-Disposition"] = f'attachment; filename="personal-data-{found.id}.zip"'
+    response.headers["Content-Length"] = str(size)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/lang/<code>")
+def language(code: str):
+    """Switch language and go back."""
+    if code in LANGUAGES:
+        session["lang"] = code
+    target = request.args.get("next", "/")
+    return redirect(target if target.startswith("/") and not target.startswith("//") else "/")
+
+
+@bp.errorhandler(403)
+def _forbidden(_exc):
+    return _render("portal/message.html", 403, message=t("not_yours", _lang()))
+
+
+@bp.errorhandler(404)
+def _missing(_exc):
+    return _render("portal/message.html", 404, message=t("not_yours", _lang()))
+
+
+@bp.errorhandler(400)
+def _bad_form(exc):
+    return _render("portal/message.html", 400, message=exc.description)
