@@ -473,6 +473,36 @@ def retention_explain(table, row_id):
     )
 
 
+@main.group("staff")
+def staff_group():
+    """Accounts of the privacy team."""
+
+
+@staff_group.command("create")
+@click.option("--email", required=True)
+@click.option("--role", required=True, type=click.Choice(["agent", "admin", "auditor"]))
+@click.option("--totp", is_flag=True, help="Enrol an authenticator app (second factor).")
+@click.password_option(help="At least 12 characters (prompted when omitted).")
+def staff_create(email, role, totp, password):
+    """Create a staff account (passwords are stored as Argon2id hashes)."""
+    import pyotp
+
+    from privacy_service.dashboard.staff import create
+
+    rt = runtime()
+    try:
+        user = create(rt.db.session, email=email, role=role, password=password, totp=totp)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    rt.db.session.commit()
+    click.echo(f"staff account {user.email} ({role}) created; sign in at /staff/login")
+    if totp:
+        uri = pyotp.TOTP(user.totp_secret).provisioning_uri(
+            name=user.email, issuer_name="privacy-service"
+        )
+        click.echo(f"add to the authenticator app: {uri}")
+
+
 # --- demo --------------------------------------------------------------------------------------
 
 

@@ -85,8 +85,13 @@ def utcnow() -> dt.datetime:
 ID = String(36)
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine with per-backend settings that matter for concurrency."""
+def make_engine(url: str, *, immediate: bool = True) -> Engine:
+    """Create an engine with per-backend settings that matter for concurrency.
+
+    ``immediate`` (SQLite): take the write lock at BEGIN, so read-then-write transactions cannot
+    deadlock; source systems read for long stretches (collection) and pass False, so their
+    readers never lock the shop's writers out.
+    """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -103,7 +108,7 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)

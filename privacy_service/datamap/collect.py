@@ -156,7 +156,7 @@ class Collector:
 def engines_for(datamap: DataMap, settings, make_engine) -> dict[str, Engine]:
     """An engine per SQL source, from the setting each source names (no connection yet)."""
     return {
-        name: make_engine(getattr(settings, source.url_setting))
+        name: make_engine(getattr(settings, source.url_setting), immediate=False)
         for name, source in datamap.sources.items()
         if source.kind == "sql"
     }

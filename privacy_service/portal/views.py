@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import hmac
-import secrets
 import threading
 import time
 from zoneinfo import ZoneInfo
@@ -37,6 +35,7 @@ from privacy_service.requests import service, tokens, verification
 from privacy_service.requests.models import DataRequest, Verification
 from privacy_service.requests.schemas import RequestCreateSchema
 from privacy_service.runtime import runtime
+from privacy_service.webforms import check_csrf, csrf_token, html
 
 bp = Blueprint("portal", __name__, template_folder="templates")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -75,39 +74,21 @@ def _lang() -> str:
     return "en" if best == "en" else "zh-CN"
 
 
-def _csrf() -> str:
-    if "csrf" not in session:
-        session["csrf"] = secrets.token_urlsafe(32)
-    return session["csrf"]
-
-
-@bp.before_request
-def _check_csrf():
-    if request.method == "POST":
-        sent = request.form.get("csrf", "")
-        if not hmac.compare_digest(sent.encode(), session.get("csrf", "").encode()) or not sent:
-            abort(400, description="The form expired; reload the page and try again.")
+bp.before_request(check_csrf)
 
 
 def _render(template: str, status: int = 200, **context):
     lang = _lang()
-    html = render_template(
+    body = render_template(
         template,
         lang=lang,
         t=lambda key: t(key, lang),
-        csrf=_csrf(),
+        csrf=csrf_token(),
         tz=SHANGHAI,
         categories=runtime().policies.categories,
         **context,
     )
-    response = Response(html, status=status, mimetype="text/html")
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
-        "form-action 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'"
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+    return html(body, status)
 
 
 def _correctable_options(lang: str) -> list[tuple[str, str]]:

@@ -1,0 +1,1 @@
+"""The privacy team's dashboard: staff accounts and roles, the queue, decisions, oversight."""

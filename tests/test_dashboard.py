@@ -1,0 +1,171 @@
+"""The privacy team's dashboard: sign-in, lock-out, second factor, roles, queue, decisions;
+and the same in a real browser."""
+
+import re
+import threading
+
+import pyotp
+import pytest
+from werkzeug.serving import make_server
+
+from privacy_service.dashboard.staff import create
+from privacy_service.demo import seed
+from privacy_service.requests.models import DataRequest
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def team(app, rt, session):
+    users = {
+        role: create(session, email=f"{role}@shop.example", role=role, password=PASSWORD)
+        for role in ("agent", "admin", "auditor")
+    }
+    session.commit()
+    return users
+
+
+def csrf_of(client, path="/staff/login"):
+    return re.search(r'name="csrf" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(
+        1
+    )
+
+
+def login(client, email, password=PASSWORD, code=None):
+    data = {"csrf": csrf_of(client), "email": email, "password": password}
+    if code:
+        data["code"] = code
+    return client.post("/staff/login", data=data)
+
+
+def test_pages_need_a_signed_in_member(client):
+    answer = client.get("/staff/requests")
+    assert answer.status_code == 302 and "/staff/login" in answer.headers["Location"]
+
+
+def test_lock_out_after_repeated_failures(client, team):
+    for _ in range(5):
+        assert login(client, "agent@shop.example", "wrong password!").status_code == 401
+    assert login(client, "agent@shop.example").status_code == 401, (
+        "locked even with the right password"
+    )
+
+
+def test_second_factor_when_enrolled(client, session):
+    user = create(session, email="tfa@shop.example", role="agent", password=PASSWORD, totp=True)
+    session.commit()
+    assert login(client, "tfa@shop.example").status_code == 401
+    assert (
+        login(client, "tfa@shop.example", code=pyotp.TOTP(user.totp_secret).now()).status_code
+        == 302
+    )
+
+
+def _deletion(verified):
+    rid, _ = verified(type="deletion", categories=["browsing"])
+    return rid
+
+
+def test_auditor_reads_everything_and_changes_nothing(client, team, verified, session):
+    rid = _deletion(verified)
+    assert login(client, "auditor@shop.example").status_code == 302
+    for path in (
+        "/staff/",
+        "/staff/requests",
+        f"/staff/requests/{rid}",
+        "/staff/audit",
+        "/staff/retention",
+    ):
+        assert client.get(path).status_code == 200, path
+    csrf = csrf_of(client, f"/staff/requests/{rid}")
+    assert client.post(f"/staff/requests/{rid}/approve", data={"csrf": csrf}).status_code == 403
+    assert (
+        client.post(
+            f"/staff/requests/{rid}/refuse", data={"csrf": csrf, "template": "legal"}
+        ).status_code
+        == 403
+    )
+    session.expire_all()
+    assert session.get(DataRequest, rid).status == "awaiting_review"
+
+
+def test_agent_decides_but_cannot_place_holds(client, team, verified, session):
+    rid = _deletion(verified)
+    login(client, "agent@shop.example")
+    csrf = csrf_of(client, f"/staff/requests/{rid}")
+    held = client.post(
+        f"/staff/requests/{rid}/hold", data={"csrf": csrf, "reason": "x", "until": "2030-01-01"}
+    )
+    assert held.status_code == 403
+    assert client.post(f"/staff/requests/{rid}/approve", data={"csrf": "wrong"}).status_code == 400
+    assert client.post(f"/staff/requests/{rid}/approve", data={"csrf": csrf}).status_code == 303
+    session.expire_all()
+    assert session.get(DataRequest, rid).status == "in_progress"
+
+
+def test_search_by_id_number_goes_through_the_blind_index(app, rt, session, client, team, verified):
+    seed(session, rt.sources["shop"], customers=2, browsing_per_customer=5)
+    rid = _deletion(verified)
+    from privacy_service.subjects.directory import find_by_contact
+    from privacy_service.subjects.identity import IdentityDocument
+
+    demo = find_by_contact(session, "email", "demo@example.com")
+    number = session.query(IdentityDocument).filter_by(subject_id=demo.id).one().id_number
+    session.commit()
+    login(client, "admin@shop.example")
+    csrf = csrf_of(client, "/staff/requests")
+    page = client.post("/staff/requests", data={"csrf": csrf, "q": number.lower()}).get_data(
+        as_text=True
+    )
+    assert rid[:13] in page
+    assert number not in page, "the page never shows the number itself"
+
+
+@pytest.fixture
+def live(app):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_in_the_browser_login_queue_approve_refuse(live, team, verified, session, repo_root):
+    from playwright.sync_api import sync_playwright
+
+    first, second = _deletion(verified), _deletion(verified)
+    shots = repo_root / "test-artifacts"
+    shots.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(live + "/staff/")
+        page.get_by_label("邮箱 Email").fill("agent@shop.example")
+        page.get_by_label("密码 Password").fill(PASSWORD)
+        page.get_by_role("button", name="登录 Sign in").click()
+        page.wait_for_url(re.compile(r"/staff/$"))
+        assert page.locator("svg[role=img]").count() == 1
+        page.screenshot(path=str(shots / "dashboard-overview.png"), full_page=True)
+        page.get_by_role("link", name="队列 Queue").click()
+        assert page.locator("#queue").get_by_text(first[:13]).count() == 1
+        page.screenshot(path=str(shots / "dashboard-queue.png"), full_page=True)
+        page.goto(f"{live}/staff/requests/{first}")
+        page.locator("#approve").click()
+        assert page.locator("#status").inner_text() == "in_progress"
+        page.goto(f"{live}/staff/requests/{second}")
+        page.locator("#template").select_option("legal")
+        page.locator("#refuse").click()
+        assert page.locator("#status").inner_text() == "rejected"
+        page.screenshot(path=str(shots / "dashboard-refused.png"), full_page=True)
+        browser.close()
+    session.expire_all()
+    assert session.get(DataRequest, second).reasons[0]["code"] == "legal"
