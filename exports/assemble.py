@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from stream_zip import ZIP_64, stream_zip
 
-from exports.formats import csv_document, html_table, json_document, page, plain
+from exports.formats import csv_document, html_table, json_document, page, plain_rows
 
 HTML_PAGE_ROWS = 500
 HTML_MAX_ROWS = 10_000
@@ -82,8 +82,8 @@ class Manifest:
 
 def _records(batches: Iterable) -> Iterator[tuple[str, list[str], tuple]]:
     for batch in batches:
-        for row in batch.rows:
-            yield batch.table, batch.columns, tuple(plain(v) for v in row)
+        for values in plain_rows(batch.rows):
+            yield batch.table, batch.columns, values
 
 
 class _Assembly:

@@ -387,3 +387,15 @@ def test_index_html_renders_in_chromium_and_shows_the_orders(
         page.screenshot(path=str(shots / "export-orders.png"), full_page=True)
         browser.close()
     assert all(url.startswith("file://") for url in requests_out), "no external resources"
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 5])
+def test_json_document_is_valid_json_across_batches(count):
+    from exports.formats import json_document, plain_rows
+
+    rows = [(i, dt.datetime(2026, 1, 1, 12), "张伟", None) for i in range(count)]
+    records = ({"id": a, "at": b, "name": c, "x": d} for a, b, c, d in plain_rows(rows))
+    text = b"".join(json_document({"category": "t"}, records, batch=2)).decode()
+    doc = json.loads(text)
+    assert [r["id"] for r in doc["records"]] == list(range(count))
+    assert all(r["at"] == "2026-01-01T12:00:00+00:00" for r in doc["records"])
