@@ -10,7 +10,8 @@ Only prints figures; nothing depends on it.
 Settings (environment): BENCH_DURATION (measured seconds, 12), BENCH_WARMUP (2),
 BENCH_CONCURRENCY (client connections, 16), BENCH_WORKERS (2), BENCH_THREADS (gthread
 threads per worker, 4; 1 = sync workers), BENCH_BACKENDS ("sqlite,postgresql"), BENCH_VAULT
-(0 skips the vault benchmark, bench/vault.py, which runs afterwards in its own process).
+(0 skips bench/vault.py), BENCH_ONLY (which of vault, collect, export, purge run afterwards, each
+in its own process; all by default).
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
-VAULT_BENCH = Path(__file__).resolve().parent / "vault.py"
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
@@ -350,15 +350,29 @@ def main() -> int:
     return 1 if failed or not results else 0
 
 
-def run_vault_bench() -> int:
-    """The vault benchmark (bench/vault.py) in its own process, after the intake one."""
+# The other benchmarks, each in its own process after the intake one; BENCH_ONLY="vault,export"
+# picks some (names: vault, collect, export, purge).
+OTHER_BENCHES = ("vault", "collect", "export", "purge")
+
+
+def run_other_benches() -> int:
+    """Every other benchmark of bench/, one process each; the worst exit status."""
+    only = {b for b in os.environ.get("BENCH_ONLY", "").split(",") if b}
     if os.environ.get("BENCH_VAULT", "1") == "0":
-        return 0
-    print()
-    print("-" * 100, flush=True)
-    return subprocess.run([sys.executable, str(VAULT_BENCH)], cwd=ROOT).returncode
+        only = only or set(OTHER_BENCHES) - {"vault"}
+    status = 0
+    for name in OTHER_BENCHES:
+        if only and name not in only:
+            continue
+        script = Path(__file__).resolve().parent / f"{name}.py"
+        if not script.exists():
+            continue
+        print()
+        print("-" * 100, flush=True)
+        status = max(status, subprocess.run([sys.executable, str(script)], cwd=ROOT).returncode)
+    return status
 
 
 if __name__ == "__main__":
     status = main()
-    sys.exit(run_vault_bench() or status)
+    sys.exit(run_other_benches() or status)
