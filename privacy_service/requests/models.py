@@ -31,6 +31,9 @@ class DataRequest(Base):
     __table_args__ = (
         Index("ix_requests_status_due", "status", "due_date"),
         Index("ix_requests_received_at", "received_at"),
+        # The queue's order (due date, then id): a page is an index range, not a sort.
+        Index("ix_requests_due_id", "due_date", "id"),
+        Index("ix_requests_type_due", "type", "due_date"),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
