@@ -169,3 +169,13 @@ def test_in_the_browser_login_queue_approve_refuse(live, team, verified, session
         browser.close()
     session.expire_all()
     assert session.get(DataRequest, second).reasons[0]["code"] == "legal"
+
+
+def test_overview_counts_on_time_closures(client, team, verified):
+    rid, token = verified()  # an access request, cancelled at once: closed on time
+    client.post(f"/api/v1/requests/{rid}/cancel", headers={"Authorization": f"Bearer {token}"})
+    login(client, "auditor@shop.example")
+    page = client.get("/staff/").get_data(as_text=True)
+    month = __import__("datetime").datetime.now().strftime("%Y-%m")
+    assert re.search(rf"<td>{month}</td><td>1</td><td>1</td><td>100.0</td>", page), page[-1500:]
+    assert "access: 1" in page

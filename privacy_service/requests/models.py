@@ -34,6 +34,7 @@ class DataRequest(Base):
         # The queue's order (due date, then id): a page is an index range, not a sort.
         Index("ix_requests_due_id", "due_date", "id"),
         Index("ix_requests_type_due", "type", "due_date"),
+        Index("ix_requests_closed_at", "closed_at"),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
