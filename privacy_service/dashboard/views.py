@@ -240,7 +240,8 @@ def _chart(weeks: dict) -> str:
                 )
                 y -= h
         bars.append(
-            f'<text x="{35 + i * 45}" y="175" font-size="10" text-anchor="middle">{str(week)[-3:]}</text>'
+            f'<text x="{35 + i * 45}" y="175" font-size="10" text-anchor="middle">'
+            f"{str(week)[-3:]}</text>"
         )
     legend = "".join(f'<tspan fill="{colours[k]}">■ {k} </tspan>' for k in kinds)
     return (
