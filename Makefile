@@ -26,7 +26,7 @@ run: seed
 	@echo ""
 	@echo "privacy-service on http://127.0.0.1:$(PORT)"
 	@echo "  customer page:  http://127.0.0.1:$(PORT)/  (request my data)"
-	@echo "  staff dashboard: http://127.0.0.1:$(PORT)/staff/  (create a login: .venv/bin/privacy staff create --email you@shop.example --role admin)"
+	@echo "  staff dashboard: http://127.0.0.1:$(PORT)/staff/  demo login admin@shop.example / demo-admin-password"
 	@echo "  API docs:       http://127.0.0.1:$(PORT)/api/docs"
 	@echo "  demo customer:  demo@example.com / 13800138000"
 	@echo "  one-time codes: instance/outbox.log (no SMTP configured)"

@@ -533,11 +533,30 @@ def demo_seed(customers, orders_per_customer, browsing_per_customer, seed_value)
             seed_value=seed_value,
             progress=bar.update,
         )
+    _demo_staff(rt)
     if summary is None:
         click.echo("demo shop already present")
         return
     rows = ", ".join(f"{t} {n}" for t, n in sorted(summary.rows.items()))
     click.echo(f"demo shop seeded: {summary.customers} customers; {rows}")
+
+
+DEMO_STAFF = ("admin@shop.example", "demo-admin-password")
+
+
+def _demo_staff(rt) -> None:
+    """A demo admin for the dashboard, in development only (printed by ``make run``)."""
+    from sqlalchemy import select
+
+    from privacy_service.dashboard.staff import StaffUser, create
+
+    if rt.settings.is_production:
+        return
+    session = rt.db.session
+    if session.scalars(select(StaffUser).where(StaffUser.email == DEMO_STAFF[0])).first() is None:
+        create(session, email=DEMO_STAFF[0], role="admin", password=DEMO_STAFF[1])
+        session.commit()
+        click.echo(f"demo staff login: {DEMO_STAFF[0]} / {DEMO_STAFF[1]} (development only)")
 
 
 # --- datamap -----------------------------------------------------------------------------------
