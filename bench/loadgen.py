@@ -61,7 +61,7 @@ class Body:
             body["categories"] = rng.sample(CATEGORIES, rng.randint(1, 3))
         if kind == "correction":
             body["corrections"] = [
-                {"category": "account", "field": "nickname", "value": f"new name {self.n}"}
+                {"category": "account", "field": "wechat_nickname", "value": f"new name {self.n}"}
             ]
         if rng.random() < 0.3:
             body["language"] = "en"

@@ -26,7 +26,7 @@ from privacy_service.holds import LegalHold
 from privacy_service.purges import PurgeRun
 from privacy_service.subjects.identity import IdentityDocument
 from privacy_service.subjects.models import Subject
-from retention.erasure import _anonymised, _condition
+from retention.erasure import _anonymised, _condition, _ids_clause
 
 BATCH = 5000
 
@@ -204,10 +204,11 @@ def _purge(target: Target, batch: int, progress) -> int:
             ids = list(conn.execute(ids_query).scalars())
             if not ids:
                 return done
+            chosen, params = _ids_clause(target.engine, pk, ids)
             if target.values is None:
-                conn.execute(delete(target.t).where(pk.in_(ids)))
+                conn.execute(delete(target.t).where(chosen), params)
             else:
-                conn.execute(update(target.t).where(pk.in_(ids)).values(target.values))
+                conn.execute(update(target.t).where(chosen).values(target.values), params)
         done += len(ids)
         last = ids[-1]
         if progress:

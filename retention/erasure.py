@@ -13,7 +13,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 
-from sqlalchemy import and_, delete, false, func, not_, or_, select, true, update
+from sqlalchemy import and_, any_, bindparam, delete, false, func, not_, or_, select, true, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from privacy_service import audit
@@ -282,13 +283,24 @@ def _run_step(collector, policies, session, subject, step, now, batch, progress)
             ids = list(conn.execute(ids_query).scalars())
             if not ids:
                 return
+            chosen_ids, params = _ids_clause(engine, pk, ids)
             if action == "delete":
-                conn.execute(delete(t).where(pk.in_(ids)))
+                conn.execute(delete(t).where(chosen_ids), params)
             else:
-                conn.execute(update(t).where(pk.in_(ids)).values(values))
+                conn.execute(update(t).where(chosen_ids).values(values), params)
         last = ids[-1]
         if progress:
             progress(step, len(ids))
+
+
+def _ids_clause(engine, pk, ids: list):
+    """``pk IN ids``: one array parameter on PostgreSQL, a plain IN list elsewhere.
+
+    5,000 separate parameters cost more to build, send and plan than deleting the rows.
+    """
+    if engine.dialect.name == "postgresql":
+        return pk == any_(bindparam("ids", type_=postgresql.ARRAY(pk.type))), {"ids": ids}
+    return pk.in_(ids), {}
 
 
 def _anonymised(t, table, category) -> dict:

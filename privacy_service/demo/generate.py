@@ -316,21 +316,10 @@ def _order(writer, next_id, c, rng, now, k, n_orders, address_text, demo):
         status = "completed"
     order_id = next_id(shop.orders)
     items = [rng.choice(PRODUCTS) for _ in range(rng.randint(1, 3))]
-    total = 0
-    for sku, name, price, _imported in items:
-        quantity = rng.randint(1, 3)
-        total += quantity * price
-        writer.add(
-            shop.order_items,
-            {
-                "id": next_id(shop.order_items),
-                "order_id": order_id,
-                "sku": sku,
-                "product_name": name,
-                "quantity": quantity,
-                "unit_price_cents": price,
-            },
-        )
+    quantities = [rng.randint(1, 3) for _ in items]
+    total = sum(
+        q * price for q, (_sku, _name, price, _imported) in zip(quantities, items, strict=True)
+    )
     shipped = placed + dt.timedelta(days=1) if status in ("shipped", "completed") else None
     completed = placed + dt.timedelta(days=8) if status == "completed" else None
     writer.add(
@@ -348,6 +337,19 @@ def _order(writer, next_id, c, rng, now, k, n_orders, address_text, demo):
             "completed_at": completed,
         },
     )
+    # Items after their order: a full buffer flushes parents first, and the order is in it.
+    for quantity, (sku, name, price, _imported) in zip(quantities, items, strict=True):
+        writer.add(
+            shop.order_items,
+            {
+                "id": next_id(shop.order_items),
+                "order_id": order_id,
+                "sku": sku,
+                "product_name": name,
+                "quantity": quantity,
+                "unit_price_cents": price,
+            },
+        )
     if c.identity_document_id and any(imported for *_, imported in items) and status != "cancelled":
         writer.add(
             shop.customs_declarations,
