@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import secrets
 
-from flask import Response, abort, request, session
+from flask import Response, abort, request, session, stream_with_context
 
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
@@ -26,6 +26,17 @@ def check_csrf() -> None:
         sent = request.form.get("csrf", "")
         if not sent or not hmac.compare_digest(sent.encode(), session.get("csrf", "").encode()):
             abort(400, description="The form expired; reload the page and try again.")
+
+
+def zip_download(request_id: str, chunks, size: int) -> Response:
+    """A streamed export ZIP as an attachment, never cached."""
+    response = Response(stream_with_context(chunks), mimetype="application/zip")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="personal-data-{request_id}.zip"'
+    )
+    response.headers["Content-Length"] = str(size)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def html(body: str, status: int = 200) -> Response:

@@ -16,13 +16,11 @@ from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     redirect,
     render_template,
     request,
     session,
-    stream_with_context,
     url_for,
 )
 from marshmallow import ValidationError
@@ -35,7 +33,7 @@ from privacy_service.requests import service, tokens, verification
 from privacy_service.requests.models import DataRequest, Verification
 from privacy_service.requests.schemas import RequestCreateSchema
 from privacy_service.runtime import runtime
-from privacy_service.webforms import check_csrf, csrf_token, html
+from privacy_service.webforms import check_csrf, csrf_token, html, zip_download
 
 bp = Blueprint("portal", __name__, template_folder="templates")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -182,13 +180,7 @@ def submit():
             correctable=_correctable_options(lang),
         )
     rt.db.session.commit()
-    if delivery is not None:
-        rt.notifier.send_code(
-            channel=delivery.channel,
-            to=delivery.to,
-            code=delivery.code,
-            request_id=delivery.request_id,
-        )
+    service.deliver(rt, delivery)
     return redirect(url_for("portal.verify", request_id=created.id), code=303)
 
 
@@ -260,13 +252,7 @@ def resend(request_id: str):
     try:
         delivery = service.resend_code(rt.db.session, rt, found.id)
         rt.db.session.commit()
-        if delivery is not None:
-            rt.notifier.send_code(
-                channel=delivery.channel,
-                to=delivery.to,
-                code=delivery.code,
-                request_id=delivery.request_id,
-            )
+        service.deliver(rt, delivery)
         flash = t("resent", lang)
     except Problem as exc:
         rt.db.session.rollback()
@@ -327,11 +313,7 @@ def download(request_id: str):
         chunks, size = deliver(rt.db.session, found, rt.storage, rt.vault)
     except Problem as exc:
         return _render("portal/message.html", exc.status, message=exc.detail)
-    response = Response(stream_with_context(chunks), mimetype="application/zip")
-    response.headers["Content-Disposition"] = f'attachment; filename="personal-data-{found.id}.zip"'
-    response.headers["Content-Length"] = str(size)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return zip_download(found.id, chunks, size)
 
 
 @bp.get("/lang/<code>")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask import Response, stream_with_context
 from flask import request as http_request
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -20,6 +19,7 @@ from privacy_service.requests.schemas import (
     VerifySchema,
 )
 from privacy_service.runtime import runtime
+from privacy_service.webforms import zip_download
 
 blp = Blueprint(
     "requests",
@@ -66,13 +66,7 @@ class Requests(MethodView):
             return RequestReceiptSchema().dump(created), 202
 
         def send():
-            if delivery is not None:
-                rt.notifier.send_code(
-                    channel=delivery.channel,
-                    to=delivery.to,
-                    code=delivery.code,
-                    request_id=delivery.request_id,
-                )
+            service.deliver(rt, delivery)
 
         return idempotency.run_once(session, data, work, send)
 
@@ -139,13 +133,7 @@ class ResendCode(MethodView):
         session = rt.db.session
         delivery = service.resend_code(session, rt, _request_id(request_id))
         session.commit()
-        if delivery is not None:
-            rt.notifier.send_code(
-                channel=delivery.channel,
-                to=delivery.to,
-                code=delivery.code,
-                request_id=delivery.request_id,
-            )
+        service.deliver(rt, delivery)
         return {
             "status": "accepted",
             "detail": "If the contact belongs to an account, a new code is on its way.",
@@ -184,13 +172,7 @@ class Export(MethodView):
 
         rt, found = _authorised(request_id)
         chunks, size = download(rt.db.session, found, rt.storage, rt.vault)
-        response = Response(stream_with_context(chunks), mimetype="application/zip")
-        response.headers["Content-Disposition"] = (
-            f'attachment; filename="personal-data-{found.id}.zip"'
-        )
-        response.headers["Content-Length"] = str(size)
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        return zip_download(found.id, chunks, size)
 
 
 @blp.route("/<request_id>/cancel")

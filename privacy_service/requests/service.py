@@ -114,6 +114,17 @@ def submit(
     return request, delivery
 
 
+def deliver(rt: Runtime, delivery: Delivery | None) -> None:
+    """Send a code queued by ``submit`` or ``resend_code`` (call after the commit)."""
+    if delivery is not None:
+        rt.notifier.send_code(
+            channel=delivery.channel,
+            to=delivery.to,
+            code=delivery.code,
+            request_id=delivery.request_id,
+        )
+
+
 def _check_categories(data: dict, categories: dict) -> None:
     errors: dict = {}
     for i, code in enumerate(data.get("categories") or []):
