@@ -62,6 +62,8 @@ class WorkingCalendar:
 
     def __init__(self, official_years: Iterable[YearCalendar] = ()):
         self._official = {y.year: y for y in official_years}
+        # Pages count working days for many rows against the same today: remember the answers.
+        self.working_days_between = functools.lru_cache(maxsize=8192)(self._working_days_between)
 
     @property
     def official_years(self) -> dict[int, YearCalendar]:
@@ -95,7 +97,7 @@ class WorkingCalendar:
                 counted += 1
         return Deadline(day, provisional)
 
-    def working_days_between(self, start: dt.date, end: dt.date) -> int:
+    def _working_days_between(self, start: dt.date, end: dt.date) -> int:
         """Working days after ``start`` up to and including ``end``; negative when end < start."""
         if end == start:
             return 0

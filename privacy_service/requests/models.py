@@ -15,6 +15,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -35,6 +36,14 @@ class DataRequest(Base):
         Index("ix_requests_due_id", "due_date", "id"),
         Index("ix_requests_type_due", "type", "due_date"),
         Index("ix_requests_closed_at", "closed_at"),
+        # Open requests only: the queue's pages never walk past the closed ones (90%+ of rows).
+        Index(
+            "ix_requests_open_due",
+            "due_date",
+            "id",
+            postgresql_where=text("status NOT IN ('completed', 'rejected', 'cancelled')"),
+            sqlite_where=text("status NOT IN ('completed', 'rejected', 'cancelled')"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
