@@ -212,6 +212,8 @@ def child(spec: dict) -> dict:
     """One measurement in this (fresh) process; the result as a dict."""
     make = _collector_batches if spec["kind"] == "collector" else _bare_batches
     batches = make(spec)  # imports, keys, subject lookup: before the clock and the peak reset
+    # As the app does at the end of create_app(): start-up objects leave the GC's generations.
+    gc.freeze()
     base_mb = _status_mb("VmRSS")
     startup_peak_mb = _status_mb("VmHWM")
     reset = _reset_peak()
