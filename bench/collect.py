@@ -31,7 +31,6 @@ import json
 import os
 import platform
 import resource
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # Python puts bench/ first on sys.path; a bench script named like a package of the project
 # (bench/retention.py and the retention package) would shadow it.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+sys.path.append(str(ROOT / "bench"))  # last: bench/run.py's helpers, after the project's packages
+
+from run import _first_line, postgres_database  # noqa: E402
+
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DEMO_EMAIL = "demo@example.com"
 BATCH = 2000
@@ -278,36 +281,6 @@ def run_child(spec: dict, env: dict[str, str]) -> dict:
 # --- parent: databases, seed, table -------------------------------------------------------------
 
 
-def _first_line(exc: BaseException) -> str:
-    cause = getattr(exc, "orig", None) or exc
-    text = str(cause).strip()
-    return text.splitlines()[0] if text else type(cause).__name__
-
-
-@contextlib.contextmanager
-def postgres_database(base_url: str):
-    """Create a fresh, uniquely named database; yield its URL and the server version; drop it."""
-    base = make_url(base_url)
-    admin = sa.create_engine(
-        base, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
-    )
-    name = f"privacy_bench_collect_{secrets.token_hex(4)}"
-    try:
-        with admin.connect() as conn:
-            version = conn.execute(sa.text("SHOW server_version")).scalar_one()
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield base.set(database=name).render_as_string(hide_password=False), version
-        finally:
-            try:
-                with admin.connect() as conn:
-                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            except sa.exc.SQLAlchemyError as exc:
-                print(f"warning: could not drop {name}: {_first_line(exc)}", file=sys.stderr)
-    finally:
-        admin.dispose()
-
-
 def seed(service_url: str, shop_url: str) -> dict:
     """Migrate the service database and seed the demo shop; seconds and row counts."""
     from privacy_service import demo, migrate
@@ -516,7 +489,9 @@ def main() -> int:
                     base_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG_URL)
                     with contextlib.ExitStack() as stack:
                         try:
-                            url, version = stack.enter_context(postgres_database(base_url))
+                            url, version = stack.enter_context(
+                                postgres_database(base_url, "privacy_bench_collect")
+                            )
                         except sa.exc.SQLAlchemyError as exc:
                             skipped[name] = f"unreachable: {_first_line(exc)}"
                             continue

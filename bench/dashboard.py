@@ -25,8 +25,6 @@ postgresql+psycopg://postgres@127.0.0.1:5432/postgres).
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import datetime as dt
 import logging
 import math
@@ -34,7 +32,6 @@ import os
 import platform
 import random
 import re
-import secrets
 import statistics
 import sys
 import tempfile
@@ -49,6 +46,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # Python puts bench/ first on sys.path; a bench script named like a package of the project
 # (bench/retention.py and the retention package) would shadow it.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+sys.path.append(str(ROOT / "bench"))  # last: bench/run.py's helpers, after the project's packages
+
+from run import _b64key, _first_line, postgres_database  # noqa: E402
+
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 GOAL_MS = 150.0
 WARMUP = 3
@@ -108,38 +109,6 @@ LEGEND = (
 
 class BenchError(RuntimeError):
     """A step of the benchmark failed; the message says which."""
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def _b64key() -> str:
-    return base64.b64encode(os.urandom(32)).decode()
-
-
-@contextlib.contextmanager
-def postgres_database(base_url: str):
-    """Create a fresh, uniquely named database; yield its URL and the server version; drop it."""
-    base = make_url(base_url)
-    admin = sa.create_engine(
-        base, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
-    )
-    name = f"privacy_bench_dashboard_{secrets.token_hex(4)}"
-    try:
-        with admin.connect() as conn:
-            version = conn.execute(sa.text("SHOW server_version")).scalar_one()
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield base.set(database=name).render_as_string(hide_password=False), version
-        finally:
-            try:
-                with admin.connect() as conn:
-                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            except sa.exc.SQLAlchemyError as exc:
-                print(f"warning: could not drop {name}: {_first_line(exc)}", file=sys.stderr)
-    finally:
-        admin.dispose()
 
 
 # --- seeding ------------------------------------------------------------------------------------
@@ -572,7 +541,7 @@ def main() -> int:
     try:
         with (
             tempfile.TemporaryDirectory(prefix="bench-dashboard-") as tmp,
-            postgres_database(base_url) as (url, version),
+            postgres_database(base_url, "privacy_bench_dashboard") as (url, version),
         ):
             run(url, version, Path(tmp))
     except (BenchError, sa.exc.SQLAlchemyError) as exc:

@@ -223,13 +223,13 @@ def _first_line(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def postgres_database(base_url: str):
-    """Create a fresh, uniquely named database; yield its URL; drop it on the way out."""
+def postgres_database(base_url: str, prefix: str = "privacy_bench"):
+    """Create a fresh, uniquely named database; yield its URL and the server version; drop it."""
     base = make_url(base_url)
     admin = sa.create_engine(
         base, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
     )
-    name = f"privacy_bench_{secrets.token_hex(4)}"
+    name = f"{prefix}_{secrets.token_hex(4)}"
     try:
         with admin.connect() as conn:
             version = conn.execute(sa.text("SHOW server_version")).scalar_one()
