@@ -11,7 +11,6 @@ goes. No Flask imports: the nightly job, the CLI and tests call this.
 
 from __future__ import annotations
 
-import calendar as _calendar
 import dataclasses
 import datetime as dt
 import time
@@ -27,25 +26,9 @@ from privacy_service.purges import PurgeRun
 from privacy_service.subjects.identity import IdentityDocument
 from privacy_service.subjects.models import Subject
 from retention.erasure import _anonymised, _condition, _ids_clause
+from retention.periods import cutoff, cutoff_inverse, naive_if_sqlite
 
 BATCH = 5000
-
-
-def cutoff(now: dt.datetime, period) -> dt.datetime:
-    """``now`` minus a calendar period (a month back from the 31st lands on the month's end)."""
-    months = period.years * 12 + period.months
-    year, month = divmod(now.month - 1 - months, 12)
-    year, month = now.year + year, month + 1
-    day = min(now.day, _calendar.monthrange(year, month)[1])
-    return now.replace(year=year, month=month, day=day) - dt.timedelta(days=period.days)
-
-
-def _naive_if_sqlite(engine, moment: dt.datetime) -> dt.datetime:
-    return (
-        moment.astimezone(dt.UTC).replace(tzinfo=None)
-        if engine.dialect.name == "sqlite"
-        else moment
-    )
 
 
 @dataclasses.dataclass
@@ -97,7 +80,7 @@ def targets(collector, policies, session, now: dt.datetime) -> list[Target]:
                 t = collector.table(source.name, name)
                 joined, tables, root = collector.root(source, table)
                 trigger = tables[rule.trigger_table].c[rule.trigger_field]
-                where = trigger < _naive_if_sqlite(engine, cutoff(now, rule.period))
+                where = trigger < naive_if_sqlite(engine, cutoff(now, rule.period))
                 held = _held_keys(collector, session, source, rule.category, now.date())
                 if held:
                     where = and_(where, root.notin_(held))
@@ -234,7 +217,7 @@ def _expired_documents(collector, policies, session, now: dt.datetime) -> list[s
         )
     )
     engine = collector.engines[source.name]
-    limit = _naive_if_sqlite(engine, now - dt.timedelta(days=rule.days))
+    limit = naive_if_sqlite(engine, now - dt.timedelta(days=rule.days))
     expired = []
     rows = session.execute(select(IdentityDocument.id, IdentityDocument.subject_id)).all()
     by_subject: dict[str, list[str]] = {}
@@ -308,12 +291,3 @@ def explain(
             "due": bool(goes and goes <= now and not held),
         }
     return {"found": True, "rule": None, "note": "no retention rule covers this table"}
-
-
-def cutoff_inverse(moment: dt.datetime, period) -> dt.datetime:
-    """When a row whose trigger is ``moment`` expires: ``moment`` plus the period."""
-    months = period.years * 12 + period.months
-    year, month = divmod(moment.month - 1 + months, 12)
-    year, month = moment.year + year, month + 1
-    day = min(moment.day, _calendar.monthrange(year, month)[1])
-    return moment.replace(year=year, month=month, day=day) + dt.timedelta(days=period.days)

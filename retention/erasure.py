@@ -19,7 +19,9 @@ from sqlalchemy.orm import Session
 
 from privacy_service import audit
 from privacy_service.holds import HOLD_BASIS, LegalHold
+from privacy_service.retention_policy import Period
 from privacy_service.subjects.identity import IdentityDocument
+from retention.periods import cutoff, cutoff_inverse, naive_if_sqlite
 
 BATCH = 5000
 REPLACEMENT = {"name": "匿名用户", "address_part": "已删除"}
@@ -41,12 +43,6 @@ def _condition(table, cond):
     return column == cond.value
 
 
-def _cutoff(engine, now: dt.datetime, years: int) -> dt.datetime:
-    moment = now.replace(year=now.year - years)
-    # SQLite keeps naive UTC; PostgreSQL compares aware timestamps.
-    return moment.replace(tzinfo=None) if engine.dialect.name == "sqlite" else moment
-
-
 def _kept_clause(engine, tables, keep_rules, table_name, now):
     clauses = []
     for rule in keep_rules:
@@ -54,7 +50,8 @@ def _kept_clause(engine, tables, keep_rules, table_name, now):
             continue
         if rule.anchor_table:
             anchor = tables[rule.anchor_table].c[rule.anchor_field]
-            clauses.append(or_(anchor.is_(None), anchor > _cutoff(engine, now, rule.years)))
+            since = naive_if_sqlite(engine, cutoff(now, Period(years=rule.years)))
+            clauses.append(or_(anchor.is_(None), anchor > since))
         else:
             clauses.append(and_(*(_condition(tables[table_name], c) for c in rule.when)))
     return or_(*clauses) if clauses else false()
@@ -68,7 +65,7 @@ def _until(engine, joined, tables, where, rule, table_name, now):
         latest = conn.execute(select(func.max(anchor)).select_from(joined).where(where)).scalar()
     if latest is None:
         return None
-    return latest.replace(year=latest.year + rule.years).date().isoformat()
+    return cutoff_inverse(latest, Period(years=rule.years)).date().isoformat()
 
 
 def plan(

@@ -188,3 +188,13 @@ def test_deadline_reminders_reach_the_privacy_team(make_app, smtp, verified, ses
     body = message.get_payload(decode=True).decode()
     assert "Overdue: 1" in body and late in body and rid in body
     assert "x@example.com" not in body
+
+
+def test_periods_land_on_month_ends_and_leap_days():
+    from privacy_service.retention_policy import Period
+    from retention.periods import cutoff, cutoff_inverse
+
+    leap = dt.datetime(2028, 2, 29, 12, tzinfo=dt.UTC)
+    assert cutoff(leap, Period(years=3)) == dt.datetime(2025, 2, 28, 12, tzinfo=dt.UTC)
+    assert cutoff_inverse(leap, Period(years=1)) == dt.datetime(2029, 2, 28, 12, tzinfo=dt.UTC)
+    assert cutoff(dt.datetime(2026, 3, 31, tzinfo=dt.UTC), Period(months=1)).day == 28
