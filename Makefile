@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint install migrate seed clean
+.PHONY: run test test-fast system-deps bench lint install migrate seed clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3.11"; exit 1; }
@@ -34,8 +34,17 @@ run: seed
 	PRIVACY_SCHEDULER_ENABLED=true $(BIN)/gunicorn --workers 1 --threads 8 \
 		--bind 127.0.0.1:$(PORT) --access-logfile - wsgi:app
 
-test: install
+# Chromium, a CJK font and pg_dump: installed with apt-get when run as root, otherwise the exact
+# command to run is printed and the target stops.
+system-deps:
+	@bash scripts/system-deps.sh
+
+test: install system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The quick subset (no browser, nothing marked slow): for the edit-test loop, not for CI.
+test-fast: install
+	$(BIN)/python -m pytest -m "not browser and not slow" $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python bench/run.py

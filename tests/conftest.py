@@ -307,3 +307,10 @@ def bearer(token: str) -> dict:
 def repo_root() -> Path:
     """The project's root folder."""
     return Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests served by a live server in Chromium are browser tests (``-m "not browser"``)."""
+    for item in items:
+        if "live" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)

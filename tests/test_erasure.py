@@ -346,6 +346,7 @@ def test_an_interrupted_erasure_resumes_without_double_effects(
     assert done == len(session.get(DataRequest, rid).erasure_plan["steps"])
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_deletion_finishes_on_the_next_run(
     make_app, database_url, tmp_path, session, smtp, backend
 ):

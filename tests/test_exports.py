@@ -277,6 +277,7 @@ def test_retries_are_bounded_and_a_permanent_failure_shows_with_a_reason(
     assert status["reasons"][0]["code"] == "export_failed" and status["reasons"][0]["zh-CN"]
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_build_leaves_nothing_visible_and_the_request_completes_once(
     make_app, database_url, tmp_path, session, smtp
 ):
@@ -349,6 +350,7 @@ def _token_for(app, rid):
     return tokens.issue(rt.token_secret, subject_id=subject, request_id=rid, ttl_seconds=60)
 
 
+@pytest.mark.browser
 def test_index_html_renders_in_chromium_and_shows_the_orders(
     access, client, rt, tmp_path, repo_root
 ):
