@@ -60,6 +60,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     _configure_flask(app, settings)
     _register_api(app)
     _register_api_docs_assets(app)
+    _install_limits(app, settings)
     # Every request ends its session (and so its transaction), even inside an outer app context.
     app.teardown_request(rt.db.remove)
     app.teardown_appcontext(rt.db.remove)
@@ -141,6 +142,14 @@ def _register_api(app: Flask) -> None:
                 slug="unsupported-media-type",
                 title="Unsupported media type",
             )
+
+
+def _install_limits(app: Flask, settings: Settings) -> None:
+    from privacy_service import ratelimit
+    from privacy_service.budgets import Budgets
+
+    limiter = ratelimit.install(app, settings)
+    app.extensions["privacy.budgets"] = Budgets(limiter.storage, settings)
 
 
 def _register_api_docs_assets(app: Flask) -> None:

@@ -8,10 +8,7 @@ kept in the session, never in a URL.
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
-import threading
-import time
 from zoneinfo import ZoneInfo
 
 from flask import (
@@ -24,7 +21,6 @@ from flask import (
     url_for,
 )
 from marshmallow import ValidationError
-from sqlalchemy import func, select
 
 from privacy_service.db import is_uuid, utcnow
 from privacy_service.errors import Problem
@@ -37,32 +33,6 @@ from privacy_service.webforms import check_csrf, csrf_token, html, zip_download
 
 bp = Blueprint("portal", __name__, template_folder="templates")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-PER_IP = (20, 3600)  # submissions or resends per IP per hour
-PER_CONTACT = (5, 3600)  # new requests per contact per hour
-
-
-class Limiter:
-    """A sliding-window counter per key (per process; several processes each allow the limit)."""
-
-    def __init__(self, limit: int, seconds: int):
-        self.limit, self.seconds = limit, seconds
-        self._hits: dict[str, collections.deque] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, key: str) -> bool:
-        """Count a hit; False when the key is over its limit."""
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits.setdefault(key, collections.deque())
-            while hits and hits[0] < now - self.seconds:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return False
-            hits.append(now)
-            return True
-
-
-_ip_limiter = Limiter(*PER_IP)
 
 
 def _lang() -> str:
@@ -145,8 +115,6 @@ def submit():
     rt = runtime()
     lang = _lang()
     form = {**request.form, "categories": request.form.getlist("categories")}
-    if not _ip_limiter.allow(f"submit:{request.remote_addr}"):
-        return _render("portal/message.html", 429, message=t("limit", lang))
     try:
         data = RequestCreateSchema().load(_form_data(request.form))
     except ValidationError as exc:
@@ -157,21 +125,12 @@ def submit():
             errors=_field_errors(exc.messages, lang),
             correctable=_correctable_options(lang),
         )
-    channel = "email" if "email" in data else "phone"
-    recent = rt.db.session.scalar(
-        select(func.count())
-        .select_from(DataRequest)
-        .where(
-            DataRequest.contact_bidx == rt.vault.blind_index(channel, data[channel]),
-            DataRequest.received_at > utcnow() - dt.timedelta(seconds=PER_CONTACT[1]),
-        )
-    )
-    if recent >= PER_CONTACT[0]:
-        return _render("portal/message.html", 429, message=t("limit", lang))
     try:
         created, delivery = service.submit(rt.db.session, rt, data, language=lang)
     except Problem as exc:
         rt.db.session.rollback()
+        if exc.status >= 429:  # a limit or an outage: the generic page says so
+            raise
         return _render(
             "portal/index.html",
             422,
@@ -246,8 +205,6 @@ def resend(request_id: str):
     rt = runtime()
     lang = _lang()
     found = _request_or_404(request_id)
-    if not _ip_limiter.allow(f"resend:{request.remote_addr}"):
-        return _render("portal/message.html", 429, message=t("limit", lang))
     flash, error = None, None
     try:
         delivery = service.resend_code(rt.db.session, rt, found.id)
@@ -258,6 +215,8 @@ def resend(request_id: str):
         rt.db.session.rollback()
         if exc.slug == "already-verified":
             return redirect(url_for("portal.status", request_id=request_id), code=303)
+        if exc.slug == "rate-limited" or exc.status > 429:
+            raise
         error = t("limit", lang) if exc.slug == "code-limit-reached" else None
     return _render(
         "portal/verify.html",
@@ -338,3 +297,20 @@ def _missing(_exc):
 @bp.errorhandler(400)
 def _bad_form(exc):
     return _render("portal/message.html", 400, message=exc.description)
+
+
+@bp.errorhandler(429)
+def _too_many(exc):
+    # Flask-Limiter's per-IP limits as a page; the limiter adds Retry-After to the response.
+    return _render("portal/message.html", 429, message=t("limit", _lang()))
+
+
+@bp.errorhandler(Problem)
+def _problem(exc: Problem):
+    # The same problems as the API (budgets, outages), as a page.
+    message = t("limit", _lang()) if exc.status == 429 else exc.detail
+    response = _render("portal/message.html", exc.status, message=message)
+    for key, value in exc.headers.items():
+        if key == "Retry-After":
+            response.headers[key] = value
+    return response

@@ -12,7 +12,7 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from privacy_service import audit
+from privacy_service import audit, budgets
 from privacy_service.calendar import receipt_day
 from privacy_service.datamap import correct
 from privacy_service.db import utcnow
@@ -69,6 +69,9 @@ def submit(
 
     channel = "email" if "email" in data else "phone"
     contact = data[channel]
+    contact_bidx = rt.vault.blind_index(channel, contact)
+    # Counted whether or not the contact is a customer's, so the answers stay the same.
+    budgets.charge_code_sent(contact_bidx)
     subject = find_by_contact(session, channel, contact)
     now = utcnow()
     deadline = policies.requests.jurisdiction(jurisdiction_code).due(now, policies.calendar)
@@ -78,7 +81,7 @@ def submit(
         jurisdiction=jurisdiction_code,
         subject_id=subject.id if subject else None,
         contact_kind=channel,
-        contact_bidx=rt.vault.blind_index(channel, contact),
+        contact_bidx=contact_bidx,
         categories=data.get("categories"),
         language=language,
         received_at=now,
@@ -171,7 +174,10 @@ def verify(
     request = get_request(session, request_id)
     if request.status != lifecycle.PENDING_VERIFICATION:
         raise Conflict("This request is already verified or closed.", slug="already-verified")
-    result = verification.check(session, request, code, _otp_key(rt), otp_policy(rt))
+    # Wrong codes count against the contact's budget across all its requests (429 when spent).
+    with budgets.guess(request.contact_bidx) as guess:
+        result = verification.check(session, request, code, _otp_key(rt), otp_policy(rt))
+        guess.wrong = result.wrong_guess
     audit.record(
         session,
         "request.verification_attempt",
@@ -214,6 +220,8 @@ def resend_code(session: Session, rt: Runtime, request_id: str) -> Delivery | No
             slug="resend-cooldown",
             headers={"Retry-After": str(result.retry_after)},
         )
+    # A new code counts against the contact's daily cap; on 429 the caller rolls back.
+    budgets.charge_code_sent(request.contact_bidx)
     audit.record(
         session,
         "request.code_resent",
