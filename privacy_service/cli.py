@@ -16,7 +16,14 @@ from privacy_service.runtime import runtime
 
 
 def _create_app():
-    return create_app()
+    from privacy_service.config import ConfigError
+
+    try:
+        return create_app()
+    except ConfigError as exc:
+        # An expected error: its message says what to fix; a traceback would only hide it.
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
 
 
 @click.group(

@@ -36,7 +36,7 @@ ROUTE_LIMITS = (
 # Endpoints that act on one request's code: also limited per request id (any caller).
 PER_REQUEST = ("requests.Verify", "portal.verify", "requests.ResendCode", "portal.resend")
 # Probes and static assets: monitoring polls them, and they reveal nothing.
-EXEMPT = ("healthz", "readyz", "_swagger_assets", "static")
+EXEMPT = ("health.healthz", "health.readyz", "_swagger_assets", "static")
 
 
 def _request_key() -> str:

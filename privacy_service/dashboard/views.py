@@ -39,11 +39,13 @@ from privacy_service.requests.models import DataRequest, Verification
 from privacy_service.runtime import runtime
 from privacy_service.subjects.identity import IdentityDocument
 from privacy_service.subjects.models import Subject
-from privacy_service.webforms import check_csrf, csrf_token, html
+from privacy_service.webforms import check_csrf, csrf_token, html, int_arg, same_site_path
 
 bp = Blueprint("dashboard", __name__, url_prefix="/staff", template_folder="templates")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PAGE = 50
+MAX_PAGE = 1_000_000  # 50 million rows in: far past any queue, far below SQL's integer range
+MAX_DAYS = 36_600  # a due-date window of a century is "everything"
 LOGIN_FAILED = (
     "邮箱、密码或验证码不正确，或账户已暂时锁定。 "
     "Wrong email, password or code, or the account is locked for a while."
@@ -136,7 +138,7 @@ def login():
         if user is not None:
             session.clear()  # a fresh session at sign-in (no fixation)
             session.update(staff_id=user.id, staff_seen=utcnow().timestamp())
-            target = request.args.get("next", "")
+            target = same_site_path(request.args.get("next"), "")
             return redirect(
                 target if target.startswith("/staff/") else url_for("dashboard.overview")
             )
@@ -318,15 +320,14 @@ def queue():
         stmt = stmt.where(DataRequest.status == args["status"])
     elif not args.get("all"):
         stmt = stmt.where(_open())
-    if args.get("due_within", "").isdigit():
-        stmt = stmt.where(
-            DataRequest.due_date <= today + dt.timedelta(days=int(args["due_within"]))
-        )
+    due_within = int_arg(args.get("due_within"), default=-1, low=0, high=MAX_DAYS)
+    if due_within >= 0:
+        stmt = stmt.where(DataRequest.due_date <= today + dt.timedelta(days=due_within))
     if args.get("overdue"):
         stmt = stmt.where(_open(), DataRequest.due_date < today)
     if args.get("q"):
         stmt = stmt.where(_search(s, args["q"]))
-    page = max(1, int(args["page"])) if args.get("page", "").isdigit() else 1
+    page = int_arg(args.get("page"), default=1, low=1, high=MAX_PAGE)
     rows = s.scalars(
         stmt.order_by(DataRequest.due_date, DataRequest.id)
         .offset((page - 1) * PAGE)

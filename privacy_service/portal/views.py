@@ -29,7 +29,14 @@ from privacy_service.requests import service, tokens, verification
 from privacy_service.requests.models import DataRequest, Verification
 from privacy_service.requests.schemas import RequestCreateSchema
 from privacy_service.runtime import runtime
-from privacy_service.webforms import check_csrf, csrf_token, html, zip_download
+from privacy_service.webforms import (
+    check_csrf,
+    csrf_token,
+    html,
+    int_arg,
+    same_site_path,
+    zip_download,
+)
 
 bp = Blueprint("portal", __name__, template_folder="templates")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -88,8 +95,9 @@ def _form_data(form) -> dict:
     if data["type"] == "correction":
         category, _, field = form.get("field", "").partition(":")
         item = {"category": category, "field": field, "value": form.get("value", "")}
-        if form.get("record_id", "").strip().isdigit():
-            item["record_id"] = int(form["record_id"])
+        record_id = int_arg(form.get("record_id"), default=-1, low=0, high=2**31 - 1)
+        if record_id >= 0:
+            item["record_id"] = record_id
         data["corrections"] = [item]
     if form.get("note", "").strip():
         data["note"] = form["note"].strip()
@@ -280,8 +288,7 @@ def language(code: str):
     """Switch language and go back."""
     if code in LANGUAGES:
         session["lang"] = code
-    target = request.args.get("next", "/")
-    return redirect(target if target.startswith("/") and not target.startswith("//") else "/")
+    return redirect(same_site_path(request.args.get("next")))
 
 
 @bp.errorhandler(403)
