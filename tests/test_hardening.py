@@ -190,7 +190,7 @@ def test_a_wrong_production_configuration_prints_one_clear_line(tmp_path):
         "PRIVACY_INSTANCE_DIR": str(tmp_path),
     }
     privacy = Path(sys.executable).parent / "privacy"
-    done = subprocess.run(
+    done = subprocess.run(  # noqa: S603 - our own console script
         [str(privacy), "db", "upgrade"], env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode != 0
