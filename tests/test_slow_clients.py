@@ -104,7 +104,7 @@ def test_fifty_slow_clients_do_not_stop_a_normal_request(server):
 
 
 def test_the_server_bounds_request_headers(server):
-    base, port = server
+    _base, port = server
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")
         assert sock.recv(100).startswith((b"HTTP/1.1 400", b"HTTP/1.1 431"))
