@@ -212,3 +212,15 @@ def test_instance_files_are_private(make_app, tmp_path, submit, customer):
     assert any(p.name == "outbox.log" for p in files)
     for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_staff_create_with_a_taken_email_is_one_line_and_no_hash(runner):
+    args = ["staff", "create", "--email", "Ann@shop.example", "--role", "agent"]
+    first = runner.invoke(args + ["--password", "first password 123"])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(args + ["--password", "second password 456"])
+    assert again.exit_code != 0
+    assert isinstance(again.exception, SystemExit), again.exception
+    lines = again.output.strip().splitlines()
+    assert len(lines) == 1 and "already exists" in lines[0]
+    assert "argon2" not in again.output.lower() and "$" not in again.output

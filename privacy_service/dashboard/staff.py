@@ -8,6 +8,7 @@ import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Integer, LargeBinary, String, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from privacy_service import audit
@@ -46,11 +47,22 @@ def create(
         raise ValueError(f"role must be one of {ROLES}")
     if len(password) < 12:
         raise ValueError("a staff password has at least 12 characters")
-    user = StaffUser(email=email.strip().lower(), role=role, password_hash=_hasher.hash(password))
+    email = email.strip().lower()
+    taken = ValueError(f"a staff account with the e-mail {email} already exists")
+    if session.scalar(select(StaffUser.id).where(StaffUser.email == email)) is not None:
+        raise taken  # before hashing: nothing secret is ever near this error
+    user = StaffUser(email=email, role=role, password_hash=_hasher.hash(password))
     session.add(user)
     if totp:
         user.totp_secret = pyotp.random_base32()
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        # Created at the same moment elsewhere. The driver's message would quote the row
+        # (with its hash): drop it, and the chained exception with it.
+        session.expunge(user)
+        raise taken from None
     audit.record(session, "staff.created", actor="cli", details={"staff_id": user.id, "role": role})
     return user
 
