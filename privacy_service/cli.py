@@ -510,6 +510,75 @@ def staff_create(email, role, totp, password):
         click.echo(f"add to the authenticator app: {uri}")
 
 
+def _staff_member(email: str):
+    from sqlalchemy import select
+
+    from privacy_service.dashboard.staff import StaffUser
+
+    user = (
+        runtime()
+        .db.session.scalars(select(StaffUser).where(StaffUser.email == email.strip().lower()))
+        .first()
+    )
+    if user is None:
+        raise click.ClickException(f"no staff account with the e-mail {email.strip().lower()}")
+    return user
+
+
+@staff_group.command("set-role")
+@click.option("--email", required=True)
+@click.option("--role", required=True, type=click.Choice(["agent", "admin", "auditor"]))
+def staff_set_role(email, role):
+    """Change a member's role; their sessions end at once."""
+    from privacy_service.dashboard.staff import set_role
+
+    rt = runtime()
+    set_role(rt.db.session, _staff_member(email), role, actor="cli")
+    rt.db.session.commit()
+    click.echo(f"role changed to {role}; every session of the account ended")
+
+
+@staff_group.command("set-password")
+@click.option("--email", required=True)
+@click.password_option(help="At least 12 characters (prompted when omitted).")
+def staff_set_password(email, password):
+    """Set a member's password; their sessions end at once."""
+    from privacy_service.dashboard.staff import set_password
+
+    rt = runtime()
+    try:
+        set_password(rt.db.session, _staff_member(email), password, actor="cli")
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    rt.db.session.commit()
+    click.echo("password changed; every session of the account ended")
+
+
+@staff_group.command("lock")
+@click.option("--email", required=True)
+@click.option("--minutes", type=click.IntRange(1, 525_600), help="Default: until unlocked.")
+def staff_lock(email, minutes):
+    """Lock an account (it cannot sign in); its sessions end at once."""
+    from privacy_service.dashboard.staff import lock
+
+    rt = runtime()
+    lock(rt.db.session, _staff_member(email), actor="cli", minutes=minutes)
+    rt.db.session.commit()
+    click.echo("account locked; every session of the account ended")
+
+
+@staff_group.command("unlock")
+@click.option("--email", required=True)
+def staff_unlock(email):
+    """Lift a lock."""
+    from privacy_service.dashboard.staff import unlock
+
+    rt = runtime()
+    unlock(rt.db.session, _staff_member(email), actor="cli")
+    rt.db.session.commit()
+    click.echo("account unlocked")
+
+
 # --- demo --------------------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from privacy_service.audit import AuditEntry, AuditHead
 from privacy_service.crypto.keystore import DataKey, KeyVersion
+from privacy_service.dashboard.sessions import StaffSession
 from privacy_service.dashboard.staff import StaffUser
 from privacy_service.db import Base
 from privacy_service.holds import LegalHold
@@ -29,6 +30,7 @@ __all__ = [
     "KeyVersion",
     "LegalHold",
     "PurgeRun",
+    "StaffSession",
     "StaffUser",
     "Subject",
     "Verification",

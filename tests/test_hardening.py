@@ -216,9 +216,9 @@ def test_instance_files_are_private(make_app, tmp_path, submit, customer):
 
 def test_staff_create_with_a_taken_email_is_one_line_and_no_hash(runner):
     args = ["staff", "create", "--email", "Ann@shop.example", "--role", "agent"]
-    first = runner.invoke(args + ["--password", "first password 123"])
+    first = runner.invoke([*args, "--password", "first password 123"])
     assert first.exit_code == 0, first.output
-    again = runner.invoke(args + ["--password", "second password 456"])
+    again = runner.invoke([*args, "--password", "second password 456"])
     assert again.exit_code != 0
     assert isinstance(again.exception, SystemExit), again.exception
     lines = again.output.strip().splitlines()

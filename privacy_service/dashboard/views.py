@@ -31,7 +31,8 @@ from privacy_service import audit, holds
 from privacy_service.audit import AuditEntry
 from privacy_service.calendar import receipt_day
 from privacy_service.crypto.normalize import InvalidValue, mask
-from privacy_service.dashboard.staff import StaffUser, authenticate
+from privacy_service.dashboard import sessions
+from privacy_service.dashboard.staff import authenticate
 from privacy_service.db import is_uuid, utcnow
 from privacy_service.errors import Problem
 from privacy_service.requests import lifecycle, staff
@@ -50,7 +51,6 @@ LOGIN_FAILED = (
     "邮箱、密码或验证码不正确，或账户已暂时锁定。 "
     "Wrong email, password or code, or the account is locked for a while."
 )
-IDLE_MINUTES = 30
 REFUSAL_TEMPLATES = {
     "identity": (
         "无法核实您的身份，请使用账户绑定的手机号或邮箱重新提交。",
@@ -79,15 +79,11 @@ def _replace_page(args, page: int) -> str:
 def _signed_in():
     if request.endpoint in ("dashboard.login",):
         return None
-    staff_id, seen = session.get("staff_id"), session.get("staff_seen", 0)
-    if not staff_id or utcnow().timestamp() - seen > IDLE_MINUTES * 60:
-        session.pop("staff_id", None)
-        return redirect(url_for("dashboard.login", next=request.path))
-    g.staff = runtime().db.session.get(StaffUser, staff_id)
+    # The cookie holds a session id; the database says whether that session is still alive.
+    g.staff = sessions.resume(runtime().db.session, session.get("staff_sid"))
     if g.staff is None:
-        session.pop("staff_id", None)
-        return redirect(url_for("dashboard.login"))
-    session["staff_seen"] = utcnow().timestamp()
+        session.pop("staff_sid", None)
+        return redirect(url_for("dashboard.login", next=request.path))
     return None
 
 
@@ -137,7 +133,8 @@ def login():
         rt.db.session.commit()
         if user is not None:
             session.clear()  # a fresh session at sign-in (no fixation)
-            session.update(staff_id=user.id, staff_seen=utcnow().timestamp())
+            session["staff_sid"] = sessions.start(rt.db.session, user)
+            rt.db.session.commit()
             target = same_site_path(request.args.get("next"), "")
             return redirect(
                 target if target.startswith("/staff/") else url_for("dashboard.overview")
@@ -148,7 +145,10 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    """Sign out."""
+    """Sign out: the server-side session ends, so a saved cookie opens nothing."""
+    rt = runtime()
+    sessions.end(rt.db.session, session.get("staff_sid"))
+    rt.db.session.commit()
     session.clear()
     return redirect(url_for("dashboard.login"))
 
