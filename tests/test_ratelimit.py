@@ -239,3 +239,12 @@ def test_bad_limit_settings_are_refused_at_start(make_app, setting):
 
     with pytest.raises(ConfigError, match=setting.upper()):
         make_app(**{setting: "lots"})
+
+
+def test_the_page_answers_a_spent_budget_with_a_page(client):
+    _brute_force(client, 60)
+    rid = _new(client)
+    form = {"csrf": _csrf(client, A), "code": "123456"}
+    refused = client.post(f"/r/{rid}/verify", data=form, environ_base=A)
+    assert refused.status_code == 429 and "text/html" in refused.headers["Content-Type"]
+    assert int(refused.headers["Retry-After"]) > 3000
