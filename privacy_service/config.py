@@ -94,11 +94,11 @@ class Settings:
     ratelimit_per_request: str = "20 per minute"  # verify + resend on one request
     ratelimit_login: str = "20 per minute;200 per hour"  # staff sign-in attempts per IP
     # Wrong codes per contact across all its requests: per (contact, IP), then contact-wide.
-    ratelimit_wrong_codes_per_contact_ip: str = "10 per hour;20 per day"
-    ratelimit_wrong_codes_per_contact: str = "30 per hour;60 per day"
+    ratelimit_wrong_codes_per_contact_ip: str = "20 per hour;40 per day"
+    ratelimit_wrong_codes_per_contact: str = "50 per hour;100 per day"
     # Codes sent (new requests and resends) per contact: per (contact, IP), then contact-wide.
-    ratelimit_codes_per_contact_ip: str = "60 per hour;100 per day"
-    ratelimit_codes_per_contact: str = "200 per day"
+    ratelimit_codes_per_contact_ip: str = "100 per hour;300 per day"
+    ratelimit_codes_per_contact: str = "500 per day"
     # Failed staff sign-ins: per (account, IP) first, account-wide only as a high ceiling.
     ratelimit_login_failures_per_account_ip: str = "5 per 15 minutes;20 per day"
     ratelimit_login_failures_per_account: str = "100 per hour"

@@ -53,7 +53,7 @@ def _assert_problem_429(answer):
 
 def test_new_requests_buy_no_new_guesses(client):
     guesses = _brute_force(client, 60)
-    assert guesses == ["W"] * 10 + ["L"], "10 wrong codes per contact and IP per hour by default"
+    assert guesses == ["W"] * 20 + ["L"], "20 wrong codes per contact and IP per hour by default"
     rid = _new(client)
     refused = _guess(client, rid)
     _assert_problem_429(refused)
@@ -67,13 +67,16 @@ def test_the_budget_stops_even_the_right_code_but_not_the_customer_elsewhere(
     customer(email="victim@example.com")
     _brute_force(client, 60)
     rid = _new(client)
-    assert _guess(client, rid, code_from(4), env=A).status_code == 429
+    assert _guess(client, rid, code_from(6), env=A).status_code == 429
     # The customer, from their own address, is not locked out by a stranger's guesses.
-    assert _guess(client, rid, code_from(4), env=B).status_code == 200
+    assert _guess(client, rid, code_from(6), env=B).status_code == 200
 
 
 def test_the_contact_wide_ceiling_catches_spread_out_guessing(make_app):
-    app = make_app(ratelimit_wrong_codes_per_contact="12 per day")
+    app = make_app(
+        ratelimit_wrong_codes_per_contact_ip="10 per hour",
+        ratelimit_wrong_codes_per_contact="12 per day",
+    )
     client = app.test_client()
     first = _brute_force(client, 40, env=A)
     second = _brute_force(client, 40, env=B)
@@ -203,7 +206,11 @@ def test_forwarded_for_is_ignored_unless_proxies_are_trusted(make_app):
 def test_redis_store_is_shared_between_processes(make_app):
     prefix = f"test-{uuid.uuid4().hex}"
     url = "redis://127.0.0.1:6379/1"
-    settings = {"ratelimit_storage_url": url, "ratelimit_key_prefix": prefix}
+    settings = {
+        "ratelimit_storage_url": url,
+        "ratelimit_key_prefix": prefix,
+        "ratelimit_wrong_codes_per_contact_ip": "10 per hour",
+    }
     one = make_app(**settings).test_client()
     two = make_app(**settings).test_client()
     try:
