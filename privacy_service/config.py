@@ -93,6 +93,7 @@ class Settings:
     ratelimit_resend: str = "30 per minute;300 per hour"  # code resends per IP
     ratelimit_per_request: str = "20 per minute"  # verify + resend on one request
     ratelimit_login: str = "20 per minute;200 per hour"  # staff sign-in attempts per IP
+    ratelimit_service: str = "3000 per minute"  # identity-document API, per service token
     # Wrong codes per contact across all its requests: per (contact, IP), then contact-wide.
     ratelimit_wrong_codes_per_contact_ip: str = "20 per hour;40 per day"
     ratelimit_wrong_codes_per_contact: str = "50 per hour;100 per day"

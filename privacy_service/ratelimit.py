@@ -1,6 +1,7 @@
 """Per-IP rate limits on every endpoint (Flask-Limiter), one limiter per app.
 
-Every endpoint has a per-IP ceiling (``PRIVACY_RATELIMIT_DEFAULT``). The endpoints that send or
+Every endpoint has a per-IP ceiling (``PRIVACY_RATELIMIT_DEFAULT``); the identity-document API
+counts per service token instead (``PRIVACY_RATELIMIT_SERVICE``). The endpoints that send or
 check one-time codes, and the staff sign-in, have tighter per-IP limits shared between the API
 and the pages (a caller cannot double its budget by switching between them), and a per-request
 limit. The per-contact budgets live in ``budgets.py``. Limits are counted in the store named by
@@ -43,6 +44,22 @@ def _request_key() -> str:
     return "request:" + str((request.view_args or {}).get("request_id", ""))
 
 
+def _caller_service() -> str | None:
+    from privacy_service.errors import Problem
+    from privacy_service.service_auth import current_service
+
+    try:
+        return current_service()
+    except Problem:
+        return None
+
+
+def _service_key() -> str:
+    # Services are counted by name (several may share a NAT address); anyone else by IP.
+    service = _caller_service()
+    return f"service:{service}" if service else f"ip:{get_remote_address()}"
+
+
 def install(app: Flask, settings: Settings) -> Limiter:
     """Attach ProxyFix (when configured) and a limiter with every route limit to ``app``."""
     if settings.trusted_proxies:
@@ -75,6 +92,14 @@ def install(app: Flask, settings: Settings) -> Limiter:
                 override_defaults=False,
             )
             views[endpoint] = decorate(views[endpoint])
+    for endpoint in [e for e in views if e.startswith("identity_documents.")]:
+        # The shop's services call in bulk (customs clearance); unauthenticated callers get
+        # the ordinary per-IP limit.
+        decorate = limiter.limit(
+            lambda: settings.ratelimit_service if _caller_service() else settings.ratelimit_default,
+            key_func=_service_key,
+        )
+        views[endpoint] = decorate(views[endpoint])
     for endpoint in EXEMPT:
         if endpoint in views:
             views[endpoint] = limiter.exempt(views[endpoint])

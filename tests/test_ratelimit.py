@@ -255,3 +255,19 @@ def test_the_page_answers_a_spent_budget_with_a_page(client):
     refused = client.post(f"/r/{rid}/verify", data=form, environ_base=A)
     assert refused.status_code == 429 and "text/html" in refused.headers["Content-Type"]
     assert int(refused.headers["Retry-After"]) > 3000
+
+
+def test_services_are_limited_per_token_not_per_address(make_app):
+    token = "rate-test-service-token-0123456789"
+    app = make_app(
+        service_tokens=f"customs:{token}",
+        ratelimit_default="3 per minute",
+        ratelimit_service="5 per minute",
+    )
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {token}"}
+    path = "/api/v1/identity-documents/search"
+    statuses = [client.post(path, json={}, headers=auth).status_code for _ in range(6)]
+    assert statuses[:5] == [422] * 5 and statuses[5] == 429
+    anonymous = [client.post(path, json={}).status_code for _ in range(4)]
+    assert anonymous[:3] != [429] * 3 and anonymous[3] == 429, "others: the per-IP limit"
