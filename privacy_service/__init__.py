@@ -156,8 +156,9 @@ def _register_api(app: Flask) -> None:
 
     app.register_blueprint(health_bp)  # /healthz and /readyz
 
-    from privacy_service.bodies import check_api_body
+    from privacy_service.bodies import check_api_body, check_no_nul
 
+    app.before_request(check_no_nul)
     app.before_request(check_api_body)
 
 

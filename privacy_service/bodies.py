@@ -31,6 +31,27 @@ def json_depth(body: bytes) -> int:
     return deepest
 
 
+def check_no_nul() -> None:
+    """Refuse a NUL character in a query string or form (400).
+
+    No field of this service takes one, PostgreSQL cannot store or compare one in text (its
+    driver raises), and it has no use but to confuse whatever reads the value next.
+    """
+    sources = [request.args]
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        sources.append(request.form)
+    texts = [
+        text for source in sources for key, values in source.lists() for text in (key, *values)
+    ]
+    if any("\x00" in text for text in texts):
+        raise Problem(
+            "The request contains a NUL character.",
+            status=400,
+            slug="bad-request",
+            title="Bad request",
+        )
+
+
 def check_api_body() -> None:
     """Refuse non-JSON bodies (415) and JSON nested too deeply (400) on ``/api/``."""
     if not request.path.startswith("/api/") or request.method not in ("POST", "PUT", "PATCH"):

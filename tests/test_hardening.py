@@ -224,3 +224,27 @@ def test_staff_create_with_a_taken_email_is_one_line_and_no_hash(runner):
     lines = again.output.strip().splitlines()
     assert len(lines) == 1 and "already exists" in lines[0]
     assert "argon2" not in again.output.lower() and "$" not in again.output
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/staff/audit?action=%00",
+        "/staff/requests?type=%00",
+        "/staff/requests?status=a%00b",
+        "/lang/en?next=/%00",
+        "/?x=1&x=%00",
+    ],
+)
+def test_nul_in_a_query_is_a_400_page(agent, url):
+    answer = agent.get(url)
+    assert answer.status_code == 400 and "text/html" in answer.headers["Content-Type"]
+
+
+def test_nul_in_a_staff_form_is_a_400_page(agent):
+    page = agent.get("/staff/").get_data(as_text=True)
+    import re
+
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    answer = agent.post("/staff/requests", data={"csrf": csrf, "q": "a\x00b"})
+    assert answer.status_code == 400 and "text/html" in answer.headers["Content-Type"]
