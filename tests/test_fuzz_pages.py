@@ -16,7 +16,7 @@ from test_fuzz import FUZZ, NO_LIMITS, examples, json_values, request_ids, weird
 from privacy_service.dashboard.staff import create
 
 PASSWORD = "correct horse battery"
-pytestmark = pytest.mark.slow  # thousands of inputs / a real server
+pytestmark = pytest.mark.slow  # thousands of generated inputs
 form_text = weird_text.map(lambda t: t.encode("utf-8", "surrogatepass").decode("utf-8", "replace"))
 query_text = st.text(max_size=40) | st.sampled_from(
     ["99999999999999999999", "-1", "²", "0", "1e9", "%00", "\r\n", "/\t/evil.example", "//x"]

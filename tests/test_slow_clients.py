@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.slow  # thousands of inputs / a real server
+pytestmark = pytest.mark.slow  # starts the real server
 SLOW_CLIENTS = 50
 
 
