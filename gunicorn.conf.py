@@ -37,3 +37,7 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 # Behind a proxy, gunicorn itself must not trust X-Forwarded-* from anyone; the app decides
 # with PRIVACY_TRUSTED_PROXIES (Werkzeug ProxyFix).
 forwarded_allow_ips = ""
+
+# Gunicorn's control socket is one path per user: two servers of one user (make run beside a
+# test server, two instances on a host) would contend for it, and nothing here uses it.
+control_socket_disable = True
