@@ -100,12 +100,22 @@ MACHINE_PATHS = ("/api/", "/healthz", "/readyz")
 
 
 def _wants_page() -> bool:
-    """True when the client is a browser on one of the pages (not the API or a probe)."""
+    """True for the site's pages and for browsers; programs get problem+json.
+
+    Errors inside the customer's and the staff pages are pages. Elsewhere (an unknown path, a
+    wrong method) the client decides: a browser asks for ``text/html`` by name, programs and
+    ``*/*`` get problem+json.
+    """
     try:
         path = request.path
     except RuntimeError:  # no request context
         return False
-    return not path.startswith(MACHINE_PATHS)
+    if path.startswith(MACHINE_PATHS):
+        return False
+    if request.blueprint in ("portal", "dashboard"):
+        return True
+    accept = request.accept_mimetypes
+    return accept["text/html"] > accept["application/json"]
 
 
 def page_response(status: int, title: str, detail: str, headers=None) -> Response:

@@ -248,3 +248,10 @@ def test_nul_in_a_staff_form_is_a_400_page(agent):
     csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
     answer = agent.post("/staff/requests", data={"csrf": csrf, "q": "a\x00b"})
     assert answer.status_code == 400 and "text/html" in answer.headers["Content-Type"]
+
+
+def test_unknown_paths_answer_browsers_with_a_page_and_programs_with_json(client):
+    assert client.get("/nowhere").headers["Content-Type"] == "application/problem+json"
+    browser = client.get("/nowhere", headers={"Accept": "text/html,*/*;q=0.8"})
+    assert browser.status_code == 404 and browser.headers["Content-Type"].startswith("text/html")
+    assert client.get("/r/nope").headers["Content-Type"].startswith("text/html")
