@@ -97,14 +97,16 @@ class TooManyRequests(Problem):
 
 # Paths whose clients are programs: they get problem+json even for errors outside a view.
 MACHINE_PATHS = ("/api/", "/healthz", "/readyz")
+# Where the pages live: errors there are pages even when no route matched.
+PAGE_PATHS = ("/r/", "/staff", "/lang/")
 
 
 def _wants_page() -> bool:
     """True for the site's pages and for browsers; programs get problem+json.
 
-    Errors inside the customer's and the staff pages are pages. Elsewhere (an unknown path, a
-    wrong method) the client decides: a browser asks for ``text/html`` by name, programs and
-    ``*/*`` get problem+json.
+    Errors inside the customer's and the staff pages (or under their paths) are pages.
+    Elsewhere (an unknown path, a wrong method) the client decides: a browser asks for
+    ``text/html`` by name, programs and ``*/*`` get problem+json.
     """
     try:
         path = request.path
@@ -112,7 +114,7 @@ def _wants_page() -> bool:
         return False
     if path.startswith(MACHINE_PATHS):
         return False
-    if request.blueprint in ("portal", "dashboard"):
+    if request.blueprint in ("portal", "dashboard") or path.startswith(PAGE_PATHS) or path == "/":
         return True
     accept = request.accept_mimetypes
     return accept["text/html"] > accept["application/json"]

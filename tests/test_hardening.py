@@ -255,3 +255,5 @@ def test_unknown_paths_answer_browsers_with_a_page_and_programs_with_json(client
     browser = client.get("/nowhere", headers={"Accept": "text/html,*/*;q=0.8"})
     assert browser.status_code == 404 and browser.headers["Content-Type"].startswith("text/html")
     assert client.get("/r/nope").headers["Content-Type"].startswith("text/html")
+    assert client.get("/r/0/0/verify").headers["Content-Type"].startswith("text/html")
+    assert client.get("/staff/nowhere").headers["Content-Type"].startswith("text/html")
