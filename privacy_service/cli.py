@@ -157,43 +157,38 @@ def keys_status():
 )
 @click.option("--batch", default=1000, show_default=True, type=click.IntRange(1, 100_000))
 def keys_rotate(version, batch):
-    """Add a KEK version, make it active, and re-wrap every data key (resumable)."""
-    from privacy_service import audit
-    from privacy_service.crypto.keyring import KeyMaterialError, add_version
-    from privacy_service.crypto.rotation import pending_count, rewrap
+    """Add a KEK version, make it active, and re-wrap every data key (resumable).
+
+    After a crash, running it again (without --version) finishes the same version.
+    """
+    from privacy_service.crypto import rotation as rotations
+    from privacy_service.crypto.keyring import KeyMaterialError
 
     rt = runtime()
     session = rt.db.session
-    current = rt.vault.active_version(session)
+    known = set(rt.vault.keyring.keks)
     try:
-        if version is None:
-            version = add_version(rt.settings, rt.vault.keyring)
-            rt.vault.reload_keyring()
-            click.echo(f"added key version {version}")
-        if version != current:
-            rt.vault.activate(session, version)
-            audit.record(
-                session,
-                "keys.activated",
-                actor="cli",
-                details={"version": version, "previous": current},
-            )
-        session.commit()
+        run = rotations.begin(session, rt.vault, rt.settings, version)
     except KeyMaterialError as exc:
-        session.rollback()
         raise click.ClickException(str(exc)) from exc
-    total = pending_count(session, version)
+    version = run.target_version
+    if version not in known:
+        click.echo(f"added key version {version}")
+    if run.resumes:
+        click.echo(f"resuming the interrupted rotation to key version {version}")
+    total = rotations.pending_count(session, version)
     session.commit()
     click.echo(f"key version {version} is active; re-wrapping {total} data key(s)")
     with click.progressbar(length=total, label="re-wrapping") as bar:
-        result = rewrap(rt.db.new_session, rt.vault, version, batch=batch, progress=bar.update)
-    audit.record(
-        session,
-        "keys.rewrapped",
-        actor="cli",
-        details={"version": version, "rewrapped": result.rewrapped, "remaining": result.remaining},
-    )
-    session.commit()
+        result = rotations.rewrap(
+            rt.db.new_session,
+            rt.vault,
+            version,
+            batch=batch,
+            progress=bar.update,
+            rotation_id=run.id,
+        )
+    rotations.finish(session, run, result)
     click.echo(f"re-wrapped {result.rewrapped}; {result.remaining} left on other versions")
 
 

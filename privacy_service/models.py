@@ -1,7 +1,9 @@
 """Every mapped model, imported in one place so ``Base.metadata`` is complete (Alembic, tests)."""
 
 from privacy_service.audit import AuditEntry, AuditHead
+from privacy_service.batches import WorkBatch
 from privacy_service.crypto.keystore import DataKey, KeyVersion
+from privacy_service.crypto.rotation import KeyRotation
 from privacy_service.dashboard.staff import StaffUser
 from privacy_service.db import Base
 from privacy_service.holds import LegalHold
@@ -26,10 +28,12 @@ __all__ = [
     "IdempotencyRecord",
     "IdentityDocument",
     "JobLease",
+    "KeyRotation",
     "KeyVersion",
     "LegalHold",
     "PurgeRun",
     "StaffUser",
     "Subject",
     "Verification",
+    "WorkBatch",
 ]
