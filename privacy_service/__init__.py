@@ -152,7 +152,9 @@ def _register_api_docs_assets(app: Flask) -> None:
 
 def _start_scheduler(rt: Runtime) -> None:
     from privacy_service.jobs import start_scheduler
+    from privacy_service.recovery import recover_at_start
 
+    recover_at_start(rt)  # runs a killed process left "running" become "interrupted"
     scheduler = start_scheduler(rt)
     atexit.register(scheduler.shutdown, wait=False)
     log.info("scheduler started", extra={"jobs": len(scheduler.get_jobs())})

@@ -226,6 +226,16 @@ def jobs_list():
         click.echo(f"{spec.id:40} {spec.trigger} {json.dumps(spec.trigger_args)}")
 
 
+@jobs.command("recover")
+def jobs_recover():
+    """Close purge runs and key rotations whose process died as interrupted, now."""
+    from privacy_service.recovery import recover_abandoned
+
+    rt = runtime()
+    found = recover_abandoned(rt.db.session, rt.collector())
+    click.echo(", ".join(f"{kind}: {n} interrupted" for kind, n in found.items()))
+
+
 @jobs.command("run")
 @click.argument("job_id", type=click.Choice([spec.id for spec in JOBS]))
 def jobs_run(job_id):
@@ -242,8 +252,10 @@ def jobs_run(job_id):
 def worker():
     """Run the background worker: builds exports and runs the scheduled jobs (Ctrl-C stops)."""
     from privacy_service.jobs import start_scheduler
+    from privacy_service.recovery import recover_at_start
 
     rt = runtime()
+    recover_at_start(rt)
     click.echo(f"worker started: {len(JOBS)} jobs; exports build as soon as they are queued")
     try:
         start_scheduler(rt, blocking=True)

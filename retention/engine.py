@@ -270,7 +270,12 @@ def recover_abandoned(collector, session: Session) -> list[PurgeRun]:
     now (its source is down) stays ``running`` and is tried again next time.
     """
     closed = []
-    for record in session.scalars(select(PurgeRun).where(PurgeRun.status == "running")).all():
+    running = (
+        select(PurgeRun)
+        .where(PurgeRun.status == "running")
+        .execution_options(populate_existing=True)
+    )
+    for record in session.scalars(running).all():
         if not runs.abandoned(record.id, record.holder, record.heartbeat_at):
             continue
         try:

@@ -197,7 +197,13 @@ def retire(session: Session, version: int) -> None:
 def recover_abandoned(session: Session) -> list[KeyRotation]:
     """Close rotations whose process died as ``interrupted`` (audited); commits."""
     closed = []
-    for rotation in session.scalars(select(KeyRotation).where(KeyRotation.status == RUNNING)).all():
+    # populate_existing: counts moved in other sessions' batch transactions.
+    running = (
+        select(KeyRotation)
+        .where(KeyRotation.status == RUNNING)
+        .execution_options(populate_existing=True)
+    )
+    for rotation in session.scalars(running).all():
         if not runs.abandoned(rotation.id, rotation.holder, rotation.heartbeat_at):
             continue
         rotation.status, rotation.finished_at = INTERRUPTED, utcnow()
