@@ -439,7 +439,14 @@ def retention():
 
 @retention.command("run")
 @click.option("--dry-run", is_flag=True, help="Only count what would go.")
-def retention_run(dry_run):
+@click.option(
+    "--batch",
+    default=5000,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Rows per batch.",
+)
+def retention_run(dry_run, batch):
     """One retention pass (or what it would remove), with a summary per rule."""
     from retention.engine import preview, run
 
@@ -453,7 +460,13 @@ def retention_run(dry_run):
             )
         return
     with click.progressbar(length=0, label="purging", show_pos=True) as bar:
-        record = run(rt.collector(), rt.policies, session, progress=lambda _r, n: bar.update(n))
+        record = run(
+            rt.collector(),
+            rt.policies,
+            session,
+            batch=batch,
+            progress=lambda _r, n: bar.update(n),
+        )
     for rule, tables in record.counts.items():
         click.echo(f"{rule:24} removed " + ", ".join(f"{t} {n}" for t, n in tables.items()))
     for error in record.errors:
