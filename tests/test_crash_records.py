@@ -246,3 +246,27 @@ def test_a_rotation_killed_before_activation_activates_the_key_it_minted(
         assert "resuming the interrupted rotation to key version 2" in result.output
         assert set(parse_keks(path.read_text())) == {1, 2}
         assert rt.vault.active_version(session) == 2
+
+
+def test_privacy_jobs_recover_closes_a_dead_run_at_once(app, rt, session, runner):
+    dead = PurgeRun(
+        started_at=NOW,
+        as_of=NOW,
+        dry_run=False,
+        status="running",
+        counts={"browsing_history": {"browsing_events": 5000}},
+        errors=[],
+        holder=DEAD,
+        heartbeat_at=dt.datetime.now(dt.UTC),
+    )
+    session.add(dead)
+    session.commit()
+    result = runner.invoke(args=["jobs", "recover"])
+    assert result.exit_code == 0, result.output
+    assert "purge_runs: 1 interrupted" in result.output
+    session.expire_all()
+    assert session.get(PurgeRun, dead.id).status == "interrupted"
+    (entry,) = _audits(session, "retention.interrupted")
+    assert entry.details["rows"] == {"browsing_history": {"browsing_events": 5000}}
+    again = runner.invoke(args=["jobs", "recover"])
+    assert "purge_runs: 0 interrupted" in again.output, "closed once"
