@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import logging
 import time
 from collections.abc import Callable
 
@@ -30,9 +29,9 @@ from privacy_service.subjects.identity import IdentityDocument
 from privacy_service.subjects.models import Subject
 from retention.erasure import _anonymised, _condition, _ids_clause
 from retention.periods import cutoff, cutoff_inverse, naive_if_sqlite
+from retention.purge_records import add_count, recover_abandoned, settle_pending
 
 BATCH = 5000
-log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -177,14 +176,17 @@ def _run(collector, policies, session, record, now, started, batch, progress) ->
                     "error_type": type(exc).__name__,
                 }
             )
-            _settle_pending(collector, session, record)
+            try:  # a batch in flight when it failed: count it now if the source can tell
+                settle_pending(collector, session, record)
+            except Exception:
+                session.rollback()  # settled by recover_abandoned once the source answers
             continue
-        _count(record, target.rule.id, target.table.name, 0)  # a rule with nothing due shows 0
+        add_count(record, target.rule.id, target.table.name, 0)  # a rule with nothing due shows 0
     documents = _expired_documents(collector, policies, session, now)
     if documents:
         session.execute(delete(IdentityDocument).where(IdentityDocument.id.in_(documents)))
     # Same transaction as the deletion above: the service's own rows are counted atomically.
-    _count(record, "identity_documents", "identity_documents", len(documents))
+    add_count(record, "identity_documents", "identity_documents", len(documents))
     for rule_id, tables in record.counts.items():
         if sum(tables.values()):
             audit.record(
@@ -198,14 +200,6 @@ def _run(collector, policies, session, record, now, started, batch, progress) ->
     record.finished_at, record.seconds = utcnow(), round(time.monotonic() - started, 3)
     session.commit()
     return record
-
-
-def _count(record: PurgeRun, rule_id: str, table: str, rows: int) -> None:
-    # JSON columns track assignment, not mutation: assign a new dict.
-    counts = {k: dict(v) for k, v in (record.counts or {}).items()}
-    tables = counts.setdefault(rule_id, {})
-    tables[table] = tables.get(table, 0) + rows
-    record.counts = counts
 
 
 def _purge(target: Target, batch: int, progress, session: Session, record: PurgeRun) -> int:
@@ -243,67 +237,13 @@ def _purge(target: Target, batch: int, progress, session: Session, record: Purge
                     update(target.t).where(chosen).values(target.values), params
                 ).rowcount
         batches.settle(entry, n)
-        _count(record, target.rule.id, target.table.name, n)
+        add_count(record, target.rule.id, target.table.name, n)
         record.heartbeat_at = utcnow()
         session.commit()
         done += n
         last = ids[-1]
         if progress:
             progress(target.rule.id, n)
-
-
-def _settle_pending(collector, session: Session, record: PurgeRun) -> int:
-    """Count the run's batches whose outcome was never recorded, from the source; commits."""
-    recovered = 0
-    for entry in batches.pending(session, "purge", record.id):
-        n = batches.recover(session, collector, entry)
-        _count(record, entry.step, entry.table_name, n)
-        recovered += n
-    session.commit()
-    return recovered
-
-
-def recover_abandoned(collector, session: Session) -> list[PurgeRun]:
-    """Close runs whose process died as ``interrupted``, with what they removed; audits each.
-
-    Called before every run and when a worker starts. A run whose batches cannot be checked
-    now (its source is down) stays ``running`` and is tried again next time.
-    """
-    closed = []
-    running = (
-        select(PurgeRun)
-        .where(PurgeRun.status == "running")
-        .execution_options(populate_existing=True)
-    )
-    for record in session.scalars(running).all():
-        if not runs.abandoned(record.id, record.holder, record.heartbeat_at):
-            continue
-        try:
-            recovered = _settle_pending(collector, session, record)
-        except Exception as exc:
-            session.rollback()
-            log.warning(
-                "interrupted purge run not closed yet",
-                extra={"run": record.id, "error_type": type(exc).__name__},
-            )
-            continue
-        record.status, record.finished_at = "interrupted", utcnow()
-        audit.record(
-            session,
-            "retention.interrupted",
-            actor="system:retention",
-            details={
-                "run": record.id,
-                "rows": record.counts,
-                "recovered_rows": recovered,
-                "last_heartbeat_at": record.heartbeat_at.isoformat()
-                if record.heartbeat_at
-                else None,
-            },
-        )
-        session.commit()
-        closed.append(record)
-    return closed
 
 
 def _expired_documents(collector, policies, session, now: dt.datetime) -> list[str]:

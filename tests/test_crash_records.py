@@ -270,3 +270,41 @@ def test_privacy_jobs_recover_closes_a_dead_run_at_once(app, rt, session, runner
     assert entry.details["rows"] == {"browsing_history": {"browsing_events": 5000}}
     again = runner.invoke(args=["jobs", "recover"])
     assert "purge_runs: 0 interrupted" in again.output, "closed once"
+
+
+def test_a_batch_a_failing_run_could_not_count_is_counted_and_audited_later(
+    app, rt, session, monkeypatch
+):
+    from retention import purge_records
+
+    seed(session, rt.sources["shop"], customers=2, browsing_per_customer=30, now=START)
+    shop_db = rt.sources["shop"]
+    collector, now = rt.collector(), START + dt.timedelta(days=200)
+    before = _rows(shop_db)
+    real_settle, real_recover = batches.settle, batches.recover
+    calls = {"n": 0}
+
+    def settle(batch, rows):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("service database hiccup")
+        real_settle(batch, rows)
+
+    def source_down(*_a, **_k):
+        raise ConnectionError("source unreachable")
+
+    monkeypatch.setattr(engine.batches, "settle", settle)
+    monkeypatch.setattr(purge_records.batches, "recover", source_down)
+    record = engine.run(collector, rt.policies, session, now=now, batch=5)
+    assert record.status == "failed" and record.errors[0]["rule"] == "browsing_history"
+    assert record.counts["browsing_history"]["browsing_events"] == 5, "one batch counted"
+    assert before - _rows(shop_db) == 10, "two left the shop"
+    monkeypatch.setattr(engine.batches, "settle", real_settle)
+    monkeypatch.setattr(purge_records.batches, "recover", real_recover)
+    engine.recover_abandoned(collector, session)
+    session.expire_all()
+    assert session.get(PurgeRun, record.id).counts["browsing_history"]["browsing_events"] == 10
+    (entry,) = _audits(session, "retention.recovered")
+    assert entry.details["recovered_rows"] == 5 and entry.details["run"] == record.id
+    assert entry.details["rows"]["browsing_history"]["browsing_events"] == 5
+    assert not batches.pending(session, "purge", record.id)
