@@ -213,23 +213,25 @@ def _purge(target: Target, batch: int, progress, session: Session, record: Purge
         )
         if last is not None:
             ids_query = ids_query.where(pk > last)
-        with target.engine.begin() as conn:
+        with target.engine.connect() as conn:
             ids = list(conn.execute(ids_query).scalars())
-            if not ids:
-                return done
-            # Written ahead and committed: a kill after the source commits is still counted.
-            entry = batches.intend(
-                session,
-                owner_kind="purge",
-                owner_id=record.id,
-                step=target.rule.id,
-                source=target.source.name,
-                table=target.table.name,
-                action=action,
-                ids=ids,
-                values=target.values,
-            )
-            chosen, params = _ids_clause(target.engine, pk, ids)
+        if not ids:
+            return done
+        # Written ahead and committed before the source's transaction opens (no transaction of
+        # one database waits on another): a kill after the source commits is still counted.
+        entry = batches.intend(
+            session,
+            owner_kind="purge",
+            owner_id=record.id,
+            step=target.rule.id,
+            source=target.source.name,
+            table=target.table.name,
+            action=action,
+            ids=ids,
+            values=target.values,
+        )
+        chosen, params = _ids_clause(target.engine, pk, ids)
+        with target.engine.begin() as conn:
             if target.values is None:
                 n = conn.execute(delete(target.t).where(chosen), params).rowcount
             else:

@@ -329,22 +329,24 @@ def _run_step(
         ids_query = select(pk).select_from(joined).where(chosen).order_by(pk).limit(batch)
         if last is not None:
             ids_query = ids_query.where(pk > last)
-        with engine.begin() as conn:
+        with engine.connect() as conn:
             ids = list(conn.execute(ids_query).scalars())
-            if not ids:
-                return None
-            entry = batches.intend(
-                session,
-                owner_kind="erasure",
-                owner_id=request.id,
-                step=str(index),
-                source=source.name,
-                table=table.name,
-                action=action,
-                ids=ids,
-                values=recorded,
-            )
-            chosen_ids, params = _ids_clause(engine, pk, ids)
+        if not ids:
+            return None
+        # Written ahead, before the source's transaction opens (see privacy_service.batches).
+        entry = batches.intend(
+            session,
+            owner_kind="erasure",
+            owner_id=request.id,
+            step=str(index),
+            source=source.name,
+            table=table.name,
+            action=action,
+            ids=ids,
+            values=recorded,
+        )
+        chosen_ids, params = _ids_clause(engine, pk, ids)
+        with engine.begin() as conn:
             if action == "delete":
                 n = conn.execute(delete(t).where(chosen_ids), params).rowcount
             else:

@@ -308,3 +308,22 @@ def test_a_batch_a_failing_run_could_not_count_is_counted_and_audited_later(
     assert entry.details["recovered_rows"] == 5 and entry.details["run"] == record.id
     assert entry.details["rows"]["browsing_history"]["browsing_events"] == 5
     assert not batches.pending(session, "purge", record.id)
+
+
+def test_a_shop_in_the_service_database_is_purged_and_erased_batch_by_batch(
+    make_app, database_url, verified, runner
+):
+    # One database for both (as the PostgreSQL tests always have): the batch's record is
+    # committed before the shop's transaction opens, so neither waits on the other.
+    app = make_app(shop_database_url=database_url)
+    rt = app.extensions["privacy"]
+    with app.app_context():
+        session = rt.db.session
+        seed(session, rt.sources["shop"], customers=2, browsing_per_customer=40, now=START)
+        shop_db = rt.sources["shop"]
+        before = _rows(shop_db)
+        now = START + dt.timedelta(days=200)
+        record = engine.run(rt.collector(), rt.policies, session, now=now, batch=7)
+        assert record.status == "done", record.errors
+        assert record.counts["browsing_history"]["browsing_events"] == before - _rows(shop_db)
+        assert before - _rows(shop_db) > 7
