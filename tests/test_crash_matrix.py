@@ -39,6 +39,7 @@ from retention.engine import preview
 pytestmark = pytest.mark.slow
 
 KILLS = int(os.environ.get("CRASH_KILLS", "2"))
+SCALE = max(1, KILLS // 2)  # more kills need more work to land in
 SEED = int(os.environ.get("CRASH_SEED", str(random.SystemRandom().randrange(10**6))))
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 be = shop.browsing_events
@@ -188,7 +189,7 @@ def test_kill_nine_at_random_points_loses_nothing_and_does_nothing_twice(
     rt = app.extensions["privacy"]
     shop_db = rt.sources["shop"]
     clock = time.monotonic()
-    seed(session, shop_db, customers=4, browsing_per_customer=6_000, now=NOW)
+    seed(session, shop_db, customers=4, browsing_per_customer=6_000 * SCALE, now=NOW)
     print(f"  seed: {time.monotonic() - clock:.1f} s")
     rng = random.Random(SEED)
     crasher = Crasher(env, rng, rt.settings.database_url)
@@ -390,7 +391,7 @@ def _rotation(crasher, rt, session, keys_file):
     from privacy_service.db import new_id
 
     # Data keys of requests from people who are not customers: enough for 200 batches.
-    owners = [new_id() for _ in range(2000)]
+    owners = [new_id() for _ in range(2000 * SCALE)]
     session.execute(
         insert(DataKey),
         [
