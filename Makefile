@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast system-deps bench lint install migrate seed clean
+.PHONY: run test test-fast system-deps bench soak lint install migrate seed clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3.11"; exit 1; }
@@ -48,6 +48,17 @@ test-fast: install
 
 bench: install
 	$(BIN)/python bench/run.py
+
+# The crash matrix at length: CRASH_KILLS kills of each scenario (export, deletion, closure,
+# retention purge, key rotation) per backend, ROUNDS times with fresh random kill points.
+# On PostgreSQL too when TEST_DATABASE_URL is set.
+CRASH_KILLS ?= 10
+ROUNDS ?= 3
+soak: install
+	for round in $$(seq 1 $(ROUNDS)); do \
+		CRASH_KILLS=$(CRASH_KILLS) $(BIN)/python -m pytest -q -s -m slow \
+			tests/test_crash_matrix.py || exit 1; \
+	done
 
 lint: install
 	$(BIN)/ruff check .

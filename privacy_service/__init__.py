@@ -184,7 +184,9 @@ def _stop_scheduler(scheduler) -> None:
 
 def _start_scheduler(rt: Runtime):
     from privacy_service.jobs import start_scheduler
+    from privacy_service.recovery import recover_at_start
 
+    recover_at_start(rt)  # runs a killed process left "running" become "interrupted"
     scheduler = start_scheduler(rt)
     atexit.register(_stop_scheduler, scheduler)
     log.info("scheduler started", extra={"jobs": len(scheduler.get_jobs())})

@@ -137,8 +137,8 @@ def test_migrations_match_the_models(database_url, rt):
     import privacy_service.models  # noqa: F401
     from privacy_service.db import Base
 
-    heads = ScriptDirectory.from_config(migrate.alembic_config(str(rt.db.engine.url))).get_heads()
-    assert len(heads) == 1, "one line of migrations"
+    heads = ScriptDirectory.from_config(migrate.alembic_config(rt.db.url)).get_heads()
+    assert len(heads) == 1, f"one line of migrations, not {heads}"
     assert migrate.current(rt.db.engine) == heads[0]
     ours = set(Base.metadata.tables)
 
