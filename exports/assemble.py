@@ -5,12 +5,14 @@ Layout (``contract.md``)::
     <category>/<category>.json   every record of the category, machine-readable
     <category>/<category>.csv    the same as a table (UTF-8 with BOM)
     html/<category>-<n>.html     pages a person reads offline (the first HTML_MAX_ROWS records)
-    index.html                   start here: categories, counts, links
+    recipients/recipients.json   who receives which of the categories in this archive (and .csv)
+    index.html                   start here: categories, counts, links, recipients
     README.md                    what each file and field holds, in Chinese and English
     manifest.json                SHA-256 and size of every other file; request, subject, time
 
 Each category is read from the sources once per format (JSON, CSV, HTML), so nothing is held in
-memory but one batch of rows (and, for HTML, at most HTML_MAX_ROWS rows of one category).
+memory but one batch of rows (and, for HTML, at most HTML_MAX_ROWS rows of one category). How
+values are written (time zone, money, booleans, parent keys) is ``exports.values``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
-import html
 import json
 import stat
 import zlib
@@ -27,11 +28,19 @@ from collections.abc import Callable, Iterable, Iterator
 
 from stream_zip import ZIP_64, stream_zip
 
-from exports.formats import csv_document, html_table, json_document, page, plain_rows
+from exports.documents import (
+    HTML_MAX_ROWS,
+    HTML_PAGE_ROWS,
+    html_category_page,
+    index_html,
+    readme_md,
+)
+from exports.formats import csv_document, json_document
+from exports.recipients import recipients_csv, recipients_in, recipients_json
+from exports.values import Money, Style, TableCodec
 
-HTML_PAGE_ROWS = 500
-HTML_MAX_ROWS = 10_000
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+Progress = Callable[[int, int], None]  # (categories done, categories in all)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +53,7 @@ class CategoryPlan:
     tables: dict[str, tuple[str, ...]]  # table -> field names (the primary key "id" comes first)
     labels: dict[str, dict[str, str]]
     types: dict[str, str]
+    money: dict[str, dict[str, Money]] = dataclasses.field(default_factory=dict)  # table -> column
 
     @property
     def columns(self) -> list[str]:
@@ -61,6 +71,7 @@ class Manifest:
     request_id: str
     subject: str
     built_at: dt.datetime
+    timezone: str = "UTC"
     files: list[dict] = dataclasses.field(default_factory=list)
     counts: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
 
@@ -71,6 +82,7 @@ class Manifest:
             "request_id": self.request_id,
             "subject": self.subject,
             "built_at": self.built_at.isoformat(),
+            "time_zone": self.timezone,
             "categories": {
                 code: {"records": sum(tables.values()), "tables": tables}
                 for code, tables in self.counts.items()
@@ -80,15 +92,11 @@ class Manifest:
         return json.dumps(doc, ensure_ascii=False, indent=2).encode()
 
 
-def _records(batches: Iterable) -> Iterator[tuple[str, list[str], tuple]]:
-    for batch in batches:
-        for values in plain_rows(batch.rows):
-            yield batch.table, batch.columns, values
-
-
 class _Assembly:
-    def __init__(self, plans: list[CategoryPlan], collect: Collect, manifest: Manifest):
+    def __init__(self, plans, collect, manifest, style, recipients, progress):
         self.plans, self.collect, self.manifest = plans, collect, manifest
+        self.style, self.recipients, self.progress = style, recipients, progress
+        self.codecs: dict[tuple, TableCodec] = {}
 
     def member(self, name: str, chunks: Iterable[bytes]):
         """A ZIP member whose bytes are hashed on the way into the archive."""
@@ -106,15 +114,30 @@ class _Assembly:
 
     def members(self):
         pages: dict[str, int] = {}
-        for plan in self.plans:
+        total = len(self.plans)
+        if self.progress:
+            self.progress(0, total)
+        for done, plan in enumerate(self.plans, 1):
             counts = self.manifest.counts.setdefault(plan.code, dict.fromkeys(plan.tables, 0))
             yield self.member(f"{plan.code}/{plan.code}.json", self.json_file(plan, counts))
             yield self.member(f"{plan.code}/{plan.code}.csv", self.csv_file(plan))
             html_pages = list(self.html_pages(plan))
             pages[plan.code] = len(html_pages)
             yield from html_pages
-        yield self.member("index.html", [self.index(pages)])
-        yield self.member("README.md", [self.readme(pages)])
+            if self.progress:
+                self.progress(done, total)
+        recipients = recipients_in(self.recipients, self.plans, self.manifest.counts)
+        if self.recipients is not None:
+            yield self.member("recipients/recipients.json", [recipients_json(recipients)])
+            yield self.member("recipients/recipients.csv", [recipients_csv(recipients)])
+        counts = self.manifest.counts
+        yield self.member(
+            "index.html", [index_html(self.plans, counts, pages, self.manifest, recipients)]
+        )
+        yield self.member(
+            "README.md",
+            [readme_md(self.plans, counts, pages, self.manifest, recipients, self.style)],
+        )
         # The manifest lists every file above; it cannot list itself.
         yield self.manifest_member()
 
@@ -122,18 +145,43 @@ class _Assembly:
         name, modified, mode, method, _ = self.member("manifest.json", [])
         return name, modified, mode, method, iter([self.manifest.as_json()])
 
+    def codec(self, plan: CategoryPlan, table: str, columns: tuple[str, ...]) -> TableCodec:
+        key = (plan.code, table, columns)
+        if key not in self.codecs:
+            self.codecs[key] = TableCodec(columns, plan.money.get(table, {}), self.style)
+        return self.codecs[key]
+
+    def batches(self, plan: CategoryPlan, kind: str) -> Iterator[tuple[str, tuple, Iterable]]:
+        """(table, columns, converted rows) per batch of the category, for ``kind``."""
+        for batch in self.collect(plan.code):
+            codec = self.codec(plan, batch.table, tuple(batch.columns))
+            if kind == "json":
+                rows = codec.json_rows(batch.rows)
+            else:
+                rows = codec.text_rows(batch.rows, csv=kind == "csv")
+            yield batch.table, tuple(batch.columns), rows
+
     def json_file(self, plan: CategoryPlan, counts: dict[str, int]) -> Iterator[bytes]:
         head = {
             "category": plan.code,
             "name": plan.name,
             "description": plan.description,
             "fields": {c: plan.labels[c] for c in plan.columns},
+            "time_zone": self.style.timezone,
+            "money": {
+                c: {"currency": m.currency_field or m.currency, **m.unit()}
+                for table in plan.money.values()
+                for c, m in table.items()
+            },
         }
 
         def records():
-            for table, columns, values in _records(self.collect(plan.code)):
-                counts[table] += 1
-                yield {"record_type": table, **dict(zip(columns, values, strict=True))}
+            for table, columns, rows in self.batches(plan, "json"):
+                n = 0
+                for values in rows:
+                    n += 1
+                    yield {"record_type": table, **dict(zip(columns, values, strict=True))}
+                counts[table] += n
 
         return json_document(head, records())
 
@@ -142,11 +190,13 @@ class _Assembly:
         index = {c: i for i, c in enumerate(plan.columns)}
 
         def rows():
-            for table, columns, values in _records(self.collect(plan.code)):
-                row = [""] * len(index)
-                for column, value in zip(columns, values, strict=True):
-                    row[index[column]] = "" if value is None else value
-                yield [table, *row]
+            for table, columns, converted in self.batches(plan, "csv"):
+                positions = [index[c] for c in columns]
+                for values in converted:
+                    row = [""] * len(index)
+                    for i, value in zip(positions, values, strict=True):
+                        row[i] = "" if value is None else value
+                    yield [table, *row]
 
         return csv_document(header, rows())
 
@@ -155,12 +205,16 @@ class _Assembly:
         total = sum(self.manifest.counts[plan.code].values())
         index = {c: i for i, c in enumerate(plan.columns)}
         # closing(): stop reading (and release the cursor) once enough rows are in.
-        with contextlib.closing(_records(self.collect(plan.code))) as records:
-            for table, columns, values in records:
-                row = [None] * len(index)
-                for column, value in zip(columns, values, strict=True):
-                    row[index[column]] = value
-                rows.append([table, *row])
+        with contextlib.closing(self.batches(plan, "html")) as batches:
+            for table, columns, converted in batches:
+                positions = [index[c] for c in columns]
+                for values in converted:
+                    row = [None] * len(index)
+                    for i, value in zip(positions, values, strict=True):
+                        row[i] = value
+                    rows.append([table, *row])
+                    if len(rows) >= HTML_MAX_ROWS:
+                        break
                 if len(rows) >= HTML_MAX_ROWS:
                     break
         n_pages = max(1, -(-len(rows) // HTML_PAGE_ROWS))
@@ -171,101 +225,8 @@ class _Assembly:
             chunk = rows[(number - 1) * HTML_PAGE_ROWS : number * HTML_PAGE_ROWS]
             yield self.member(
                 f"html/{plan.code}-{number}.html",
-                [self.html_page(plan, number, n_pages, header, chunk, total, len(rows))],
+                [html_category_page(plan, number, n_pages, header, chunk, total, len(rows))],
             )
-
-    def html_page(self, plan, number, n_pages, header, rows, total, shown) -> bytes:
-        nav = ['<nav class="pager"><a href="../index.html">返回目录 / Back to contents</a>']
-        if number > 1:
-            nav.append(f'<a href="{plan.code}-{number - 1}.html" rel="prev">上一页 / Previous</a>')
-        if number < n_pages:
-            nav.append(f'<a href="{plan.code}-{number + 1}.html" rel="next">下一页 / Next</a>')
-        nav.append(f"<span>第 {number} / {n_pages} 页 · Page {number} of {n_pages}</span></nav>")
-        note = ""
-        if shown < total:
-            note = (
-                f'<p class="note">此处显示前 {shown} 条，共 {total} 条；完整数据见 '
-                f"{plan.code}.json / {plan.code}.csv。 Showing the first {shown} of {total} records; "
-                f"the complete data is in {plan.code}.json and {plan.code}.csv.</p>"
-            )
-        body = (
-            "".join(nav)
-            + note
-            + (html_table(header, rows) if rows else "<p>没有记录。 No records.</p>")
-            + "".join(nav)
-        )
-        return page(f"{plan.name['zh-CN']} · {plan.name['en']}", plan.description["zh-CN"], body)
-
-    def index(self, pages: dict[str, int]) -> bytes:
-        items = []
-        for plan in self.plans:
-            count = sum(self.manifest.counts[plan.code].values())
-            items.append(
-                f'<li><a href="html/{plan.code}-1.html"><strong>{html.escape(plan.name["zh-CN"])}'
-                f"</strong> · {html.escape(plan.name['en'])}</a> — {count} 条 records<br>"
-                f"<small>{html.escape(plan.description['zh-CN'])} / "
-                f"{html.escape(plan.description['en'])}</small><br>"
-                f'<small><a href="{plan.code}/{plan.code}.json">JSON</a> · '
-                f'<a href="{plan.code}/{plan.code}.csv">CSV</a> · {pages[plan.code]} 页 pages</small></li>'
-            )
-        built = self.manifest.built_at.isoformat(timespec="seconds")
-        body = (
-            "<p>这是您的个人信息副本。每个类别都有 JSON（便于转移到其他服务）和 CSV（可用 Excel 打开）"
-            "文件，以及下面可直接浏览的网页。</p>"
-            "<p>This is a copy of your personal data. Each category has a JSON file (portable to "
-            "other services), a CSV file (opens in Excel) and the pages linked below.</p>"
-            f'<ul class="cats">{"".join(items)}</ul>'
-            "<p class=note>manifest.json 列出每个文件的 SHA-256 校验值。 manifest.json lists the "
-            "SHA-256 of every file.</p>"
-        )
-        return page(
-            "您的个人信息 · Your personal data",
-            f"请求 Request {self.manifest.request_id} · {built}",
-            body,
-        )
-
-    def readme(self, pages: dict[str, int]) -> bytes:
-        lines = [
-            "# 您的个人信息副本 / Your personal data",
-            "",
-            f"请求编号 Request: `{self.manifest.request_id}`  ",
-            f"生成时间 Built at: {self.manifest.built_at.isoformat(timespec='seconds')}",
-            "",
-            "## 文件说明 / Files",
-            "",
-            "- `index.html`：从这里开始，用浏览器离线打开。Start here; opens offline in a browser.",
-            "- `manifest.json`：每个文件的 SHA-256 和大小，用于核对完整性。SHA-256 and size of every "
-            "file, to check nothing was altered.",
-            "- `<类别>/<类别>.json`：机器可读格式，可转移到其他服务。Machine-readable, portable.",
-            "- `<类别>/<类别>.csv`：表格格式（UTF-8，可用 Excel 打开）。A table (UTF-8, opens in Excel).",
-            f"- `html/<类别>-<页>.html`：可浏览的网页，每页 {HTML_PAGE_ROWS} 条，最多 {HTML_MAX_ROWS} 条。"
-            f"Readable pages, {HTML_PAGE_ROWS} records each, up to {HTML_MAX_ROWS} records.",
-            "",
-            "每条记录的 `record_type` 表示它来自哪张表。The `record_type` of a record names the "
-            "table it comes from. 时间为 ISO 8601 格式（含时区）。Times are ISO 8601 with offset.",
-            "",
-        ]
-        for plan in self.plans:
-            count = sum(self.manifest.counts[plan.code].values())
-            lines += [
-                f"## {plan.name['zh-CN']} / {plan.name['en']} (`{plan.code}`)",
-                "",
-                f"{plan.description['zh-CN']}  ",
-                f"{plan.description['en']}",
-                "",
-                f"Files: `{plan.code}/{plan.code}.json`, `{plan.code}/{plan.code}.csv`, "
-                f"`html/{plan.code}-1.html` … `html/{plan.code}-{pages[plan.code]}.html`; "
-                f"{count} 条记录 records.",
-                "",
-                "| 字段 field | 中文 | English | 类型 type |",
-                "|---|---|---|---|",
-            ]
-            lines += [
-                f"| `{c}` | {plan.labels[c]['zh-CN']} | {plan.labels[c]['en']} | {plan.types.get(c, '')} |"
-                for c in plan.columns
-            ]
-            lines.append("")
-        return "\n".join(lines).encode()
 
 
 def build(
@@ -275,10 +236,22 @@ def build(
     request_id: str,
     subject: str,
     built_at: dt.datetime,
+    style: Style | None = None,
+    recipients: list | None = None,
+    progress: Progress | None = None,
 ) -> tuple[Iterator[bytes], Manifest]:
-    """The ZIP as a stream of bytes, and the manifest (complete once the stream is consumed)."""
-    manifest = Manifest(request_id=request_id, subject=subject, built_at=built_at)
-    assembly = _Assembly(plans, collect, manifest)
+    """The ZIP as a stream of bytes, and the manifest (complete once the stream is consumed).
+
+    ``collect(category)`` yields batches whose rows carry their parents' human keys (the
+    collector's ``parent_keys=True``); ``style`` sets the time zone and the CSV's language;
+    ``recipients`` (``policies/recipients.yaml``) adds the "who receives your data" section;
+    ``progress(done, total)`` is called before the first category and after each one.
+    """
+    style = style or Style()
+    manifest = Manifest(
+        request_id=request_id, subject=subject, built_at=built_at, timezone=style.timezone
+    )
+    assembly = _Assembly(plans, collect, manifest, style, recipients, progress)
     chunks = stream_zip(
         assembly.members(),
         get_compressobj=lambda: zlib.compressobj(wbits=-zlib.MAX_WBITS, level=6),
@@ -286,8 +259,32 @@ def build(
     return chunks, manifest
 
 
+def export_style(policies, request) -> Style:
+    """How values are written for ``request``.
+
+    Times in its jurisdiction's time zone (Asia/Shanghai for China), CSV words in its language.
+    """
+    requests = policies.requests
+    code = request.jurisdiction if request.jurisdiction in requests.jurisdictions else None
+    return Style(timezone=requests.jurisdiction(code).timezone, language=request.language)
+
+
+def _money(source, field) -> Money:
+    return Money(
+        currency=field.currency or source.currency,
+        amount_in=field.amount_in,
+        decimals=field.decimals,
+        currency_field=field.currency_field,
+    )
+
+
 def plan_categories(policies, wanted: Iterable[str] | None = None) -> list[CategoryPlan]:
-    """Plans for the categories of the data map (all, or ``wanted``), in the policy's order."""
+    """Plans for the categories of the data map (all, or ``wanted``), in the policy's order.
+
+    A table's columns are its primary key, its ancestors' human keys (``order_no`` on order
+    items) and its exported fields of the category: exactly what the collector yields with
+    ``parent_keys=True``.
+    """
     datamap = policies.datamap
     wanted_set = set(wanted) if wanted else None
     plans = []
@@ -296,10 +293,19 @@ def plan_categories(policies, wanted: Iterable[str] | None = None) -> list[Categ
             continue
         tables: dict[str, tuple[str, ...]] = {}
         types: dict[str, str] = {"id": "text"}
-        for _source, table, field in datamap.fields():
-            if field.category == code and field.export:
-                tables[table.name] = (*tables.get(table.name, ("id",)), field.name)
-                types.setdefault(field.name, field.type)
+        money: dict[str, dict[str, Money]] = {}
+        for source, table, field in datamap.fields():
+            if field.category != code or not field.export:
+                continue
+            if table.name not in tables:
+                keys = source.parent_keys(table.name)
+                tables[table.name] = ("id", *(f.name for _t, f in keys))
+                for _t, key in keys:
+                    types.setdefault(key.name, key.type)
+            tables[table.name] = (*tables[table.name], field.name)
+            types.setdefault(field.name, field.type)
+            if field.type == "money":
+                money.setdefault(table.name, {})[field.name] = _money(source, field)
         if not tables:
             continue
         columns = {c for cols in tables.values() for c in cols}
@@ -311,6 +317,7 @@ def plan_categories(policies, wanted: Iterable[str] | None = None) -> list[Categ
                 tables=tables,
                 labels={c: policies.label(c) for c in columns},
                 types=types,
+                money=money,
             )
         )
     return plans

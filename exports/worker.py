@@ -21,7 +21,7 @@ from collections.abc import Callable
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from exports.assemble import build, plan_categories
+from exports.assemble import build, export_style, plan_categories
 from exports.storage import Storage
 from privacy_service import audit
 from privacy_service.crypto.stream import SealedWriter
@@ -126,17 +126,26 @@ def build_one(deps: ExportDeps, request_id: str, worker: str = WORKER_ID) -> boo
         session.close()
 
 
-def _write(deps, session, request, subject, aead, key, built_at):
+def _write(deps, session, request, subject, aead, key, built_at, progress=None):
     plans = plan_categories(deps.policies, request.categories)
 
     def collect(category):
         try:
-            yield from deps.collector.collect(session, subject, categories=[category])
+            yield from deps.collector.collect(
+                session, subject, categories=[category], parent_keys=True
+            )
         finally:
             session.commit()  # the vault source reads the service database; end that read
 
     chunks, manifest = build(
-        plans, collect, request_id=request.id, subject=subject.id, built_at=built_at
+        plans,
+        collect,
+        request_id=request.id,
+        subject=subject.id,
+        built_at=built_at,
+        style=export_style(deps.policies, request),
+        recipients=deps.policies.recipients,
+        progress=progress,
     )
     digest, size = hashlib.sha256(), 0
     with deps.storage.writer(key) as fh:

@@ -30,6 +30,7 @@ from privacy_service.calendar import Deadline, WorkingCalendar, YearCalendar, re
 if TYPE_CHECKING:
     from privacy_service.datamap.model import DataMap
     from privacy_service.erasure_policy import ErasurePolicy
+    from privacy_service.recipients_policy import Recipient
     from privacy_service.retention_policy import RetentionPolicy
 
 REQUEST_TYPES = ("access", "correction", "deletion", "account_closure")
@@ -374,6 +375,7 @@ class Policies:
     labels: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
     erasure: ErasurePolicy | None = None
     retention: RetentionPolicy | None = None
+    recipients: tuple[Recipient, ...] = ()
 
     def label(self, field: str) -> dict[str, str]:
         """A field's display name in both languages (its name when none is configured)."""
@@ -385,6 +387,7 @@ def load_policies(policies_dir: str | Path) -> Policies:
     from privacy_service.config import Settings
     from privacy_service.datamap.model import load_datamap
     from privacy_service.erasure_policy import load_erasure_policy
+    from privacy_service.recipients_policy import load_recipients
     from privacy_service.retention_policy import load_retention_policy
 
     folder = Path(policies_dir)
@@ -399,4 +402,5 @@ def load_policies(policies_dir: str | Path) -> Policies:
         labels=load_labels(folder),
         erasure=load_erasure_policy(folder, datamap),
         retention=load_retention_policy(folder, datamap),
+        recipients=load_recipients(folder, categories),
     )

@@ -98,7 +98,17 @@ def test_format_shapes(access, client, rt):
     run_pending(rt.export_deps())
     _, archive = _download(client, rid, token)
     orders = json.loads(archive.read("orders/orders.json"))
-    assert list(orders) == ["category", "name", "description", "fields", "records"]
+    assert list(orders) == [
+        "category",
+        "name",
+        "description",
+        "fields",
+        "time_zone",
+        "money",
+        "records",
+    ]
+    assert orders["time_zone"] == "Asia/Shanghai"
+    assert orders["money"]["total_cents"]["currency"] == "currency"
     assert orders["name"] == {"zh-CN": "订单记录", "en": "Orders"}
     assert orders["fields"]["order_no"] == {"zh-CN": "订单号", "en": "Order number"}
     order = next(r for r in orders["records"] if r["record_type"] == "orders")
@@ -114,11 +124,12 @@ def test_format_shapes(access, client, rt):
         "shipped_at",
         "completed_at",
     ]
-    assert dt.datetime.fromisoformat(order["placed_at"]).tzinfo is not None
+    assert order["placed_at"].endswith("+08:00")
     item = next(r for r in orders["records"] if r["record_type"] == "order_items")
     assert list(item) == [
         "record_type",
         "id",
+        "order_no",
         "sku",
         "product_name",
         "quantity",
@@ -140,6 +151,7 @@ def test_format_shapes(access, client, rt):
     readme = archive.read("README.md").decode()
     assert "# 您的个人信息副本 / Your personal data" in readme
     assert "| `order_no` | 订单号 | Order number | text |" in readme
+    assert "| `total_cents` | 订单金额 | Order total | money, JSON: minor units (1/100 of" in readme
     index = archive.read("index.html").decode()
     assert (
         'href="html/orders-1.html"' in index and "http://" not in index and "https://" not in index

@@ -92,12 +92,28 @@ class Collector:
             current, current_spec = parent, source.tables[current_spec.parent_table]
         return joined, tables, current.c[current_spec.link_column]
 
-    def query(self, source: SourceSpec, table: TableSpec, columns: Iterable[str], key):
-        """SELECT the table's primary key and ``columns`` for rows reaching ``key``."""
+    def query(
+        self,
+        source: SourceSpec,
+        table: TableSpec,
+        columns: Iterable[str],
+        key,
+        parent_keys: Iterable[tuple[str, str]] = (),
+    ):
+        """SELECT a table's rows reaching ``key``.
+
+        Columns: the primary key, the ancestors' ``parent_keys`` (table, field), ``columns``.
+        """
         t = self.table(source.name, table.name)
         pk = next(iter(t.primary_key.columns))
-        joined, _tables, where = self.scope(source, table, key)
-        return select(pk, *(t.c[c] for c in columns)).select_from(joined).where(where).order_by(pk)
+        joined, tables, where = self.scope(source, table, key)
+        parents = (tables[name].c[field].label(field) for name, field in parent_keys)
+        return (
+            select(pk, *parents, *(t.c[c] for c in columns))
+            .select_from(joined)
+            .where(where)
+            .order_by(pk)
+        )
 
     def collect(
         self,
@@ -107,8 +123,13 @@ class Collector:
         categories: Iterable[str] | None = None,
         exported_only: bool = True,
         batch_size: int = DEFAULT_BATCH,
+        parent_keys: bool = False,
     ) -> Iterator[Batch]:
-        """Every batch of the subject's rows, category by category, source by source."""
+        """Every batch of the subject's rows, category by category, source by source.
+
+        With ``parent_keys`` each row also carries its ancestors' human keys (an order item its
+        order's ``order_no``) right after the primary key, named as the ancestor's field.
+        """
         wanted = set(categories) if categories else None
         for source in self.datamap.sources.values():
             for table in source.tables.values():
@@ -127,17 +148,27 @@ class Collector:
                             service_session, subject, source, table, category, columns
                         )
                     else:
-                        yield from self._sql(subject, source, table, category, columns, batch_size)
+                        keys = (
+                            [(t, f.name) for t, f in source.parent_keys(table.name)]
+                            if parent_keys
+                            else []
+                        )
+                        yield from self._sql(
+                            subject, source, table, category, columns, batch_size, keys
+                        )
 
-    def _sql(self, subject, source, table, category, columns, batch_size) -> Iterator[Batch]:
+    def _sql(
+        self, subject, source, table, category, columns, batch_size, parent_keys=()
+    ) -> Iterator[Batch]:
         key = self.subject_key(source, subject)
         if key is None:
             return
-        stmt = self.query(source, table, columns, key)
+        stmt = self.query(source, table, columns, key, parent_keys)
+        names = ("id", *(field for _table, field in parent_keys), *columns)
         with self.engines[source.name].connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(stmt)
             for rows in result.partitions(batch_size):
-                yield Batch(category, source.name, table.name, ("id", *columns), rows)
+                yield Batch(category, source.name, table.name, names, rows)
 
     @staticmethod
     def _vault(session, subject, source, table, category, columns) -> Iterator[Batch]:

@@ -24,6 +24,7 @@ FIELD_TYPES = (
 SUBJECT_FIELDS = ("external_ref", "id")
 VAULT_FIELDS = ("kind", "id_number", "holder_name", "created_at", "last_read_at", "created_by")
 _NAME = validate.Regexp(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_CURRENCY = validate.Regexp(r"^[A-Z]{3}$", error="An ISO 4217 code such as CNY.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +38,13 @@ class FieldSpec:
     correctable: bool
     export: bool
     anonymise: str = "keep"  # keep | clear | replace
+    # Money only: the stored amount is in minor units (fen) or major units (yuan), ``decimals``
+    # digits after the point (ISO 4217 minor unit), in ``currency`` or in the currency a column
+    # of the same table names (``currency_field``, falling back to ``currency``).
+    amount_in: str = "minor"
+    decimals: int = 2
+    currency: str | None = None
+    currency_field: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +57,7 @@ class TableSpec:
     link_column: str | None = None
     parent_table: str | None = None
     parent_column: str | None = None
+    human_key: str | None = None  # the field a person knows a row by (order_no), shown on children
 
     def categories(self) -> list[str]:
         """Categories of this table's fields, in declaration order."""
@@ -69,6 +78,7 @@ class SourceSpec:
     subject_field: str = "external_ref"
     close_column: str | None = None
     close_value: str | None = None
+    currency: str = "CNY"  # of money fields that name no currency
 
     def chain(self, table: str) -> list[TableSpec]:
         """The tables from ``table`` up to (excluding) the identity table."""
@@ -76,6 +86,21 @@ class SourceSpec:
         while current.name != self.identity_table:
             out.append(current)
             current = self.tables[current.parent_table]
+        return out
+
+    def parent_keys(self, table: str) -> list[tuple[str, FieldSpec]]:
+        """The exported human keys of ``table``'s ancestors, nearest first: (table, field).
+
+        An order item carries its order's ``order_no``; the identity table itself is not joined
+        (every row is the customer's), so it contributes none.
+        """
+        if table not in self.tables or self.kind != "sql":
+            return []
+        out = []
+        for ancestor in self.chain(table)[1:]:
+            field = next((f for f in ancestor.fields if f.name == ancestor.human_key), None)
+            if field is not None and field.export:
+                out.append((ancestor.name, field))
         return out
 
 
@@ -124,6 +149,16 @@ class _Field(_Strict):
     correctable = fields.Boolean(load_default=False)
     export = fields.Boolean(load_default=True)
     anonymise = fields.String(validate=validate.OneOf(("keep", "clear", "replace")))
+    amount_in = fields.String(validate=validate.OneOf(("minor", "major")))
+    decimals = fields.Integer(validate=validate.Range(min=0, max=4))
+    currency = fields.String(validate=_CURRENCY)
+    currency_field = fields.String(validate=_NAME)
+
+    @validates_schema
+    def _money_only(self, data, **_kwargs):
+        extra = {"amount_in", "decimals", "currency", "currency_field"} & set(data)
+        if extra and data.get("type") != "money":
+            raise ValidationError(f"Only money fields take {', '.join(sorted(extra))}.")
 
 
 class _Link(_Strict):
@@ -139,6 +174,7 @@ class _Link(_Strict):
 class _Table(_Strict):
     link = fields.Nested(_Link)
     restrict_column = fields.String(validate=_NAME)
+    human_key = fields.String(validate=_NAME)
     fields = fields.Dict(
         keys=fields.String(validate=_NAME),
         values=fields.Nested(_Field),
@@ -162,6 +198,7 @@ class _Source(_Strict):
     title = fields.Nested(_Local, required=True)
     kind = fields.String(load_default="sql", validate=validate.OneOf(("sql", "vault")))
     url_setting = fields.String(validate=_NAME)
+    currency = fields.String(validate=_CURRENCY)
     identity = fields.Nested(_Identity)
     tables = fields.Dict(
         keys=fields.String(validate=_NAME),
@@ -200,6 +237,7 @@ class DataMapSchema(_Strict):
 def _check_source(source: dict, categories: set, settings_fields: set) -> dict:
     problems: dict = {}
     tables = source.get("tables", {})
+    _check_keys_and_money(tables, problems)
     for table_name, table in tables.items():
         for field_name, field in table["fields"].items():
             if field["category"] not in categories:
@@ -260,6 +298,46 @@ def _check_source(source: dict, categories: set, settings_fields: set) -> dict:
     return problems
 
 
+def _check_keys_and_money(tables: dict, problems: dict) -> None:
+    """Check human keys and currency fields.
+
+    ``human_key`` names a field of its table that no child table repeats; a money field's
+    ``currency_field`` is a field of the same table and category.
+    """
+
+    def at(table_name: str) -> dict:
+        return problems.setdefault("tables", {}).setdefault(table_name, {})
+
+    keys = {}
+    for table_name, table in tables.items():
+        key = table.get("human_key")
+        if key is None:
+            continue
+        if key not in table["fields"]:
+            at(table_name)["human_key"] = ["Not a field of this table."]
+        else:
+            keys[table_name] = key
+    for table_name, table in tables.items():
+        parent = (table.get("link") or {}).get("references", "").split(".")[0]
+        seen = {table_name}
+        while parent in tables and parent not in seen:  # cycles are reported elsewhere
+            if keys.get(parent) in table["fields"]:
+                at(table_name).setdefault("fields", {})[keys[parent]] = [
+                    f"Clashes with the human key of {parent}, which rows of this table carry."
+                ]
+            seen.add(parent)
+            parent = (tables[parent].get("link") or {}).get("references", "").split(".")[0]
+        for field_name, field in table["fields"].items():
+            other = field.get("currency_field")
+            if other and (
+                other not in table["fields"]
+                or table["fields"][other]["category"] != field["category"]
+            ):
+                at(table_name).setdefault("fields", {})[field_name] = {
+                    "currency_field": ["Must be a field of this table, in the same category."]
+                }
+
+
 def _default_anonymise(spec: dict) -> str:
     # Names and addresses are replaced, contact details and sensitive text cleared; amounts,
     # dates, codes and non-sensitive text stay (transaction records need them).
@@ -290,6 +368,7 @@ def _build(data: dict) -> DataMap:
                 link_column=link["column"] if link else None,
                 parent_table=parent,
                 parent_column=parent_col or None,
+                human_key=t.get("human_key"),
             )
         identity = s.get("identity") or {}
         sources[name] = SourceSpec(
@@ -303,6 +382,7 @@ def _build(data: dict) -> DataMap:
             subject_field=identity.get("subject_field", "external_ref"),
             close_column=(identity.get("close") or {}).get("column"),
             close_value=(identity.get("close") or {}).get("value"),
+            currency=s.get("currency", "CNY"),
         )
     return DataMap(sources=sources)
 

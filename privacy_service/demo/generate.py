@@ -272,6 +272,7 @@ def _customer_rows(
             "avatar_url": f"https://img.shop.example/avatar/{c.id}.jpg",
         },
     )
+    _membership_rows(writer, next_id, c, now, created)
     for _ in range(1 if demo else rng.randint(0, 2)):
         writer.add(
             shop.support_tickets,
@@ -297,6 +298,49 @@ def _customer_rows(
                 f"{rng.randrange(256)}.{rng.randrange(1, 255)}",
                 "city": city,
                 "last_seen_at": now - dt.timedelta(days=rng.randrange(30)),
+            },
+        )
+
+
+def _membership_rows(writer, next_id, c: Customer, now: dt.datetime, created: dt.datetime):
+    """Membership and household settings of one customer.
+
+    They come from a generator of their own per customer, so adding them changed none of the
+    rows generated before them.
+    """
+    rng = random.Random(f"membership-{c.id}")  # noqa: S311 - demo data, reproducible on purpose
+    demo = c.id == 1
+    if demo or rng.random() < 0.5:
+        joined = created + dt.timedelta(days=rng.randrange(30, 400))
+        paid = demo or rng.random() < 0.4
+        writer.add(
+            shop.memberships,
+            {
+                "id": next_id(shop.memberships),
+                "customer_id": c.id,
+                "programme": "海淘会员 Plus" if paid else "积分会员",
+                "tier": "gold" if demo else rng.choice(("silver", "gold", "platinum")),
+                "points": 3_280 if demo else rng.randrange(20_000),
+                "annual_fee_cents": 8_800 if paid else 0,
+                "auto_renew": paid,
+                "joined_at": joined,
+                "renews_at": now + dt.timedelta(days=rng.randrange(1, 365)) if paid else None,
+            },
+        )
+    if demo or rng.random() < 0.2:
+        owner = demo or rng.random() < 0.5
+        writer.add(
+            shop.household_settings,
+            {
+                "id": next_id(shop.household_settings),
+                "customer_id": c.id,
+                "household_name": f"{c.name[0]}家",
+                "role": "owner" if owner else "member",
+                "members": 3 if demo else rng.randint(2, 5),
+                "shared_addresses": True,
+                "shared_payment": owner and not demo,
+                "monthly_limit_cents": 200_000 if owner else None,
+                "updated_at": now - dt.timedelta(days=rng.randrange(200)),
             },
         )
 

@@ -195,6 +195,36 @@ profiles = Table(
     Column("avatar_url", String(255)),
 )
 
+# The membership programme a customer joined (tier, points, renewal) and the household account
+# settings (family sharing): what the privacy notice lists among what a customer can see.
+memberships = Table(
+    "memberships",
+    metadata,
+    _id(),
+    _customer(),
+    Column("programme", String(32), nullable=False),
+    Column("tier", String(16), nullable=False),
+    Column("points", Integer, nullable=False),
+    Column("annual_fee_cents", BIG, nullable=False),
+    Column("auto_renew", Boolean, nullable=False),
+    Column("joined_at", DateTime(timezone=True), nullable=False),
+    Column("renews_at", DateTime(timezone=True)),
+)
+
+household_settings = Table(
+    "household_settings",
+    metadata,
+    _id(),
+    _customer(),
+    Column("household_name", String(64)),
+    Column("role", String(16), nullable=False),  # owner, member
+    Column("members", Integer, nullable=False),
+    Column("shared_addresses", Boolean, nullable=False),
+    Column("shared_payment", Boolean, nullable=False),
+    Column("monthly_limit_cents", BIG),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
 support_tickets = Table(
     "support_tickets",
     metadata,

@@ -1,0 +1,178 @@
+"""How the export writes values: one place for JSON, CSV and HTML, driven by the data map.
+
+- Times are shown in the request's time zone with the offset (``2023-06-03T04:00:00+08:00``);
+  naive times from a source are taken as UTC. Dates are ``YYYY-MM-DD``.
+- Money fields (``type: money``) stay the stored number in JSON (the README names the unit) and
+  read ``396.00 CNY`` in CSV and HTML; a negative amount takes the Unicode minus sign
+  (``−12.50 CNY``), so no spreadsheet can take it for a formula and a person still reads it.
+- Booleans are ``true``/``false`` in JSON, ``是``/``否`` or ``yes``/``no`` in CSV (the request's
+  language) and ``是 / yes`` in the bilingual HTML pages.
+- CSV text cells that start with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return get a
+  leading ``'`` (OWASP, CSV injection): a spreadsheet shows it as text instead of running it.
+  Only text from the sources is touched; numbers stay numbers, JSON stays as stored.
+
+Conversion runs column by column over a batch: a column whose values need nothing (ids, plain
+text, counts) is passed through untouched, which keeps a million-row export cheap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import decimal
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from zoneinfo import ZoneInfo
+
+MINUS = "\u2212"
+FORMULA_TRIGGERS = frozenset("=+-@\t\r")
+PASS_THROUGH = frozenset({str, int, float, bool, type(None)})
+NUMBERS = frozenset({int, float, type(None)})
+TEXT = frozenset({str, type(None)})
+BOOL_WORDS = {"zh-CN": ("否", "是"), "en": ("no", "yes")}
+BOOL_BOTH = ("否 / no", "是 / yes")
+
+
+@dataclasses.dataclass(frozen=True)
+class Money:
+    """How a money field is stored: minor (fen) or major (yuan) units, and in which currency."""
+
+    currency: str = "CNY"
+    amount_in: str = "minor"
+    decimals: int = 2
+    currency_field: str | None = None
+
+    def text(self, amount, currency: str | None = None) -> str | None:
+        """``396.00 CNY`` (``−12.50 CNY`` when negative); None stays None."""
+        if amount is None:
+            return None
+        places = self.decimals
+        if self.amount_in == "minor" and type(amount) is int:
+            whole, part = divmod(abs(amount), 10**places)
+            number = f"{whole}.{part:0{places}d}" if places else str(whole)
+            negative = amount < 0
+        else:
+            value = decimal.Decimal(str(amount))
+            if self.amount_in == "minor":
+                value = value.scaleb(-places)
+            number = f"{abs(value):.{places}f}"
+            negative = value < 0
+        return f"{MINUS if negative else ''}{number} {currency or self.currency}"
+
+    def unit(self) -> dict[str, str]:
+        """What the JSON number means, in both languages."""
+        cur = f"{self.currency_field} 字段所列币种" if self.currency_field else self.currency
+        cur_en = f"the currency in {self.currency_field}" if self.currency_field else self.currency
+        if self.amount_in == "minor" and self.decimals:
+            return {
+                "zh-CN": f"最小货币单位（1/{10**self.decimals} {cur}，人民币为分）",
+                "en": f"minor units (1/{10**self.decimals} of {cur_en}; fen for CNY)",
+            }
+        return {"zh-CN": cur, "en": cur_en}
+
+
+@dataclasses.dataclass(frozen=True)
+class Style:
+    """Per archive: the time zone times are shown in, and the language of CSV words."""
+
+    timezone: str = "Asia/Shanghai"
+    language: str = "zh-CN"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The time zone object."""
+        return ZoneInfo(self.timezone)
+
+
+def _time_converter(zone: ZoneInfo) -> Callable:
+    utc = dt.UTC
+
+    def plain(value):
+        kind = type(value)
+        if kind is dt.datetime or isinstance(value, dt.datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=utc)
+            return value.astimezone(zone).isoformat()
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        if isinstance(value, decimal.Decimal):
+            return str(value)
+        if isinstance(value, bytes | memoryview):
+            return None  # binary columns are not personal data we can show meaningfully
+        return value
+
+    return plain
+
+
+def neutralise(value):
+    """A CSV cell that a spreadsheet would run as a formula, made text (OWASP)."""
+    if type(value) is str and value and value[0] in FORMULA_TRIGGERS:
+        return "'" + value
+    return value
+
+
+class TableCodec:
+    """Converts batches of one table (with the columns the collector gives) for each format."""
+
+    def __init__(self, columns: Sequence[str], money: dict[str, Money], style: Style):
+        self.columns = tuple(columns)
+        self.plain = _time_converter(style.zone)
+        self.money = [
+            (
+                i,
+                money[c],
+                self.columns.index(money[c].currency_field)
+                if money[c].currency_field in self.columns
+                else None,
+            )
+            for i, c in enumerate(self.columns)
+            if c in money
+        ]
+        self.words = BOOL_WORDS.get(style.language, BOOL_WORDS["zh-CN"])
+
+    def _transposed(self, rows: list) -> list:
+        return list(zip(*rows, strict=True))
+
+    def json_rows(self, rows: list) -> Iterable[tuple]:
+        """Rows for JSON: times in the zone, the rest as stored (money as the stored number)."""
+        if not rows:
+            return ()
+        cols = self._transposed(rows)
+        out = [
+            col if set(map(type, col)) <= PASS_THROUGH else list(map(self.plain, col))
+            for col in cols
+        ]
+        return zip(*out, strict=True)
+
+    def text_rows(self, rows: list, *, csv: bool) -> Iterator[tuple]:
+        """Rows for CSV or HTML.
+
+        CSV: words in the request's language, formulas neutralised; HTML: bilingual words.
+        """
+        if not rows:
+            return iter(())
+        cols = self._transposed(rows)
+        out: list = list(cols)
+        money_at = set()
+        for i, spec, currency_at in self.money:
+            currencies = cols[currency_at] if currency_at is not None else [None] * len(rows)
+            out[i] = list(map(spec.text, cols[i], currencies))
+            money_at.add(i)
+        words = self.words if csv else BOOL_BOTH
+        for i, col in enumerate(cols):
+            if i in money_at:
+                continue
+            types = set(map(type, col))
+            if types <= NUMBERS:
+                continue
+            if types <= TEXT:
+                if csv and any(v and v[0] in FORMULA_TRIGGERS for v in col):
+                    out[i] = list(map(neutralise, col))
+                continue
+            out[i] = [self._text(v, words, csv) for v in col]
+        return zip(*out, strict=True)
+
+    def _text(self, value, words, csv: bool):
+        if type(value) is bool:
+            return words[value]
+        value = self.plain(value)
+        return neutralise(value) if csv else value

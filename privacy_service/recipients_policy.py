@@ -1,0 +1,128 @@
+"""``policies/recipients.yaml``: who receives customers' data, which categories, why, and where.
+
+PIPL Art. 23 and 39 give a customer the right to know each recipient (name, contact, purpose,
+categories) and whether their data leaves the country. The file is validated at start-up like
+the other policy files (``file:line: field: problem``); categories must exist in
+``categories.yaml``. A missing file means no recipients are declared (an operator's own shop
+may not have written one yet); the export then says nothing about recipients.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+KINDS = {
+    "seller": {"zh-CN": "商家", "en": "Seller"},
+    "carrier": {"zh-CN": "物流承运商", "en": "Carrier"},
+    "payment_provider": {"zh-CN": "支付机构", "en": "Payment provider"},
+    "customs_broker": {"zh-CN": "报关企业", "en": "Customs broker"},
+    "marketing_email": {"zh-CN": "营销邮件服务商", "en": "Marketing-email provider"},
+    "other": {"zh-CN": "其他", "en": "Other"},
+}
+
+
+class _S(Schema):
+    class Meta:
+        """Unknown keys are errors (typos must not pass silently)."""
+
+        unknown = RAISE
+
+
+class _Text(_S):
+    zh = fields.String(required=True, data_key="zh-CN", validate=validate.Length(min=1))
+    en = fields.String(required=True, validate=validate.Length(min=1))
+
+
+class _Country(_Text):
+    code = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[A-Z]{2}$", error="An ISO 3166 code such as CN."),
+    )
+
+
+class _Recipient(_S):
+    name = fields.Nested(_Text, required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(tuple(KINDS)))
+    categories = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+    purpose = fields.Nested(_Text, required=True)
+    country = fields.Nested(_Country, required=True)
+    contact = fields.String(required=True, validate=validate.Length(min=3, max=200))
+
+
+class RecipientsSchema(_S):
+    """The whole file; categories are checked against ``categories.yaml``."""
+
+    home_country = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{2}$"))
+    recipients = fields.Dict(
+        keys=fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_]{1,39}$")),
+        values=fields.Nested(_Recipient),
+        required=True,
+    )
+
+    def __init__(self, categories, **kwargs):
+        super().__init__(**kwargs)
+        self.known = list(categories)
+
+    @validates_schema
+    def _known_categories(self, data, **_kwargs):
+        errors: dict = {}
+        for code, recipient in data.get("recipients", {}).items():
+            for i, category in enumerate(recipient.get("categories", [])):
+                if category not in self.known:
+                    errors.setdefault(code, {}).setdefault("categories", {})[i] = [
+                        f"Unknown category; one of {self.known}."
+                    ]
+        if errors:
+            raise ValidationError({"recipients": errors})
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipient:
+    """One recipient (or kind of recipient) of customers' data."""
+
+    code: str
+    name: dict[str, str]
+    kind: str
+    categories: tuple[str, ...]
+    purpose: dict[str, str]
+    country: str
+    country_name: dict[str, str]
+    contact: str
+    cross_border: bool
+
+    @property
+    def kind_name(self) -> dict[str, str]:
+        """The kind in both languages."""
+        return KINDS[self.kind]
+
+
+def _local(text: dict) -> dict[str, str]:
+    return {"zh-CN": text["zh"], "en": text["en"]}
+
+
+def load_recipients(policies_dir: Path, categories) -> tuple[Recipient, ...]:
+    """Load and validate ``recipients.yaml`` (none when the file does not exist)."""
+    from privacy_service.policies import load_yaml
+
+    path = Path(policies_dir) / "recipients.yaml"
+    if not path.exists():
+        return ()
+    data = load_yaml(path, RecipientsSchema(categories))
+    home = data["home_country"]
+    return tuple(
+        Recipient(
+            code=code,
+            name=_local(r["name"]),
+            kind=r["kind"],
+            categories=tuple(r["categories"]),
+            purpose=_local(r["purpose"]),
+            country=r["country"]["code"],
+            country_name=_local(r["country"]),
+            contact=r["contact"],
+            cross_border=r["country"]["code"] != home,
+        )
+        for code, r in data["recipients"].items()
+    )
