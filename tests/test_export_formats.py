@@ -185,7 +185,9 @@ def test_naive_times_are_utc_and_dates_stay_dates():
     assert rows == [("2025-01-01T04:00:00+08:00", "2024-01-02")]
 
 
-def _policies_with(tmp_path: Path, repo_root: Path, old: str, new: str) -> Path:
+def _policies_with(
+    tmp_path: Path, repo_root: Path, old: str, new: str, file: str = "datamap.yaml"
+) -> Path:
     folder = tmp_path / "policies"
     folder.mkdir()
     for path in (repo_root / "policies").rglob("*"):
@@ -194,10 +196,10 @@ def _policies_with(tmp_path: Path, repo_root: Path, old: str, new: str) -> Path:
             target.mkdir(exist_ok=True)
         else:
             target.write_bytes(path.read_bytes())
-    datamap = folder / "datamap.yaml"
-    text = datamap.read_text()
+    edited = folder / file
+    text = edited.read_text()
     assert old in text
-    datamap.write_text(text.replace(old, new, 1))
+    edited.write_text(text.replace(old, new, 1))
     return folder
 
 
@@ -236,3 +238,35 @@ def test_datamap_money_and_key_errors_name_file_and_line(tmp_path, repo_root, ol
     line = int(text.split("datamap.yaml:")[1].split(":")[0])
     wanted = (folder / "datamap.yaml").read_text().splitlines()[line - 1]
     assert new.split(":")[0].strip() in wanted or "human_key" in wanted or "fields" in wanted
+
+
+def test_recipients_load_with_cross_border_transfers_flagged(repo_root):
+    recipients = {r.code: r for r in load_policies(repo_root / "policies").recipients}
+    assert {
+        "sellers",
+        "carriers",
+        "payment_providers",
+        "customs_brokers",
+        "marketing_email",
+    } <= set(recipients)
+    assert recipients["marketing_email"].cross_border and not recipients["carriers"].cross_border
+    assert "identity_documents" in recipients["customs_brokers"].categories
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("categories: [addresses, orders]", "categories: [addresses, parcels]", "Unknown category"),
+        ("kind: carrier", "kind: courier", "kind: Must be one of"),
+        ("{code: SG,", "{code: sg,", "ISO 3166"),
+        ("    contact: 95338 / sf-express.com\n", "", "contact: Missing data"),
+    ],
+)
+def test_recipients_errors_name_file_and_line(tmp_path, repo_root, old, new, message):
+    folder = _policies_with(tmp_path, repo_root, old, new, file="recipients.yaml")
+    with pytest.raises(PolicyError) as caught:
+        load_policies(folder)
+    text = str(caught.value)
+    assert message in text and "recipients.yaml:" in text, text
+    line = int(text.split("recipients.yaml:")[1].split(":")[0])
+    assert line > 8  # the recipient's own lines, not the top of the file
