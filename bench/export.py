@@ -171,6 +171,7 @@ def export_main(spec: dict) -> int:
 
     from exports.assemble import build, plan_categories
     from exports.storage import LocalStorage
+    from exports.values import Style
     from privacy_service.crypto.stream import SealedWriter
     from privacy_service.datamap.collect import Collector
     from privacy_service.db import Database, make_engine, new_id
@@ -195,7 +196,9 @@ def export_main(spec: dict) -> int:
 
         def collect(category):
             try:
-                yield from collector.collect(session, subject, categories=[category])
+                yield from collector.collect(
+                    session, subject, categories=[category], parent_keys=True
+                )
             finally:
                 session.commit()
 
@@ -205,6 +208,8 @@ def export_main(spec: dict) -> int:
             request_id=request_id,
             subject=subject.id,
             built_at=dt.datetime.now(dt.UTC),
+            style=Style(timezone="Asia/Shanghai", language="zh-CN"),
+            recipients=policies.recipients,
         )
         digest, size = hashlib.sha256(), 0
         with storage.writer(key) as fh:

@@ -10,14 +10,14 @@ Layout (``contract.md``)::
     README.md                    what each file and field holds, in Chinese and English
     manifest.json                SHA-256 and size of every other file; request, subject, time
 
-Each category is read from the sources once per format (JSON, CSV, HTML), so nothing is held in
-memory but one batch of rows (and, for HTML, at most HTML_MAX_ROWS rows of one category). How
-values are written (time zone, money, booleans, parent keys) is ``exports.values``.
+Each category is read from the sources once, on a producer thread, and written three ways
+(``exports.pipeline``): nothing is held in memory but a few batches of rows, the CSV spool's
+first megabytes and, for HTML, at most HTML_MAX_ROWS rows of one category. How values are
+written (time zone, money, booleans, parent keys) is ``exports.values``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -29,17 +29,19 @@ from collections.abc import Callable, Iterable, Iterator
 from stream_zip import ZIP_64, stream_zip
 
 from exports.documents import (
-    HTML_MAX_ROWS,
     HTML_PAGE_ROWS,
     html_category_page,
     index_html,
     readme_md,
 )
-from exports.formats import csv_document, json_document
+from exports.pipeline import CategoryDone, Producer
 from exports.recipients import recipients_csv, recipients_in, recipients_json
 from exports.values import Money, Style, TableCodec
 
 FORMAT_VERSION = 2
+# Deflate level, measured on the 1,000,000-row benchmark (bench/export.py): see README.
+COMPRESSION_LEVEL = 6
+ZIP_CHUNK = 1 << 20  # stream-zip's output chunks: fewer, larger calls into zlib and AES-GCM
 Progress = Callable[[int, int], None]  # (categories done, categories in all)
 
 
@@ -94,9 +96,11 @@ class Manifest:
 
 class _Assembly:
     def __init__(self, plans, collect, manifest, style, recipients, progress):
-        self.plans, self.collect, self.manifest = plans, collect, manifest
+        self.plans, self.manifest = plans, manifest
         self.style, self.recipients, self.progress = style, recipients, progress
         self.codecs: dict[tuple, TableCodec] = {}
+        self.producer = Producer(plans, collect, self.codec, self.json_head)
+        self.done: CategoryDone | None = None
 
     def member(self, name: str, chunks: Iterable[bytes]):
         """A ZIP member whose bytes are hashed on the way into the archive."""
@@ -118,10 +122,12 @@ class _Assembly:
         if self.progress:
             self.progress(0, total)
         for done, plan in enumerate(self.plans, 1):
-            counts = self.manifest.counts.setdefault(plan.code, dict.fromkeys(plan.tables, 0))
-            yield self.member(f"{plan.code}/{plan.code}.json", self.json_file(plan, counts))
-            yield self.member(f"{plan.code}/{plan.code}.csv", self.csv_file(plan))
-            html_pages = list(self.html_pages(plan))
+            # The JSON streams while the producer reads; its end brings the CSV and the pages.
+            yield self.member(f"{plan.code}/{plan.code}.json", self.json_chunks())
+            category, self.done = self.done, None
+            self.manifest.counts[plan.code] = category.counts
+            yield self.member(f"{plan.code}/{plan.code}.csv", category.csv.chunks())
+            html_pages = list(self.html_pages(plan, category.html_rows))
             pages[plan.code] = len(html_pages)
             yield from html_pages
             if self.progress:
@@ -141,6 +147,13 @@ class _Assembly:
         # The manifest lists every file above; it cannot list itself.
         yield self.manifest_member()
 
+    def json_chunks(self) -> Iterator[bytes]:
+        for item in self.producer.json_chunks():
+            if isinstance(item, CategoryDone):
+                self.done = item
+            else:
+                yield item
+
     def manifest_member(self):
         name, modified, mode, method, _ = self.member("manifest.json", [])
         return name, modified, mode, method, iter([self.manifest.as_json()])
@@ -151,18 +164,8 @@ class _Assembly:
             self.codecs[key] = TableCodec(columns, plan.money.get(table, {}), self.style)
         return self.codecs[key]
 
-    def batches(self, plan: CategoryPlan, kind: str) -> Iterator[tuple[str, tuple, Iterable]]:
-        """(table, columns, converted rows) per batch of the category, for ``kind``."""
-        for batch in self.collect(plan.code):
-            codec = self.codec(plan, batch.table, tuple(batch.columns))
-            if kind == "json":
-                rows = codec.json_rows(batch.rows)
-            else:
-                rows = codec.text_rows(batch.rows, csv=kind == "csv")
-            yield batch.table, tuple(batch.columns), rows
-
-    def json_file(self, plan: CategoryPlan, counts: dict[str, int]) -> Iterator[bytes]:
-        head = {
+    def json_head(self, plan: CategoryPlan) -> dict:
+        return {
             "category": plan.code,
             "name": plan.name,
             "description": plan.description,
@@ -175,48 +178,8 @@ class _Assembly:
             },
         }
 
-        def records():
-            for table, columns, rows in self.batches(plan, "json"):
-                n = 0
-                for values in rows:
-                    n += 1
-                    yield {"record_type": table, **dict(zip(columns, values, strict=True))}
-                counts[table] += n
-
-        return json_document(head, records())
-
-    def csv_file(self, plan: CategoryPlan) -> Iterator[bytes]:
-        header = ["record_type", *plan.columns]
-        index = {c: i for i, c in enumerate(plan.columns)}
-
-        def rows():
-            for table, columns, converted in self.batches(plan, "csv"):
-                positions = [index[c] for c in columns]
-                for values in converted:
-                    row = [""] * len(index)
-                    for i, value in zip(positions, values, strict=True):
-                        row[i] = "" if value is None else value
-                    yield [table, *row]
-
-        return csv_document(header, rows())
-
-    def html_pages(self, plan: CategoryPlan):
-        rows: list[list] = []
+    def html_pages(self, plan: CategoryPlan, rows: list[list]):
         total = sum(self.manifest.counts[plan.code].values())
-        index = {c: i for i, c in enumerate(plan.columns)}
-        # closing(): stop reading (and release the cursor) once enough rows are in.
-        with contextlib.closing(self.batches(plan, "html")) as batches:
-            for table, columns, converted in batches:
-                positions = [index[c] for c in columns]
-                for values in converted:
-                    row = [None] * len(index)
-                    for i, value in zip(positions, values, strict=True):
-                        row[i] = value
-                    rows.append([table, *row])
-                    if len(rows) >= HTML_MAX_ROWS:
-                        break
-                if len(rows) >= HTML_MAX_ROWS:
-                    break
         n_pages = max(1, -(-len(rows) // HTML_PAGE_ROWS))
         header = [("记录类型", "Record type")] + [
             (plan.labels[c]["zh-CN"], plan.labels[c]["en"]) for c in plan.columns
@@ -252,11 +215,20 @@ def build(
         request_id=request_id, subject=subject, built_at=built_at, timezone=style.timezone
     )
     assembly = _Assembly(plans, collect, manifest, style, recipients, progress)
-    chunks = stream_zip(
-        assembly.members(),
-        get_compressobj=lambda: zlib.compressobj(wbits=-zlib.MAX_WBITS, level=6),
-    )
-    return chunks, manifest
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            yield from stream_zip(
+                assembly.members(),
+                chunk_size=ZIP_CHUNK,
+                get_compressobj=lambda: zlib.compressobj(
+                    level=COMPRESSION_LEVEL, wbits=-zlib.MAX_WBITS, memLevel=9
+                ),
+            )
+        finally:
+            assembly.producer.stop()  # also when the consumer gives up half-way
+
+    return chunks(), manifest
 
 
 def export_style(policies, request) -> Style:

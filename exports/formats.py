@@ -1,87 +1,92 @@
 """The export's file formats, each written as a stream of bytes from batches of rows.
 
 JSON (machine-readable, portable), CSV (UTF-8 with BOM so Excel shows Chinese correctly), and
-HTML pages a person opens offline (no external resources). Values are converted the same way
-for every format: times as ISO 8601 with offset, dates as YYYY-MM-DD.
+HTML pages a person opens offline (no external resources). Values arrive converted for each
+format by ``exports.values``.
 """
 
 from __future__ import annotations
 
 import csv
-import datetime as dt
-import decimal
 import html
 import io
+import itertools
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+
+import orjson
 
 BOM = "\ufeff"
+RECORD_SEPARATOR = b",\n  "
 
 
-PASS_THROUGH = frozenset({str, int, float, bool, type(None)})
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+class JsonMember:
+    """``{...head, "records": [...]}``, written batch by batch, one line per batch.
+
+    A batch of records is encoded in one orjson call (about five times faster than a call per
+    record); values arrive converted (``TableCodec.convert``), so only JSON types reach it.
+    """
+
+    def __init__(self, head: dict):
+        self.head = head
+        self.first = True
+
+    def opening(self) -> bytes:
+        """The head and the start of the records array."""
+        text = json.dumps(self.head, ensure_ascii=False, indent=1)[:-2]  # drop the closing "\n}"
+        return (text + ',\n "records": [\n').encode()
+
+    def batch(self, table: str, columns: tuple[str, ...], cols: list, n: int) -> bytes:
+        """The records of one converted batch (column-wise values), comma-joined."""
+        if not n:
+            return b""
+        keys = ("record_type", *columns)
+        rows = zip(itertools.repeat(table, n), *cols, strict=True)
+        records = [dict(zip(keys, row, strict=True)) for row in rows]
+        try:
+            body = orjson.dumps(records)[1:-1]
+        except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits: the slow, exact way
+            body = json.dumps(records, ensure_ascii=False, separators=(",", ":")).encode()[1:-1]
+        lead = b"  " if self.first else RECORD_SEPARATOR
+        self.first = False
+        return lead + body
+
+    @staticmethod
+    def closing() -> bytes:
+        """The end of the array and the document."""
+        return b"\n ]\n}\n"
 
 
-def plain(value):
-    """A JSON- and CSV-friendly value (naive times from a source are taken as UTC)."""
-    if type(value) is dt.datetime:
-        # Same text as replace(tzinfo=UTC).isoformat(), without building a new datetime.
-        return value.isoformat() + "+00:00" if value.tzinfo is None else value.isoformat()
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return value.isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, bytes | memoryview):
-        return None  # binary columns are not personal data we can show meaningfully
-    return value
+class CsvMember:
+    """A CSV table with a BOM and a header row; each table's rows fill their own columns."""
 
+    def __init__(self, columns: list[str]):
+        self.columns = columns
+        self.index = {c: i for i, c in enumerate(columns)}
+        self.buffer = io.StringIO()
+        self.writer = csv.writer(self.buffer, lineterminator="\r\n")
 
-def plain_rows(rows: list) -> Iterator[tuple]:
-    """A batch of rows made plain column by column: columns of plain types pass untouched."""
-    if not rows:
-        return iter(())
-    columns = list(zip(*rows, strict=True))
-    converted = [
-        column if set(map(type, column)) <= PASS_THROUGH else list(map(plain, column))
-        for column in columns
-    ]
-    return zip(*converted, strict=True)
+    def _take(self) -> bytes:
+        out = self.buffer.getvalue().encode()
+        self.buffer.seek(0)
+        self.buffer.truncate()
+        return out
 
+    def opening(self) -> bytes:
+        """BOM and header."""
+        self.buffer.write(BOM)
+        self.writer.writerow(["record_type", *self.columns])
+        return self._take()
 
-def json_document(head: dict, records: Iterable[dict], batch: int = 2000) -> Iterator[bytes]:
-    """``{...head, "records": [...]}``, records joined ``batch`` at a time (fewer ZIP chunks)."""
-    opening = json.dumps(head, ensure_ascii=False, indent=1)[:-2]  # drop the closing "\n}"
-    yield (opening + ',\n "records": [\n').encode()
-    pending: list[str] = []
-    first = True
-    for record in records:
-        pending.append(_encode(record))
-        if len(pending) >= batch:
-            yield (("  " if first else ",\n  ") + ",\n  ".join(pending)).encode()
-            pending.clear()
-            first = False
-    if pending:
-        yield (("  " if first else ",\n  ") + ",\n  ".join(pending)).encode()
-    yield b"\n ]\n}\n"
-
-
-def csv_document(header: list[str], rows: Iterable[list], batch: int = 2000) -> Iterator[bytes]:
-    """CSV with a BOM and a header row, flushed every ``batch`` rows."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    buffer.write(BOM)
-    writer.writerow(header)
-    for count, row in enumerate(rows, 1):
-        writer.writerow(row)
-        if count % batch == 0:
-            yield buffer.getvalue().encode()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue().encode()
+    def batch(self, table: str, columns: tuple[str, ...], cols: list, n: int) -> bytes:
+        """The rows of one converted batch; columns of other tables stay empty."""
+        if not n:
+            return b""
+        at = {c: i for i, c in enumerate(columns)}
+        # zip() builds each row in C; a repeat() is an iterator, so each empty column has its own.
+        lined = [cols[at[c]] if c in at else itertools.repeat("", n) for c in self.columns]
+        self.writer.writerows(zip(itertools.repeat(table, n), *lined, strict=True))
+        return self._take()
 
 
 STYLE = """

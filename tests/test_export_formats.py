@@ -9,6 +9,7 @@ import io
 import json
 import zipfile
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -183,6 +184,26 @@ def test_naive_times_are_utc_and_dates_stay_dates():
     codec = TableCodec(("at", "day"), {}, Style(timezone="Asia/Shanghai"))
     rows = list(codec.json_rows([(dt.datetime(2024, 12, 31, 20), dt.date(2024, 1, 2))]))
     assert rows == [("2025-01-01T04:00:00+08:00", "2024-01-02")]
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "Europe/Brussels", "UTC"])
+def test_bulk_time_text_equals_isoformat_with_gaps_and_fractions(zone):
+    values = [
+        dt.datetime(2024, 3, 31, 0, 59, 59, tzinfo=UTC),  # the night Brussels moves to summer time
+        None,
+        dt.datetime(2024, 3, 31, 1, 0, 0, 123456, tzinfo=UTC),
+        dt.datetime(2024, 10, 27, 1, 30),  # naive: taken as UTC
+        None,
+    ]
+    codec = TableCodec(("at",), {}, Style(timezone=zone))
+    got = [row[0] for row in codec.json_rows([(v,) for v in values])]
+    want = [
+        None
+        if v is None
+        else (v if v.tzinfo else v.replace(tzinfo=UTC)).astimezone(ZoneInfo(zone)).isoformat()
+        for v in values
+    ]
+    assert got == want
 
 
 def _policies_with(

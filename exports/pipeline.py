@@ -1,0 +1,197 @@
+"""The export as a two-stage pipeline on two threads, reading each category once.
+
+Stage 1 (a producer thread) reads a category's rows from the sources, converts each batch once
+(``TableCodec.convert``) and encodes it three ways: JSON chunks go straight to the ZIP through a
+bounded queue; CSV goes to a spool (the ZIP writes one member at a time, and the CSV member
+follows the JSON one); the first ``HTML_MAX_ROWS`` rows are kept for the pages.
+
+Stage 2 (the caller's thread) compresses, hashes, encrypts and writes: zlib, hashlib and
+AES-GCM release the GIL on large buffers, so it runs beside stage 1 on the second core.
+
+The spool keeps up to ``SPOOL_MEMORY`` bytes in memory and then continues in an anonymous
+temporary file sealed under a key that exists only in this process (AES-GCM, the same chunked
+format as archives at rest): no personal data reaches the disk in plaintext, and memory stays
+flat whatever the row count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import queue
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from exports.documents import HTML_MAX_ROWS
+from exports.formats import CsvMember, JsonMember
+
+SPOOL_MEMORY = 8 << 20
+QUEUE_CHUNKS = 16
+
+
+class Spool:
+    """Bytes written once and read back once: memory first, then a sealed temporary file."""
+
+    def __init__(self, memory_limit: int = SPOOL_MEMORY):
+        self.limit = memory_limit
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.file = None
+        self.sealed = None
+        self.aead: AESGCM | None = None
+
+    def write(self, data: bytes) -> None:
+        """Append ``data``."""
+        if not data:
+            return
+        if self.sealed is None and self.size + len(data) <= self.limit:
+            self.parts.append(data)
+            self.size += len(data)
+            return
+        if self.sealed is None:
+            # Imported here: privacy_service's package imports the export worker (a cycle).
+            from privacy_service.crypto.stream import SealedWriter
+
+            self.file = tempfile.TemporaryFile(prefix="export-spool-")  # noqa: SIM115 - closed in chunks()/close()
+            self.aead = AESGCM(AESGCM.generate_key(bit_length=256))
+            self.sealed = SealedWriter(self.file, self.aead, str(uuid.uuid4()), name="spool")
+            for part in self.parts:
+                self.sealed.write(part)
+            self.parts.clear()
+        self.sealed.write(data)
+
+    def chunks(self) -> Iterator[bytes]:
+        """Everything written, in order (once); the temporary file is closed afterwards."""
+        from privacy_service.crypto.stream import open_sealed, owner_of
+
+        try:
+            yield from self.parts
+            if self.sealed is not None:
+                self.sealed.close()
+                self.file.seek(0)
+                _owner, prefix = owner_of(self.file)
+                yield from open_sealed(self.file, self.aead, prefix, "spool")
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Drop what is held (idempotent)."""
+        self.parts.clear()
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+@dataclasses.dataclass
+class CategoryDone:
+    """The end of a category's JSON: its counts, its CSV spool and its rows for the pages."""
+
+    counts: dict[str, int]
+    csv: Spool
+    html_rows: list[list]
+
+
+class _Stopped(Exception):
+    """The consumer went away; the producer stops."""
+
+
+class Producer:
+    """Stage 1 on its own thread; the consumer reads JSON chunks and ``CategoryDone`` markers."""
+
+    def __init__(self, plans, collect: Callable, codec: Callable, json_head: Callable):
+        self.plans, self.collect, self.codec, self.json_head = plans, collect, codec, json_head
+        self.queue: queue.Queue = queue.Queue(maxsize=QUEUE_CHUNKS)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="export-producer", daemon=True)
+        self.started = False
+
+    def start(self) -> None:
+        """Start reading (once)."""
+        if not self.started:
+            self.started = True
+            self.thread.start()
+
+    def stop(self) -> None:
+        """Ask the producer to stop, release what it queued, and wait for it."""
+        self.stopping.set()
+        while self.thread.is_alive():
+            self._drain()
+            self.thread.join(timeout=0.05)
+        self._drain()
+
+    def _drain(self) -> None:
+        with contextlib.suppress(queue.Empty):
+            while True:
+                item = self.queue.get_nowait()
+                if isinstance(item, CategoryDone):
+                    item.csv.close()
+
+    def json_chunks(self) -> Iterator[bytes | CategoryDone]:
+        """The next category's JSON chunks, then its ``CategoryDone``."""
+        self.start()
+        while True:
+            item = self.queue.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            if isinstance(item, CategoryDone):
+                return
+
+    def _put(self, item) -> None:
+        while not self.stopping.is_set():
+            with contextlib.suppress(queue.Full):
+                self.queue.put(item, timeout=0.1)
+                return
+        if isinstance(item, CategoryDone):
+            item.csv.close()
+        raise _Stopped
+
+    def _run(self) -> None:
+        try:
+            for plan in self.plans:
+                self._category(plan)
+        except _Stopped:
+            pass
+        except BaseException as exc:  # handed to the consumer, which raises it as it was
+            with contextlib.suppress(_Stopped):
+                self._put(exc)
+
+    def _category(self, plan) -> None:
+        counts = dict.fromkeys(plan.tables, 0)
+        json_member = JsonMember(self.json_head(plan))
+        csv_member = CsvMember(plan.columns)
+        spool = Spool()
+        html_rows: list[list] = []
+        try:
+            spool.write(csv_member.opening())
+            self._put(json_member.opening())
+            with contextlib.closing(iter(self.collect(plan.code))) as batches:
+                for batch in batches:
+                    columns = tuple(batch.columns)
+                    codec = self.codec(plan, batch.table, columns)
+                    converted = codec.convert(batch.rows)
+                    counts[batch.table] += converted.n
+                    self._put(json_member.batch(batch.table, columns, converted.json, converted.n))
+                    spool.write(csv_member.batch(batch.table, columns, converted.csv, converted.n))
+                    if converted.n and len(html_rows) < HTML_MAX_ROWS:
+                        html_rows += _html_rows(
+                            plan, batch.table, columns, codec.html(converted), converted.n
+                        )[: HTML_MAX_ROWS - len(html_rows)]
+                    if self.stopping.is_set():
+                        raise _Stopped
+            self._put(json_member.closing())
+        except BaseException:
+            spool.close()
+            raise
+        self._put(CategoryDone(counts, spool, html_rows))
+
+
+def _html_rows(plan, table: str, columns: tuple[str, ...], cols: list, n: int) -> list[list]:
+    at = {c: i for i, c in enumerate(columns)}
+    lined = [cols[at[c]] if c in at else itertools.repeat(None, n) for c in plan.columns]
+    return [list(row) for row in zip(itertools.repeat(table, n), *lined, strict=True)]
