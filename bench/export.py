@@ -169,7 +169,7 @@ def export_main(spec: dict) -> int:
     import datetime as dt
     import hashlib
 
-    from exports.assemble import build, plan_categories
+    from exports.assemble import BATCH_ROWS, build, plan_categories
     from exports.storage import LocalStorage
     from exports.values import Style
     from privacy_service.crypto.stream import SealedWriter
@@ -197,7 +197,7 @@ def export_main(spec: dict) -> int:
         def collect(category):
             try:
                 yield from collector.collect(
-                    session, subject, categories=[category], parent_keys=True
+                    session, subject, categories=[category], parent_keys=True, batch_size=BATCH_ROWS
                 )
             finally:
                 session.commit()

@@ -40,8 +40,11 @@ from exports.values import Money, Style, TableCodec
 
 FORMAT_VERSION = 2
 # Deflate level, measured on the 1,000,000-row benchmark (bench/export.py): see README.
-COMPRESSION_LEVEL = 6
-ZIP_CHUNK = 1 << 20  # stream-zip's output chunks: fewer, larger calls into zlib and AES-GCM
+COMPRESSION_LEVEL = 3
+ZIP_CHUNK = 1 << 20
+# Rows per batch read from a source: large enough that per-batch work (a FETCH round trip, one
+# orjson call, one writerows) is amortised, small enough to keep memory flat (~10 MB a batch).
+BATCH_ROWS = 10_000  # stream-zip's output chunks: fewer, larger calls into zlib and AES-GCM
 Progress = Callable[[int, int], None]  # (categories done, categories in all)
 
 

@@ -170,7 +170,7 @@ class Producer:
         try:
             spool.write(csv_member.opening())
             self._put(json_member.opening())
-            with contextlib.closing(iter(self.collect(plan.code))) as batches:
+            with contextlib.closing(Prefetch(self.collect(plan.code), self.stopping)) as batches:
                 for batch in batches:
                     columns = tuple(batch.columns)
                     codec = self.codec(plan, batch.table, columns)
@@ -189,6 +189,70 @@ class Producer:
             spool.close()
             raise
         self._put(CategoryDone(counts, spool, html_rows))
+
+
+class Prefetch:
+    """Iterate ``batches`` on a thread of its own, one or two batches ahead.
+
+    The database produces the next batch while this one is encoded: a FETCH round trip waits
+    on the server (the GIL is free meanwhile), and the server has the other core. The source
+    iterator is created, advanced and closed on the fetching thread only.
+    """
+
+    DEPTH = 2
+
+    def __init__(self, batches, stopping: threading.Event):
+        self.source = batches
+        self.stopping = stopping
+        self.closed = threading.Event()
+        self.queue: queue.Queue = queue.Queue(maxsize=self.DEPTH)
+        self.thread = threading.Thread(target=self._run, name="export-fetch", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        end: object = _END
+        try:
+            with contextlib.closing(iter(self.source)) as batches:
+                for batch in batches:
+                    if not self._put(batch):
+                        return
+        except BaseException as exc:  # handed over and raised by the encoder
+            end = exc
+        self._put(end)
+
+    def _put(self, item) -> bool:
+        while not (self.closed.is_set() or self.stopping.is_set()):
+            with contextlib.suppress(queue.Full):
+                self.queue.put(item, timeout=0.1)
+                return True
+        return False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        while True:
+            with contextlib.suppress(queue.Empty):
+                item = self.queue.get(timeout=0.1)
+                break
+            if self.stopping.is_set():
+                raise _Stopped
+        if item is _END:
+            raise StopIteration
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        """Stop fetching and wait for the thread (which closes the source iterator)."""
+        self.closed.set()
+        while self.thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self.queue.get_nowait()
+            self.thread.join(timeout=0.05)
+
+
+_END = object()
 
 
 def _html_rows(plan, table: str, columns: tuple[str, ...], cols: list, n: int) -> list[list]:

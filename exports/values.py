@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import decimal
+import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
@@ -32,6 +33,7 @@ NUMBERS = frozenset({int, float, type(None)})
 TEXT = frozenset({str, type(None)})
 BOOL_WORDS = {"zh-CN": ("否", "是"), "en": ("no", "yes")}
 BOOL_BOTH = ("否 / no", "是 / yes")
+_first = operator.itemgetter(0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,7 +211,7 @@ class TableCodec:
             if types <= NUMBERS:
                 continue
             if types <= TEXT:
-                if csv and any(v and v[0] in FORMULA_TRIGGERS for v in col):
+                if csv and not FORMULA_TRIGGERS.isdisjoint(map(_first, filter(None, col))):
                     out[i] = list(map(neutralise, col))
                 continue
             out[i] = [words[v] if type(v) is bool else (neutralise(v) if csv else v) for v in col]

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from exports.assemble import build, export_style, plan_categories
+from exports.assemble import BATCH_ROWS, build, export_style, plan_categories
 from exports.storage import Storage
 from privacy_service import audit
 from privacy_service.crypto.stream import SealedWriter
@@ -132,7 +132,7 @@ def _write(deps, session, request, subject, aead, key, built_at, progress=None):
     def collect(category):
         try:
             yield from deps.collector.collect(
-                session, subject, categories=[category], parent_keys=True
+                session, subject, categories=[category], parent_keys=True, batch_size=BATCH_ROWS
             )
         finally:
             session.commit()  # the vault source reads the service database; end that read

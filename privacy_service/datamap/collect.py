@@ -9,6 +9,7 @@ This is what exports, corrections, deletions and retention build on.
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 
 from sqlalchemy import MetaData, Table, select
@@ -165,10 +166,31 @@ class Collector:
             return
         stmt = self.query(source, table, columns, key, parent_keys)
         names = ("id", *(field for _table, field in parent_keys), *columns)
-        with self.engines[source.name].connect() as conn:
+        engine = self.engines[source.name]
+        if _plain_psycopg(stmt, engine.dialect):
+            yield from self._psycopg(engine, stmt, batch_size, category, source, table, names)
+            return
+        with engine.connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(stmt)
             for rows in result.partitions(batch_size):
                 yield Batch(category, source.name, table.name, names, rows)
+
+    @staticmethod
+    def _psycopg(engine, stmt, batch_size, category, source, table, names) -> Iterator[Batch]:
+        """The same rows through a psycopg server-side cursor, as the driver's tuples.
+
+        Used when no column needs a result processor, so the tuples are what SQLAlchemy would
+        return; skipping its Row objects saves about a third of a million-row export's reads.
+        """
+        compiled = stmt.compile(dialect=engine.dialect)
+        with engine.connect() as conn:
+            driver = conn.connection.dbapi_connection
+            with driver.cursor(name=f"collect_{uuid.uuid4().hex}") as cursor:
+                cursor.itersize = batch_size
+                cursor.execute(str(compiled), compiled.params)
+                while rows := cursor.fetchmany(batch_size):
+                    yield Batch(category, source.name, table.name, names, rows)
+            conn.rollback()  # the read's transaction; nothing was written
 
     @staticmethod
     def _vault(session, subject, source, table, category, columns) -> Iterator[Batch]:
@@ -182,6 +204,14 @@ class Collector:
         if documents:
             rows = [(d.id, *(getattr(d, c) for c in columns)) for d in documents]
             yield Batch(category, source.name, table.name, ("id", *columns), rows)
+
+
+def _plain_psycopg(stmt, dialect) -> bool:
+    """psycopg, and no selected column has a result processor (SQLite's DATETIME has one)."""
+    return dialect.driver == "psycopg" and all(
+        column.type.dialect_impl(dialect).result_processor(dialect, None) is None
+        for column in stmt.selected_columns
+    )
 
 
 def engines_for(datamap: DataMap, settings, make_engine) -> dict[str, Engine]:
