@@ -37,8 +37,8 @@ QUEUE_CHUNKS = 16
 class Spool:
     """Bytes written once and read back once: memory first, then a sealed temporary file."""
 
-    def __init__(self, memory_limit: int = SPOOL_MEMORY):
-        self.limit = memory_limit
+    def __init__(self, memory_limit: int | None = None):
+        self.limit = SPOOL_MEMORY if memory_limit is None else memory_limit
         self.parts: list[bytes] = []
         self.size = 0
         self.file = None

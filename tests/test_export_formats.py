@@ -291,3 +291,67 @@ def test_recipients_errors_name_file_and_line(tmp_path, repo_root, old, new, mes
     assert message in text and "recipients.yaml:" in text, text
     line = int(text.split("recipients.yaml:")[1].split(":")[0])
     assert line > 8  # the recipient's own lines, not the top of the file
+
+
+class Boom(Exception):
+    pass
+
+
+def test_an_error_while_reading_reaches_the_caller_with_its_type_and_threads_end():
+    import threading
+
+    def collect(category):
+        yield from _collect(category)
+        raise Boom("source went away")
+
+    chunks, _ = build([_plan()], collect, request_id="r", subject="s", built_at=BUILT)
+    with pytest.raises(Boom):
+        b"".join(chunks)
+    assert not [t for t in threading.enumerate() if t.name.startswith("export-")]
+
+
+def test_a_consumer_that_stops_early_stops_both_threads():
+    import threading
+
+    def collect(category):
+        for i in range(1000):
+            yield Batch("items", ("id", "order_no", "qty", "price", "note"), [(i, "SO", 1, 1, "x")])
+
+    chunks, _ = build([_plan()], collect, request_id="r", subject="s", built_at=BUILT)
+    next(chunks)
+    chunks.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("export-")]
+
+
+def test_a_large_csv_spills_to_a_sealed_temporary_file(monkeypatch):
+    import os
+
+    from exports import pipeline
+
+    monkeypatch.setattr(pipeline, "SPOOL_MEMORY", 4096)
+    on_disk = []
+    real_chunks = pipeline.Spool.chunks
+
+    def chunks(self):
+        if self.file is not None:  # everything is written: look at what reached the disk
+            self.sealed.close()
+            self.file.flush()
+            on_disk.append(os.pread(self.file.fileno(), 1 << 26, 0))
+        yield from real_chunks(self)
+
+    monkeypatch.setattr(pipeline.Spool, "chunks", chunks)
+    secret = "13912345678-张伟-秘密"
+    rows = [(i, "SO1", 1, 100, f"{secret}-{i}") for i in range(3000)]
+
+    def collect(category):
+        yield Batch("items", ("id", "order_no", "qty", "price", "note"), rows)
+
+    chunks_out, manifest = build(
+        [_plan()], collect, request_id="r", subject="s", built_at=BUILT, style=Style()
+    )
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(chunks_out)))
+    text = archive.read("orders/orders.csv").decode("utf-8-sig")
+    assert text.count(secret) == 3000 and f"{secret}-2999" in text
+    assert len(on_disk) == 1 and len(on_disk[0]) > 100_000, "the CSV went to a temporary file"
+    assert secret.encode() not in on_disk[0] and b"13912345678" not in on_disk[0]
+    assert manifest.counts["orders"]["items"] == 3000
