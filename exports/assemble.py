@@ -25,6 +25,7 @@ import json
 import stat
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from zoneinfo import ZoneInfo
 
 from stream_zip import ZIP_64, stream_zip
 
@@ -80,13 +81,17 @@ class Manifest:
     files: list[dict] = dataclasses.field(default_factory=list)
     counts: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
 
+    def built_local(self) -> dt.datetime:
+        """When the archive was built, in the archive's time zone."""
+        return self.built_at.astimezone(ZoneInfo(self.timezone))
+
     def as_json(self) -> bytes:
         """The manifest document."""
         doc = {
             "format_version": FORMAT_VERSION,
             "request_id": self.request_id,
             "subject": self.subject,
-            "built_at": self.built_at.isoformat(),
+            "built_at": self.built_local().isoformat(),
             "time_zone": self.timezone,
             "categories": {
                 code: {"records": sum(tables.values()), "tables": tables}

@@ -87,7 +87,7 @@ def index_html(plans, counts, pages, manifest, recipients: list[dict]) -> bytes:
             f'<small><a href="{plan.code}/{plan.code}.json">JSON</a> · '
             f'<a href="{plan.code}/{plan.code}.csv">CSV</a> · {pages[plan.code]} 页 pages</small></li>'
         )
-    built = manifest.built_at.isoformat(timespec="seconds")
+    built = manifest.built_local().isoformat(timespec="seconds")
     body = (
         "<p>这是您的个人信息副本。每个类别都有 JSON（便于转移到其他服务）和 CSV（可用 Excel 打开）"
         "文件，以及下面可直接浏览的网页。时间按 "
@@ -146,7 +146,7 @@ def readme_md(plans, counts, pages, manifest, recipients: list[dict], style) -> 
         "# 您的个人信息副本 / Your personal data",
         "",
         f"请求编号 Request: `{manifest.request_id}`  ",
-        f"生成时间 Built at: {manifest.built_at.isoformat(timespec='seconds')}",
+        f"生成时间 Built at: {manifest.built_local().isoformat(timespec='seconds')}",
         "",
         "## 文件说明 / Files",
         "",

@@ -74,8 +74,13 @@ def _shanghai(value: dt.datetime) -> str:
     return value.astimezone(SHANGHAI).isoformat()
 
 
-def test_the_demo_customers_archive_is_readable(shop_db, verified, client, rt):
+def test_the_demo_customers_archive_is_readable(shop_db, verified, client, rt, repo_root):
     archive = _export(verified, client, rt)
+    shots = repo_root / "test-artifacts"
+    shots.mkdir(exist_ok=True)
+    with zipfile.ZipFile(shots / "demo-export.zip", "w") as copy:  # for a person to look at
+        for name in archive.namelist():
+            copy.writestr(name, archive.read(name))
     with shop_db.connect() as conn:
         orders = {
             r.id: r for r in conn.execute(select(shop.orders).where(shop.orders.c.customer_id == 1))
@@ -165,6 +170,8 @@ def test_the_demo_customers_archive_is_readable(shop_db, verified, client, rt):
     assert "Who receives your data" in index and "新加坡" in index
     readme = archive.read("README.md").decode()
     assert "## 谁接收您的信息 / Who receives your data" in readme
+    assert json.loads(archive.read("manifest.json"))["built_at"].endswith("+08:00")
+    assert "+00:00" not in readme and "+00:00" not in index
     assert "`396.00 CNY`" in readme and "Asia/Shanghai" in readme
 
 
