@@ -405,11 +405,17 @@ def test_index_html_renders_in_chromium_and_shows_the_orders(
 
 @pytest.mark.parametrize("count", [0, 1, 2, 5])
 def test_json_document_is_valid_json_across_batches(count):
-    from exports.formats import json_document, plain_rows
+    from exports.formats import JsonMember
+    from exports.values import Style, TableCodec
 
     rows = [(i, dt.datetime(2026, 1, 1, 12), "张伟", None) for i in range(count)]
-    records = ({"id": a, "at": b, "name": c, "x": d} for a, b, c, d in plain_rows(rows))
-    text = b"".join(json_document({"category": "t"}, records, batch=2)).decode()
-    doc = json.loads(text)
+    codec = TableCodec(("id", "at", "name", "x"), {}, Style(timezone="UTC"))
+    member = JsonMember({"category": "t"})
+    parts = [member.opening()]
+    for start in range(0, count, 2):
+        converted = codec.convert(rows[start : start + 2])
+        parts.append(member.batch("t", codec.columns, converted.json, converted.n))
+    parts.append(member.closing())
+    doc = json.loads(b"".join(parts).decode())
     assert [r["id"] for r in doc["records"]] == list(range(count))
     assert all(r["at"] == "2026-01-01T12:00:00+00:00" for r in doc["records"])
