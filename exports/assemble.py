@@ -63,6 +63,8 @@ class Manifest:
     built_at: dt.datetime
     files: list[dict] = dataclasses.field(default_factory=list)
     counts: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    # The shop accounts the request covers: [{"source", "key"}] (one person may have several).
+    accounts: list[dict] = dataclasses.field(default_factory=list)
 
     def as_json(self) -> bytes:
         """The manifest document."""
@@ -70,6 +72,7 @@ class Manifest:
             "format_version": FORMAT_VERSION,
             "request_id": self.request_id,
             "subject": self.subject,
+            "accounts": self.accounts,
             "built_at": self.built_at.isoformat(),
             "categories": {
                 code: {"records": sum(tables.values()), "tables": tables}
@@ -275,9 +278,12 @@ def build(
     request_id: str,
     subject: str,
     built_at: dt.datetime,
+    accounts: list[dict] | None = None,
 ) -> tuple[Iterator[bytes], Manifest]:
     """The ZIP as a stream of bytes, and the manifest (complete once the stream is consumed)."""
-    manifest = Manifest(request_id=request_id, subject=subject, built_at=built_at)
+    manifest = Manifest(
+        request_id=request_id, subject=subject, built_at=built_at, accounts=list(accounts or [])
+    )
     assembly = _Assembly(plans, collect, manifest)
     chunks = stream_zip(
         assembly.members(),

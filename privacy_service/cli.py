@@ -596,9 +596,17 @@ def demo():
 @click.option("--seed", "seed_value", default=2024, show_default=True, help="Random seed.")
 def demo_seed(customers, orders_per_customer, browsing_per_customer, seed_value):
     """Create the demo shop once (demo@example.com / 13800138000 always included)."""
-    from privacy_service.demo import seed
+    from privacy_service.demo import refusal, seed
 
     rt = runtime()
+    if rt.settings.is_production:
+        click.echo("refused: demo data is never written in production (PRIVACY_ENV=production)")
+        sys.exit(1)
+    skip = refusal(rt)
+    if skip:
+        # Not an error: `make run` goes on to serve the operator's shop.
+        click.echo(f"demo seed skipped: {skip}")
+        return
     with click.progressbar(length=customers, label="customers") as bar:
         summary = seed(
             rt.db.session,
@@ -654,11 +662,21 @@ def datamap_check():
         for problem in problems:
             click.echo(f"PROBLEM: {problem}", err=True)
         sys.exit(1)
-    tables = sum(len(s.tables) for s in rt.policies.datamap.sources.values())
-    fields = sum(1 for _ in rt.policies.datamap.fields())
-    click.echo(
-        f"data map OK: {len(rt.policies.datamap.sources)} sources, {tables} tables, {fields} fields"
-    )
+    dm = rt.policies.datamap
+    tables = sum(len(s.tables) for s in dm.sources.values())
+    fields = sum(1 for _ in dm.fields())
+    for source in dm.sources.values():
+        contacts = ", ".join(f"{k}: {c}" for k, c in source.contacts.items()) or "none"
+        via = "the service itself" if source.kind == "vault" else source.url_name
+        click.echo(f"source {source.name}: reachable through {via}; contacts {contacts}")
+    if not dm.contact_sources():
+        click.echo(
+            "note: no source declares identity contacts; only customers registered in the "
+            "service's directory can make requests"
+        )
+    for name in rt.policies.fallbacks:
+        click.echo(f"note: {name} not in {rt.settings.policies_dir}; using the shipped default")
+    click.echo(f"data map OK: {len(dm.sources)} sources, {tables} tables, {fields} fields")
 
 
 # --- config ------------------------------------------------------------------------------------

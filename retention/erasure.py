@@ -18,6 +18,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from privacy_service import audit
+from privacy_service.datamap import steps
+from privacy_service.datamap.collect import matches
 from privacy_service.holds import HOLD_BASIS, LegalHold
 from privacy_service.retention_policy import Period
 from privacy_service.subjects.identity import IdentityDocument
@@ -84,15 +86,16 @@ def plan(
     chosen = list(categories or datamap.categories())
     subject_hold = next((h for h in holds if h.category is None), None)
     steps: list[dict] = []
+    failures: dict[str, str] = {}
     for category in chosen:
         rule = policy.categories[category]
         hold = subject_hold or next((h for h in holds if h.category == category), None)
         for source in datamap.sources.values():
             for table in source.tables.values():
-                if category not in table.categories():
+                if category not in table.categories() or source.name in failures:
                     continue
-                steps.extend(
-                    _table_steps(
+                try:
+                    planned = _table_steps(
                         collector,
                         session,
                         subject,
@@ -104,7 +107,12 @@ def plan(
                         chosen,
                         now,
                     )
-                )
+                except Exception as exc:  # a source down: plan nothing until it answers
+                    failures[source.name] = type(exc).__name__
+                    continue
+                steps.extend(planned)
+    if failures:
+        raise SourcesFailed(failures)
     if closing and not subject_hold:
         shop = [s for s in datamap.sources.values() if s.kind == "sql" and s.close_column]
         steps.extend(
@@ -116,6 +124,7 @@ def plan(
                 "rows": 1,
             }
             for s in shop
+            if collector.subject_key(s, subject) is not None
         )
     return {
         "now": now.isoformat(),
@@ -210,6 +219,14 @@ def _keep_step(category, source, table, rows, hold):
     }
 
 
+class SourcesFailed(Exception):
+    """Some sources failed this pass; their steps stay to be retried (the others are done)."""
+
+    def __init__(self, failures: dict[str, str]):
+        super().__init__(", ".join(sorted(failures)))
+        self.failures = failures
+
+
 def execute(
     collector,
     policies,
@@ -220,15 +237,42 @@ def execute(
     batch: int = BATCH,
     progress: Callable[[dict, int], None] | None = None,
 ) -> None:
-    """Run the request's plan from where it stopped; commits after every step."""
-    current = dict(request.erasure_plan)
-    now = dt.datetime.fromisoformat(current["now"])
-    for index, step in enumerate(current["steps"]):
-        if index < current["done"]:
+    """Run the request's plan from where it stopped; commits after every step.
+
+    Each source is its own step record (``datamap/steps.py``): a source that fails is recorded
+    with the error type and skipped for this pass, the other sources carry on, and
+    ``SourcesFailed`` tells the caller to retry later. A source an operator marked not
+    applicable is skipped.
+    """
+    action = "closure" if request.erasure_plan.get("closing") else "deletion"
+    done_flags = any("done" in step for step in request.erasure_plan["steps"])
+    failures: dict[str, str] = {}
+    rows: dict[str, int] = {}
+    begun: set[str] = set()
+    for index in range(len(request.erasure_plan["steps"])):
+        current = request.erasure_plan
+        step = current["steps"][index]
+        name = step["source"]
+        finished = step.get("done") or (not done_flags and index < current["done"])
+        rows[name] = rows.get(name, 0) + (step["rows"] if step["action"] != "keep" else 0)
+        if finished or name in failures:
             continue
-        _run_step(collector, policies, session, subject, step, now, batch, progress)
-        current = {**current, "done": index + 1}
-        request.erasure_plan = current
+        if steps.settled(session, request.id, name, action):
+            continue  # marked not applicable by an operator
+        if name not in begun:
+            begun.add(name)
+            steps.started(session, request.id, name, action)
+        try:
+            _run_step(collector, policies, session, subject, step, now_of(current), batch, progress)
+        except Exception as exc:  # a source down: record it, keep going with the others
+            session.rollback()
+            failures[name] = type(exc).__name__
+            steps.failed(session, request.id, name, action, exc)
+            session.commit()
+            continue
+        new_steps = list(current["steps"])
+        new_steps[index] = {**step, "done": True}
+        request.erasure_plan = {**current, "steps": new_steps, "done": current["done"] + 1}
         audit.record(
             session,
             "erasure.step_done",
@@ -238,6 +282,17 @@ def execute(
             details={k: step[k] for k in ("category", "table", "action", "rows")},
         )
         session.commit()
+    for name, count in rows.items():
+        if name not in failures and not steps.settled(session, request.id, name, action):
+            steps.finished(session, request.id, name, action, count)
+    session.commit()
+    if failures:
+        raise SourcesFailed(failures)
+
+
+def now_of(plan: dict) -> dt.datetime:
+    """The moment the plan was made (kept rows are judged as of then)."""
+    return dt.datetime.fromisoformat(plan["now"])
 
 
 def _run_step(collector, policies, session, subject, step, now, batch, progress):
@@ -256,7 +311,7 @@ def _run_step(collector, policies, session, subject, step, now, batch, progress)
         with engine.begin() as conn:
             conn.execute(
                 update(t)
-                .where(t.c[source.identity_column] == key)
+                .where(matches(t.c[source.identity_column], key))
                 .values({source.close_column: source.close_value})
             )
         return

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from privacy_service.datamap.model import DataMap, SourceSpec, TableSpec
+from privacy_service.datamap.sources import engines_for  # noqa: F401 - the older import path
 from privacy_service.subjects.models import Subject
 
 DEFAULT_BATCH = 2000
@@ -30,6 +31,24 @@ class Batch:
     table: str
     columns: tuple[str, ...]
     rows: list[tuple]
+
+
+class Keys(tuple):
+    """A subject's keys in one source (one per account the request covers)."""
+
+
+def matches(column, key):
+    """``column`` equals the key, or is one of several ``Keys``."""
+    if isinstance(key, Keys):
+        return column == key[0] if len(key) == 1 else column.in_(list(key))
+    return column == key
+
+
+def _typed(column, raw):
+    try:
+        return column.type.python_type(raw)
+    except (TypeError, ValueError, NotImplementedError):
+        return raw
 
 
 class Collector:
@@ -51,26 +70,40 @@ class Collector:
                 self._tables[(source, table_name)] = table
         return self._tables[key]
 
-    def subject_key(self, source: SourceSpec, subject: Subject):
-        """The subject's key in ``source`` (e.g. the shop's customer id), typed like the column."""
-        raw = getattr(subject, source.subject_field)
-        if raw is None:
+    def subject_keys(self, source: SourceSpec, subject) -> list[str]:
+        """The subject's account keys in ``source``, as text.
+
+        A subject seen through a request (``subjects.scope.RequestSubject``) has exactly the
+        accounts that request covers; a plain subject has every account linked to it, plus
+        the directory field the source names (``subject_field``).
+        """
+        scoped = getattr(subject, "accounts_by_source", None)
+        if scoped is not None:
+            return list(scoped.get(source.name, ()))
+        keys = [link.account_key for link in subject.links if link.source == source.name]
+        raw = getattr(subject, source.subject_field) if source.subject_field else None
+        if raw is not None and str(raw) not in keys:
+            keys.append(str(raw))
+        return keys
+
+    def subject_key(self, source: SourceSpec, subject) -> Keys | None:
+        """The subject's keys in ``source`` (e.g. shop customer ids), typed like the column."""
+        raw = self.subject_keys(source, subject)
+        if not raw:
             return None
         column = self.table(source.name, source.identity_table).c[source.identity_column]
-        try:
-            return column.type.python_type(raw)
-        except (TypeError, ValueError, NotImplementedError):
-            return raw
+        return Keys(_typed(column, value) for value in raw)
 
     def scope(self, source: SourceSpec, table: TableSpec, key):
         """How to reach a subject's rows of ``table``.
 
-        Returns the FROM clause, the joined tables by name, and the WHERE condition on ``key``.
+        Returns the FROM clause, the joined tables by name, and the WHERE condition on ``key``
+        (one key, or ``Keys`` when the subject has several accounts in the source).
         Links are walked up to the identity table; the last link compares straight to the key
         (no join to the root).
         """
         joined, tables, root = self.root(source, table)
-        return joined, tables, root == key
+        return joined, tables, matches(root, key)
 
     def root(self, source: SourceSpec, table: TableSpec):
         """How ``table`` reaches the customer, for work across all customers (purges).
@@ -107,10 +140,16 @@ class Collector:
         categories: Iterable[str] | None = None,
         exported_only: bool = True,
         batch_size: int = DEFAULT_BATCH,
+        on_source=None,
     ) -> Iterator[Batch]:
-        """Every batch of the subject's rows, category by category, source by source."""
+        """Every batch of the subject's rows, category by category, source by source.
+
+        ``on_source(name)`` is called before each source is read (per-source step records).
+        """
         wanted = set(categories) if categories else None
         for source in self.datamap.sources.values():
+            if on_source is not None:
+                on_source(source.name)
             for table in source.tables.values():
                 for category in table.categories():
                     if wanted is not None and category not in wanted:
@@ -151,12 +190,3 @@ class Collector:
         if documents:
             rows = [(d.id, *(getattr(d, c) for c in columns)) for d in documents]
             yield Batch(category, source.name, table.name, ("id", *columns), rows)
-
-
-def engines_for(datamap: DataMap, settings, make_engine) -> dict[str, Engine]:
-    """An engine per SQL source, from the setting each source names (no connection yet)."""
-    return {
-        name: make_engine(getattr(settings, source.url_setting), immediate=False)
-        for name, source in datamap.sources.items()
-        if source.kind == "sql"
-    }

@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import random
 from collections.abc import Callable
+from pathlib import Path
 
 from sqlalchemy import inspect, select
 from sqlalchemy.engine import Engine
@@ -31,6 +32,37 @@ class SeedSummary:
 
     customers: int
     rows: dict[str, int]
+
+
+def schemas_by_source() -> dict:
+    """The demo's own databases by data-map source name (their tables, no rows)."""
+    return {"shop": shop.metadata}
+
+
+def refusal(rt) -> str | None:
+    """Why the demo must not be seeded here, or None when it may.
+
+    Only the demo's own data map (the shipped ``policies/datamap.yaml``), and only into source
+    databases that are empty or hold the demo already: seeding drops and recreates the demo's
+    tables, which must never happen to a real shop's database.
+    """
+    from privacy_service.policies import SHIPPED_POLICIES
+
+    mine = Path(rt.settings.policies_dir) / "datamap.yaml"
+    shipped = SHIPPED_POLICIES / "datamap.yaml"
+    if not mine.is_file() or mine.read_bytes() != shipped.read_bytes():
+        return f"the data map ({mine}) is not the demo's; nothing was written to your sources"
+    for name in schemas_by_source():
+        engine = rt.sources.get(name)
+        if engine is None:
+            return f"the data map has no {name!r} source"
+        existing = set(inspect(engine).get_table_names())
+        if existing and "seed_info" not in existing:
+            return (
+                f"source {name!r} ({rt.policies.datamap.sources[name].url_name}) already holds "
+                "tables that are not the demo's; nothing was written"
+            )
+    return None
 
 
 def shop_is_seeded(shop_engine: Engine) -> bool:
