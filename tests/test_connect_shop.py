@@ -286,3 +286,104 @@ def test_staff_page_shows_the_failing_source(make_app, tmp_path, monkeypatch):
     assert login(client, "admin@shop.example").status_code == 302
     page = client.get(f"/staff/requests/{rid}").get_data(as_text=True)
     assert "crm" in page and "OperationalError" in page and "retrying" in page
+
+
+@pytest.mark.parametrize("shop_db", ["sqlite", "mariadb"], indirect=True)
+def test_datamap_check_names_file_line_source_and_contact_column(shop_app, shop_db, runner_for):
+    from sqlalchemy import create_engine, text
+
+    ok = runner_for(shop_app).invoke(args=["datamap", "check"])
+    assert ok.exit_code == 0, ok.output
+    assert "source crm: reachable through PRIVACY_SOURCE_CRM_URL; contacts email: mail" in ok.output
+    assert "erasure.yaml not in" in ok.output, "says which policy files fell back to defaults"
+    engine = create_engine(shop_db.url)
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE members DROP COLUMN mobile"))
+    engine.dispose()
+    broken = runner_for(shop_app).invoke(args=["datamap", "check"])
+    assert broken.exit_code == 1
+    assert (
+        "datamap.yaml:3: source 'crm': members.mobile: no such column (phone contact column)"
+        in (broken.output)
+    )
+
+
+def test_datamap_check_says_when_a_source_cannot_be_reached(make_app, tmp_path, monkeypatch):
+    from privacy_service.cli import main
+
+    monkeypatch.setenv("PRIVACY_SOURCE_CRM_URL", "mysql+pymysql://root@127.0.0.1:1/nothing")
+    app = make_app(policies_dir=write_policies(tmp_path / "operator"))
+    result = app.test_cli_runner().invoke(main, ["datamap", "check"])
+    assert result.exit_code == 1
+    assert "datamap.yaml:3: source 'crm': cannot connect through PRIVACY_SOURCE_CRM_URL" in (
+        result.output
+    )
+    assert "127.0.0.1:1" not in result.output, "never the URL (it may carry credentials)"
+
+
+def test_a_source_without_its_url_stops_start_up_clearly(make_app, tmp_path, monkeypatch):
+    from privacy_service.config import ConfigError
+
+    monkeypatch.delenv("PRIVACY_SOURCE_CRM_URL", raising=False)
+    with pytest.raises(ConfigError) as exc:
+        make_app(policies_dir=write_policies(tmp_path / "operator"))
+    message = str(exc.value)
+    assert "datamap.yaml:3: source 'crm'" in message
+    assert "PRIVACY_SOURCE_CRM_URL is not set" in message
+
+
+@pytest.mark.parametrize("shop_db", ["sqlite"], indirect=True)
+def test_demo_seed_skips_an_operators_shop(shop_app, shop_db, runner_for):
+    from sqlalchemy import create_engine, func
+
+    result = runner_for(shop_app).invoke(args=["demo", "seed", "--customers", "2"])
+    assert result.exit_code == 0, "make run goes on to serve the operator's shop"
+    assert "demo seed skipped" in result.output and "not the demo's" in result.output
+    engine = create_engine(shop_db.url)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(members)).scalar() == 3
+        assert "customers" not in __import__("sqlalchemy").inspect(conn).get_table_names()
+    engine.dispose()
+
+
+def test_demo_seed_refuses_production(make_app, runner_for):
+    app = make_app(env="production")
+    result = runner_for(app).invoke(args=["demo", "seed", "--customers", "2"])
+    assert result.exit_code == 1 and "refused" in result.output
+    from privacy_service.demo import shop_is_seeded
+
+    assert not shop_is_seeded(app.extensions["privacy"].sources["shop"])
+
+
+def test_demo_seed_never_writes_into_a_database_that_is_not_the_demos(
+    make_app, runner_for, tmp_path
+):
+    """Even with the demo's data map, a shop database holding other tables is left alone."""
+    from sqlalchemy import create_engine
+
+    from privacy_service.demo import shop_schema
+
+    url = f"sqlite:///{tmp_path / 'real-shop.db'}"
+    app = make_app(shop_database_url=url)
+    engine = create_engine(url)
+    shop_schema.metadata.drop_all(engine)  # the test fixture made the demo's empty tables
+    fill(engine)
+    engine.dispose()
+    result = runner_for(app).invoke(args=["demo", "seed", "--customers", "2"])
+    assert result.exit_code == 0 and "already holds tables that are not the demo's" in result.output
+
+
+def test_operator_policies_need_only_a_datamap(tmp_path):
+    from privacy_service.policies import load_policies
+
+    policies = load_policies(write_policies(tmp_path / "operator"))
+    assert set(policies.fallbacks) == {
+        "categories.yaml",
+        "request_policies.yaml",
+        "field_labels.yaml",
+        "calendar",
+        "erasure.yaml",
+        "retention.yaml",
+    }
+    assert policies.retention.rules == () and policies.erasure.blockers == ()
+    assert policies.calendar.is_known(2025), "the shipped calendar sources"

@@ -22,8 +22,17 @@ class RequestSubject:
         for account in accounts:
             self.accounts_by_source.setdefault(account["source"], []).append(account["key"])
 
+    _OWN = ("_subject", "accounts", "accounts_by_source")
+
     def __getattr__(self, name):
         return getattr(self._subject, name)
+
+    def __setattr__(self, name, value):
+        # Changes (e.g. a corrected phone in the directory) go to the subject itself.
+        if name in self._OWN:
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._subject, name, value)
 
 
 def for_request(session: Session, request) -> Subject | RequestSubject | None:
