@@ -616,6 +616,7 @@ def demo_seed(customers, orders_per_customer, browsing_per_customer, seed_value)
             browsing_per_customer=browsing_per_customer,
             seed_value=seed_value,
             progress=bar.update,
+            support_engine=rt.sources.get("support"),
         )
     _demo_staff(rt)
     if summary is None:

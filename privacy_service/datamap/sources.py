@@ -40,6 +40,16 @@ def source_url(source: SourceSpec, settings, environ: Mapping[str, str] | None =
     return environ.get(var) or None
 
 
+def _instance_folder(url: str, settings) -> None:
+    # The development defaults (sqlite:///instance/shop.db, support.db) live in instance/,
+    # which may not exist yet; any other missing folder is the operator's to fix (and says so).
+    from pathlib import Path
+
+    instance = Path(settings.instance_dir)
+    if url.startswith("sqlite:///") and Path(url[len("sqlite:///") :]).parent == instance:
+        instance.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
 def engines_for(
     datamap: DataMap,
     settings,
@@ -56,6 +66,7 @@ def engines_for(
         if url is None:
             problems.append(f"{where}: environment variable {source.url_name} is not set")
             continue
+        _instance_folder(url, settings)
         try:
             engines[name] = make_engine(url, immediate=False)
         except ArgumentError:
