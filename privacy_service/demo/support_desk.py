@@ -70,6 +70,7 @@ desk_chats = Table(
     Column("transcript", Text),
 )
 
+CALL_NOTE = "客户询问清关进度，已告知预计时间。 Asked about customs clearance; told the date."
 SUBJECTS = ("物流查询 Where is my parcel", "退货 Return", "发票 Invoice", "清关 Customs clearance")
 
 
@@ -137,7 +138,7 @@ def _history(conn, contact_id, c, rng, naive, counts, demo) -> None:
                 contact_id=contact_id,
                 called_at=naive - dt.timedelta(days=rng.randrange(1, 400)),
                 duration_seconds=rng.randint(40, 900),
-                note="客户询问清关进度，已告知预计时间。 Asked about customs; told the expected date.",
+                note=CALL_NOTE,
             )
         )
         counts["desk_call_notes"] += 1
