@@ -387,3 +387,31 @@ def test_operator_policies_need_only_a_datamap(tmp_path):
     }
     assert policies.retention.rules == () and policies.erasure.blockers == ()
     assert policies.calendar.is_known(2025), "the shipped calendar sources"
+
+
+@pytest.mark.parametrize("shop_db", ["sqlite"], indirect=True)
+def test_identity_documents_find_an_operators_customer_by_their_own_id(
+    make_app, shop_db, tmp_path, monkeypatch, smtp
+):
+    """The customs service names the customer by member_no once they are known to the service."""
+    from sqlalchemy import create_engine
+    from test_vault import id_number
+
+    engine = create_engine(shop_db.url)
+    fill(engine)
+    engine.dispose()
+    monkeypatch.setenv("PRIVACY_SOURCE_CRM_URL", shop_db.url)
+    token = "customs-service-token-0123456789abcdef"
+    app = make_app(
+        policies_dir=write_policies(tmp_path / "operator"), service_tokens=f"customs:{token}"
+    )
+    client = app.test_client()
+    rid, _ = _submit_and_verify(app, client, smtp, email="wang@example.org")
+    stored = client.post(
+        "/api/v1/identity-documents",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"customer_ref": "M-003", "id_number": id_number(3), "holder_name": "王芳"},
+    )
+    assert stored.status_code == 201, stored.json
+    with app.app_context():
+        assert stored.json["subject_id"] == _rt(app).db.session.get(DataRequest, rid).subject_id
