@@ -108,7 +108,7 @@ def build_one(deps: ExportDeps, request_id: str, worker: str = WORKER_ID) -> boo
         session.commit()  # release the service database while building (SQLite write lock)
         key = f"{request_id}-{archive.attempts}.zip.sealed"
         built_at = utcnow()
-        tally = steps.Tally()
+        tally = steps.Tally(skip=steps.not_applicable(session, request_id, "access"))
         try:
             digest, size, manifest = _write(
                 deps, session, request, subject, aead, key, built_at, tally
@@ -117,6 +117,9 @@ def build_one(deps: ExportDeps, request_id: str, worker: str = WORKER_ID) -> boo
             session.rollback()
             tally.record(session, request_id, "access", exc)
             session.commit()
+            if tally.outage:
+                steps.postpone_export(session, request_id, worker, tally.outage, exc)
+                return False
             raise
         tally.record(session, request_id, "access")
         records = sum(sum(t.values()) for t in manifest.counts.values())

@@ -3,6 +3,8 @@ or an admin marks it not applicable with a reason (audited); the receipt says wh
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from conftest import bearer
 from shopfix import DATAMAP, fill, member_addresses
@@ -11,7 +13,8 @@ from test_connect_shop import _rt, _submit_and_verify
 from test_dashboard import csrf_of, login
 
 from privacy_service.audit import AuditEntry
-from privacy_service.requests.models import DataRequest
+from privacy_service.db import utcnow
+from privacy_service.requests.models import DataRequest, ExportArchive
 from retention.processor import run_pending as run_erasures
 
 DESK = """
@@ -165,3 +168,35 @@ def test_an_admin_marks_a_failing_source_not_applicable(two_sources, smtp, runne
             .where(AuditEntry.action == "source.not_applicable", AuditEntry.request_id == rid)
         )
     assert audited == 1
+
+
+def test_an_export_records_the_failing_source_and_succeeds_on_retry(two_sources, smtp):
+    from exports.worker import run_pending as build_exports
+
+    app, _crm, desk = two_sources
+    client = app.test_client()
+    rid, token = _submit_and_verify(app, client, smtp, email="li.na@example.com")
+    with desk.begin() as conn:
+        conn.execute(text("ALTER TABLE desk_notes RENAME TO desk_notes_moved"))
+    assert build_exports(_rt(app).export_deps()) == 0
+    body, steps = _steps(client, rid, token)
+    assert body["export"]["status"] != "failed" and not body["reasons"], "waits, not given up"
+    assert steps[("desk", "access")]["status"] == "failed"
+    assert steps[("desk", "access")]["error"] == "InvalidRequestError"
+    assert build_exports(_rt(app).export_deps()) == 0, "not again before the delay"
+    with desk.begin() as conn:
+        conn.execute(text("ALTER TABLE desk_notes_moved RENAME TO desk_notes"))
+    with app.app_context():
+        session = _rt(app).db.session
+        session.execute(
+            update(ExportArchive)
+            .where(ExportArchive.request_id == rid)
+            .values(lease_until=utcnow() - dt.timedelta(seconds=1))
+        )
+        session.commit()
+    assert build_exports(_rt(app).export_deps()) == 1
+    body, steps = _steps(client, rid, token)
+    assert body["status"] == "completed"
+    assert steps[("desk", "access")]["status"] == "done"
+    assert steps[("desk", "access")]["attempts"] == 2 and steps[("desk", "access")]["rows"] >= 2
+    assert steps[("crm", "access")]["status"] == "done"

@@ -141,13 +141,18 @@ class Collector:
         exported_only: bool = True,
         batch_size: int = DEFAULT_BATCH,
         on_source=None,
+        skip_sources: Iterable[str] = (),
     ) -> Iterator[Batch]:
         """Every batch of the subject's rows, category by category, source by source.
 
-        ``on_source(name)`` is called before each source is read (per-source step records).
+        ``on_source(name)`` is called before each source is read (per-source step records);
+        ``skip_sources`` are left out (an operator marked them not applicable).
         """
         wanted = set(categories) if categories else None
+        skipped = set(skip_sources)
         for source in self.datamap.sources.values():
+            if source.name in skipped:
+                continue
             if on_source is not None:
                 on_source(source.name)
             for table in source.tables.values():

@@ -156,12 +156,32 @@ def summary(session: Session, request_id: str) -> list[dict]:
     ]
 
 
+def not_applicable(session: Session, request_id: str, action: str) -> list[str]:
+    """Sources an operator marked not applicable for this action of the request."""
+    return list(
+        session.scalars(
+            select(SourceStep.source).where(
+                SourceStep.request_id == request_id,
+                SourceStep.action == action,
+                SourceStep.status == NOT_APPLICABLE,
+            )
+        )
+    )
+
+
+def retry_delay(attempts: int) -> int:
+    """Seconds before trying a failed source again: 15 s doubling, at most 10 minutes."""
+    return min(600, 15 * 2 ** max(0, attempts - 1))
+
+
 class Tally:
     """Rows read per source while a request's data is collected, and the source being read."""
 
-    def __init__(self):
+    def __init__(self, skip: list[str] | tuple[str, ...] = ()):
         self.rows: dict[str, int] = {}
         self.current: str | None = None
+        self.skip = tuple(skip)
+        self.outage: tuple[str, int] | None = None  # (source, its failed attempts) when down
 
     def _enter(self, source: str) -> None:
         self.current = source
@@ -169,17 +189,62 @@ class Tally:
 
     def collect(self, collector, session, subject, **kwargs):
         """``collector.collect`` with every batch counted against its source."""
-        for batch in collector.collect(session, subject, on_source=self._enter, **kwargs):
+        for batch in collector.collect(
+            session, subject, on_source=self._enter, skip_sources=self.skip, **kwargs
+        ):
             self.rows[batch.source] = self.rows.get(batch.source, 0) + len(batch.rows)
             yield batch
         self.current = None
 
     def record(self, session: Session, request_id: str, action: str, exc=None) -> None:
         """Record each source's step: done with its rows, or the one that failed."""
+        from sqlalchemy.exc import SQLAlchemyError
+
         for source, rows in self.rows.items():
             if exc is not None and source == self.current:
-                started(session, request_id, source, action)
+                step = started(session, request_id, source, action) or _step(
+                    session, request_id, source, action
+                )
                 failed(session, request_id, source, action, exc)
+                if isinstance(exc, SQLAlchemyError):
+                    # The source's database failed, not the export: retry it later, without
+                    # using up the export's attempts.
+                    self.outage = (source, step.attempts)
             elif exc is None:
                 started(session, request_id, source, action)
                 finished(session, request_id, source, action, rows)
+
+
+def postpone_export(session: Session, request_id: str, worker: str, outage, exc) -> None:
+    """A source was down while building an export: try again later, attempts not used up.
+
+    The archive goes back to the claimable pool once its lease (the delay) has passed.
+    """
+    import logging
+
+    from sqlalchemy import update
+
+    from privacy_service.requests.models import ExportArchive
+
+    source, attempts = outage
+    delay = retry_delay(attempts)
+    session.execute(
+        update(ExportArchive)
+        .where(ExportArchive.request_id == request_id, ExportArchive.claimed_by == worker)
+        .values(
+            status=ExportArchive.BUILDING,
+            attempts=ExportArchive.attempts - 1,
+            error=type(exc).__name__,
+            lease_until=utcnow() + dt.timedelta(seconds=delay),
+        )
+    )
+    session.commit()
+    logging.getLogger(__name__).warning(
+        "export waits for a source",
+        extra={
+            "request_id": request_id,
+            "source": source,
+            "error_type": type(exc).__name__,
+            "retry_in_seconds": delay,
+        },
+    )
