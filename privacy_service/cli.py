@@ -602,6 +602,7 @@ def demo_seed(customers, orders_per_customer, browsing_per_customer, seed_value)
     if rt.settings.is_production:
         click.echo("refused: demo data is never written in production (PRIVACY_ENV=production)")
         sys.exit(1)
+    _demo_staff(rt)  # the service's own database: the printed dashboard login works either way
     skip = refusal(rt)
     if skip:
         # Not an error: `make run` goes on to serve the operator's shop.
@@ -618,7 +619,6 @@ def demo_seed(customers, orders_per_customer, browsing_per_customer, seed_value)
             progress=bar.update,
             support_engine=rt.sources.get("support"),
         )
-    _demo_staff(rt)
     if summary is None:
         click.echo("demo shop already present")
         return
