@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 
 import click
@@ -678,6 +679,38 @@ def datamap_check():
     for name in rt.policies.fallbacks:
         click.echo(f"note: {name} not in {rt.settings.policies_dir}; using the shipped default")
     click.echo(f"data map OK: {len(dm.sources)} sources, {tables} tables, {fields} fields")
+
+
+@datamap.command("scan")
+@click.option("--source", "source_name", help="A source of the data map to scan.")
+@click.option("--url-env", help="Or: the environment variable holding a database URL.")
+@click.option("--identity", help="The customer table (guessed when not given).")
+@click.option("--name", "draft_name", default=None, help="Source name in the draft.")
+def datamap_scan(source_name, url_env, identity, draft_name):
+    """Draft a data map from a live database (prints YAML to edit; changes nothing)."""
+    from privacy_service.datamap.scan import scan, to_yaml
+    from privacy_service.db import make_engine
+
+    rt = runtime()
+    if bool(source_name) == bool(url_env):
+        raise click.UsageError("give --source NAME or --url-env VAR")
+    if source_name:
+        if source_name not in rt.sources:
+            raise click.UsageError(f"{source_name!r} is not a SQL source of the data map")
+        engine = rt.sources[source_name]
+        url_env = rt.policies.datamap.sources[source_name].url_name
+    else:
+        if not os.environ.get(url_env):
+            raise click.UsageError(f"{url_env} is not set")
+        engine = make_engine(os.environ[url_env], immediate=False)
+    try:
+        draft = scan(engine, identity=identity)
+    except Exception as exc:  # unreachable or unreadable: say which, never the URL
+        click.echo(f"cannot scan through {url_env} ({type(exc).__name__})", err=True)
+        sys.exit(1)
+    click.echo(
+        to_yaml(draft, source=draft_name or source_name or "shop", url_env=url_env), nl=False
+    )
 
 
 # --- config ------------------------------------------------------------------------------------
