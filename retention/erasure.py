@@ -23,6 +23,7 @@ from privacy_service.datamap.collect import matches
 from privacy_service.holds import HOLD_BASIS, LegalHold
 from privacy_service.retention_policy import Period
 from privacy_service.subjects.identity import IdentityDocument
+from retention import http_erasure
 from retention.periods import cutoff, cutoff_inverse, naive_if_sqlite
 
 BATCH = 5000
@@ -136,6 +137,8 @@ def plan(
 
 
 def _table_steps(collector, session, subject, source, table, category, rule, hold, chosen, now):
+    if source.kind == "http":
+        return http_erasure.steps(collector, subject, source, table, category, rule, hold)
     if source.kind == "vault":
         count = (
             session.scalar(
@@ -301,6 +304,9 @@ def _run_step(collector, policies, session, subject, step, now, batch, progress)
         return
     source = policies.datamap.sources[step["source"]]
     table = source.tables[step["table"]]
+    if action == "http_erase":
+        http_erasure.run(collector, source, table, subject, step, progress)
+        return
     if action == "vault_delete":
         session.execute(delete(IdentityDocument).where(IdentityDocument.subject_id == subject.id))
         return
@@ -374,7 +380,7 @@ def receipt(request, completed_at: dt.datetime, *, shredded: bool) -> dict:
         if step["action"] == "close":
             continue
         entry = categories.setdefault(step["category"], {"deleted": 0, "anonymised": 0, "kept": []})
-        if step["action"] in ("delete", "vault_delete"):
+        if step["action"] in ("delete", "vault_delete", "http_erase"):
             entry["deleted"] += step["rows"]
         elif step["action"] == "anonymise":
             entry["anonymised"] += step["rows"]

@@ -34,6 +34,7 @@ from privacy_service.crypto.normalize import InvalidValue, mask
 from privacy_service.dashboard import sessions
 from privacy_service.dashboard.staff import authenticate
 from privacy_service.datamap import steps as source_steps
+from privacy_service.datamap.http_source import HttpSourceError
 from privacy_service.db import is_uuid, utcnow
 from privacy_service.errors import Problem
 from privacy_service.requests import lifecycle, staff
@@ -405,7 +406,7 @@ def detail(request_id: str):
                 from retention.processor import blockers as closure_blockers
 
                 blockers = closure_blockers(rt.erasure_deps(), subject)
-        except SQLAlchemyError:  # a source system is down: the page still shows the request
+        except (SQLAlchemyError, HttpSourceError):  # a source is down: the page still shows
             s.rollback()
             found = {}
     return _render(

@@ -26,6 +26,12 @@ def check(datamap: DataMap, engines: Mapping[str, Engine]) -> list[str]:
         if engine is None:
             problems.append(f"{where}: no connection ({source.url_name} not set)")
             continue
+        if source.kind == "http":
+            try:
+                engine.ping()
+            except Exception as exc:
+                problems.append(f"{where}: cannot use {source.url_name}: {_reason(exc)}")
+            continue
         try:
             problems += [f"{where}: {p}" for p in _check_source(source, engine)]
         except Exception as exc:  # unreachable, bad credentials, missing database
@@ -72,3 +78,10 @@ def _check_source(source: SourceSpec, engine: Engine) -> list[str]:
                         "does not exist"
                     )
     return problems
+
+
+def _reason(exc: Exception) -> str:
+    from privacy_service.datamap.http_source import HttpSourceError
+
+    # Our own messages name the source and table, never a URL or a value.
+    return str(exc).split("): ", 1)[-1] if isinstance(exc, HttpSourceError) else type(exc).__name__

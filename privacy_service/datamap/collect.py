@@ -91,6 +91,8 @@ class Collector:
         raw = self.subject_keys(source, subject)
         if not raw:
             return None
+        if source.kind == "http":
+            return Keys(raw)  # the provider's ids, as it gave them
         column = self.table(source.name, source.identity_table).c[source.identity_column]
         return Keys(_typed(column, value) for value in raw)
 
@@ -170,6 +172,8 @@ class Collector:
                         yield from self._vault(
                             service_session, subject, source, table, category, columns
                         )
+                    elif source.kind == "http":
+                        yield from self._http(subject, source, table, category, columns)
                     else:
                         yield from self._sql(subject, source, table, category, columns, batch_size)
 
@@ -182,6 +186,19 @@ class Collector:
             result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(stmt)
             for rows in result.partitions(batch_size):
                 yield Batch(category, source.name, table.name, ("id", *columns), rows)
+
+    def _http(self, subject, source, table, category, columns) -> Iterator[Batch]:
+        keys = self.subject_key(source, subject)
+        if not keys:
+            return
+        client = self.engines[source.name]
+        key_field = table.http["key"]
+        rows = [
+            (record.get(key_field), *(record.get(c) for c in columns))
+            for record in client.account_records(table, keys)
+        ]
+        if rows:
+            yield Batch(category, source.name, table.name, ("id", *columns), rows)
 
     @staticmethod
     def _vault(session, subject, source, table, category, columns) -> Iterator[Batch]:

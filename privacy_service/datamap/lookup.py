@@ -52,6 +52,8 @@ def find_accounts(collector, source: SourceSpec, kind: str, value: str) -> list[
     """
     if kind not in source.contacts:
         return []
+    if source.kind == "http":
+        return collector.engines[source.name].find_accounts(kind, value)
     stmt, wanted = contact_query(collector, source, kind, value)
     with collector.engines[source.name].connect() as conn:
         rows = conn.execute(stmt).all()

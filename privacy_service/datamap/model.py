@@ -7,6 +7,8 @@ from pathlib import Path
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from privacy_service.datamap import http_model
+
 FIELD_TYPES = (
     "text",
     "name",
@@ -54,6 +56,7 @@ class TableSpec:
     link_column: str | None = None
     parent_table: str | None = None
     parent_column: str | None = None
+    http: dict | None = None  # HTTP sources: find, key, erase
 
     def categories(self) -> list[str]:
         """Categories of this table's fields, in declaration order."""
@@ -78,6 +81,7 @@ class SourceSpec:
     # Contact kind (email, phone) -> column of the identity table that holds it.
     contacts: dict[str, str] = dataclasses.field(default_factory=dict)
     line: int = 1  # where the source starts in datamap.yaml (for messages)
+    http: dict | None = None  # HTTP sources: token_env, timeout_seconds, retries
 
     @property
     def url_name(self) -> str:
@@ -111,7 +115,7 @@ class DataMap:
         return [
             s
             for s in self.sources.values()
-            if s.kind == "sql" and s.contacts and (kind is None or kind in s.contacts)
+            if s.kind in ("sql", "http") and s.contacts and (kind is None or kind in s.contacts)
         ]
 
     def fields(self):
@@ -167,6 +171,9 @@ class _Link(_Strict):
 
 class _Table(_Strict):
     link = fields.Nested(_Link)
+    find = fields.Nested(http_model.Find)  # HTTP sources only
+    key = fields.String(load_default="id")
+    erase = fields.Nested(http_model.Erase)
     restrict_column = fields.String(validate=_NAME)
     fields = fields.Dict(
         keys=fields.String(validate=_NAME),
@@ -195,7 +202,10 @@ class _Identity(_Strict):
 
 class _Source(_Strict):
     title = fields.Nested(_Local, required=True)
-    kind = fields.String(load_default="sql", validate=validate.OneOf(("sql", "vault")))
+    kind = fields.String(load_default="sql", validate=validate.OneOf(("sql", "vault", "http")))
+    token_env = fields.String(validate=_ENV)
+    timeout_seconds = fields.Float(load_default=5.0, validate=validate.Range(min=0.1, max=120))
+    retries = fields.Integer(load_default=2, validate=validate.Range(min=0, max=10))
     url_setting = fields.String(validate=_NAME)
     url_env = fields.String(validate=_ENV)
     identity = fields.Nested(_Identity)
@@ -242,6 +252,9 @@ def _check_source(source: dict, categories: set, settings_fields: set) -> dict:
                 problems.setdefault("tables", {}).setdefault(table_name, {}).setdefault(
                     "fields", {}
                 )[field_name] = {"category": [f"Unknown category; one of {sorted(categories)}."]}
+    if source.get("kind") == "http":
+        problems.update(http_model.check_http_source(source))
+        return problems
     if source.get("kind") == "vault":
         for table_name, table in tables.items():
             if table_name != "identity_documents":
@@ -329,6 +342,9 @@ def _build(data: dict, path: Path | None = None, lines: dict | None = None) -> D
                     for f, spec in t["fields"].items()
                 ),
                 restrict_column=t.get("restrict_column"),
+                http={"find": t["find"], "key": t["key"], "erase": t.get("erase")}
+                if t.get("find")
+                else None,
                 link_column=link["column"] if link else None,
                 parent_table=parent,
                 parent_column=parent_col or None,
@@ -343,6 +359,9 @@ def _build(data: dict, path: Path | None = None, lines: dict | None = None) -> D
             url_env=s.get("url_env"),
             contacts=dict(identity.get("contacts") or {}),
             line=(lines or {}).get(name, 1),
+            http={k: s.get(k) for k in ("token_env", "timeout_seconds", "retries")}
+            if s["kind"] == "http"
+            else None,
             identity_table=identity.get("table"),
             identity_column=identity.get("column"),
             subject_field=identity.get("subject_field")

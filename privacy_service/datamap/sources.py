@@ -50,21 +50,41 @@ def _instance_folder(url: str, settings) -> None:
         instance.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
+def _http_source(source: SourceSpec, url: str, environ, where: str, problems: list):
+    from privacy_service.datamap.http_source import HttpSource
+
+    environ = os.environ if environ is None else environ
+    token = None
+    if source.http.get("token_env"):
+        token = environ.get(source.http["token_env"])
+        if not token:
+            problems.append(f"{where}: environment variable {source.http['token_env']} is not set")
+    if not url.startswith(("http://", "https://")):
+        problems.append(f"{where}: {source.url_name} is not an http(s) URL")
+    return HttpSource(source, url, token)
+
+
 def engines_for(
     datamap: DataMap,
     settings,
     make_engine: Callable[..., Engine],
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, Engine]:
-    """An engine per SQL source (no connection yet); a ``ConfigError`` naming every problem."""
+    """An engine per SQL source, a client per HTTP source (no connection yet).
+
+    Raises a ``ConfigError`` naming every problem.
+    """
     engines, problems = {}, []
     for name, source in datamap.sources.items():
-        if source.kind != "sql":
+        if source.kind == "vault":
             continue
         where = f"{datamap.where(name)}: source {name!r}"
         url = source_url(source, settings, environ)
         if url is None:
             problems.append(f"{where}: environment variable {source.url_name} is not set")
+            continue
+        if source.kind == "http":
+            engines[name] = _http_source(source, url, environ, where, problems)
             continue
         _instance_folder(url, settings)
         try:

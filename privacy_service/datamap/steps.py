@@ -182,19 +182,36 @@ class Tally:
         self.current: str | None = None
         self.skip = tuple(skip)
         self.outage: tuple[str, int] | None = None  # (source, its failed attempts) when down
+        self._passes: dict[tuple, int] = {}
 
     def _enter(self, source: str) -> None:
         self.current = source
         self.rows.setdefault(source, 0)
 
-    def collect(self, collector, session, subject, **kwargs):
-        """``collector.collect`` with every batch counted against its source."""
-        for batch in collector.collect(
-            session, subject, on_source=self._enter, skip_sources=self.skip, **kwargs
-        ):
-            self.rows[batch.source] = self.rows.get(batch.source, 0) + len(batch.rows)
-            yield batch
-        self.current = None
+    def collect(self, collector, session, subject, categories=None, **kwargs):
+        """``collector.collect`` with every batch counted against its source.
+
+        The export reads a category once per file (JSON, CSV, pages): each (source, category)
+        counts its largest pass, not their sum.
+        """
+        counts: dict[str, int] = {}
+        key = tuple(categories or ())
+        try:
+            for batch in collector.collect(
+                session,
+                subject,
+                categories=categories,
+                on_source=self._enter,
+                skip_sources=self.skip,
+                **kwargs,
+            ):
+                counts[batch.source] = counts.get(batch.source, 0) + len(batch.rows)
+                yield batch
+            self.current = None
+        finally:
+            for source, n in counts.items():
+                self._passes[(source, key)] = max(self._passes.get((source, key), 0), n)
+                self.rows[source] = sum(v for (s, _), v in self._passes.items() if s == source)
 
     def record(self, session: Session, request_id: str, action: str, exc=None) -> None:
         """Record each source's step: done with its rows, or the one that failed."""
@@ -206,7 +223,9 @@ class Tally:
                     session, request_id, source, action
                 )
                 failed(session, request_id, source, action, exc)
-                if isinstance(exc, SQLAlchemyError):
+                from privacy_service.datamap.http_source import HttpSourceError
+
+                if isinstance(exc, SQLAlchemyError | HttpSourceError):
                     # The source's database failed, not the export: retry it later, without
                     # using up the export's attempts.
                     self.outage = (source, step.attempts)
