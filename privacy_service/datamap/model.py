@@ -111,7 +111,7 @@ class DataMap:
         return f"{self.path}:{self.sources[source].line}"
 
     def contact_sources(self, kind: str | None = None) -> list[SourceSpec]:
-        """SQL sources whose identity table declares contact columns (of ``kind``)."""
+        """SQL and HTTP sources whose identity table declares contacts (of ``kind``)."""
         return [
             s
             for s in self.sources.values()
