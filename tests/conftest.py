@@ -186,6 +186,7 @@ def _empty_demo_sources(rt) -> None:
     for name, metadata in schemas_by_source().items():
         if name in rt.sources and name in rt.policies.datamap.sources:
             metadata.create_all(rt.sources[name])
+            rt.sources[name].dispose()  # no idle connection left (tests copy the database)
 
 
 @pytest.fixture

@@ -57,13 +57,21 @@ def refusal(rt) -> str | None:
         engine = rt.sources.get(name)
         if engine is None:
             return f"the data map has no {name!r} source"
-        foreign = set(inspect(engine).get_table_names()) - set(metadata.tables)
+        # The service's own tables may share the database (one PostgreSQL database for both).
+        foreign = set(inspect(engine).get_table_names()) - set(metadata.tables) - _service_tables()
         if foreign:
             return (
                 f"source {name!r} ({rt.policies.datamap.sources[name].url_name}) already holds "
                 "tables that are not the demo's; nothing was written"
             )
     return None
+
+
+def _service_tables() -> set[str]:
+    import privacy_service.models  # noqa: F401 - every model, so the metadata is complete
+    from privacy_service.db import Base
+
+    return set(Base.metadata.tables) | {"alembic_version", "audit_head"}
 
 
 def shop_is_seeded(shop_engine: Engine) -> bool:
