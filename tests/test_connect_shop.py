@@ -415,3 +415,24 @@ def test_identity_documents_find_an_operators_customer_by_their_own_id(
     assert stored.status_code == 201, stored.json
     with app.app_context():
         assert stored.json["subject_id"] == _rt(app).db.session.get(DataRequest, rid).subject_id
+
+
+def test_a_minimal_data_map_loads(tmp_path):
+    """Only what the contract names, categories and columns: titles and types are optional."""
+    from privacy_service.policies import load_policies
+
+    minimal = (
+        "sources:\n"
+        "  shop:\n"
+        "    url_env: PRIVACY_SOURCE_SHOP_URL\n"
+        "    identity: {table: customers, column: id, contacts: {email: email, phone: phone}}\n"
+        "    tables:\n"
+        "      customers:\n"
+        "        fields:\n"
+        "          email: {category: account, type: email}\n"
+        "          nickname: {category: account}\n"
+    )
+    policies = load_policies(write_policies(tmp_path / "minimal", minimal))
+    shop = policies.datamap.sources["shop"]
+    assert shop.title == {"zh-CN": "shop", "en": "shop"}
+    assert [f.type for f in shop.tables["customers"].fields] == ["email", "text"]

@@ -152,7 +152,8 @@ class _Local(_Strict):
 
 class _Field(_Strict):
     category = fields.String(required=True)
-    type = fields.String(required=True, validate=validate.OneOf(FIELD_TYPES))
+    # Optional: plain text unless it says otherwise (the type validates corrections).
+    type = fields.String(load_default="text", validate=validate.OneOf(FIELD_TYPES))
     sensitive = fields.Boolean(load_default=False)
     correctable = fields.Boolean(load_default=False)
     export = fields.Boolean(load_default=True)
@@ -201,7 +202,7 @@ class _Identity(_Strict):
 
 
 class _Source(_Strict):
-    title = fields.Nested(_Local, required=True)
+    title = fields.Nested(_Local)  # optional: the source's name in both languages
     kind = fields.String(load_default="sql", validate=validate.OneOf(("sql", "vault", "http")))
     token_env = fields.String(validate=_ENV)
     timeout_seconds = fields.Float(load_default=5.0, validate=validate.Range(min=0.1, max=120))
@@ -352,7 +353,9 @@ def _build(data: dict, path: Path | None = None, lines: dict | None = None) -> D
         identity = s.get("identity") or {}
         sources[name] = SourceSpec(
             name=name,
-            title={"zh-CN": s["title"]["zh"], "en": s["title"]["en"]},
+            title={"zh-CN": s["title"]["zh"], "en": s["title"]["en"]}
+            if s.get("title")
+            else {"zh-CN": name, "en": name},
             kind=s["kind"],
             tables=tables,
             url_setting=s.get("url_setting"),
