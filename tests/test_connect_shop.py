@@ -436,3 +436,35 @@ def test_a_minimal_data_map_loads(tmp_path):
     shop = policies.datamap.sources["shop"]
     assert shop.title == {"zh-CN": "shop", "en": "shop"}
     assert [f.type for f in shop.tables["customers"].fields] == ["email", "text"]
+
+
+@pytest.mark.parametrize("shop_db", ["sqlite"], indirect=True)
+def test_a_contact_still_in_the_shop_after_closure_starts_afresh(
+    make_app, shop_db, tmp_path, monkeypatch, smtp
+):
+    """The shop kept the phone of a closed account: a new request gets a new subject and key."""
+    from shopfix import DATAMAP
+    from sqlalchemy import create_engine
+
+    engine = create_engine(shop_db.url)
+    fill(engine)
+    engine.dispose()
+    monkeypatch.setenv("PRIVACY_SOURCE_CRM_URL", shop_db.url)
+    kept_phone = DATAMAP.replace(
+        "          mobile: {category: account, type: phone, sensitive: true}\n", ""
+    )
+    app = make_app(policies_dir=write_policies(tmp_path / "operator", kept_phone))
+    client = app.test_client()
+    rt = _rt(app)
+    closure, _ = _submit_and_verify(app, client, smtp, phone="13811112222", type="account_closure")
+    with app.app_context():
+        end_cooling_off(rt.erasure_deps(), rt.db.session, now=utcnow().replace(year=2099))
+    assert run_erasures(rt.erasure_deps()) == 1
+    again, _token = _submit_and_verify(app, client, smtp, phone="13811112222")
+    with app.app_context():
+        session = rt.db.session
+        old = session.get(DataRequest, closure).subject_id
+        new = session.get(DataRequest, again).subject_id
+        assert new != old, "the closed account's key is gone; the new request has its own"
+        link = session.scalars(select(SubjectAccount).where(SubjectAccount.account_key == "M-003"))
+        assert link.one().subject_id == new

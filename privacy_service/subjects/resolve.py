@@ -115,6 +115,11 @@ def _legacy_accounts(datamap, subject: Subject) -> list[dict]:
     return out
 
 
+def _shredded(subject: Subject) -> bool:
+    # Crypto-shredding clears the blind indexes with the key: nothing can be sealed for it.
+    return subject.email_bidx is None and subject.phone_bidx is None
+
+
 def _subject_for(session: Session, request: DataRequest, found: Lookup) -> tuple[Subject, bool]:
     if found.directory is not None:
         return found.directory, False
@@ -126,7 +131,9 @@ def _subject_for(session: Session, request: DataRequest, found: Lookup) -> tuple
             )
         ).first()
         if linked is not None:
-            return session.get(Subject, linked.subject_id), False
+            owner = session.get(Subject, linked.subject_id)
+            if not _shredded(owner):
+                return owner, False
     kind = request.contact_kind
     subject = register(session, **{kind: request.contact}, preferred_language=request.language)
     session.flush()
@@ -136,11 +143,17 @@ def _subject_for(session: Session, request: DataRequest, found: Lookup) -> tuple
 def _link(session: Session, subject: Subject, accounts: list[dict]) -> None:
     for account in accounts:
         exists = session.scalars(
-            select(SubjectAccount.id).where(
+            select(SubjectAccount).where(
                 SubjectAccount.source == account["source"],
                 SubjectAccount.account_key == account["key"],
             )
         ).first()
+        if (
+            exists is not None
+            and exists.subject_id != subject.id
+            and _shredded(session.get(Subject, exists.subject_id))
+        ):
+            exists.subject_id = subject.id  # its former owner closed their account
         if exists is None:
             session.add(
                 SubjectAccount(
