@@ -274,3 +274,11 @@ def test_garbage_answers_and_bad_credentials_are_clear_errors(
     rt.sources["mailer"].token = "wrong"
     result = runner_for(app_with_mailer).invoke(args=["datamap", "check"])
     assert "source 'mailer': cannot use PRIVACY_SOURCE_MAILER_URL: HTTP 401" in result.output
+
+
+def test_readyz_asks_the_provider(app_with_mailer, provider):
+    client = app_with_mailer.test_client()
+    assert client.get("/readyz").status_code == 200
+    provider.fail_next = 100
+    answer = client.get("/readyz")
+    assert answer.status_code == 503 and "source:mailer" in answer.get_data(as_text=True)

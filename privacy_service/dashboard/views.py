@@ -41,7 +41,6 @@ from privacy_service.requests import lifecycle, staff
 from privacy_service.requests.models import DataRequest, Verification
 from privacy_service.runtime import runtime
 from privacy_service.subjects.identity import IdentityDocument
-from privacy_service.subjects.models import Subject
 from privacy_service.subjects.scope import for_request
 from privacy_service.webforms import check_csrf, csrf_token, html, int_arg, same_site_path
 
