@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3.11"; exit 1; }
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,postgres]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,postgres,mysql]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -19,8 +19,10 @@ install: $(STAMP)
 migrate: install
 	$(BIN)/privacy db upgrade
 
+# The demo seed skips an operator's shop (PRIVACY_POLICIES_DIR) and refuses production.
 seed: migrate
-	$(BIN)/privacy demo seed
+	@if [ "$${PRIVACY_ENV:-development}" = production ]; then \
+		echo "PRIVACY_ENV=production: no demo data"; else $(BIN)/privacy demo seed; fi
 
 run: seed
 	@echo ""

@@ -80,6 +80,8 @@ class Manifest:
     timezone: str = "UTC"
     files: list[dict] = dataclasses.field(default_factory=list)
     counts: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    # The shop accounts the request covers: [{"source", "key"}] (one person may have several).
+    accounts: list[dict] = dataclasses.field(default_factory=list)
 
     def built_local(self) -> dt.datetime:
         """When the archive was built, in the archive's time zone."""
@@ -91,6 +93,7 @@ class Manifest:
             "format_version": FORMAT_VERSION,
             "request_id": self.request_id,
             "subject": self.subject,
+            "accounts": self.accounts,
             "built_at": self.built_local().isoformat(),
             "time_zone": self.timezone,
             "categories": {
@@ -210,17 +213,23 @@ def build(
     style: Style | None = None,
     recipients: list | None = None,
     progress: Progress | None = None,
+    accounts: list[dict] | None = None,
 ) -> tuple[Iterator[bytes], Manifest]:
     """The ZIP as a stream of bytes, and the manifest (complete once the stream is consumed).
 
     ``collect(category)`` yields batches whose rows carry their parents' human keys (the
     collector's ``parent_keys=True``); ``style`` sets the time zone and the CSV's language;
     ``recipients`` (``policies/recipients.yaml``) adds the "who receives your data" section;
-    ``progress(done, total)`` is called before the first category and after each one.
+    ``progress(done, total)`` is called before the first category and after each one;
+    ``accounts`` are the shop accounts the request covers (named in the manifest).
     """
     style = style or Style()
     manifest = Manifest(
-        request_id=request_id, subject=subject, built_at=built_at, timezone=style.timezone
+        request_id=request_id,
+        subject=subject,
+        built_at=built_at,
+        timezone=style.timezone,
+        accounts=list(accounts or []),
     )
     assembly = _Assembly(plans, collect, manifest, style, recipients, progress)
 

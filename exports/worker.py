@@ -25,10 +25,11 @@ from exports.assemble import BATCH_ROWS, build, export_style, plan_categories
 from exports.storage import Storage
 from privacy_service import audit
 from privacy_service.crypto.stream import SealedWriter
+from privacy_service.datamap import steps
 from privacy_service.db import claim_one, utcnow
 from privacy_service.requests import lifecycle
 from privacy_service.requests.models import DataRequest, ExportArchive
-from privacy_service.subjects.models import Subject
+from privacy_service.subjects.scope import for_request
 
 log = logging.getLogger(__name__)
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
@@ -102,12 +103,25 @@ def build_one(deps: ExportDeps, request_id: str, worker: str = WORKER_ID) -> boo
             return False
         if request.status == lifecycle.VERIFIED:
             lifecycle.transition(session, request, lifecycle.IN_PROGRESS, actor="worker")
-        subject = session.get(Subject, request.subject_id)
+        subject = for_request(session, request)
         aead = deps.vault.data_key(session, subject.id)
         session.commit()  # release the service database while building (SQLite write lock)
         key = f"{request_id}-{archive.attempts}.zip.sealed"
         built_at = utcnow()
-        digest, size, manifest = _write(deps, session, request, subject, aead, key, built_at)
+        tally = steps.Tally(skip=steps.not_applicable(session, request_id, "access"))
+        try:
+            digest, size, manifest = _write(
+                deps, session, request, subject, aead, key, built_at, tally
+            )
+        except Exception as exc:
+            session.rollback()
+            tally.record(session, request_id, "access", exc)
+            session.commit()
+            if tally.outage:
+                steps.postpone_export(session, request_id, worker, tally.outage, exc)
+                return False
+            raise
+        tally.record(session, request_id, "access")
         records = sum(sum(t.values()) for t in manifest.counts.values())
         if not _complete(deps, session, request_id, worker, key, size, digest, records, built_at):
             deps.storage.delete(key)  # another worker took over meanwhile; its archive stands
@@ -126,13 +140,18 @@ def build_one(deps: ExportDeps, request_id: str, worker: str = WORKER_ID) -> boo
         session.close()
 
 
-def _write(deps, session, request, subject, aead, key, built_at, progress=None):
+def _write(deps, session, request, subject, aead, key, built_at, tally, progress=None):
     plans = plan_categories(deps.policies, request.categories)
 
     def collect(category):
         try:
-            yield from deps.collector.collect(
-                session, subject, categories=[category], parent_keys=True, batch_size=BATCH_ROWS
+            yield from tally.collect(
+                deps.collector,
+                session,
+                subject,
+                categories=[category],
+                parent_keys=True,
+                batch_size=BATCH_ROWS,
             )
         finally:
             session.commit()  # the vault source reads the service database; end that read
@@ -146,6 +165,7 @@ def _write(deps, session, request, subject, aead, key, built_at, progress=None):
         style=export_style(deps.policies, request),
         recipients=deps.policies.recipients,
         progress=progress,
+        accounts=request.accounts,
     )
     digest, size = hashlib.sha256(), 0
     with deps.storage.writer(key) as fh:

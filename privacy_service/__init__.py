@@ -22,7 +22,7 @@ from privacy_service import logs
 from privacy_service.config import Settings
 from privacy_service.crypto import Vault, install_vault, load_keyring
 from privacy_service.crypto.keyring import dev_secrets
-from privacy_service.datamap.collect import engines_for
+from privacy_service.datamap.sources import engines_for
 from privacy_service.db import Database, make_engine
 from privacy_service.errors import register_error_handlers
 from privacy_service.notify import Notifier

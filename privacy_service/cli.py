@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 
 import click
@@ -616,9 +617,18 @@ def demo():
 @click.option("--seed", "seed_value", default=2024, show_default=True, help="Random seed.")
 def demo_seed(customers, orders_per_customer, browsing_per_customer, seed_value):
     """Create the demo shop once (demo@example.com / 13800138000 always included)."""
-    from privacy_service.demo import seed
+    from privacy_service.demo import refusal, seed
 
     rt = runtime()
+    if rt.settings.is_production:
+        click.echo("refused: demo data is never written in production (PRIVACY_ENV=production)")
+        sys.exit(1)
+    _demo_staff(rt)  # the service's own database: the printed dashboard login works either way
+    skip = refusal(rt)
+    if skip:
+        # Not an error: `make run` goes on to serve the operator's shop.
+        click.echo(f"demo seed skipped: {skip}")
+        return
     with click.progressbar(length=customers, label="customers") as bar:
         summary = seed(
             rt.db.session,
@@ -628,8 +638,8 @@ def demo_seed(customers, orders_per_customer, browsing_per_customer, seed_value)
             browsing_per_customer=browsing_per_customer,
             seed_value=seed_value,
             progress=bar.update,
+            support_engine=rt.sources.get("support"),
         )
-    _demo_staff(rt)
     if summary is None:
         click.echo("demo shop already present")
         return
@@ -674,10 +684,52 @@ def datamap_check():
         for problem in problems:
             click.echo(f"PROBLEM: {problem}", err=True)
         sys.exit(1)
-    tables = sum(len(s.tables) for s in rt.policies.datamap.sources.values())
-    fields = sum(1 for _ in rt.policies.datamap.fields())
+    dm = rt.policies.datamap
+    tables = sum(len(s.tables) for s in dm.sources.values())
+    fields = sum(1 for _ in dm.fields())
+    for source in dm.sources.values():
+        contacts = ", ".join(f"{k}: {c}" for k, c in source.contacts.items()) or "none"
+        via = "the service itself" if source.kind == "vault" else source.url_name
+        click.echo(f"source {source.name}: reachable through {via}; contacts {contacts}")
+    if not dm.contact_sources():
+        click.echo(
+            "note: no source declares identity contacts; only customers registered in the "
+            "service's directory can make requests"
+        )
+    for name in rt.policies.fallbacks:
+        click.echo(f"note: {name} not in {rt.settings.policies_dir}; using the shipped default")
+    click.echo(f"data map OK: {len(dm.sources)} sources, {tables} tables, {fields} fields")
+
+
+@datamap.command("scan")
+@click.option("--source", "source_name", help="A source of the data map to scan.")
+@click.option("--url-env", help="Or: the environment variable holding a database URL.")
+@click.option("--identity", help="The customer table (guessed when not given).")
+@click.option("--name", "draft_name", default=None, help="Source name in the draft.")
+def datamap_scan(source_name, url_env, identity, draft_name):
+    """Draft a data map from a live database (prints YAML to edit; changes nothing)."""
+    from privacy_service.datamap.scan import scan, to_yaml
+    from privacy_service.db import make_engine
+
+    rt = runtime()
+    if bool(source_name) == bool(url_env):
+        raise click.UsageError("give --source NAME or --url-env VAR")
+    if source_name:
+        if source_name not in rt.sources:
+            raise click.UsageError(f"{source_name!r} is not a SQL source of the data map")
+        engine = rt.sources[source_name]
+        url_env = rt.policies.datamap.sources[source_name].url_name
+    else:
+        if not os.environ.get(url_env):
+            raise click.UsageError(f"{url_env} is not set")
+        engine = make_engine(os.environ[url_env], immediate=False)
+    try:
+        draft = scan(engine, identity=identity)
+    except Exception as exc:  # unreachable or unreadable: say which, never the URL
+        click.echo(f"cannot scan through {url_env} ({type(exc).__name__})", err=True)
+        sys.exit(1)
     click.echo(
-        f"data map OK: {len(rt.policies.datamap.sources)} sources, {tables} tables, {fields} fields"
+        to_yaml(draft, source=draft_name or source_name or "shop", url_env=url_env), nl=False
     )
 
 

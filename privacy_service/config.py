@@ -40,6 +40,8 @@ class Settings:
     database_url: str = ""
     # The demo shop's database (a source system of the data map).
     shop_database_url: str = ""
+    # The demo's customer-service desk (its own database; MariaDB in a realistic set-up).
+    source_support_url: str = ""
     policies_dir: str = str(PROJECT_ROOT / "policies")
     timezone: str = "Asia/Shanghai"
 
@@ -138,6 +140,8 @@ class Settings:
             settings.database_url = f"sqlite:///{Path(settings.instance_dir) / 'privacy.db'}"
         if not settings.shop_database_url:
             settings.shop_database_url = f"sqlite:///{Path(settings.instance_dir) / 'shop.db'}"
+        if not settings.source_support_url:
+            settings.source_support_url = f"sqlite:///{Path(settings.instance_dir) / 'support.db'}"
         if not settings.exports_dir:
             settings.exports_dir = str(Path(settings.instance_dir) / "exports")
         if not settings.outbox_log:

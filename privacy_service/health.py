@@ -36,7 +36,11 @@ def _database() -> None:
 
 def _source(name: str):
     def check() -> None:
-        with runtime().sources[name].connect() as conn:
+        source = runtime().sources[name]
+        if hasattr(source, "ping"):  # an HTTP source: a search that matches nobody
+            source.ping()
+            return
+        with source.connect() as conn:
             conn.execute(text("SELECT 1"))
 
     return check

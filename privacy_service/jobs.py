@@ -110,6 +110,13 @@ def reject_unverified_requests(session: Session, rt: Runtime) -> int:
     return len(stale)
 
 
+def resolve_identities(session: Session, rt: Runtime) -> int:
+    """Look up contacts still waiting (a source was down, or a process died); sends codes."""
+    from privacy_service.subjects.resolve import run_due
+
+    return run_due(rt)
+
+
 def purge_idempotency_keys(session: Session, rt: Runtime) -> int:
     """Forget idempotency keys older than a day."""
     return idempotency.purge_older_than(session, utcnow() - dt.timedelta(days=1))
@@ -214,6 +221,14 @@ JOBS: tuple[JobSpec, ...] = (
     ),
     JobSpec(
         "requests.reject_unverified", reject_unverified_requests, "interval", {"hours": 1}, 1800
+    ),
+    JobSpec(
+        "requests.resolve_identities",
+        resolve_identities,
+        "interval",
+        {"seconds": 10},
+        0,
+        exclusive=False,
     ),
     JobSpec("idempotency.purge", purge_idempotency_keys, "interval", {"hours": 6}, 3600),
     JobSpec("deadlines.remind", remind_deadlines, "cron", {"hour": 9, "minute": 0}, 3600),

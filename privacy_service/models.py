@@ -6,6 +6,7 @@ from privacy_service.crypto.keystore import DataKey, KeyVersion
 from privacy_service.crypto.rotation import KeyRotation
 from privacy_service.dashboard.sessions import StaffSession
 from privacy_service.dashboard.staff import StaffUser
+from privacy_service.datamap.steps import SourceStep
 from privacy_service.db import Base
 from privacy_service.holds import LegalHold
 from privacy_service.jobs import JobLease
@@ -17,7 +18,7 @@ from privacy_service.requests.models import (
     Verification,
 )
 from privacy_service.subjects.identity import IdentityDocument
-from privacy_service.subjects.models import Subject
+from privacy_service.subjects.models import Subject, SubjectAccount
 
 __all__ = [
     "AuditEntry",
@@ -33,9 +34,11 @@ __all__ = [
     "KeyVersion",
     "LegalHold",
     "PurgeRun",
+    "SourceStep",
     "StaffSession",
     "StaffUser",
     "Subject",
+    "SubjectAccount",
     "Verification",
     "WorkBatch",
 ]

@@ -67,22 +67,45 @@ class Notifier:
         """A notice to the privacy team (request ids and counts only)."""
         self._submit("email", to, subject, text, "team")
 
-    def _submit(self, channel: str, to: str, subject: str, text: str, request_id: str) -> None:
-        future = self._pool.submit(self._deliver, channel, to, subject, text, request_id)
+    def run(self, func, *args) -> None:
+        """Run other after-the-answer work on the same pool (e.g. looking a contact up)."""
+        self._track(self._pool.submit(self._guarded, func, *args))
+
+    @staticmethod
+    def _guarded(func, *args) -> None:
+        try:
+            func(*args)
+        except Exception as exc:  # logged without values; the scheduled job retries
+            log.error(
+                "background task failed",
+                extra={"task": getattr(func, "__name__", "task"), "error_type": type(exc).__name__},
+            )
+
+    def _track(self, future: Future) -> None:
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(self._done)
+
+    def _submit(self, channel: str, to: str, subject: str, text: str, request_id: str) -> None:
+        self._track(self._pool.submit(self._deliver, channel, to, subject, text, request_id))
 
     def _done(self, future: Future) -> None:
         with self._lock:
             self._pending.discard(future)
 
     def wait(self, timeout: float = 10) -> None:
-        """Block until every queued message has been handled (or ``timeout``)."""
-        with self._lock:
-            pending = list(self._pending)
-        for future in pending:
-            future.exception(timeout=timeout)
+        """Block until every queued message has been handled (or ``timeout``).
+
+        Work may queue more work (a lookup queues its code): wait until nothing is left.
+        """
+        while True:
+            with self._lock:
+                pending = list(self._pending)
+            if not pending:
+                return
+            for future in pending:
+                future.exception(timeout=timeout)
+                self._done(future)
 
     def shutdown(self) -> None:
         """Finish queued deliveries and stop the pool."""

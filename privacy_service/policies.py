@@ -376,10 +376,43 @@ class Policies:
     erasure: ErasurePolicy | None = None
     retention: RetentionPolicy | None = None
     recipients: tuple[Recipient, ...] = ()
+    # Policy files the operator left out, read from the shipped defaults instead.
+    fallbacks: tuple[str, ...] = ()
 
     def label(self, field: str) -> dict[str, str]:
         """A field's display name in both languages (its name when none is configured)."""
         return self.labels.get(field, {"zh-CN": field, "en": field})
+
+
+SHIPPED_POLICIES = Path(__file__).resolve().parent.parent / "policies"
+POLICY_DEFAULTS = Path(__file__).resolve().parent / "policy_defaults"
+# Files an operator may leave out: where the fallback comes from. The shipped erasure and
+# retention policies name the demo's tables, so an operator's shop gets neutral ones instead.
+OPTIONAL_FILES = {
+    "categories.yaml": SHIPPED_POLICIES,
+    "request_policies.yaml": SHIPPED_POLICIES,
+    "field_labels.yaml": SHIPPED_POLICIES,
+    "calendar": SHIPPED_POLICIES,
+    "erasure.yaml": POLICY_DEFAULTS,
+    "retention.yaml": POLICY_DEFAULTS,
+}
+
+
+def policy_folders(policies_dir: str | Path) -> tuple[dict[str, Path], list[str]]:
+    """Where each policy file is read from, and which files fell back to a default.
+
+    ``datamap.yaml`` is always the operator's; any other file missing from their folder comes
+    from the shipped defaults (``policies/``, or neutral erasure and retention policies).
+    """
+    folder = Path(policies_dir)
+    where, fallbacks = {}, []
+    for name, default in OPTIONAL_FILES.items():
+        if (folder / name).exists():
+            where[name] = folder
+        else:
+            where[name] = default
+            fallbacks.append(name)
+    return where, fallbacks
 
 
 def load_policies(policies_dir: str | Path) -> Policies:
@@ -391,16 +424,21 @@ def load_policies(policies_dir: str | Path) -> Policies:
     from privacy_service.retention_policy import load_retention_policy
 
     folder = Path(policies_dir)
-    categories = load_categories(folder)
+    if not (folder / "datamap.yaml").is_file():
+        raise PolicyError(f"{folder / 'datamap.yaml'}: missing; every shop needs its data map")
+    where, fallbacks = policy_folders(folder)
+    categories = load_categories(where["categories.yaml"])
     settings_fields = [f.name for f in dataclasses.fields(Settings)]
     datamap = load_datamap(folder, categories, settings_fields)
     return Policies(
-        requests=load_request_policies(folder),
-        calendar=load_calendar(folder),
+        requests=load_request_policies(where["request_policies.yaml"]),
+        calendar=load_calendar(where["calendar"]),
         categories=categories,
         datamap=datamap,
-        labels=load_labels(folder),
-        erasure=load_erasure_policy(folder, datamap),
-        retention=load_retention_policy(folder, datamap),
+        labels=load_labels(where["field_labels.yaml"]),
+        erasure=load_erasure_policy(where["erasure.yaml"], datamap),
+        retention=load_retention_policy(where["retention.yaml"], datamap),
+        # The operator's own recipients only: the shipped list names the demo shop's partners.
         recipients=load_recipients(folder, categories),
+        fallbacks=tuple(fallbacks),
     )

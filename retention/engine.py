@@ -62,9 +62,7 @@ def _held_keys(collector, session, source, category, today) -> list:
     )
     keys = []
     for subject in session.scalars(select(Subject).where(Subject.id.in_(holds))) if holds else []:
-        key = collector.subject_key(source, subject)
-        if key is not None:
-            keys.append(key)
+        keys.extend(collector.subject_key(source, subject) or ())
     return keys
 
 

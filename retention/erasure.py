@@ -17,10 +17,13 @@ from sqlalchemy import and_, delete, false, func, not_, or_, select, true, updat
 from sqlalchemy.orm import Session
 
 from privacy_service import audit, batches
+from privacy_service.datamap import steps
+from privacy_service.datamap.collect import matches
 from privacy_service.db import ids_clause as _ids_clause
 from privacy_service.holds import HOLD_BASIS, LegalHold
 from privacy_service.retention_policy import Period
 from privacy_service.subjects.identity import IdentityDocument
+from retention import http_erasure
 from retention.periods import cutoff, cutoff_inverse, naive_if_sqlite
 
 BATCH = 5000
@@ -84,15 +87,16 @@ def plan(
     chosen = list(categories or datamap.categories())
     subject_hold = next((h for h in holds if h.category is None), None)
     steps: list[dict] = []
+    failures: dict[str, str] = {}
     for category in chosen:
         rule = policy.categories[category]
         hold = subject_hold or next((h for h in holds if h.category == category), None)
         for source in datamap.sources.values():
             for table in source.tables.values():
-                if category not in table.categories():
+                if category not in table.categories() or source.name in failures:
                     continue
-                steps.extend(
-                    _table_steps(
+                try:
+                    planned = _table_steps(
                         collector,
                         session,
                         subject,
@@ -104,7 +108,12 @@ def plan(
                         chosen,
                         now,
                     )
-                )
+                except Exception as exc:  # a source down: plan nothing until it answers
+                    failures[source.name] = type(exc).__name__
+                    continue
+                steps.extend(planned)
+    if failures:
+        raise SourcesFailed(failures)
     if closing and not subject_hold:
         shop = [s for s in datamap.sources.values() if s.kind == "sql" and s.close_column]
         steps.extend(
@@ -116,6 +125,7 @@ def plan(
                 "rows": 1,
             }
             for s in shop
+            if collector.subject_key(s, subject) is not None
         )
     return {
         "now": now.isoformat(),
@@ -127,6 +137,8 @@ def plan(
 
 
 def _table_steps(collector, session, subject, source, table, category, rule, hold, chosen, now):
+    if source.kind == "http":
+        return http_erasure.steps(collector, subject, source, table, category, rule, hold)
     if source.kind == "vault":
         count = (
             session.scalar(
@@ -210,6 +222,14 @@ def _keep_step(category, source, table, rows, hold):
     }
 
 
+class SourcesFailed(Exception):
+    """Some sources failed this pass; their steps stay to be retried (the others are done)."""
+
+    def __init__(self, failures: dict[str, str]):
+        super().__init__(", ".join(sorted(failures)))
+        self.failures = failures
+
+
 def execute(
     collector,
     policies,
@@ -223,34 +243,59 @@ def execute(
 ) -> None:
     """Run the request's plan from where it stopped; commits after every batch and step.
 
-    Each batch's count is journalled with the batch (``privacy_service.batches``); a resumed
-    erasure first settles the batches its dead predecessor left open, and says so in the audit
-    log. ``heartbeat`` runs in every batch's transaction (the processor extends its claim).
+    Each source is its own step record (``datamap/steps.py``): a source that fails is recorded
+    with the error type and skipped for this pass, the other sources carry on, and
+    ``SourcesFailed`` tells the caller to retry later. A source an operator marked not
+    applicable is skipped. Each batch's count is journalled with the batch
+    (``privacy_service.batches``); a resumed erasure first settles the batches its dead
+    predecessor left open, and says so in the audit log. ``heartbeat`` runs in every batch's
+    transaction (the processor extends its claim).
     """
-    current = dict(request.erasure_plan)
-    now = dt.datetime.fromisoformat(current["now"])
-    _resume(collector, session, request, subject, current)
-    for index, step in enumerate(current["steps"]):
-        if index < current["done"]:
+    action = "closure" if request.erasure_plan.get("closing") else "deletion"
+    _resume(collector, session, request, subject, dict(request.erasure_plan))
+    done_flags = any("done" in step for step in request.erasure_plan["steps"])
+    failures: dict[str, str] = {}
+    rows: dict[str, int] = {}
+    begun: set[str] = set()
+    for index in range(len(request.erasure_plan["steps"])):
+        current = request.erasure_plan
+        step = current["steps"][index]
+        name = step["source"]
+        finished = step.get("done") or (not done_flags and index < current["done"])
+        rows[name] = rows.get(name, 0) + (step["rows"] if step["action"] != "keep" else 0)
+        if finished or name in failures:
             continue
-        changed = _run_step(
-            collector,
-            policies,
-            session,
-            request,
-            subject,
-            index,
-            step,
-            now,
-            batch,
-            progress,
-            heartbeat,
-        )
+        if steps.settled(session, request.id, name, action):
+            continue  # marked not applicable by an operator
+        if name not in begun:
+            begun.add(name)
+            steps.started(session, request.id, name, action)
+        try:
+            changed = _run_step(
+                collector,
+                policies,
+                session,
+                request,
+                subject,
+                index,
+                step,
+                now_of(current),
+                batch,
+                progress,
+                heartbeat,
+            )
+        except Exception as exc:  # a source down: record it, keep going with the others
+            session.rollback()
+            failures[name] = type(exc).__name__
+            steps.failed(session, request.id, name, action, exc)
+            session.commit()
+            continue
         if changed is None:  # work journalled batch by batch
             settled = batches.totals(session, "erasure", request.id)
             changed = sum(n for (s, _t), n in settled.items() if s == str(index))
-        current = {**current, "done": index + 1}
-        request.erasure_plan = current
+        new_steps = list(current["steps"])
+        new_steps[index] = {**step, "done": True}
+        request.erasure_plan = {**current, "steps": new_steps, "done": current["done"] + 1}
         audit.record(
             session,
             "erasure.step_done",
@@ -263,6 +308,17 @@ def execute(
             },
         )
         session.commit()
+    for name, count in rows.items():
+        if name not in failures and not steps.settled(session, request.id, name, action):
+            steps.finished(session, request.id, name, action, count)
+    session.commit()
+    if failures:
+        raise SourcesFailed(failures)
+
+
+def now_of(plan: dict) -> dt.datetime:
+    """The moment the plan was made (kept rows are judged as of then)."""
+    return dt.datetime.fromisoformat(plan["now"])
 
 
 def _resume(collector, session, request, subject, current) -> None:
@@ -295,6 +351,9 @@ def _run_step(
         return 0
     source = policies.datamap.sources[step["source"]]
     table = source.tables[step["table"]]
+    if action == "http_erase":
+        changed = http_erasure.run(collector, source, table, subject, step, progress)
+        return step["rows"] if changed is None else changed
     if action == "vault_delete":
         # The service's own database: committed with the step's audit entry, atomically.
         return session.execute(
@@ -308,7 +367,7 @@ def _run_step(
         with engine.begin() as conn:
             return conn.execute(
                 update(t)
-                .where(t.c[source.identity_column] == key)
+                .where(matches(t.c[source.identity_column], key))
                 .values({source.close_column: source.close_value})
             ).rowcount
     joined, tables, where = collector.scope(source, table, key)
@@ -379,7 +438,7 @@ def receipt(request, completed_at: dt.datetime, *, shredded: bool) -> dict:
         if step["action"] == "close":
             continue
         entry = categories.setdefault(step["category"], {"deleted": 0, "anonymised": 0, "kept": []})
-        if step["action"] in ("delete", "vault_delete"):
+        if step["action"] in ("delete", "vault_delete", "http_erase"):
             entry["deleted"] += step["rows"]
         elif step["action"] == "anonymise":
             entry["anonymised"] += step["rows"]

@@ -22,16 +22,19 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from privacy_service import holds
+from privacy_service.datamap import steps
 from privacy_service.db import claim_one, utcnow
 from privacy_service.erasure_policy import Blocker
 from privacy_service.requests import lifecycle
 from privacy_service.requests.models import DataRequest
 from privacy_service.subjects.erasure import shred_subject
 from privacy_service.subjects.models import Subject
+from privacy_service.subjects.scope import for_request
 from retention import erasure
 from retention.erasure import _condition
 
 log = logging.getLogger(__name__)
+SOURCE_RETRY_SECONDS = 60  # a failed source is tried again after this (the job runs every 30 s)
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 HELD = {
     "code": "legal_hold",
@@ -83,7 +86,7 @@ def _count(deps, subject, blocker: Blocker) -> int:
 
 def start_closure(deps: ErasureDeps, session: Session, request: DataRequest) -> None:
     """Decide a verified closure: refused with reasons, or into the cooling-off. Caller commits."""
-    subject = session.get(Subject, request.subject_id)
+    subject = for_request(session, request)
     if any(h.category is None for h in holds.active(session, subject.id)):
         lifecycle.transition(session, request, lifecycle.REJECTED, actor="system", reasons=[HELD])
         return
@@ -111,7 +114,7 @@ def end_cooling_off(deps: ErasureDeps, session: Session, now: dt.datetime | None
         .limit(100)
     ).all()
     for request in due:
-        subject = session.get(Subject, request.subject_id)
+        subject = for_request(session, request)
         held = any(h.category is None for h in holds.active(session, subject.id))
         found = [HELD] if held else blockers(deps, subject)
         if found:
@@ -156,36 +159,45 @@ def carry_out(deps: ErasureDeps, request_id: str, worker: str = WORKER_ID) -> bo
     session = deps.new_session()
     try:
         request = session.get(DataRequest, request_id)
-        subject = session.get(Subject, request.subject_id)
+        subject = for_request(session, request)
         closing = request.type == "account_closure"
         if request.erasure_plan is None:
-            request.erasure_plan = erasure.plan(
+            try:
+                plan = _plan(deps, session, subject, request, closing)
+            except erasure.SourcesFailed as failed:
+                session.rollback()
+                action = "closure" if closing else "deletion"
+                for name, error in failed.failures.items():
+                    steps.started(session, request.id, name, action)
+                    steps.failed(session, request.id, name, action, error)
+                retry_failed_sources(session, request, failed.failures)
+                return False
+            request.erasure_plan = plan
+            session.commit()
+        try:
+            erasure.execute(
                 deps.collector,
                 deps.policies,
                 session,
+                request,
                 subject,
-                None if closing else request.categories,
-                now=utcnow(),
-                holds=holds.active(session, subject.id),
-                closing=closing,
+                batch=deps.batch,
+                progress=deps.progress,
+                heartbeat=_heartbeat(request_id, worker, deps.lease_seconds),
             )
-            session.commit()
-        erasure.execute(
-            deps.collector,
-            deps.policies,
-            session,
-            request,
-            subject,
-            batch=deps.batch,
-            progress=deps.progress,
-            heartbeat=_heartbeat(request_id, worker, deps.lease_seconds),
-        )
+        except erasure.SourcesFailed as failed:
+            retry_failed_sources(session, request, failed.failures)
+            return False
         shredded = False
         if closing and not holds.active(session, subject.id):
             shred_subject(session, subject.id, actor="worker", reason="account_closed")
             shredded = True
         now = utcnow()
-        request.receipt = erasure.receipt(request, now, shredded=shredded)
+        request.receipt = {
+            **erasure.receipt(request, now, shredded=shredded),
+            "sources": steps.summary(session, request.id),
+            "accounts": request.accounts or [],
+        }
         request.claim_until = None
         lifecycle.transition(session, request, lifecycle.COMPLETED, actor="worker")
         session.commit()
@@ -206,6 +218,33 @@ def _heartbeat(request_id: str, worker: str, lease_seconds: int) -> Callable[[Se
         )
 
     return extend
+
+
+def _plan(deps, session, subject, request, closing):
+    return erasure.plan(
+        deps.collector,
+        deps.policies,
+        session,
+        subject,
+        None if closing else request.categories,
+        now=utcnow(),
+        holds=holds.active(session, subject.id),
+        closing=closing,
+    )
+
+
+def retry_failed_sources(session: Session, request: DataRequest, failures: dict) -> None:
+    """Keep a request whose sources failed for a later pass (the others' work stands)."""
+    request.claim_until = utcnow() + dt.timedelta(seconds=SOURCE_RETRY_SECONDS)
+    session.commit()
+    log.warning(
+        "erasure sources failed; will retry",
+        extra={
+            "request_id": request.id,
+            "sources": sorted(failures),
+            "error_types": sorted(set(failures.values())),
+        },
+    )
 
 
 def run_pending(deps: ErasureDeps, worker: str = WORKER_ID) -> int:

@@ -20,6 +20,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from privacy_service import create_app, migrate
 from privacy_service.crypto import install_vault
@@ -164,6 +165,7 @@ def make_app(database_url, tmp_path, smtp):
         app = create_app(config)
         app.config["TESTING"] = True
         apps.append(app)
+        _empty_demo_sources(app.extensions["privacy"])
         return app
 
     yield factory
@@ -172,6 +174,23 @@ def make_app(database_url, tmp_path, smtp):
         rt.notifier.shutdown()
         rt.dispose()
     install_vault(None)
+
+
+def _empty_demo_sources(rt) -> None:
+    """The demo's source databases exist with their tables (empty until a test seeds them).
+
+    Contacts are looked up in the sources at every submission; a missing table is a source
+    failure (retried, never "not a customer"), as for a real shop.
+    """
+    from privacy_service.demo import schemas_by_source
+
+    for name, metadata in schemas_by_source().items():
+        if name in rt.sources and name in rt.policies.datamap.sources:
+            try:
+                metadata.create_all(rt.sources[name])
+            except OperationalError:
+                continue  # a test pointing the source at a server that is down, on purpose
+            rt.sources[name].dispose()  # no idle connection left (tests copy the database)
 
 
 @pytest.fixture

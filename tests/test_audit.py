@@ -109,7 +109,12 @@ def test_request_lifecycle_is_audited(verified, session):
         e.action
         for e in session.query(AuditEntry).filter_by(request_id=rid).order_by(AuditEntry.seq)
     ]
-    assert actions == ["request.received", "request.verification_attempt", "request.status_changed"]
+    assert actions == [
+        "request.received",
+        "request.identity_matched",
+        "request.verification_attempt",
+        "request.status_changed",
+    ]
     assert audit.verify_chain(session).ok
 
 

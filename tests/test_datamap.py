@@ -37,7 +37,8 @@ def test_datamap_check_fails_clearly_on_a_broken_map(shop_seeded, runner, rt):
         conn.execute(text("ALTER TABLE devices DROP COLUMN city"))
     result = runner.invoke(args=["datamap", "check"])
     assert result.exit_code == 1
-    assert "shop.devices.city: no such column" in result.output
+    assert "source 'shop': devices.city: no such column (field)" in result.output
+    assert "policies/datamap.yaml:" in result.output, "the file and line of the source"
 
 
 @pytest.fixture
@@ -68,7 +69,12 @@ def policy_copy(repo_root, tmp_path):
             "sources.shop.tables.order_items.link.references: baskets is not a table",
         ),
         (
-            "    url_setting: shop_database_url",
+            "    url_env: PRIVACY_SHOP_DATABASE_URL",
+            "    url_env: postgresql://shop:secret@db/shop",
+            "sources.shop.url_env: An environment variable name",
+        ),
+        (
+            "    url_env: PRIVACY_SHOP_DATABASE_URL",
             "    url_setting: shop_password",
             "sources.shop.url_setting: Not a setting",
         ),

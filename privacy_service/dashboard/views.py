@@ -33,13 +33,15 @@ from privacy_service.calendar import receipt_day
 from privacy_service.crypto.normalize import InvalidValue, mask
 from privacy_service.dashboard import sessions
 from privacy_service.dashboard.staff import authenticate
+from privacy_service.datamap import steps as source_steps
+from privacy_service.datamap.http_source import HttpSourceError
 from privacy_service.db import is_uuid, utcnow
 from privacy_service.errors import Problem
 from privacy_service.requests import lifecycle, staff
 from privacy_service.requests.models import DataRequest, Verification
 from privacy_service.runtime import runtime
 from privacy_service.subjects.identity import IdentityDocument
-from privacy_service.subjects.models import Subject
+from privacy_service.subjects.scope import for_request
 from privacy_service.webforms import check_csrf, csrf_token, html, int_arg, same_site_path
 
 bp = Blueprint("dashboard", __name__, url_prefix="/staff", template_folder="templates")
@@ -381,7 +383,7 @@ def detail(request_id: str):
     rt = runtime()
     s = rt.db.session
     r = _request(request_id)
-    subject = s.get(Subject, r.subject_id) if r.subject_id else None
+    subject = for_request(s, r)
     timeline = s.scalars(
         select(AuditEntry).where(AuditEntry.request_id == r.id).order_by(AuditEntry.seq)
     ).all()
@@ -394,7 +396,8 @@ def detail(request_id: str):
         )
     except Exception:
         contact = "（已销毁 destroyed）"
-    if subject is not None and r.status not in ("completed",) and subject.email_bidx is not None:
+    shredded = subject is not None and subject.email_bidx is None and subject.phone_bidx is None
+    if subject is not None and r.status not in ("completed",) and not shredded:
         try:
             for batch in rt.collector().collect(s, subject):
                 found[batch.category] = found.get(batch.category, 0) + len(batch.rows)
@@ -402,7 +405,7 @@ def detail(request_id: str):
                 from retention.processor import blockers as closure_blockers
 
                 blockers = closure_blockers(rt.erasure_deps(), subject)
-        except SQLAlchemyError:  # a source system is down: the page still shows the request
+        except (SQLAlchemyError, HttpSourceError):  # a source is down: the page still shows
             s.rollback()
             found = {}
     return _render(
@@ -418,6 +421,7 @@ def detail(request_id: str):
         categories=rt.policies.categories,
         refusals=REFUSAL_TEMPLATES,
         holds=holds.active(s, r.subject_id) if r.subject_id else [],
+        source_steps=source_steps.for_request(s, r.id),
     )
 
 
@@ -457,6 +461,27 @@ def refuse(request_id: str):
     except Problem as exc:
         rt.db.session.rollback()
         return _render("dashboard/message.html", exc.status, message=exc.detail)
+    return redirect(url_for("dashboard.detail", request_id=request_id), code=303)
+
+
+@bp.post("/requests/<request_id>/sources/<source>/not-applicable")
+@roles("admin")
+def source_not_applicable(request_id: str, source: str):
+    """Mark a failing source as not applicable to this request, with a reason (audited)."""
+    rt = runtime()
+    r = _request(request_id)
+    reason = request.form.get("reason", "").strip()
+    action = request.form.get("action", "")
+    if not reason or len(reason) > 500 or source not in rt.policies.datamap.sources:
+        return _render("dashboard/message.html", 422, message="请填写理由。 Give a reason.")
+    if action not in source_steps.ACTIONS.values():
+        return _render("dashboard/message.html", 422, message="未知操作。 Unknown action.")
+    source_steps.mark_not_applicable(
+        rt.db.session, r.id, source, action, reason=reason, actor=f"staff:{g.staff.id}"
+    )
+    if r.claim_until is not None:
+        r.claim_until = None  # the worker picks it up again at once
+    rt.db.session.commit()
     return redirect(url_for("dashboard.detail", request_id=request_id), code=303)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from privacy_service.datamap.model import DataMap, SourceSpec, TableSpec
+from privacy_service.datamap.sources import engines_for  # noqa: F401 - the older import path
 from privacy_service.subjects.models import Subject
 
 DEFAULT_BATCH = 2000
@@ -31,6 +32,24 @@ class Batch:
     table: str
     columns: tuple[str, ...]
     rows: list[tuple]
+
+
+class Keys(tuple):
+    """A subject's keys in one source (one per account the request covers)."""
+
+
+def matches(column, key):
+    """``column`` equals the key, or is one of several ``Keys``."""
+    if isinstance(key, Keys):
+        return column == key[0] if len(key) == 1 else column.in_(list(key))
+    return column == key
+
+
+def _typed(column, raw):
+    try:
+        return column.type.python_type(raw)
+    except (TypeError, ValueError, NotImplementedError):
+        return raw
 
 
 class Collector:
@@ -52,26 +71,42 @@ class Collector:
                 self._tables[(source, table_name)] = table
         return self._tables[key]
 
-    def subject_key(self, source: SourceSpec, subject: Subject):
-        """The subject's key in ``source`` (e.g. the shop's customer id), typed like the column."""
-        raw = getattr(subject, source.subject_field)
-        if raw is None:
+    def subject_keys(self, source: SourceSpec, subject) -> list[str]:
+        """The subject's account keys in ``source``, as text.
+
+        A subject seen through a request (``subjects.scope.RequestSubject``) has exactly the
+        accounts that request covers; a plain subject has every account linked to it, plus
+        the directory field the source names (``subject_field``).
+        """
+        scoped = getattr(subject, "accounts_by_source", None)
+        if scoped is not None:
+            return list(scoped.get(source.name, ()))
+        keys = [link.account_key for link in subject.links if link.source == source.name]
+        raw = getattr(subject, source.subject_field) if source.subject_field else None
+        if raw is not None and str(raw) not in keys:
+            keys.append(str(raw))
+        return keys
+
+    def subject_key(self, source: SourceSpec, subject) -> Keys | None:
+        """The subject's keys in ``source`` (e.g. shop customer ids), typed like the column."""
+        raw = self.subject_keys(source, subject)
+        if not raw:
             return None
+        if source.kind == "http":
+            return Keys(raw)  # the provider's ids, as it gave them
         column = self.table(source.name, source.identity_table).c[source.identity_column]
-        try:
-            return column.type.python_type(raw)
-        except (TypeError, ValueError, NotImplementedError):
-            return raw
+        return Keys(_typed(column, value) for value in raw)
 
     def scope(self, source: SourceSpec, table: TableSpec, key):
         """How to reach a subject's rows of ``table``.
 
-        Returns the FROM clause, the joined tables by name, and the WHERE condition on ``key``.
+        Returns the FROM clause, the joined tables by name, and the WHERE condition on ``key``
+        (one key, or ``Keys`` when the subject has several accounts in the source).
         Links are walked up to the identity table; the last link compares straight to the key
         (no join to the root).
         """
         joined, tables, root = self.root(source, table)
-        return joined, tables, root == key
+        return joined, tables, matches(root, key)
 
     def root(self, source: SourceSpec, table: TableSpec):
         """How ``table`` reaches the customer, for work across all customers (purges).
@@ -125,14 +160,23 @@ class Collector:
         exported_only: bool = True,
         batch_size: int = DEFAULT_BATCH,
         parent_keys: bool = False,
+        on_source=None,
+        skip_sources: Iterable[str] = (),
     ) -> Iterator[Batch]:
         """Every batch of the subject's rows, category by category, source by source.
 
         With ``parent_keys`` each row also carries its ancestors' human keys (an order item its
         order's ``order_no``) right after the primary key, named as the ancestor's field.
+        ``on_source(name)`` is called before each source is read (per-source step records);
+        ``skip_sources`` are left out (an operator marked them not applicable).
         """
         wanted = set(categories) if categories else None
+        skipped = set(skip_sources)
         for source in self.datamap.sources.values():
+            if source.name in skipped:
+                continue
+            if on_source is not None:
+                on_source(source.name)
             for table in source.tables.values():
                 for category in table.categories():
                     if wanted is not None and category not in wanted:
@@ -148,6 +192,8 @@ class Collector:
                         yield from self._vault(
                             service_session, subject, source, table, category, columns
                         )
+                    elif source.kind == "http":
+                        yield from self._http(subject, source, table, category, columns)
                     else:
                         keys = (
                             [(t, f.name) for t, f in source.parent_keys(table.name)]
@@ -182,7 +228,8 @@ class Collector:
         Used when no column needs a result processor, so the tuples are what SQLAlchemy would
         return; skipping its Row objects saves about a third of a million-row export's reads.
         """
-        compiled = stmt.compile(dialect=engine.dialect)
+        # render_postcompile: an account list (``IN`` over several keys) becomes plain parameters.
+        compiled = stmt.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
         with engine.connect() as conn:
             driver = conn.connection.dbapi_connection
             with driver.cursor(name=f"collect_{uuid.uuid4().hex}") as cursor:
@@ -191,6 +238,19 @@ class Collector:
                 while rows := cursor.fetchmany(batch_size):
                     yield Batch(category, source.name, table.name, names, rows)
             conn.rollback()  # the read's transaction; nothing was written
+
+    def _http(self, subject, source, table, category, columns) -> Iterator[Batch]:
+        keys = self.subject_key(source, subject)
+        if not keys:
+            return
+        client = self.engines[source.name]
+        key_field = table.http["key"]
+        rows = [
+            (record.get(key_field), *(record.get(c) for c in columns))
+            for record in client.account_records(table, keys)
+        ]
+        if rows:
+            yield Batch(category, source.name, table.name, ("id", *columns), rows)
 
     @staticmethod
     def _vault(session, subject, source, table, category, columns) -> Iterator[Batch]:
@@ -212,12 +272,3 @@ def _plain_psycopg(stmt, dialect) -> bool:
         column.type.dialect_impl(dialect).result_processor(dialect, None) is None
         for column in stmt.selected_columns
     )
-
-
-def engines_for(datamap: DataMap, settings, make_engine) -> dict[str, Engine]:
-    """An engine per SQL source, from the setting each source names (no connection yet)."""
-    return {
-        name: make_engine(getattr(settings, source.url_setting), immediate=False)
-        for name, source in datamap.sources.items()
-        if source.kind == "sql"
-    }

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from privacy_service import audit
 from privacy_service.crypto import current_vault
 from privacy_service.crypto.normalize import InvalidValue, normalize
+from privacy_service.datamap import steps
 from privacy_service.datamap.model import DataMap
 from privacy_service.errors import Unprocessable
 
@@ -87,10 +88,14 @@ def apply(collector, session: Session, request, subject, *, actor: str) -> list[
             by_source.setdefault(source.name, []).append((source, table, field, item))
     changed = []
     for name, items in by_source.items():
+        steps.started(session, request.id, name, "correction")
+        before = len(changed)
         # Reflect before the transaction: on SQLite a second connection would wait on our lock.
         prepared = []
         for source, table, field, item in items:
             key = collector.subject_key(source, subject)
+            if key is None:
+                continue  # no account of this customer in this source
             t = collector.table(name, table.name)
             prepared.append((source, table, field, item, t, collector.scope(source, table, key)))
         with collector.engines[name].begin() as conn:
@@ -108,6 +113,7 @@ def apply(collector, session: Session, request, subject, *, actor: str) -> list[
                 changed.append(f"{table.name}.{field.name}")
                 if table.name == source.identity_table and field.type in ("email", "phone"):
                     _update_directory(subject, field.type, item["value"])
+        steps.finished(session, request.id, name, "correction", len(changed) - before)
     audit.record(
         session,
         "correction.applied",

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from privacy_service.datamap import http_model
+
 FIELD_TYPES = (
     "text",
     "name",
@@ -22,9 +24,14 @@ FIELD_TYPES = (
     "boolean",
 )
 SUBJECT_FIELDS = ("external_ref", "id")
+CONTACT_KINDS = ("email", "phone")
 VAULT_FIELDS = ("kind", "id_number", "holder_name", "created_at", "last_read_at", "created_by")
 _NAME = validate.Regexp(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _CURRENCY = validate.Regexp(r"^[A-Z]{3}$", error="An ISO 4217 code such as CNY.")
+# An environment variable's name; the URL itself (credentials included) never lives in YAML.
+_ENV = validate.Regexp(
+    r"^[A-Z][A-Z0-9_]{1,100}$", error="An environment variable name (e.g. PRIVACY_SOURCE_CRM_URL)."
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +65,7 @@ class TableSpec:
     parent_table: str | None = None
     parent_column: str | None = None
     human_key: str | None = None  # the field a person knows a row by (order_no), shown on children
+    http: dict | None = None  # HTTP sources: find, key, erase
 
     def categories(self) -> list[str]:
         """Categories of this table's fields, in declaration order."""
@@ -73,12 +81,24 @@ class SourceSpec:
     kind: str
     tables: dict[str, TableSpec]
     url_setting: str | None = None
+    url_env: str | None = None
     identity_table: str | None = None
     identity_column: str | None = None
-    subject_field: str = "external_ref"
+    subject_field: str | None = "external_ref"
     close_column: str | None = None
     close_value: str | None = None
     currency: str = "CNY"  # of money fields that name no currency
+    # Contact kind (email, phone) -> column of the identity table that holds it.
+    contacts: dict[str, str] = dataclasses.field(default_factory=dict)
+    line: int = 1  # where the source starts in datamap.yaml (for messages)
+    http: dict | None = None  # HTTP sources: token_env, timeout_seconds, retries
+
+    @property
+    def url_name(self) -> str:
+        """How the source's URL is configured, for messages (never the URL itself)."""
+        if self.url_env:
+            return self.url_env
+        return f"PRIVACY_{(self.url_setting or '').upper()}"
 
     def chain(self, table: str) -> list[TableSpec]:
         """The tables from ``table`` up to (excluding) the identity table."""
@@ -109,6 +129,19 @@ class DataMap:
     """Every source, table and field of personal data."""
 
     sources: dict[str, SourceSpec]
+    path: str = "datamap.yaml"
+
+    def where(self, source: str) -> str:
+        """``file:line`` of a source, for messages."""
+        return f"{self.path}:{self.sources[source].line}"
+
+    def contact_sources(self, kind: str | None = None) -> list[SourceSpec]:
+        """SQL and HTTP sources whose identity table declares contacts (of ``kind``)."""
+        return [
+            s
+            for s in self.sources.values()
+            if s.kind in ("sql", "http") and s.contacts and (kind is None or kind in s.contacts)
+        ]
 
     def fields(self):
         """Every (source, table, field) triple."""
@@ -144,7 +177,8 @@ class _Local(_Strict):
 
 class _Field(_Strict):
     category = fields.String(required=True)
-    type = fields.String(required=True, validate=validate.OneOf(FIELD_TYPES))
+    # Optional: plain text unless it says otherwise (the type validates corrections).
+    type = fields.String(load_default="text", validate=validate.OneOf(FIELD_TYPES))
     sensitive = fields.Boolean(load_default=False)
     correctable = fields.Boolean(load_default=False)
     export = fields.Boolean(load_default=True)
@@ -173,6 +207,9 @@ class _Link(_Strict):
 
 class _Table(_Strict):
     link = fields.Nested(_Link)
+    find = fields.Nested(http_model.Find)  # HTTP sources only
+    key = fields.String(load_default="id")
+    erase = fields.Nested(http_model.Erase)
     restrict_column = fields.String(validate=_NAME)
     human_key = fields.String(validate=_NAME)
     fields = fields.Dict(
@@ -186,19 +223,29 @@ class _Table(_Strict):
 class _Identity(_Strict):
     table = fields.String(required=True, validate=_NAME)
     column = fields.String(required=True, validate=_NAME)
-    subject_field = fields.String(
-        load_default="external_ref", validate=validate.OneOf(SUBJECT_FIELDS)
-    )
+    # Which directory field holds this source's key (sources without ``contacts`` default to
+    # external_ref, the shop's customer id); a source with contacts uses it only when declared.
+    subject_field = fields.String(validate=validate.OneOf(SUBJECT_FIELDS))
     close = fields.Dict(
         keys=fields.String(validate=validate.OneOf(("column", "value"))), values=fields.String()
+    )
+    # How a contact finds the customer: {email: <column>, phone: <column>}.
+    contacts = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(CONTACT_KINDS)),
+        values=fields.String(validate=_NAME),
+        validate=validate.Length(min=1),
     )
 
 
 class _Source(_Strict):
-    title = fields.Nested(_Local, required=True)
-    kind = fields.String(load_default="sql", validate=validate.OneOf(("sql", "vault")))
+    title = fields.Nested(_Local)  # optional: the source's name in both languages
+    kind = fields.String(load_default="sql", validate=validate.OneOf(("sql", "vault", "http")))
+    token_env = fields.String(validate=_ENV)
+    timeout_seconds = fields.Float(load_default=5.0, validate=validate.Range(min=0.1, max=120))
+    retries = fields.Integer(load_default=2, validate=validate.Range(min=0, max=10))
     url_setting = fields.String(validate=_NAME)
     currency = fields.String(validate=_CURRENCY)
+    url_env = fields.String(validate=_ENV)
     identity = fields.Nested(_Identity)
     tables = fields.Dict(
         keys=fields.String(validate=_NAME),
@@ -244,6 +291,9 @@ def _check_source(source: dict, categories: set, settings_fields: set) -> dict:
                 problems.setdefault("tables", {}).setdefault(table_name, {}).setdefault(
                     "fields", {}
                 )[field_name] = {"category": [f"Unknown category; one of {sorted(categories)}."]}
+    if source.get("kind") == "http":
+        problems.update(http_model.check_http_source(source))
+        return problems
     if source.get("kind") == "vault":
         for table_name, table in tables.items():
             if table_name != "identity_documents":
@@ -256,10 +306,16 @@ def _check_source(source: dict, categories: set, settings_fields: set) -> dict:
                         "fields", {}
                     )[field_name] = [f"Not a vault field; one of {list(VAULT_FIELDS)}."]
         return problems
-    if not source.get("url_setting"):
-        problems["url_setting"] = ["Required for a SQL source."]
-    elif source["url_setting"] not in settings_fields:
-        problems["url_setting"] = ["Not a setting of the service (e.g. shop_database_url)."]
+    if source.get("url_env") and source.get("url_setting"):
+        problems["url_env"] = ["Give url_env or url_setting, not both."]
+    elif source.get("url_setting"):
+        if source["url_setting"] not in settings_fields:
+            problems["url_setting"] = ["Not a setting of the service (e.g. shop_database_url)."]
+    elif not source.get("url_env"):
+        problems["url_env"] = [
+            "Required for a SQL source: the environment variable holding its URL "
+            "(e.g. PRIVACY_SOURCE_SHOP_URL)."
+        ]
     identity = source.get("identity")
     if identity is None:
         problems["identity"] = ["Required for a SQL source."]
@@ -348,7 +404,7 @@ def _default_anonymise(spec: dict) -> str:
     return "keep"
 
 
-def _build(data: dict) -> DataMap:
+def _build(data: dict, path: Path | None = None, lines: dict | None = None) -> DataMap:
     sources = {}
     for name, s in data["sources"].items():
         tables = {}
@@ -365,6 +421,9 @@ def _build(data: dict) -> DataMap:
                     for f, spec in t["fields"].items()
                 ),
                 restrict_column=t.get("restrict_column"),
+                http={"find": t["find"], "key": t["key"], "erase": t.get("erase")}
+                if t.get("find")
+                else None,
                 link_column=link["column"] if link else None,
                 parent_table=parent,
                 parent_column=parent_col or None,
@@ -373,25 +432,37 @@ def _build(data: dict) -> DataMap:
         identity = s.get("identity") or {}
         sources[name] = SourceSpec(
             name=name,
-            title={"zh-CN": s["title"]["zh"], "en": s["title"]["en"]},
+            title={"zh-CN": s["title"]["zh"], "en": s["title"]["en"]}
+            if s.get("title")
+            else {"zh-CN": name, "en": name},
             kind=s["kind"],
             tables=tables,
             url_setting=s.get("url_setting"),
+            url_env=s.get("url_env"),
+            contacts=dict(identity.get("contacts") or {}),
+            line=(lines or {}).get(name, 1),
+            http={k: s.get(k) for k in ("token_env", "timeout_seconds", "retries")}
+            if s["kind"] == "http"
+            else None,
             identity_table=identity.get("table"),
             identity_column=identity.get("column"),
-            subject_field=identity.get("subject_field", "external_ref"),
+            subject_field=identity.get("subject_field")
+            or (None if identity.get("contacts") else "external_ref"),
             close_column=(identity.get("close") or {}).get("column"),
             close_value=(identity.get("close") or {}).get("value"),
             currency=s.get("currency", "CNY"),
         )
-    return DataMap(sources=sources)
+    return DataMap(sources=sources, path=str(path or "datamap.yaml"))
 
 
 def load_datamap(policies_dir: Path, categories, settings_fields) -> DataMap:
     """Load and validate ``datamap.yaml``; errors name the file, the line and the field."""
-    from privacy_service.policies import load_yaml
+    import yaml
 
-    data = load_yaml(
-        Path(policies_dir) / "datamap.yaml", DataMapSchema(categories, settings_fields)
-    )
-    return _build(data)
+    from privacy_service.policies import _line_of, load_yaml
+
+    path = Path(policies_dir) / "datamap.yaml"
+    data = load_yaml(path, DataMapSchema(categories, settings_fields))
+    node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    lines = {name: _line_of(node, ("sources", name)) for name in data["sources"]}
+    return _build(data, path, lines)

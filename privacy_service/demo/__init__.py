@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import random
 from collections.abc import Callable
+from pathlib import Path
 
 from sqlalchemy import inspect, select
 from sqlalchemy.engine import Engine
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from privacy_service import audit
 from privacy_service.demo import shop_schema as shop
+from privacy_service.demo import support_desk
 from privacy_service.demo.generate import DEMO, Customer, make_customers, seed_shop
 from privacy_service.subjects import identity
 from privacy_service.subjects.directory import register
@@ -31,6 +33,45 @@ class SeedSummary:
 
     customers: int
     rows: dict[str, int]
+
+
+def schemas_by_source() -> dict:
+    """The demo's own databases by data-map source name (their tables, no rows)."""
+    return {"shop": shop.metadata, "support": support_desk.metadata}
+
+
+def refusal(rt) -> str | None:
+    """Why the demo must not be seeded here, or None when it may.
+
+    Only the demo's own data map (the shipped ``policies/datamap.yaml``), and only into source
+    databases that hold nothing but the demo's tables: seeding drops and recreates the demo's
+    tables, which must never happen to a real shop's database.
+    """
+    from privacy_service.policies import SHIPPED_POLICIES
+
+    mine = Path(rt.settings.policies_dir) / "datamap.yaml"
+    shipped = SHIPPED_POLICIES / "datamap.yaml"
+    if not mine.is_file() or mine.read_bytes() != shipped.read_bytes():
+        return f"the data map ({mine}) is not the demo's; nothing was written to your sources"
+    for name, metadata in schemas_by_source().items():
+        engine = rt.sources.get(name)
+        if engine is None:
+            return f"the data map has no {name!r} source"
+        # The service's own tables may share the database (one PostgreSQL database for both).
+        foreign = set(inspect(engine).get_table_names()) - set(metadata.tables) - _service_tables()
+        if foreign:
+            return (
+                f"source {name!r} ({rt.policies.datamap.sources[name].url_name}) already holds "
+                "tables that are not the demo's; nothing was written"
+            )
+    return None
+
+
+def _service_tables() -> set[str]:
+    import privacy_service.models  # noqa: F401 - every model, so the metadata is complete
+    from privacy_service.db import Base
+
+    return set(Base.metadata.tables) | {"alembic_version", "audit_head"}
 
 
 def shop_is_seeded(shop_engine: Engine) -> bool:
@@ -51,6 +92,7 @@ def seed(
     seed_value: int = 2024,
     now: dt.datetime | None = None,
     progress: Callable[[int], None] | None = None,
+    support_engine: Engine | None = None,
 ) -> SeedSummary | None:
     """Create the demo shop once; returns None when it is already there.
 
@@ -76,6 +118,8 @@ def seed(
         browsing_per_customer=browsing_per_customer,
         progress=progress,
     )
+    if support_engine is not None:
+        rows.update(support_desk.seed_desk(support_engine, people, rng=rng, now=now))
     with shop_engine.begin() as conn:
         conn.execute(
             shop.seed_info.insert().values(seed=seed_value, customers=customers, seeded_at=now)

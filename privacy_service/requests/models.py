@@ -36,6 +36,7 @@ class DataRequest(Base):
         Index("ix_requests_due_id", "due_date", "id"),
         Index("ix_requests_type_due", "type", "due_date"),
         Index("ix_requests_closed_at", "closed_at"),
+        Index("ix_requests_identity", "identity_status", "identity_next_at"),
         # Open requests only: the queue's pages never walk past the closed ones (90%+ of rows).
         Index(
             "ix_requests_open_due",
@@ -73,6 +74,14 @@ class DataRequest(Base):
     receipt: Mapped[dict | None] = mapped_column(JSON)
     cooling_off_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     claimed_by: Mapped[str | None] = mapped_column(String(120))
+    # Finding the customer in the sources (subjects/resolve.py): pending, matched, unmatched,
+    # retrying (a source failed: when to try again, and which source with which error type).
+    identity_status: Mapped[str | None] = mapped_column(String(12))
+    identity_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    identity_next_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    identity_errors: Mapped[dict | None] = mapped_column(JSON)
+    # The accounts the verified contact matched: [{"source", "key"}]; what the request covers.
+    accounts: Mapped[list | None] = mapped_column(JSON)
     claim_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 

@@ -163,6 +163,28 @@ class CategoryOutcomeSchema(Schema):
     kept = fields.List(fields.Nested(KeptSchema))
 
 
+class AccountSchema(Schema):
+    """One shop account the request covers: the source system and the account's id there."""
+
+    source = fields.String()
+    key = fields.String()
+
+
+class SourceStepSchema(Schema):
+    """What one source system did for the request (no personal data)."""
+
+    source = fields.String()
+    action = fields.String(
+        metadata={"description": "lookup, access, correction, deletion, closure"}
+    )
+    status = fields.String(metadata={"description": "started, done, failed, not_applicable"})
+    rows = fields.Integer()
+    attempts = fields.Integer()
+    error = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+    finished_at = fields.String(allow_none=True)
+
+
 class DeletionReceiptSchema(Schema):
     """The deletion receipt: counts per category, what was kept and why (no personal data)."""
 
@@ -170,6 +192,8 @@ class DeletionReceiptSchema(Schema):
     account_closed = fields.Boolean()
     keys_destroyed = fields.Boolean()
     categories = fields.Dict(keys=fields.String(), values=fields.Nested(CategoryOutcomeSchema))
+    accounts = fields.List(fields.Nested(AccountSchema))
+    sources = fields.List(fields.Nested(SourceStepSchema))
 
 
 class RequestStatusSchema(RequestReceiptSchema):
@@ -188,6 +212,14 @@ class RequestStatusSchema(RequestReceiptSchema):
     export = fields.Nested(ExportStatusSchema, allow_none=True)
     cooling_off_until = fields.AwareDateTime(allow_none=True)
     receipt = fields.Nested(DeletionReceiptSchema, allow_none=True)
+    accounts = fields.List(
+        fields.Nested(AccountSchema),
+        metadata={"description": "The shop accounts your verified contact matched."},
+    )
+    sources = fields.List(
+        fields.Nested(SourceStepSchema),
+        metadata={"description": "Each source system's part in the request, step by step."},
+    )
 
 
 class VerifySchema(StrictSchema):

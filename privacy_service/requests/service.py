@@ -20,7 +20,6 @@ from privacy_service.errors import Conflict, NotFound, TooManyRequests, Unproces
 from privacy_service.requests import lifecycle, verification
 from privacy_service.requests.models import DataRequest, ExportArchive
 from privacy_service.runtime import Runtime
-from privacy_service.subjects.directory import find_by_contact
 
 CUSTOMER = "customer"
 
@@ -42,11 +41,15 @@ def _otp_key(rt: Runtime) -> bytes:
 
 @dataclasses.dataclass
 class Delivery:
-    """A code to send once the transaction has committed."""
+    """A code to send once the transaction has committed.
+
+    Without a code: look the contact up first (``subjects.resolve``), off the request thread,
+    and send a code only if it belongs to a customer.
+    """
 
     channel: str
-    to: str
-    code: str
+    to: str | None
+    code: str | None
     request_id: str
 
 
@@ -55,7 +58,9 @@ def submit(
 ) -> tuple[DataRequest, Delivery | None]:
     """Create a request in ``pending_verification`` with its deadline and one-time code.
 
-    Returns the request and, only when the contact belongs to a customer, the code to deliver.
+    Returns the request and what to do after the commit: look the contact up in the shop's
+    sources and the directory, off the request thread, so the answer and its timing are the same
+    whether or not the contact belongs to a customer.
     """
     policies = rt.policies
     jurisdiction_code = data.get("jurisdiction") or policies.requests.default_jurisdiction
@@ -72,14 +77,15 @@ def submit(
     contact_bidx = rt.vault.blind_index(channel, contact)
     # Counted whether or not the contact is a customer's, so the answers stay the same.
     budgets.charge_code_sent(contact_bidx)
-    subject = find_by_contact(session, channel, contact)
     now = utcnow()
     deadline = policies.requests.jurisdiction(jurisdiction_code).due(now, policies.calendar)
     request = DataRequest(
         type=data["type"],
         status=lifecycle.PENDING_VERIFICATION,
         jurisdiction=jurisdiction_code,
-        subject_id=subject.id if subject else None,
+        subject_id=None,
+        identity_status="pending",
+        identity_next_at=now,
         contact_kind=channel,
         contact_bidx=contact_bidx,
         categories=data.get("categories"),
@@ -113,13 +119,17 @@ def submit(
             ),
         },
     )
-    delivery = Delivery(channel, contact, code, request.id) if subject else None
-    return request, delivery
+    del code  # never sent: the lookup issues the code that is (verify then works the same way)
+    return request, Delivery(channel, None, None, request.id)
 
 
 def deliver(rt: Runtime, delivery: Delivery | None) -> None:
     """Send a code queued by ``submit`` or ``resend_code`` (call after the commit)."""
-    if delivery is not None:
+    if delivery is not None and delivery.code is None:
+        from privacy_service.subjects.resolve import resolve_and_send
+
+        rt.notifier.run(resolve_and_send, rt, delivery.request_id)
+    elif delivery is not None:
         rt.notifier.send_code(
             channel=delivery.channel,
             to=delivery.to,
@@ -230,7 +240,8 @@ def resend_code(session: Session, rt: Runtime, request_id: str) -> Delivery | No
         subject_id=request.subject_id,
     )
     if request.subject_id is None:
-        return None
+        # Still looking the contact up (a source was down): this nudges it, within its backoff.
+        return Delivery(request.contact_kind, None, None, request.id)
     return Delivery(request.contact_kind, request.contact, result.code, request.id)
 
 
@@ -266,7 +277,18 @@ def status_view(request: DataRequest, rt: Runtime, now: dt.datetime | None = Non
         "export": _export_view(request),
         "cooling_off_until": request.cooling_off_until,
         "receipt": request.receipt,
+        "accounts": request.accounts or [],
+        "sources": _source_steps(request),
     }
+
+
+def _source_steps(request: DataRequest) -> list[dict]:
+    from sqlalchemy.orm import object_session
+
+    from privacy_service.datamap import steps
+
+    session = object_session(request)
+    return steps.summary(session, request.id) if session is not None else []
 
 
 def _export_view(request: DataRequest) -> dict | None:

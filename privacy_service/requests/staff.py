@@ -11,7 +11,7 @@ from privacy_service.datamap import correct
 from privacy_service.errors import Conflict, Unprocessable
 from privacy_service.requests import lifecycle
 from privacy_service.requests.models import DataRequest
-from privacy_service.subjects.models import Subject
+from privacy_service.subjects.scope import for_request
 
 
 def approve(session: Session, collector, request: DataRequest, *, actor: str) -> None:
@@ -28,7 +28,7 @@ def approve(session: Session, collector, request: DataRequest, *, actor: str) ->
         session, request, lifecycle.IN_PROGRESS, actor=actor, details={"decision": "approved"}
     )
     if request.type == "correction":
-        subject = session.get(Subject, request.subject_id)
+        subject = for_request(session, request)
         correct.apply(collector, session, request, subject, actor=actor)
         lifecycle.transition(session, request, lifecycle.COMPLETED, actor=actor)
 

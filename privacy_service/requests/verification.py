@@ -58,6 +58,20 @@ def start(request: DataRequest, key: bytes, policy: OtpPolicy) -> str:
     return code
 
 
+def reissue(request: DataRequest, key: bytes, policy: OtpPolicy) -> str:
+    """A fresh code for a request whose contact was just found to be a customer's.
+
+    The code made at submission was never sent; this one is, with a full lifetime and attempts.
+    """
+    code = new_code()
+    now = utcnow()
+    record = request.verification
+    record.code_hash = code_hash(key, request.id, code)
+    record.expires_at = now + dt.timedelta(seconds=policy.ttl_seconds)
+    record.attempts, record.voided, record.last_sent_at = 0, False, now
+    return code
+
+
 CORRECT, WRONG, EXPIRED, VOID = "correct", "wrong", "expired", "void"
 
 

@@ -18,7 +18,7 @@ from privacy_service.crypto.fields import Encrypted
 from privacy_service.crypto.normalize import mask
 from privacy_service.db import ID, Base, UTCDateTime, utcnow
 from privacy_service.errors import NotFound, Unprocessable
-from privacy_service.subjects.models import Subject
+from privacy_service.subjects.models import Subject, SubjectAccount
 
 READ_PURPOSES = ("customs_declaration", "customs_inquiry", "customer_request", "legal_obligation")
 
@@ -54,6 +54,14 @@ def _subject(session: Session, subject_id: str | None, customer_ref: str | None)
         subject = session.scalars(
             select(Subject).where(Subject.external_ref == customer_ref)
         ).first()
+        if subject is None:
+            # An operator's shop: its customer id is an account linked at the first request.
+            subject = session.scalars(
+                select(Subject)
+                .join(SubjectAccount, SubjectAccount.subject_id == Subject.id)
+                .where(SubjectAccount.account_key == customer_ref)
+                .order_by(SubjectAccount.created_at)
+            ).first()
     if subject is None:
         field = "subject_id" if subject_id else "customer_ref"
         raise Unprocessable(errors={field: ["No such customer."]})

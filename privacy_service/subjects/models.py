@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import LargeBinary, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from privacy_service.crypto.fields import Encrypted
 from privacy_service.db import ID, Base, UTCDateTime, utcnow
@@ -29,3 +29,27 @@ class Subject(Base):
     email = Encrypted("email_enc")
     phone = Encrypted("phone_enc")
     name = Encrypted("name_enc")
+
+    # The shop accounts found for this subject's contacts (one per source account).
+    links: Mapped[list[SubjectAccount]] = relationship(
+        back_populates="subject", order_by="SubjectAccount.created_at", viewonly=True
+    )
+
+
+class SubjectAccount(Base):
+    """An account in a source system (a row of its identity table) that belongs to a subject.
+
+    Recorded the first time a verified contact matches it, so each account has one subject.
+    ``account_key`` is the identity column's value, as text.
+    """
+
+    __tablename__ = "subject_accounts"
+    __table_args__ = (UniqueConstraint("source", "account_key"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id"), nullable=False, index=True)
+    source: Mapped[str] = mapped_column(String(64), nullable=False)
+    account_key: Mapped[str] = mapped_column(String(190), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    subject: Mapped[Subject] = relationship(back_populates="links")

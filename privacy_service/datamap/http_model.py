@@ -1,0 +1,90 @@
+"""The data map's HTTP sources (a provider's API: mail, carriers, payments), as declared in YAML.
+
+    mailer:
+      kind: http
+      url_env: PRIVACY_SOURCE_MAILER_URL        # base URL
+      token_env: PRIVACY_SOURCE_MAILER_TOKEN    # optional: sent as a bearer token
+      timeout_seconds: 5
+      retries: 2                                # bounded, with backoff
+      identity: {table: subscribers, column: id, contacts: {email: email}}
+      tables:
+        subscribers:                            # found by contact: GET /subscribers?email=...
+          find: {path: /subscribers, records: data, next: next, item: "/subscribers/{id}"}
+          erase: {method: DELETE, path: "/subscribers/{id}"}
+          fields: {...}
+        sends:                                  # found by the account: {key} is its id
+          find: {path: "/subscribers/{key}/sends", records: items, next: next}
+          erase: {method: DELETE, path: "/sends/{id}"}
+          fields: {...}
+
+``identity.contacts`` maps a contact kind to the query parameter the provider is searched by;
+``identity.column`` names the record field holding the account id. ``records`` is where the
+records are in the JSON answer (dotted path; the answer itself when empty); ``next`` is the
+field holding the next page's URL or path (none: one page).
+"""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+_PATH = validate.Regexp(r"^/[^\s]*$", error="A path starting with / (the base URL is in url_env).")
+
+
+class _S(Schema):
+    class Meta:
+        """Unknown keys are errors."""
+
+        unknown = RAISE
+
+
+class Find(_S):
+    """How to list a table's records."""
+
+    path = fields.String(required=True, validate=_PATH)
+    records = fields.String(load_default="")
+    next = fields.String(load_default=None)
+    item = fields.String(validate=_PATH)  # one record by {id}: required on the identity table
+
+
+class Erase(_S):
+    """How to erase one record (``{id}`` is its id)."""
+
+    method = fields.String(load_default="DELETE", validate=validate.OneOf(("DELETE", "POST")))
+    path = fields.String(required=True, validate=_PATH)
+
+
+def check_http_source(source: dict) -> dict:
+    """Problems of an HTTP source's declaration (marshmallow-style nested messages)."""
+    problems: dict = {}
+    if not source.get("url_env"):
+        problems["url_env"] = ["Required: the environment variable holding the base URL."]
+    identity = source.get("identity")
+    tables = source.get("tables", {})
+    if not identity or not identity.get("contacts"):
+        problems["identity"] = ["Required, with contacts: {email: <query parameter>}."]
+        return problems
+    if identity["table"] not in tables:
+        problems["identity"] = {"table": ["Not one of this source's tables."]}
+        return problems
+    for name, table in tables.items():
+        where = problems.setdefault("tables", {}).setdefault(name, {})
+        if not table.get("find"):
+            where["find"] = ["Required for an HTTP source: how to list the records."]
+        elif name != identity["table"] and "{key}" not in table["find"]["path"]:
+            where["find"] = {"path": ["Must contain {key}: the customer's account id."]}
+        elif name == identity["table"] and "{id}" not in (table["find"].get("item") or ""):
+            where["find"] = {"item": ["Required on the identity table: a path with {id}."]}
+        if not table.get("erase"):
+            where["erase"] = ["Required for an HTTP source: how to erase a record ({id})."]
+        if table.get("link"):
+            where["link"] = ["HTTP tables are found by find.path, not link."]
+        for field_name, field in table["fields"].items():
+            if field.get("correctable"):
+                where.setdefault("fields", {})[field_name] = [
+                    "Corrections are not sent to HTTP sources."
+                ]
+        if not where:
+            problems["tables"].pop(name)
+    if not problems.get("tables"):
+        problems.pop("tables", None)
+    return problems

@@ -1,0 +1,67 @@
+"""Finding a contact's accounts in a source: its identity table's contact columns.
+
+Values are compared the way the service's blind index normalises them: e-mail addresses trimmed
+and lower-cased; mainland mobile numbers without spaces, dashes, brackets or the +86 / 0086
+prefix. The database narrows the candidates with the same normalisation written in SQL (portable
+to PostgreSQL, MySQL/MariaDB and SQLite); each candidate is then confirmed in Python, so a
+stored value the SQL form reads differently never matches the wrong customer.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, literal_column, select
+
+from privacy_service.crypto.normalize import InvalidValue, normalize
+from privacy_service.datamap.model import SourceSpec
+
+PHONE_NOISE = (" ", "-", "+", "(", ")", ".")
+
+
+def phone_expression(column):
+    """SQL for a stored phone number without the characters people type around the digits."""
+    expr = func.trim(column)
+    for char in PHONE_NOISE:
+        # Constants written into the SQL, not parameters: an index on this same expression
+        # (docs/connect-your-shop.md) then serves the lookup.
+        expr = func.replace(expr, literal_column(f"'{char}'"), literal_column("''"))
+    return expr
+
+
+def email_expression(column):
+    """SQL for a stored e-mail address, trimmed and lower-cased."""
+    return func.lower(func.trim(column))
+
+
+def contact_query(collector, source: SourceSpec, kind: str, value: str):
+    """SELECT (key, stored contact) of the identity rows whose ``kind`` column may match."""
+    wanted = normalize(kind, value)
+    t = collector.table(source.name, source.identity_table)
+    key, column = t.c[source.identity_column], t.c[source.contacts[kind]]
+    if kind == "email":
+        condition = email_expression(column) == wanted
+    else:
+        condition = phone_expression(column).in_([wanted, f"86{wanted}", f"0086{wanted}"])
+    return select(key, column).where(condition).order_by(key), wanted
+
+
+def find_accounts(collector, source: SourceSpec, kind: str, value: str) -> list[str]:
+    """Keys (as text) of ``source``'s accounts whose ``kind`` contact equals ``value``.
+
+    Raises the driver's error when the source is unreachable: the caller records and retries;
+    a failure must never read as "not a customer".
+    """
+    if kind not in source.contacts:
+        return []
+    if source.kind == "http":
+        return collector.engines[source.name].find_accounts(kind, value)
+    stmt, wanted = contact_query(collector, source, kind, value)
+    with collector.engines[source.name].connect() as conn:
+        rows = conn.execute(stmt).all()
+    keys = []
+    for key, stored in rows:
+        try:
+            if stored is not None and normalize(kind, str(stored)) == wanted:
+                keys.append(str(key))
+        except InvalidValue:
+            continue
+    return keys
