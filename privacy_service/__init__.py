@@ -113,6 +113,7 @@ def _configure_flask(app: Flask, settings: Settings) -> None:
 
 
 def _register_api(app: Flask) -> None:
+    from privacy_service.portal import account  # noqa: F401 - registers its pages on portal_bp
     from privacy_service.portal.views import bp as portal_bp
     from privacy_service.requests.api import blp as requests_blp
     from privacy_service.subjects.api import blp as identity_blp

@@ -8,7 +8,7 @@ import secrets
 from flask import Response, abort, request, session, stream_with_context
 
 CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+    "default-src 'none'; style-src 'unsafe-inline'; script-src 'self' 'unsafe-inline'; "
     "form-action 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
 )
 

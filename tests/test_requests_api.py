@@ -304,8 +304,9 @@ def test_cancel_then_cancel_again_is_a_409(verified, client):
     assert cancelled.json["can_cancel"] is False
     again = client.post(f"/api/v1/requests/{rid}/cancel", headers=bearer(token))
     assert again.status_code == 409 and again.json["type"].endswith("/not-cancellable")
+    # No code outstanding (the one used is spent): a code must be asked for first.
     reverify = client.post(f"/api/v1/requests/{rid}/verify", json={"code": "123456"})
-    assert reverify.status_code == 409
+    assert reverify.status_code == 429 and reverify.json["type"].endswith("/code-void")
 
 
 def test_openapi_document_and_docs_page(client):

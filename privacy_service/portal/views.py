@@ -28,14 +28,21 @@ from sqlalchemy import func, select
 
 from privacy_service.db import is_uuid, utcnow
 from privacy_service.errors import Problem
-from privacy_service.portal.i18n import LANGUAGES, t
-from privacy_service.requests import service, tokens, verification
+from privacy_service.portal import signin
+from privacy_service.portal.i18n import LANGUAGES, t, table_label
+from privacy_service.requests import service, verification
 from privacy_service.requests.models import DataRequest, Verification
 from privacy_service.requests.schemas import RequestCreateSchema
 from privacy_service.runtime import runtime
 from privacy_service.webforms import check_csrf, csrf_token, html, zip_download
 
-bp = Blueprint("portal", __name__, template_folder="templates")
+bp = Blueprint(
+    "portal",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/portal-static",
+)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PER_IP = (20, 3600)  # submissions or resends per IP per hour
 PER_CONTACT = (5, 3600)  # new requests per contact per hour
@@ -84,6 +91,7 @@ def _render(template: str, status: int = 200, **context):
         csrf=csrf_token(),
         tz=SHANGHAI,
         categories=runtime().policies.categories,
+        table_label=lambda name: table_label(name, lang),
         **context,
     )
     return html(body, status)
@@ -194,91 +202,125 @@ def _request_or_404(request_id: str) -> DataRequest:
 def _resend_wait(found: DataRequest) -> int:
     rt = runtime()
     record = rt.db.session.get(Verification, found.id)
-    if record is None:
-        return 0
+    if record is None or record.voided:
+        return 0  # no usable code outstanding: no cool-down
     ready = record.last_sent_at + dt.timedelta(seconds=rt.settings.otp_resend_cooldown_seconds)
     return max(0, int((ready - utcnow()).total_seconds()) + 1) if ready > utcnow() else 0
 
 
+def _code_state(found: DataRequest) -> str | None:
+    """Why the code on file cannot be used, for the hint on the code page: void, expired, None."""
+    rt = runtime()
+    record = rt.db.session.get(Verification, found.id)
+    if record is None:
+        return None
+    if record.voided or record.attempts >= rt.settings.otp_max_attempts:
+        # After a sign-in the used code is void too; that is no news for the customer.
+        return "void" if record.attempts >= rt.settings.otp_max_attempts else "used"
+    if record.expires_at <= utcnow():
+        return "expired"
+    return None
+
+
 @bp.route("/r/<request_id>/verify", methods=["GET", "POST"])
 def verify(request_id: str):
-    """Enter the one-time code."""
+    """Enter the one-time code: the first verification, or signing in again later.
+
+    A POST always answers with a redirect (post/redirect/get): reloading the page after a wrong
+    code shows the message again and never spends another attempt.
+    """
     rt = runtime()
     lang = _lang()
     found = _request_or_404(request_id)
-    if found.status != "pending_verification":
-        return redirect(url_for("portal.status", request_id=request_id), code=303)
-    error = None
+    pending = found.status == "pending_verification"
     if request.method == "POST":
-        verified, result = service.verify(
-            rt.db.session, rt, request_id, request.form.get("code", "")
-        )
-        if verified is not None and verified.type == "account_closure":
+        signed = service.verify(rt.db.session, rt, request_id, request.form.get("code", "").strip())
+        if signed.first and signed.request.type == "account_closure":
             from retention.processor import start_closure
 
-            start_closure(rt.erasure_deps(), rt.db.session, verified)
+            start_closure(rt.erasure_deps(), rt.db.session, signed.request)
         rt.db.session.commit()
-        if verified is not None:
-            token = tokens.issue(
-                rt.token_secret,
-                subject_id=verified.subject_id,
-                request_id=verified.id,
-                ttl_seconds=rt.settings.token_ttl_seconds,
-            )
-            session["tokens"] = {**session.get("tokens", {}), request_id: token}
+        if signed.request is not None:
+            signin.sign_in(signed.request.subject_id, request_id)
             return redirect(url_for("portal.status", request_id=request_id), code=303)
+        result = signed.result
+        session["verify_error"] = {
+            "rid": request_id,
+            "outcome": result.outcome,
+            "left": result.attempts_left,
+        }
+        return redirect(url_for("portal.verify", request_id=request_id), code=303)
+    if not pending and found.subject_id and signin.current_subject() == found.subject_id:
+        return redirect(url_for("portal.status", request_id=request_id), code=303)
+    error = None
+    shown = session.pop("verify_error", None)
+    if isinstance(shown, dict) and shown.get("rid") == request_id:
         error = {
             verification.EXPIRED: t("expired_code", lang),
             verification.VOID: t("void_code", lang),
-        }.get(result.outcome, f"{t('wrong_code', lang)} {result.attempts_left}")
+        }.get(shown.get("outcome"), f"{t('wrong_code', lang)} {shown.get('left')}")
+    state = _code_state(found)
+    hint = None
+    if error is None and state == "void":
+        hint = t("void_code", lang)
+    elif error is None and state == "expired":
+        hint = t("expired_code", lang)
+    flash = session.pop("portal_flash", None)
     return _render(
         "portal/verify.html",
-        400 if error else 200,
         request_id=request_id,
-        error=error,
+        error=error or hint,
+        flash=t(flash, lang) if flash else None,
         wait=_resend_wait(found),
+        again=not pending,
+        code_usable=state is None,
+        page_title=t("verify_title", lang),
     )
 
 
 @bp.post("/r/<request_id>/resend")
 def resend(request_id: str):
-    """Ask for a new code (cool-down, send limit, per-IP limit)."""
+    """Ask for a new code (cool-down, send limit, per-IP limit); then back to the code page."""
     rt = runtime()
     lang = _lang()
     found = _request_or_404(request_id)
     if not _ip_limiter.allow(f"resend:{request.remote_addr}"):
         return _render("portal/message.html", 429, message=t("limit", lang))
-    flash, error = None, None
     try:
         delivery = service.resend_code(rt.db.session, rt, found.id)
         rt.db.session.commit()
         service.deliver(rt, delivery)
-        flash = t("resent", lang)
+        session["portal_flash"] = "resent"
     except Problem as exc:
         rt.db.session.rollback()
-        if exc.slug == "already-verified":
-            return redirect(url_for("portal.status", request_id=request_id), code=303)
-        error = t("limit", lang) if exc.slug == "code-limit-reached" else None
-    return _render(
-        "portal/verify.html",
-        request_id=request_id,
-        error=error,
-        flash=flash,
-        wait=_resend_wait(found),
-    )
+        if exc.slug == "code-limit-reached":
+            session["portal_flash"] = "limit"
+    # Post/redirect/get: the language switch and a reload land on the code page, not this POST.
+    return redirect(url_for("portal.verify", request_id=request_id), code=303)
 
 
 def _owned(request_id: str) -> DataRequest:
-    """The request, if this browser verified it; otherwise a page that says what to do."""
+    """The request, if this browser is signed in as its customer.
+
+    Otherwise a page that offers to sign in again (a new code to the request's contact).
+    """
     rt = runtime()
-    token = session.get("tokens", {}).get(request_id) if is_uuid(request_id) else None
-    if not token:
-        abort(403)
-    try:
-        subject_id = tokens.subject_of(rt.token_secret, f"Bearer {token}")
-        return service.get_for_subject(rt.db.session, request_id, subject_id)
-    except Problem:
-        abort(403)
+    found = rt.db.session.get(DataRequest, request_id) if is_uuid(request_id) else None
+    if found is None:
+        abort(404)
+    subject_id = signin.current_subject()
+    if subject_id is None or found.subject_id != subject_id:
+        if found.status == "pending_verification":
+            abort(redirect(url_for("portal.verify", request_id=request_id), code=303))
+        abort(
+            _render(
+                "portal/signin.html",
+                401,
+                request_id=request_id,
+                page_title=t("signin_title", _lang()),
+            )
+        )
+    return found
 
 
 @bp.get("/r/<request_id>")
@@ -286,14 +328,20 @@ def status(request_id: str):
     """Where the request stands: status, deadline, reasons, receipt, download, cancel."""
     found = _owned(request_id)
     view = service.status_view(found, runtime())
-    return _render("portal/status.html", r=view)
+    return _render("portal/status.html", r=view, page_title=t("status_title", _lang()))
 
 
-@bp.post("/r/<request_id>/cancel")
+@bp.route("/r/<request_id>/cancel", methods=["GET", "POST"])
 def cancel(request_id: str):
-    """Cancel while allowed (e.g. during the cooling-off)."""
+    """Cancel while allowed (e.g. during the cooling-off), after a confirmation page."""
     rt = runtime()
     found = _owned(request_id)
+    if request.method == "GET" or request.form.get("confirm") != "yes":
+        return _render(
+            "portal/cancel.html",
+            r=service.status_view(found, rt),
+            page_title=t("cancel_confirm_title", _lang()),
+        )
     try:
         service.cancel(rt.db.session, found)
         rt.db.session.commit()
@@ -308,11 +356,18 @@ def download(request_id: str):
     from exports.delivery import download as deliver
 
     rt = runtime()
+    lang = _lang()
     found = _owned(request_id)
     try:
         chunks, size = deliver(rt.db.session, found, rt.storage, rt.vault)
     except Problem as exc:
-        return _render("portal/message.html", exc.status, message=exc.detail)
+        key = {409: "export_not_ready", 410: "export_gone"}.get(exc.status, "export_gone")
+        return _render(
+            "portal/message.html",
+            exc.status,
+            message=t(key, lang),
+            back=url_for("portal.status", request_id=request_id),
+        )
     return zip_download(found.id, chunks, size)
 
 
@@ -336,5 +391,6 @@ def _missing(_exc):
 
 
 @bp.errorhandler(400)
-def _bad_form(exc):
-    return _render("portal/message.html", 400, message=exc.description)
+def _bad_form(_exc):
+    # The only 400 of the pages is a form whose CSRF token expired.
+    return _render("portal/message.html", 400, message=t("form_expired", _lang()))

@@ -113,6 +113,8 @@ class Verification(Base):
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     sends: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     last_sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    # Start of the current send window (``sends`` counts the codes sent within it).
+    window_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     voided: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
 
     request: Mapped[DataRequest] = relationship(back_populates="verification")
