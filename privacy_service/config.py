@@ -64,6 +64,8 @@ class Settings:
     mail_from: str = "privacy@shop.example"
     privacy_team_email: str = ""  # deadline reminders go here
     sms_webhook_url: str = ""
+    # Where customers reach the customer page: links in notices start with it.
+    public_url: str = "http://127.0.0.1:8000"
     outbox_log: str = ""
 
     otp_ttl_seconds: int = 600

@@ -62,6 +62,12 @@ class Notifier:
         text = EXPORT_READY_TEXT.format(request_id=request_id, days=days, downloads=downloads)
         self._submit(channel, to, EXPORT_READY_SUBJECT, text, request_id)
 
+    def send_notice(
+        self, *, channel: str, to: str, subject: str, text: str, request_id: str
+    ) -> None:
+        """Queue a rendered customer notice (``privacy_service.notices``)."""
+        self._submit(channel, to, subject, text, request_id)
+
     def send_team_notice(self, *, to: str, subject: str, text: str) -> None:
         """A notice to the privacy team (request ids and counts only)."""
         self._submit("email", to, subject, text, "team")

@@ -374,6 +374,18 @@ def _order(writer, next_id, c, rng, now, k, n_orders, address_text, demo):
                 "created_at": completed,
             },
         )
+        # The refund followed a return that came back (no extra draw: seeds stay as they were).
+        writer.add(
+            shop.returns,
+            {
+                "id": next_id(shop.returns),
+                "order_id": order_id,
+                "status": "refunded",
+                "reason": "商品破损",
+                "requested_at": completed - dt.timedelta(days=3),
+                "updated_at": completed,
+            },
+        )
 
 
 def _browsing_rows(customers, rng, now, per_customer) -> Iterator[tuple]:

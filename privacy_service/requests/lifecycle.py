@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from privacy_service import audit
 from privacy_service.db import utcnow
 from privacy_service.errors import Conflict
+from privacy_service.notices.outcomes import on_transition
 from privacy_service.requests.models import DataRequest
 
 PENDING_VERIFICATION = "pending_verification"
@@ -86,3 +87,5 @@ def transition(
         subject_id=request.subject_id,
         details={"from": current, "to": target, **(details or {})},
     )
+    # The customer hears about it once this transaction commits.
+    on_transition(session, request, current, target, actor=actor)

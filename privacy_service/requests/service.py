@@ -12,12 +12,12 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from privacy_service import audit
+from privacy_service import audit, notices
 from privacy_service.calendar import receipt_day
-from privacy_service.crypto.vault import SubjectErased
 from privacy_service.datamap import correct
 from privacy_service.db import utcnow
 from privacy_service.errors import Conflict, NotFound, TooManyRequests, Unprocessable
+from privacy_service.notices import Notice, outcomes
 from privacy_service.requests import lifecycle, verification
 from privacy_service.requests.models import DataRequest, ExportArchive
 from privacy_service.runtime import Runtime
@@ -42,19 +42,9 @@ def _otp_key(rt: Runtime) -> bytes:
     return rt.vault.keyring.index_key
 
 
-@dataclasses.dataclass
-class Delivery:
-    """A code to send once the transaction has committed."""
-
-    channel: str
-    to: str
-    code: str
-    request_id: str
-
-
 def submit(
     session: Session, rt: Runtime, data: dict, *, language: str
-) -> tuple[DataRequest, Delivery | None]:
+) -> tuple[DataRequest, Notice | None]:
     """Create a request in ``pending_verification`` with its deadline and one-time code.
 
     Returns the request and, only when the contact belongs to a customer, the code to deliver.
@@ -112,19 +102,31 @@ def submit(
             ),
         },
     )
-    delivery = Delivery(channel, contact, code, request.id) if subject else None
+    # The "received" notice carries the code; only a customer's contact gets it.
+    delivery = (
+        notices.make(
+            request,
+            "received",
+            contact=contact,
+            code=code,
+            minutes=_code_minutes(rt),
+            type_label=outcomes.type_label(request),
+            due_date=request.due_date.isoformat(),
+        )
+        if subject
+        else None
+    )
     return request, delivery
 
 
-def deliver(rt: Runtime, delivery: Delivery | None) -> None:
-    """Send a code queued by ``submit`` or ``resend_code`` (call after the commit)."""
-    if delivery is not None:
-        rt.notifier.send_code(
-            channel=delivery.channel,
-            to=delivery.to,
-            code=delivery.code,
-            request_id=delivery.request_id,
-        )
+def _code_minutes(rt: Runtime) -> int:
+    return max(1, rt.settings.otp_ttl_seconds // 60)
+
+
+def deliver(rt: Runtime, delivery: Notice | None) -> None:
+    """Send a code notice made by ``submit`` or ``resend_code`` (call after the commit)."""
+    if delivery is not None and rt.deliver_notice is not None:
+        rt.deliver_notice(delivery)
 
 
 def _check_categories(data: dict, categories: dict) -> None:
@@ -224,7 +226,7 @@ def verify(session: Session, rt: Runtime, request_id: str, code: str) -> SignIn:
     return SignIn(request, result, first=True)
 
 
-def resend_code(session: Session, rt: Runtime, request_id: str) -> Delivery | None:
+def resend_code(session: Session, rt: Runtime, request_id: str) -> Notice | None:
     """Issue a new code (cool-down and send limits apply). Returns what to deliver, if anything.
 
     For a request verified before, the new code signs the customer in again (``verify``).
@@ -251,14 +253,8 @@ def resend_code(session: Session, rt: Runtime, request_id: str) -> Delivery | No
         subject_id=request.subject_id,
         details={"purpose": "sign_in_again" if again else "verification"},
     )
-    if request.subject_id is None:
-        return None
-    try:
-        contact = request.contact
-    except SubjectErased:
-        # The account was closed and its key destroyed: the contact is gone, so is the sign-in.
-        return None
-    return Delivery(request.contact_kind, contact, result.code, request.id)
+    # None for a contact of no customer, or once a closed account's key is destroyed.
+    return notices.make(request, "code", code=result.code, minutes=_code_minutes(rt))
 
 
 def list_for_subject(session: Session, subject_id: str) -> list[DataRequest]:
