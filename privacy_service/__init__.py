@@ -96,7 +96,7 @@ def _install_vault(settings: Settings, overrides: Mapping[str, Any] | None) -> V
 
 def _configure_notices(rt: Runtime) -> None:
     # Templates are checked now: a broken one stops the start-up, naming the file.
-    texts = NoticeTexts(rt.settings.policies_dir)
+    texts = NoticeTexts(rt.settings.policies_dir, labels=rt.policies.labels)
     try:
         texts.validate()
     except NoticeTemplateError as exc:

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from privacy_service import audit
 from privacy_service.holds import HOLD_BASIS, LegalHold
 from privacy_service.retention_policy import Period
-from privacy_service.subjects.identity import IdentityDocument
+from privacy_service.subjects.history import CorrectionRecord
+from privacy_service.subjects.vault_tables import VAULT_TABLES
 from retention.periods import cutoff, cutoff_inverse, naive_if_sqlite
 
 BATCH = 5000
@@ -105,6 +106,7 @@ def plan(
                         now,
                     )
                 )
+        steps.extend(_history_steps(session, subject, category, rule, hold))
     if closing and not subject_hold:
         shop = [s for s in datamap.sources.values() if s.kind == "sql" and s.close_column]
         steps.extend(
@@ -126,13 +128,44 @@ def plan(
     }
 
 
+def _history_steps(session, subject, category, rule, hold) -> list[dict]:
+    """Corrections' history of ``category`` goes with the data it came from.
+
+    Kept while the category is held or kept as a whole; otherwise deleted, also when the data
+    is only anonymised (an original value kept would undo the anonymisation).
+    """
+    if hold or rule.action == "keep":
+        return []
+    count = (
+        session.scalar(
+            select(func.count())
+            .select_from(CorrectionRecord)
+            .where(
+                CorrectionRecord.subject_id == subject.id,
+                CorrectionRecord.corrected_category == category,
+            )
+        )
+        or 0
+    )
+    if not count:
+        return []
+    return [
+        {
+            "category": category,
+            "source": "vault",
+            "table": CorrectionRecord.__tablename__,
+            "action": "history_delete",
+            "rows": count,
+        }
+    ]
+
+
 def _table_steps(collector, session, subject, source, table, category, rule, hold, chosen, now):
     if source.kind == "vault":
+        model = VAULT_TABLES[table.name].model
         count = (
             session.scalar(
-                select(func.count())
-                .select_from(IdentityDocument)
-                .where(IdentityDocument.subject_id == subject.id)
+                select(func.count()).select_from(model).where(model.subject_id == subject.id)
             )
             or 0
         )
@@ -246,8 +279,17 @@ def _run_step(collector, policies, session, subject, step, now, batch, progress)
         return
     source = policies.datamap.sources[step["source"]]
     table = source.tables[step["table"]]
+    if action == "history_delete":
+        session.execute(
+            delete(CorrectionRecord).where(
+                CorrectionRecord.subject_id == subject.id,
+                CorrectionRecord.corrected_category == step["category"],
+            )
+        )
+        return
     if action == "vault_delete":
-        session.execute(delete(IdentityDocument).where(IdentityDocument.subject_id == subject.id))
+        model = VAULT_TABLES[step["table"]].model
+        session.execute(delete(model).where(model.subject_id == subject.id))
         return
     key = collector.subject_key(source, subject)
     engine = collector.engines[source.name]
@@ -319,7 +361,7 @@ def receipt(request, completed_at: dt.datetime, *, shredded: bool) -> dict:
         if step["action"] == "close":
             continue
         entry = categories.setdefault(step["category"], {"deleted": 0, "anonymised": 0, "kept": []})
-        if step["action"] in ("delete", "vault_delete"):
+        if step["action"] in ("delete", "vault_delete", "history_delete"):
             entry["deleted"] += step["rows"]
         elif step["action"] == "anonymise":
             entry["anonymised"] += step["rows"]

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from privacy_service.subjects.vault_tables import VAULT_TABLES
+
 FIELD_TYPES = (
     "text",
     "name",
@@ -22,7 +24,6 @@ FIELD_TYPES = (
     "boolean",
 )
 SUBJECT_FIELDS = ("external_ref", "id")
-VAULT_FIELDS = ("kind", "id_number", "holder_name", "created_at", "last_read_at", "created_by")
 _NAME = validate.Regexp(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -208,15 +209,17 @@ def _check_source(source: dict, categories: set, settings_fields: set) -> dict:
                 )[field_name] = {"category": [f"Unknown category; one of {sorted(categories)}."]}
     if source.get("kind") == "vault":
         for table_name, table in tables.items():
-            if table_name != "identity_documents":
+            if table_name not in VAULT_TABLES:
                 problems.setdefault("tables", {})[table_name] = [
-                    "The vault holds identity_documents only."
+                    f"The vault holds {' and '.join(VAULT_TABLES)} only."
                 ]
+                continue
+            allowed = VAULT_TABLES[table_name].fields
             for field_name in table["fields"]:
-                if field_name not in VAULT_FIELDS:
+                if field_name not in allowed:
                     problems.setdefault("tables", {}).setdefault(table_name, {}).setdefault(
                         "fields", {}
-                    )[field_name] = [f"Not a vault field; one of {list(VAULT_FIELDS)}."]
+                    )[field_name] = [f"Not a vault field; one of {list(allowed)}."]
         return problems
     if not source.get("url_setting"):
         problems["url_setting"] = ["Required for a SQL source."]

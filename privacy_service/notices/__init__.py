@@ -90,15 +90,15 @@ def queue(session: Session, request, kind: str, **params) -> bool:
 def install(session_factory, deliver) -> None:
     """Deliver the notices of every committed transaction of ``session_factory``'s sessions.
 
-    ``deliver(notice)`` renders and sends one notice; it must not raise.
+    ``deliver(*notices)`` renders and sends them in order; it must not raise.
     """
 
     @event.listens_for(session_factory, "after_commit")
     def _after_commit(session):
         pending = session.info.pop(KEY, [])
         session.info.pop(CONTACTS, None)
-        for notice in pending:
-            deliver(notice)
+        if pending:
+            deliver(*pending)
 
     @event.listens_for(session_factory, "after_rollback")
     def _after_rollback(session):

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 LANGUAGES = ("zh-CN", "en")
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
 
-_CHANGES = [{"label": "收货人 / Recipient", "value": "张*"}]
+_CHANGES = [{"field": "recipient", "value": "张*"}]
 _BLOCKERS = [{"reason": "有运输中的订单", "remedy": "请等待签收", "count": 1}]
 # Values every template must render with (what the services pass).
 SAMPLES: dict[str, dict] = {
@@ -52,7 +52,7 @@ class NoticeTemplateError(Exception):
 class NoticeTexts:
     """Renders notices from the templates."""
 
-    def __init__(self, policies_dir: str | Path | None = None):
+    def __init__(self, policies_dir: str | Path | None = None, labels: dict | None = None):
         loaders = []
         override = Path(policies_dir) / "notices" if policies_dir else None
         if override is not None and override.is_dir():
@@ -66,6 +66,9 @@ class NoticeTexts:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        known = labels or {}
+        # label("recipient", "en") -> "Recipient": field names as the customer reads them.
+        self.env.globals["label"] = lambda field, lang: known.get(field, {}).get(lang, field)
 
     def render(self, kind: str, language: str, params: dict) -> tuple[str, str]:
         """The subject and body of notice ``kind`` in ``language``."""
@@ -97,7 +100,7 @@ def deliverer(texts: NoticeTexts, notifier, public_url: str):
     """
     base = public_url.rstrip("/")
 
-    def deliver(notice: Notice) -> None:
+    def render(notice: Notice):
         params = {
             k: base + v if k.endswith("url") and isinstance(v, str) and v.startswith("/") else v
             for k, v in notice.params.items()
@@ -109,13 +112,11 @@ def deliverer(texts: NoticeTexts, notifier, public_url: str):
                 "notice not rendered",
                 extra={"request_id": notice.request_id, "error_type": type(exc).__name__},
             )
-            return
-        notifier.send_notice(
-            channel=notice.channel,
-            to=notice.to,
-            subject=subject,
-            text=body,
-            request_id=notice.request_id,
-        )
+            return None
+        return (notice.channel, notice.to, subject, body, notice.request_id)
+
+    def deliver(*batch: Notice) -> None:
+        """Send the notices, in their order (one committed change may send several)."""
+        notifier.send_in_order([m for m in map(render, batch) if m is not None])
 
     return deliver

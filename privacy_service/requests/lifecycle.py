@@ -38,7 +38,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     VERIFIED: frozenset({AWAITING_REVIEW, IN_PROGRESS, COOLING_OFF, REJECTED, CANCELLED}),
     AWAITING_REVIEW: frozenset({IN_PROGRESS, REJECTED, CANCELLED}),
     IN_PROGRESS: frozenset({COMPLETED, REJECTED, COOLING_OFF}),
-    COOLING_OFF: frozenset({IN_PROGRESS, CANCELLED}),
+    # Rejected when the blockers, checked again as the cooling-off ends, still stand.
+    COOLING_OFF: frozenset({IN_PROGRESS, CANCELLED, REJECTED}),
     COMPLETED: frozenset(),
     REJECTED: frozenset(),
     CANCELLED: frozenset(),

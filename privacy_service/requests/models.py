@@ -145,6 +145,8 @@ class ExportArchive(Base):
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     downloads: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     max_downloads: Mapped[int] = mapped_column(Integer, nullable=False)
+    # When the customer was told the export is about to expire (once).
+    expiry_notified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class IdempotencyRecord(Base):
