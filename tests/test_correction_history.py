@@ -1,4 +1,4 @@
-"""History of corrections: the original kept sealed, shown in the next export, erased with its data."""
+"""Corrections history: the original kept sealed, shown in the next export, erased with its data."""
 
 import io
 import json

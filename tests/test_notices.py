@@ -204,7 +204,7 @@ def test_cooling_off_end_checks_again_a_return_on_its_way_back(
     assert view["status"] == "rejected"
     assert [r["code"] for r in view["reasons"]] == ["returns_in_progress"]
     assert view["reasons"][0]["remedy"]["en"].startswith("Wait until the return")
-    subject, body = notices(smtp, rt, rid, 4)[-1]
+    _subject, body = notices(smtp, rt, rid, 4)[-1]
     assert "您有处理中的退货" in body
 
 
