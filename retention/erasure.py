@@ -30,8 +30,8 @@ REPLACEMENT = {"name": "匿名用户", "address_part": "已删除"}
 
 def _period_note(years: int) -> dict[str, str]:
     return {
-        "zh-CN": f"自完成之日起保存 {years} 年，到期后删除或匿名化",
-        "en": f"kept {years} years from completion, then deleted or anonymised",
+        "zh-CN": f"尚未完成：自完成之日起再保存 {years} 年，到期后删除或匿名化",
+        "en": f"not completed yet: kept {years} years from completion, then deleted or anonymised",
     }
 
 
@@ -196,21 +196,7 @@ def _table_steps(collector, session, subject, source, table, category, rule, hol
         ).scalar()
     steps = []
     if kept:
-        keep_rule = next(r for r in rule.keep if table.name in r.tables)
-        until = _until(engine, joined, tables, and_(where, kept_clause), keep_rule, table.name, now)
-        steps.append(
-            {
-                "category": category,
-                "source": source.name,
-                "table": table.name,
-                "action": "restrict" if table.restrict_column else "keep",
-                "rows": kept,
-                "basis": keep_rule.basis,
-                "until": until,
-                # Some rows' periods have not started (e.g. an order not completed yet).
-                "note": _period_note(keep_rule.years) if keep_rule.anchor_table else None,
-            }
-        )
+        steps.extend(_kept_steps(engine, joined, tables, where, kept_clause, rule, source, table))
     if total - kept:
         action = rule.action
         has_children = any(t.parent_table == table.name for t in source.tables.values())
@@ -226,6 +212,50 @@ def _table_steps(collector, session, subject, source, table, category, rule, hol
                 "table": table.name,
                 "action": action,
                 "rows": total - kept,
+            }
+        )
+    return steps
+
+
+def _kept_steps(engine, joined, tables, where, kept_clause, rule, source, table) -> list[dict]:
+    """Kept rows, one step per retention end the receipt states.
+
+    Rows whose period has started go until the latest of their ends (``retention explain``
+    gives each row's own, never later); rows whose period has not started (an order still open)
+    are told apart, with no date, as their end is not known yet.
+    """
+    keep_rule = next(r for r in rule.keep if table.name in r.tables)
+    groups: list[tuple] = [(kept_clause, "dated")]
+    if keep_rule.anchor_table:
+        anchor = tables[keep_rule.anchor_table].c[keep_rule.anchor_field]
+        groups = [
+            (and_(kept_clause, anchor.is_not(None)), "dated"),
+            (and_(kept_clause, anchor.is_(None)), "open"),
+        ]
+    steps = []
+    for clause, kind in groups:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(func.count()).select_from(joined).where(where, clause)
+            ).scalar()
+        if not rows:
+            continue
+        open_period = kind == "open"
+        until = (
+            None
+            if open_period
+            else _until(engine, joined, tables, and_(where, clause), keep_rule, table.name, None)
+        )
+        steps.append(
+            {
+                "category": rule.code,
+                "source": source.name,
+                "table": table.name,
+                "action": "restrict" if table.restrict_column else "keep",
+                "rows": rows,
+                "basis": keep_rule.basis,
+                "until": until,
+                "note": _period_note(keep_rule.years) if open_period else keep_rule.note,
             }
         )
     return steps

@@ -26,7 +26,7 @@ def shop_seeded(app, rt, session):
 def test_datamap_check_passes_on_the_demo_shop(shop_seeded, runner):
     result = runner.invoke(args=["datamap", "check"])
     assert result.exit_code == 0, result.output
-    assert "data map OK: 2 sources, 17 tables" in result.output
+    assert "data map OK: 2 sources, 18 tables" in result.output
 
 
 def test_datamap_check_fails_clearly_on_a_broken_map(shop_seeded, runner, rt):

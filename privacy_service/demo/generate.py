@@ -322,6 +322,10 @@ def _order(writer, next_id, c, rng, now, k, n_orders, address_text, demo):
     )
     shipped = placed + dt.timedelta(days=1) if status in ("shipped", "completed") else None
     completed = placed + dt.timedelta(days=8) if status == "completed" else None
+    if status == "cancelled":
+        # The transaction ended when it was cancelled: its records' legal period runs from then
+        # (without it a cancelled order would be kept for ever, its address included).
+        completed = placed + dt.timedelta(days=1)
     writer.add(
         shop.orders,
         {
