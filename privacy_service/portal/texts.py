@@ -70,6 +70,26 @@ ACCOUNT_TEXT: dict[str, dict[str, str]] = {
         "en": "This request can no longer be cancelled.",
     },
     "changed_title": {"zh-CN": "已更正的内容", "en": "What we changed"},
+    "form_title": {"zh-CN": "提交请求", "en": "Make a request"},
+    "form_errors_title": {"zh-CN": "请检查表单", "en": "Check the form"},
+    "pick_type": {"zh-CN": "请选择您想做什么。", "en": "Choose what you would like to do."},
+    "pick_field": {
+        "zh-CN": "请选择要更正的项目。",
+        "en": "Choose the field to correct.",
+    },
+    "bad_value": {
+        "zh-CN": "这个内容不符合所选项目的格式（例如手机号为 11 位数字，邮政编码为 6 位数字）。",
+        "en": "This value does not fit the chosen field "
+        "(a mobile number has 11 digits, a postal code 6).",
+    },
+    "need_record": {
+        "zh-CN": "请填写要更正的记录编号（见您的数据副本），只能是数字。",
+        "en": "Give the number of the record to correct (see your export); digits only.",
+    },
+    "several_corrections": {
+        "zh-CN": "一次最多可以更正 3 项，不需要的留空即可。",
+        "en": "You can correct up to 3 things at once; leave the rest empty.",
+    },
 }
 
 # Shop tables as named in receipts ("which records are kept").

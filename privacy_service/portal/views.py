@@ -28,12 +28,20 @@ from sqlalchemy import func, select
 
 from privacy_service.db import is_uuid, utcnow
 from privacy_service.errors import Problem
+from privacy_service.notices import outcomes
 from privacy_service.portal import signin
+from privacy_service.portal.forms import (
+    CORRECTION_ROWS,
+    field_errors,
+    form_data,
+    with_value_errors,
+)
 from privacy_service.portal.i18n import LANGUAGES, t, table_label
 from privacy_service.requests import service, verification
 from privacy_service.requests.models import DataRequest, Verification
 from privacy_service.requests.schemas import RequestCreateSchema
 from privacy_service.runtime import runtime
+from privacy_service.subjects.history import CorrectionRecord
 from privacy_service.webforms import check_csrf, csrf_token, html, zip_download
 
 bp = Blueprint(
@@ -106,45 +114,28 @@ def _correctable_options(lang: str) -> list[tuple[str, str]]:
     return out
 
 
+# Where the error summary's links go (the first input of a group).
+ERROR_TARGETS = {"type": "type", "categories": "categories"}
+
+
 @bp.get("/")
 def index():
     """The request form."""
+    return _render_form({"categories": []}, {})
+
+
+def _render_form(form, errors, status: int = 200):
+    lang = _lang()
     return _render(
         "portal/index.html",
-        form={"categories": []},
-        errors={},
-        correctable=_correctable_options(_lang()),
+        status,
+        form=form,
+        errors=errors,
+        correctable=_correctable_options(lang),
+        correction_rows=CORRECTION_ROWS,
+        error_targets=ERROR_TARGETS,
+        page_title=t("form_title", lang) if not errors else t("form_errors_title", lang),
     )
-
-
-def _form_data(form) -> dict:
-    contact = form.get("contact", "").strip()
-    data: dict = {"type": form.get("type", ""), "language": _lang()}
-    data["email" if "@" in contact else "phone"] = contact
-    if form.getlist("categories") and data["type"] in ("access", "deletion"):
-        data["categories"] = form.getlist("categories")
-    if data["type"] == "correction":
-        category, _, field = form.get("field", "").partition(":")
-        item = {"category": category, "field": field, "value": form.get("value", "")}
-        if form.get("record_id", "").strip().isdigit():
-            item["record_id"] = int(form["record_id"])
-        data["corrections"] = [item]
-    if form.get("note", "").strip():
-        data["note"] = form["note"].strip()
-    return data
-
-
-def _field_errors(messages: dict, lang: str) -> dict:
-    errors = {}
-    for name, message in messages.items():
-        key = "contact" if name in ("email", "phone") else name
-        text = {"contact": "bad_contact", "corrections": "bad_correction"}.get(key)
-        errors[key] = (
-            t(text, lang)
-            if text
-            else (message[0] if isinstance(message, list) else t("fix_errors", lang))
-        )
-    return errors
 
 
 @bp.post("/")
@@ -152,19 +143,17 @@ def submit():
     """Submit a request; on success, on to the code page."""
     rt = runtime()
     lang = _lang()
-    form = {**request.form, "categories": request.form.getlist("categories")}
+    form = {**request.form.to_dict(), "categories": request.form.getlist("categories")}
     if not _ip_limiter.allow(f"submit:{request.remote_addr}"):
         return _render("portal/message.html", 429, message=t("limit", lang))
+    raw = form_data(request.form, _lang())
+    rows = [item.pop("row") for item in raw.get("corrections", [])]
     try:
-        data = RequestCreateSchema().load(_form_data(request.form))
+        data = RequestCreateSchema().load(raw)
     except ValidationError as exc:
-        return _render(
-            "portal/index.html",
-            422,
-            form=form,
-            errors=_field_errors(exc.messages, lang),
-            correctable=_correctable_options(lang),
-        )
+        # Say everything at once: the values of the well-formed rows are checked too.
+        messages = with_value_errors(exc.messages, raw, runtime().policies.datamap)
+        return _render_form(form, field_errors(messages, lang, rows), 422)
     channel = "email" if "email" in data else "phone"
     recent = rt.db.session.scalar(
         select(func.count())
@@ -180,12 +169,8 @@ def submit():
         created, delivery = service.submit(rt.db.session, rt, data, language=lang)
     except Problem as exc:
         rt.db.session.rollback()
-        return _render(
-            "portal/index.html",
-            422,
-            form=form,
-            errors=_field_errors(exc.errors or {"type": [exc.detail]}, lang),
-            correctable=_correctable_options(lang),
+        return _render_form(
+            form, field_errors(exc.errors or {"type": [exc.detail]}, lang, rows), 422
         )
     rt.db.session.commit()
     service.deliver(rt, delivery)
@@ -327,8 +312,46 @@ def _owned(request_id: str) -> DataRequest:
 def status(request_id: str):
     """Where the request stands: status, deadline, reasons, receipt, download, cancel."""
     found = _owned(request_id)
-    view = service.status_view(found, runtime())
-    return _render("portal/status.html", r=view, page_title=t("status_title", _lang()))
+    rt = runtime()
+    view = service.status_view(found, rt)
+    return _render(
+        "portal/status.html",
+        r=view,
+        changes=_changes(found, _lang()),
+        page_title=t("status_title", _lang()),
+    )
+
+
+def _changes(found: DataRequest, lang: str) -> list[dict]:
+    """What a completed correction changed, partly hidden (the customer knows both values)."""
+    if found.type != "correction" or found.status != "completed":
+        return []
+    rt = runtime()
+    records = rt.db.session.scalars(
+        select(CorrectionRecord)
+        .where(CorrectionRecord.request_id == found.id)
+        .order_by(CorrectionRecord.approved_at, CorrectionRecord.id)
+    ).all()
+    out = []
+    for record in records:
+        kind = _field_type(record.corrected_table, record.field)
+        out.append(
+            {
+                "label": rt.policies.label(record.field)[lang],
+                "old": outcomes.masked(kind, record.old_value or ""),
+                "new": outcomes.masked(kind, record.new_value or ""),
+            }
+        )
+    return out
+
+
+def _field_type(table: str, field: str) -> str:
+    for source in runtime().policies.datamap.sources.values():
+        spec = source.tables.get(table)
+        for f in spec.fields if spec else ():
+            if f.name == field:
+                return f.type
+    return "text"
 
 
 @bp.route("/r/<request_id>/cancel", methods=["GET", "POST"])
