@@ -129,11 +129,13 @@ def _register_api(app: Flask) -> None:
     from privacy_service.portal import account  # noqa: F401 - registers its pages on portal_bp
     from privacy_service.portal.views import bp as portal_bp
     from privacy_service.requests.api import blp as requests_blp
+    from privacy_service.requests.choices_api import blp as choices_blp
     from privacy_service.subjects.api import blp as identity_blp
 
     api = ProblemApi(app)
     api.register_blueprint(requests_blp)
     api.register_blueprint(identity_blp)
+    api.register_blueprint(choices_blp)
     app.extensions["privacy.api"] = api
     from privacy_service.dashboard.views import bp as dashboard_bp
 

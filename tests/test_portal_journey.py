@@ -6,12 +6,13 @@ import re
 import threading
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from test_portal import ARGS, PHONE
 from werkzeug.serving import make_server
 
 from exports.worker import run_pending
 from privacy_service.demo import seed
+from privacy_service.demo import shop_schema as shop
 from privacy_service.portal import views as portal_views
 from privacy_service.requests import staff
 from privacy_service.requests.models import DataRequest, ExportArchive, Verification
@@ -303,3 +304,22 @@ def test_contrast_of_focus_ring_and_disabled_button_and_titles(live, page):
     )
     assert _ratio(_rgb(colors[0]), _rgb(colors[1])) >= 4.5, colors
     assert page.title() != form_title, "every page has its own title"
+
+
+def test_privacy_choices_switched_off_at_once(live, page, rt, code_from):
+    signed_in(page, live, code_from)
+    page.locator("#choices").click()
+    assert "隐私选择" in page.title()
+    page.locator("#all-off").click()
+    assert "立即生效" in page.get_by_role("status").inner_text()
+    for name in ("marketing_email", "marketing_sms", "personalised_ads"):
+        assert not page.locator(f"#choice-{name}").is_checked()
+    with rt.sources["shop"].connect() as conn:
+        row = conn.execute(
+            select(shop.preferences).where(shop.preferences.c.customer_id == 1)
+        ).one()
+    assert not (row.email_notifications or row.sms_notifications or row.personalised_ads)
+    page.locator("#choice-marketing_sms").check()
+    page.locator("#save-choices").click()
+    assert page.locator("#choice-marketing_sms").is_checked()
+    shot(page, "9-choices")

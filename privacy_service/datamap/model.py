@@ -24,6 +24,8 @@ FIELD_TYPES = (
     "boolean",
 )
 SUBJECT_FIELDS = ("external_ref", "id")
+# Consents a customer can give or withdraw at once on their page (PIPL Art. 15): boolean fields.
+CHOICES = ("marketing_email", "marketing_sms", "personalised_ads")
 _NAME = validate.Regexp(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -38,6 +40,8 @@ class FieldSpec:
     correctable: bool
     export: bool
     anonymise: str = "keep"  # keep | clear | replace
+    # A consent the customer switches on their page at once, without review (CHOICES).
+    choice: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +101,14 @@ class DataMap:
         """Categories that have at least one field somewhere."""
         return list(dict.fromkeys(f.category for _, _, f in self.fields()))
 
+    def choices(self) -> dict[str, list[tuple[SourceSpec, TableSpec, FieldSpec]]]:
+        """Each consent (``marketing_email``...) -> the fields that record it."""
+        out: dict = {}
+        for source, table, field in self.fields():
+            if field.choice:
+                out.setdefault(field.choice, []).append((source, table, field))
+        return out
+
     def correctable(self) -> dict[tuple[str, str], list[tuple[SourceSpec, TableSpec, FieldSpec]]]:
         """``(category, field name)`` -> where customers may correct it."""
         out: dict = {}
@@ -125,6 +137,12 @@ class _Field(_Strict):
     correctable = fields.Boolean(load_default=False)
     export = fields.Boolean(load_default=True)
     anonymise = fields.String(validate=validate.OneOf(("keep", "clear", "replace")))
+    choice = fields.String(validate=validate.OneOf(CHOICES))
+
+    @validates_schema
+    def _choice_is_boolean(self, data, **_kwargs):
+        if data.get("choice") and data.get("type") != "boolean":
+            raise ValidationError("A choice is a boolean field.", field_name="choice")
 
 
 class _Link(_Strict):

@@ -70,6 +70,25 @@ ACCOUNT_TEXT: dict[str, dict[str, str]] = {
         "en": "This request can no longer be cancelled.",
     },
     "changed_title": {"zh-CN": "已更正的内容", "en": "What we changed"},
+    "choices_title": {"zh-CN": "隐私选择", "en": "Privacy choices"},
+    "choices_intro": {
+        "zh-CN": "勾选表示同意。保存后立即生效，无需审核；您可以随时更改。",
+        "en": "Ticked means you agree. Changes take effect at once, without review; "
+        "change them whenever you like.",
+    },
+    "marketing_email": {"zh-CN": "接收营销邮件", "en": "Marketing e-mail"},
+    "marketing_sms": {"zh-CN": "接收营销短信", "en": "Marketing text messages (SMS)"},
+    "personalised_ads": {
+        "zh-CN": "个性化广告（根据您的兴趣推荐）",
+        "en": "Personalised ads (based on your interests)",
+    },
+    "not_stored": {"zh-CN": "（商城未保存此设置）", "en": "(the shop keeps no such setting)"},
+    "choices_save": {"zh-CN": "保存", "en": "Save"},
+    "choices_all_off": {"zh-CN": "全部关闭", "en": "Turn all off"},
+    "choices_saved": {
+        "zh-CN": "已保存，立即生效。",
+        "en": "Saved; in effect now.",
+    },
     "form_title": {"zh-CN": "提交请求", "en": "Make a request"},
     "form_errors_title": {"zh-CN": "请检查表单", "en": "Check the form"},
     "pick_type": {"zh-CN": "请选择您想做什么。", "en": "Choose what you would like to do."},
