@@ -323,3 +323,37 @@ def test_privacy_choices_switched_off_at_once(live, page, rt, code_from):
     page.locator("#save-choices").click()
     assert page.locator("#choice-marketing_sms").is_checked()
     shot(page, "9-choices")
+
+
+def test_closure_refused_in_transit_then_cooling_off_notice_then_cancelled(
+    live, page, rt, smtp, code_from
+):
+    o = shop.orders
+    with rt.sources["shop"].begin() as conn:
+        conn.execute(
+            update(o)
+            .where(o.c.customer_id == 1, o.c.status.in_(["unpaid", "paid"]))
+            .values(status="shipped", shipped_at=dt.datetime.now(dt.UTC))
+        )
+        conn.execute(update(shop.gift_cards).values(balance_cents=0))
+    signed_in(page, live, code_from, kind="account_closure")
+    assert page.locator("#status").inner_text() == "未能办理"
+    assert "您有正在配送途中的订单" in page.locator("#reasons").inner_text()
+    shot(page, "10-closure-in-transit")
+    with rt.sources["shop"].begin() as conn:  # delivered
+        conn.execute(
+            update(o)
+            .where(o.c.customer_id == 1, o.c.status == "shipped")
+            .values(status="completed", completed_at=dt.datetime.now(dt.UTC))
+        )
+    rid = signed_in(page, live, code_from, kind="account_closure")
+    assert page.locator("#status").inner_text() == "冷静期"
+    ends = page.locator("#cooling-off-until").inner_text()
+    rt.notifier.wait()
+    bodies = [b for b in smtp.bodies() if rid in b and "冷静期" in b]
+    assert bodies and ends in bodies[-1], "the cooling-off notice arrived with its end"
+    page.locator("#cancel").click()
+    page.locator("#confirm-cancel").click()
+    page.wait_for_url(re.compile(rf"/r/{rid}$"))
+    assert page.locator("#status").inner_text() == "已撤销"
+    shot(page, "11-closure-cancelled")
