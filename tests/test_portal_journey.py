@@ -357,3 +357,34 @@ def test_closure_refused_in_transit_then_cooling_off_notice_then_cancelled(
     page.wait_for_url(re.compile(rf"/r/{rid}$"))
     assert page.locator("#status").inner_text() == "已撤销"
     shot(page, "11-closure-cancelled")
+
+
+def test_signed_in_customer_picks_the_address_to_correct_from_a_list(
+    live, page, rt, session, code_from
+):
+    signed_in(page, live, code_from)
+    page.goto(live + "/")
+    page.locator("input[name=type][value=correction]").check()
+    record = page.locator("#record-0")
+    assert record.evaluate("e => e.tagName") == "SELECT", "a list, not a number to look up"
+    options = record.locator("optgroup[label='收货地址'] option")
+    assert options.count() >= 1
+    chosen = options.first.get_attribute("value")
+    page.locator("#contact").fill("demo@example.com")
+    page.locator("#field-0").select_option("addresses:city")
+    page.locator("#value-0").fill("杭州市")
+    record.select_option(chosen)
+    before = code_from.count()
+    page.get_by_role("button", name="提交", exact=True).click()
+    page.wait_for_url(re.compile(r"/verify"))
+    rid = page.url.split("/r/")[1].split("/")[0]
+    enter(page, code_from(before + 1))
+    page.wait_for_url(re.compile(r"/r/[^/]+$"))
+    staff.approve(session, rt.collector(), session.get(DataRequest, rid), actor="staff:li.na")
+    session.commit()
+    with rt.sources["shop"].connect() as conn:
+        city = conn.execute(
+            select(shop.addresses.c.city).where(shop.addresses.c.id == int(chosen))
+        ).scalar()
+    assert city == "杭州市"
+    shot(page, "12-record-picked")

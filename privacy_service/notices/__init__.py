@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from privacy_service.crypto.vault import DecryptionError
 
+log = logging.getLogger(__name__)
 KEY = "privacy.notices"
 CONTACTS = "privacy.notice_contacts"
 
@@ -98,7 +100,10 @@ def install(session_factory, deliver) -> None:
         pending = session.info.pop(KEY, [])
         session.info.pop(CONTACTS, None)
         if pending:
-            deliver(*pending)
+            try:
+                deliver(*pending)
+            except Exception as exc:  # the change is committed: a notice must not undo that
+                log.warning("notices not queued", extra={"error_type": type(exc).__name__})
 
     @event.listens_for(session_factory, "after_rollback")
     def _after_rollback(session):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from privacy_service.datamap import correct
 from privacy_service.errors import Problem
-from privacy_service.portal.i18n import t
+from privacy_service.notices import outcomes
+from privacy_service.portal.i18n import t, table_label
+from privacy_service.subjects.history import CorrectionRecord
 
 CORRECTION_ROWS = 3  # corrections one request may carry on the page (the API takes up to 20)
 
@@ -82,3 +86,69 @@ def with_value_errors(messages: dict, raw: dict, datamap) -> dict:
         except Problem as exc:
             merged[index] = (exc.errors or {}).get("corrections", {}).get(0, {"value": ["?"]})
     return {**messages, "corrections": merged} if merged else messages
+
+
+def record_choices(collector, subject, lang: str) -> list[tuple[str, list]]:
+    """For a signed-in customer: their records that corrections can name, to pick from a list.
+
+    One group per table whose fields can be corrected (addresses, profiles...); each record is
+    shown by its number and up to three of its non-sensitive fields (province, city, district).
+    """
+    groups = []
+    seen = set()
+    for (_category, _field), places in collector.datamap.correctable().items():
+        for source, table, _spec in places:
+            if table.name == source.identity_table or (source.name, table.name) in seen:
+                continue
+            seen.add((source.name, table.name))
+            key = collector.subject_key(source, subject)
+            if key is None:
+                continue
+            shown = [
+                f.name
+                for f in table.fields
+                if not f.sensitive and f.type in ("address_part", "text", "postal_code")
+            ][:3]
+            t = collector.table(source.name, table.name)
+            pk = next(iter(t.primary_key.columns))
+            joined, _tables, where = collector.scope(source, table, key)
+            query = select(pk, *(t.c[n] for n in shown)).select_from(joined).where(where)
+            with collector.engines[source.name].connect() as conn:
+                rows = conn.execute(query.order_by(pk).limit(50)).all()
+            if rows:
+                items = [
+                    (row[0], f"#{row[0]} " + " ".join(str(v) for v in row[1:] if v)) for row in rows
+                ]
+                groups.append((table_label(table.name, lang), items))
+    return groups
+
+
+def correction_changes(session, policies, found, lang: str) -> list[dict]:
+    """What a completed correction changed, partly hidden (the customer knows both values)."""
+    if found.type != "correction" or found.status != "completed":
+        return []
+    records = session.scalars(
+        select(CorrectionRecord)
+        .where(CorrectionRecord.request_id == found.id)
+        .order_by(CorrectionRecord.approved_at, CorrectionRecord.id)
+    ).all()
+    out = []
+    for record in records:
+        kind = _field_type(policies, record.corrected_table, record.field)
+        out.append(
+            {
+                "label": policies.label(record.field)[lang],
+                "old": outcomes.masked(kind, record.old_value or ""),
+                "new": outcomes.masked(kind, record.new_value or ""),
+            }
+        )
+    return out
+
+
+def _field_type(policies, table: str, field: str) -> str:
+    for source in policies.datamap.sources.values():
+        spec = source.tables.get(table)
+        for f in spec.fields if spec else ():
+            if f.name == field:
+                return f.type
+    return "text"

@@ -70,6 +70,11 @@ ACCOUNT_TEXT: dict[str, dict[str, str]] = {
         "en": "This request can no longer be cancelled.",
     },
     "changed_title": {"zh-CN": "已更正的内容", "en": "What we changed"},
+    "pick_record": {"zh-CN": "要更正哪一条记录", "en": "Which record to correct"},
+    "record_not_needed": {
+        "zh-CN": "不需要（账户信息）",
+        "en": "Not needed (account details)",
+    },
     "choices_title": {"zh-CN": "隐私选择", "en": "Privacy choices"},
     "choices_intro": {
         "zh-CN": "勾选表示同意。保存后立即生效，无需审核；您可以随时更改。",

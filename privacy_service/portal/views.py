@@ -28,12 +28,13 @@ from sqlalchemy import func, select
 
 from privacy_service.db import is_uuid, utcnow
 from privacy_service.errors import Problem
-from privacy_service.notices import outcomes
 from privacy_service.portal import signin
 from privacy_service.portal.forms import (
     CORRECTION_ROWS,
+    correction_changes,
     field_errors,
     form_data,
+    record_choices,
     with_value_errors,
 )
 from privacy_service.portal.i18n import LANGUAGES, t, table_label
@@ -41,7 +42,7 @@ from privacy_service.requests import service, verification
 from privacy_service.requests.models import DataRequest, Verification
 from privacy_service.requests.schemas import RequestCreateSchema
 from privacy_service.runtime import runtime
-from privacy_service.subjects.history import CorrectionRecord
+from privacy_service.subjects.models import Subject
 from privacy_service.webforms import check_csrf, csrf_token, html, zip_download
 
 bp = Blueprint(
@@ -126,6 +127,11 @@ def index():
 
 def _render_form(form, errors, status: int = 200):
     lang = _lang()
+    rt = runtime()
+    subject_id = signin.current_subject()
+    subject = rt.db.session.get(Subject, subject_id) if subject_id else None
+    # Signed in: the records a correction can name come as a list, not a number to look up.
+    records = record_choices(rt.collector(), subject, lang) if subject else []
     return _render(
         "portal/index.html",
         status,
@@ -134,6 +140,7 @@ def _render_form(form, errors, status: int = 200):
         correctable=_correctable_options(lang),
         correction_rows=CORRECTION_ROWS,
         error_targets=ERROR_TARGETS,
+        records=records,
         page_title=t("form_title", lang) if not errors else t("form_errors_title", lang),
     )
 
@@ -317,41 +324,9 @@ def status(request_id: str):
     return _render(
         "portal/status.html",
         r=view,
-        changes=_changes(found, _lang()),
+        changes=correction_changes(rt.db.session, rt.policies, found, _lang()),
         page_title=t("status_title", _lang()),
     )
-
-
-def _changes(found: DataRequest, lang: str) -> list[dict]:
-    """What a completed correction changed, partly hidden (the customer knows both values)."""
-    if found.type != "correction" or found.status != "completed":
-        return []
-    rt = runtime()
-    records = rt.db.session.scalars(
-        select(CorrectionRecord)
-        .where(CorrectionRecord.request_id == found.id)
-        .order_by(CorrectionRecord.approved_at, CorrectionRecord.id)
-    ).all()
-    out = []
-    for record in records:
-        kind = _field_type(record.corrected_table, record.field)
-        out.append(
-            {
-                "label": rt.policies.label(record.field)[lang],
-                "old": outcomes.masked(kind, record.old_value or ""),
-                "new": outcomes.masked(kind, record.new_value or ""),
-            }
-        )
-    return out
-
-
-def _field_type(table: str, field: str) -> str:
-    for source in runtime().policies.datamap.sources.values():
-        spec = source.tables.get(table)
-        for f in spec.fields if spec else ():
-            if f.name == field:
-                return f.type
-    return "text"
 
 
 @bp.route("/r/<request_id>/cancel", methods=["GET", "POST"])
