@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast system-deps bench lint install migrate seed clean
+.PHONY: run test test-fast system-deps bench soak lint install migrate seed clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3.11"; exit 1; }
@@ -31,8 +31,8 @@ run: seed
 	@echo "  demo customer:  demo@example.com / 13800138000"
 	@echo "  one-time codes: instance/outbox.log (no SMTP configured)"
 	@echo ""
-	PRIVACY_PUBLIC_URL=$${PRIVACY_PUBLIC_URL:-http://127.0.0.1:$(PORT)} PRIVACY_SCHEDULER_ENABLED=true $(BIN)/gunicorn --workers 1 --threads 8 \
-		--bind 127.0.0.1:$(PORT) --access-logfile - wsgi:app
+	PRIVACY_PUBLIC_URL=$${PRIVACY_PUBLIC_URL:-http://127.0.0.1:$(PORT)} PRIVACY_SCHEDULER_ENABLED=true $(BIN)/gunicorn -c gunicorn.conf.py \
+		--workers 1 --bind 127.0.0.1:$(PORT) wsgi:app
 
 # Chromium, a CJK font and pg_dump: installed with apt-get when run as root, otherwise the exact
 # command to run is printed and the target stops.
@@ -48,6 +48,17 @@ test-fast: install
 
 bench: install
 	$(BIN)/python bench/run.py
+
+# The crash matrix at length: CRASH_KILLS kills of each scenario (export, deletion, closure,
+# retention purge, key rotation) per backend, ROUNDS times with fresh random kill points.
+# On PostgreSQL too when TEST_DATABASE_URL is set.
+CRASH_KILLS ?= 10
+ROUNDS ?= 3
+soak: install
+	for round in $$(seq 1 $(ROUNDS)); do \
+		CRASH_KILLS=$(CRASH_KILLS) $(BIN)/python -m pytest -q -s -m slow \
+			tests/test_crash_matrix.py || exit 1; \
+	done
 
 lint: install
 	$(BIN)/ruff check .

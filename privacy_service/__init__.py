@@ -9,11 +9,12 @@ from __future__ import annotations
 import atexit
 import gc
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, request, send_from_directory
+from flask import Flask, send_from_directory
 from flask_smorest import Api
 from swagger_ui_bundle import swagger_ui_path
 
@@ -23,7 +24,7 @@ from privacy_service.crypto import Vault, install_vault, load_keyring
 from privacy_service.crypto.keyring import dev_secrets
 from privacy_service.datamap.collect import engines_for
 from privacy_service.db import Database, make_engine
-from privacy_service.errors import Problem, register_error_handlers
+from privacy_service.errors import register_error_handlers
 from privacy_service.notices.templates import NoticeTemplateError, NoticeTexts, deliverer
 from privacy_service.notify import Notifier
 from privacy_service.policies import load_policies
@@ -45,6 +46,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the Flask application; ``config_overrides`` win over the environment."""
     settings = _load_settings(config_overrides)
     logs.configure(settings.log_format)
+    _private_instance(settings)
     app = Flask(__name__, instance_path=settings.instance_dir)
     vault = _install_vault(settings, config_overrides)
     policies = load_policies(settings.policies_dir)
@@ -62,11 +64,12 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     _configure_flask(app, settings)
     _register_api(app)
     _register_api_docs_assets(app)
+    _install_limits(app, settings)
     # Every request ends its session (and so its transaction), even inside an outer app context.
     app.teardown_request(rt.db.remove)
     app.teardown_appcontext(rt.db.remove)
     if settings.scheduler_enabled:
-        _start_scheduler(rt)
+        app.extensions["privacy.scheduler"] = _start_scheduler(rt)
     # Objects alive after start-up stay for good: keep them out of every full GC pass (the
     # collector streams millions of rows, and full passes over them dominated its time).
     gc.freeze()
@@ -80,6 +83,30 @@ def _load_settings(overrides: Mapping[str, Any] | None) -> Settings:
         settings.secret_key = dev_secrets(Path(settings.instance_dir))["secret_key"]
     settings.validate()
     return settings
+
+
+def _private_instance(settings: Settings) -> None:
+    """``instance/`` and every file in it readable by the service's user only (0700 / 0600).
+
+    It holds the development key ring, the SQLite databases, the outbox of codes and exports.
+    SQLite files are created here first so that they never exist with wider permissions.
+    """
+    root = Path(settings.instance_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    for url in (settings.database_url, settings.shop_database_url):
+        if url.startswith("sqlite:///") and ":memory:" not in url:
+            path = Path(url.removeprefix("sqlite:///"))
+            if root in path.parents and not path.exists():
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    try:
+        root.chmod(0o700)
+        for path in root.rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                path.chmod(0o600)
+            elif path.is_dir():
+                path.chmod(0o700)
+    except OSError:  # a file owned by someone else: the operator's choice, not ours to fix
+        log.warning("cannot restrict permissions under instance/")
 
 
 def _install_vault(settings: Settings, overrides: Mapping[str, Any] | None) -> Vault:
@@ -141,22 +168,22 @@ def _register_api(app: Flask) -> None:
 
     app.register_blueprint(portal_bp)  # the customer's pages at /
     app.register_blueprint(dashboard_bp)  # the privacy team's pages at /staff/
+    from privacy_service.health import bp as health_bp
 
-    @app.before_request
-    def _json_bodies_only():
-        # A form or text body would otherwise be read as "no fields": say what is wrong instead.
-        if (
-            request.path.startswith("/api/")
-            and request.method in ("POST", "PUT", "PATCH")
-            and request.content_length
-            and not request.is_json
-        ):
-            raise Problem(
-                "Send the body as application/json.",
-                status=415,
-                slug="unsupported-media-type",
-                title="Unsupported media type",
-            )
+    app.register_blueprint(health_bp)  # /healthz and /readyz
+
+    from privacy_service.bodies import check_api_body, check_no_nul
+
+    app.before_request(check_no_nul)
+    app.before_request(check_api_body)
+
+
+def _install_limits(app: Flask, settings: Settings) -> None:
+    from privacy_service import ratelimit
+    from privacy_service.budgets import Budgets
+
+    limiter = ratelimit.install(app, settings)
+    app.extensions["privacy.budgets"] = Budgets(limiter.storage, settings)
 
 
 def _register_api_docs_assets(app: Flask) -> None:
@@ -166,9 +193,17 @@ def _register_api_docs_assets(app: Flask) -> None:
         return send_from_directory(str(swagger_ui_path), filename, max_age=86400)
 
 
-def _start_scheduler(rt: Runtime) -> None:
-    from privacy_service.jobs import start_scheduler
+def _stop_scheduler(scheduler) -> None:
+    if scheduler.running:  # tests (and /readyz checks) may have stopped it already
+        scheduler.shutdown(wait=False)
 
+
+def _start_scheduler(rt: Runtime):
+    from privacy_service.jobs import start_scheduler
+    from privacy_service.recovery import recover_at_start
+
+    recover_at_start(rt)  # runs a killed process left "running" become "interrupted"
     scheduler = start_scheduler(rt)
-    atexit.register(scheduler.shutdown, wait=False)
+    atexit.register(_stop_scheduler, scheduler)
     log.info("scheduler started", extra={"jobs": len(scheduler.get_jobs())})
+    return scheduler

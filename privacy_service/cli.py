@@ -16,7 +16,14 @@ from privacy_service.runtime import runtime
 
 
 def _create_app():
-    return create_app()
+    from privacy_service.config import ConfigError
+
+    try:
+        return create_app()
+    except ConfigError as exc:
+        # An expected error: its message says what to fix; a traceback would only hide it.
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
 
 
 @click.group(
@@ -157,43 +164,38 @@ def keys_status():
 )
 @click.option("--batch", default=1000, show_default=True, type=click.IntRange(1, 100_000))
 def keys_rotate(version, batch):
-    """Add a KEK version, make it active, and re-wrap every data key (resumable)."""
-    from privacy_service import audit
-    from privacy_service.crypto.keyring import KeyMaterialError, add_version
-    from privacy_service.crypto.rotation import pending_count, rewrap
+    """Add a KEK version, make it active, and re-wrap every data key (resumable).
+
+    After a crash, running it again (without --version) finishes the same version.
+    """
+    from privacy_service.crypto import rotation as rotations
+    from privacy_service.crypto.keyring import KeyMaterialError
 
     rt = runtime()
     session = rt.db.session
-    current = rt.vault.active_version(session)
+    known = set(rt.vault.keyring.keks)
     try:
-        if version is None:
-            version = add_version(rt.settings, rt.vault.keyring)
-            rt.vault.reload_keyring()
-            click.echo(f"added key version {version}")
-        if version != current:
-            rt.vault.activate(session, version)
-            audit.record(
-                session,
-                "keys.activated",
-                actor="cli",
-                details={"version": version, "previous": current},
-            )
-        session.commit()
+        run = rotations.begin(session, rt.vault, rt.settings, version)
     except KeyMaterialError as exc:
-        session.rollback()
         raise click.ClickException(str(exc)) from exc
-    total = pending_count(session, version)
+    version = run.target_version
+    if version not in known:
+        click.echo(f"added key version {version}")
+    if run.resumes:
+        click.echo(f"resuming the interrupted rotation to key version {version}")
+    total = rotations.pending_count(session, version)
     session.commit()
     click.echo(f"key version {version} is active; re-wrapping {total} data key(s)")
     with click.progressbar(length=total, label="re-wrapping") as bar:
-        result = rewrap(rt.db.new_session, rt.vault, version, batch=batch, progress=bar.update)
-    audit.record(
-        session,
-        "keys.rewrapped",
-        actor="cli",
-        details={"version": version, "rewrapped": result.rewrapped, "remaining": result.remaining},
-    )
-    session.commit()
+        result = rotations.rewrap(
+            rt.db.new_session,
+            rt.vault,
+            version,
+            batch=batch,
+            progress=bar.update,
+            rotation_id=run.id,
+        )
+    rotations.finish(session, run, result)
     click.echo(f"re-wrapped {result.rewrapped}; {result.remaining} left on other versions")
 
 
@@ -231,6 +233,16 @@ def jobs_list():
         click.echo(f"{spec.id:40} {spec.trigger} {json.dumps(spec.trigger_args)}")
 
 
+@jobs.command("recover")
+def jobs_recover():
+    """Close purge runs and key rotations whose process died as interrupted, now."""
+    from privacy_service.recovery import recover_abandoned
+
+    rt = runtime()
+    found = recover_abandoned(rt.db.session, rt.collector())
+    click.echo(", ".join(f"{kind}: {n} interrupted" for kind, n in found.items()))
+
+
 @jobs.command("run")
 @click.argument("job_id", type=click.Choice([spec.id for spec in JOBS]))
 def jobs_run(job_id):
@@ -247,8 +259,10 @@ def jobs_run(job_id):
 def worker():
     """Run the background worker: builds exports and runs the scheduled jobs (Ctrl-C stops)."""
     from privacy_service.jobs import start_scheduler
+    from privacy_service.recovery import recover_at_start
 
     rt = runtime()
+    recover_at_start(rt)
     click.echo(f"worker started: {len(JOBS)} jobs; exports build as soon as they are queued")
     try:
         start_scheduler(rt, blocking=True)
@@ -460,7 +474,14 @@ def retention():
 
 @retention.command("run")
 @click.option("--dry-run", is_flag=True, help="Only count what would go.")
-def retention_run(dry_run):
+@click.option(
+    "--batch",
+    default=5000,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Rows per batch.",
+)
+def retention_run(dry_run, batch):
     """One retention pass (or what it would remove), with a summary per rule."""
     from retention.engine import preview, run
 
@@ -474,7 +495,13 @@ def retention_run(dry_run):
             )
         return
     with click.progressbar(length=0, label="purging", show_pos=True) as bar:
-        record = run(rt.collector(), rt.policies, session, progress=lambda _r, n: bar.update(n))
+        record = run(
+            rt.collector(),
+            rt.policies,
+            session,
+            batch=batch,
+            progress=lambda _r, n: bar.update(n),
+        )
     for rule, tables in record.counts.items():
         click.echo(f"{rule:24} removed " + ", ".join(f"{t} {n}" for t, n in tables.items()))
     for error in record.errors:
@@ -529,6 +556,75 @@ def staff_create(email, role, totp, password):
             name=user.email, issuer_name="privacy-service"
         )
         click.echo(f"add to the authenticator app: {uri}")
+
+
+def _staff_member(email: str):
+    from sqlalchemy import select
+
+    from privacy_service.dashboard.staff import StaffUser
+
+    user = (
+        runtime()
+        .db.session.scalars(select(StaffUser).where(StaffUser.email == email.strip().lower()))
+        .first()
+    )
+    if user is None:
+        raise click.ClickException(f"no staff account with the e-mail {email.strip().lower()}")
+    return user
+
+
+@staff_group.command("set-role")
+@click.option("--email", required=True)
+@click.option("--role", required=True, type=click.Choice(["agent", "admin", "auditor"]))
+def staff_set_role(email, role):
+    """Change a member's role; their sessions end at once."""
+    from privacy_service.dashboard.staff import set_role
+
+    rt = runtime()
+    set_role(rt.db.session, _staff_member(email), role, actor="cli")
+    rt.db.session.commit()
+    click.echo(f"role changed to {role}; every session of the account ended")
+
+
+@staff_group.command("set-password")
+@click.option("--email", required=True)
+@click.password_option(help="At least 12 characters (prompted when omitted).")
+def staff_set_password(email, password):
+    """Set a member's password; their sessions end at once."""
+    from privacy_service.dashboard.staff import set_password
+
+    rt = runtime()
+    try:
+        set_password(rt.db.session, _staff_member(email), password, actor="cli")
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    rt.db.session.commit()
+    click.echo("password changed; every session of the account ended")
+
+
+@staff_group.command("lock")
+@click.option("--email", required=True)
+@click.option("--minutes", type=click.IntRange(1, 525_600), help="Default: until unlocked.")
+def staff_lock(email, minutes):
+    """Lock an account (it cannot sign in); its sessions end at once."""
+    from privacy_service.dashboard.staff import lock
+
+    rt = runtime()
+    lock(rt.db.session, _staff_member(email), actor="cli", minutes=minutes)
+    rt.db.session.commit()
+    click.echo("account locked; every session of the account ended")
+
+
+@staff_group.command("unlock")
+@click.option("--email", required=True)
+def staff_unlock(email):
+    """Lift a lock."""
+    from privacy_service.dashboard.staff import unlock
+
+    rt = runtime()
+    unlock(rt.db.session, _staff_member(email), actor="cli")
+    rt.db.session.commit()
+    click.echo("account unlocked")
 
 
 # --- demo --------------------------------------------------------------------------------------

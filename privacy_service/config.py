@@ -88,6 +88,29 @@ class Settings:
     erasure_batch: int = 5000
 
     max_content_length: int = 64 * 1024
+
+    # Rate limits (docs/security.md). Limits use the `limits` notation: "10 per hour;20 per day".
+    # The store is shared by every process that points at the same Redis; memory:// is per process.
+    ratelimit_storage_url: str = "memory://"
+    ratelimit_key_prefix: str = "privacy"
+    ratelimit_default: str = "300 per minute"  # per IP, per endpoint, every endpoint
+    ratelimit_submit: str = "60 per minute;600 per hour"  # new requests per IP (API + pages)
+    ratelimit_verify: str = "60 per minute;600 per hour"  # code checks per IP
+    ratelimit_resend: str = "30 per minute;300 per hour"  # code resends per IP
+    ratelimit_per_request: str = "20 per minute"  # verify + resend on one request
+    ratelimit_login: str = "20 per minute;200 per hour"  # staff sign-in attempts per IP
+    ratelimit_service: str = "3000 per minute"  # identity-document API, per service token
+    # Wrong codes per contact across all its requests: per (contact, IP), then contact-wide.
+    ratelimit_wrong_codes_per_contact_ip: str = "20 per hour;40 per day"
+    ratelimit_wrong_codes_per_contact: str = "50 per hour;100 per day"
+    # Codes sent (new requests and resends) per contact: per (contact, IP), then contact-wide.
+    ratelimit_codes_per_contact_ip: str = "100 per hour;300 per day"
+    ratelimit_codes_per_contact: str = "500 per day"
+    # Failed staff sign-ins: per (account, IP) first, account-wide only as a high ceiling.
+    ratelimit_login_failures_per_account_ip: str = "5 per 15 minutes;20 per day"
+    ratelimit_login_failures_per_account: str = "100 per hour"
+    # Reverse proxies in front of the service that append to X-Forwarded-For (0: trust none).
+    trusted_proxies: int = 0
     scheduler_enabled: bool = False
     log_format: str = ""
     delivery_threads: int = 4
@@ -162,6 +185,9 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 problems.append(f"PRIVACY_{name.upper()} must be positive")
+        problems.extend(_ratelimit_problems(self))
+        if self.trusted_proxies < 0:
+            problems.append("PRIVACY_TRUSTED_PROXIES must be 0 or more")
         if not Path(self.policies_dir).is_dir():
             problems.append(f"PRIVACY_POLICIES_DIR {self.policies_dir!r} is not a directory")
         if problems:
@@ -176,6 +202,26 @@ class Settings:
                 ("set" if value else "unset") if field.name in self.SECRET_FIELDS else value
             )
         return out
+
+
+def _ratelimit_problems(settings: Settings) -> list[str]:
+    from limits import parse_many
+
+    problems = []
+    for field in dataclasses.fields(settings):
+        name = field.name
+        if name.startswith("ratelimit_") and name not in (
+            "ratelimit_storage_url",
+            "ratelimit_key_prefix",
+        ):
+            try:
+                parse_many(getattr(settings, name))
+            except ValueError:
+                problems.append(f"PRIVACY_{name.upper()} is not a rate limit like '10 per hour'")
+    scheme = settings.ratelimit_storage_url.split("://", 1)[0]
+    if scheme not in ("memory", "redis", "rediss", "redis+sentinel", "redis+cluster"):
+        problems.append("PRIVACY_RATELIMIT_STORAGE_URL must be memory:// or a redis:// URL")
+    return problems
 
 
 def _read_secret_file(path: str, var: str) -> str:

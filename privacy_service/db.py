@@ -10,7 +10,17 @@ import datetime as dt
 import uuid
 
 import uuid6
-from sqlalchemy import DateTime, MetaData, String, TypeDecorator, create_engine, event
+from sqlalchemy import (
+    DateTime,
+    MetaData,
+    String,
+    TypeDecorator,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 
@@ -112,6 +122,16 @@ def make_engine(url: str, *, immediate: bool = True) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def ids_clause(engine: Engine, pk, ids: list):
+    """``pk IN ids``: one array parameter on PostgreSQL, a plain IN list elsewhere.
+
+    5,000 separate parameters cost more to build, send and plan than deleting the rows.
+    """
+    if engine.dialect.name == "postgresql":
+        return pk == any_(bindparam("ids", type_=postgresql.ARRAY(pk.type))), {"ids": ids}
+    return pk.in_(ids), {}
 
 
 def claim_one(session: Session, candidates, take) -> str | None:

@@ -6,10 +6,14 @@ here too, so no client ever sees anything but ``application/problem+json``.
 
 from __future__ import annotations
 
+import html as html_escape
 import logging
+import traceback
 from typing import Any
 
-from flask import Flask, Response, json
+from flask import Flask, Response, json, request
+from sqlalchemy.exc import DisconnectionError, OperationalError, TimeoutError
+from sqlalchemy.exc import InterfaceError as SAInterfaceError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
@@ -91,6 +95,47 @@ class TooManyRequests(Problem):
     status, slug, title = 429, "too-many-requests", "Too many requests"
 
 
+# Paths whose clients are programs: they get problem+json even for errors outside a view.
+MACHINE_PATHS = ("/api/", "/healthz", "/readyz")
+# Where the pages live: errors there are pages even when no route matched.
+PAGE_PATHS = ("/r/", "/staff", "/lang/")
+
+
+def _wants_page() -> bool:
+    """True for the site's pages and for browsers; programs get problem+json.
+
+    Errors inside the customer's and the staff pages (or under their paths) are pages.
+    Elsewhere (an unknown path, a wrong method) the client decides: a browser asks for
+    ``text/html`` by name, programs and ``*/*`` get problem+json.
+    """
+    try:
+        path = request.path
+    except RuntimeError:  # no request context
+        return False
+    if path.startswith(MACHINE_PATHS):
+        return False
+    if request.blueprint in ("portal", "dashboard") or path.startswith(PAGE_PATHS) or path == "/":
+        return True
+    accept = request.accept_mimetypes
+    return accept["text/html"] > accept["application/json"]
+
+
+def page_response(status: int, title: str, detail: str, headers=None) -> Response:
+    """A small, self-contained HTML error page (no template: it must render in any state)."""
+    from privacy_service.webforms import html
+
+    body = (
+        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
+        f"<title>{status} {html_escape.escape(title)}</title></head><body><main>"
+        f"<h1>{html_escape.escape(title)}</h1><p>{html_escape.escape(detail)}</p>"
+        '<p><a href="/">返回首页 Back to the start page</a></p></main></body></html>'
+    )
+    response = html(body, status)
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
 def problem_response(
     status: int,
     slug: str,
@@ -99,7 +144,9 @@ def problem_response(
     errors: Any = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """Build an ``application/problem+json`` response."""
+    """Build an ``application/problem+json`` response (an HTML page for the site's pages)."""
+    if _wants_page():
+        return page_response(status, title, detail, headers)
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + slug,
         "title": title,
@@ -176,10 +223,53 @@ def register_error_handlers(app: Flask) -> None:
             "The request was changed at the same time; reload it and try again.",
         )
 
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(SAInterfaceError)
+    @app.errorhandler(DisconnectionError)
+    @app.errorhandler(TimeoutError)
+    def _database_down(exc: Exception):
+        # The database (or its pool) is unreachable: an outage to retry, not a bug. Operational
+        # errors also cover a few failures of a working database; the frames tell them apart.
+        log.error("database unavailable", extra=error_fields(exc))
+        return problem_response(
+            503,
+            "database-unavailable",
+            "Service unavailable",
+            "The database cannot be reached; try again in a minute.",
+            headers={"Retry-After": "30"},
+        )
+
+    @app.errorhandler(RecursionError)
+    def _too_deep(_exc: RecursionError):
+        return problem_response(
+            400, "bad-request", "Bad request", "The input is nested too deeply."
+        )
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
-        # The exception type only: messages can carry values from the request.
-        log.error("unhandled error", extra={"error_type": type(exc).__name__}, exc_info=False)
+        log.error("unhandled error", extra=error_fields(exc))
         return problem_response(
             500, "internal-error", "Internal error", "The service could not complete the request."
         )
+
+
+def error_fields(exc: BaseException) -> dict[str, Any]:
+    """Where an error happened, for the log: its type and frames (file, line, function).
+
+    Never the message, the source line or local values: those can carry personal data.
+    """
+    frames = [
+        f"{frame.filename}:{frame.lineno}:{frame.name}"
+        for frame in traceback.extract_tb(exc.__traceback__)
+    ]
+    cause = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+    fields: dict[str, Any] = {"error_type": type(exc).__name__, "frames": frames[-12:]}
+    if cause is not None:
+        fields["cause_type"] = type(cause).__name__
+        if getattr(cause, "sqlstate", None):
+            fields["sqlstate"] = cause.sqlstate
+    if isinstance(exc, OperationalError) and exc.statement is None and cause is not None:
+        # Failing to connect (no statement, so no parameters): the driver's reason is safe
+        # and is what the operator needs ("connection refused", "password authentication").
+        fields["cause"] = " ".join(str(cause).split())[:300]
+    return fields

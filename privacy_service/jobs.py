@@ -176,6 +176,13 @@ def warn_expiring_exports(session: Session, rt: Runtime) -> int:
     return len(due)
 
 
+def close_abandoned_runs(session: Session, rt: Runtime) -> int:
+    """Purge runs and key rotations whose process died become ``interrupted`` (audited)."""
+    from privacy_service.recovery import recover_abandoned
+
+    return sum(recover_abandoned(session, rt.collector()).values())
+
+
 def remind_deadlines(session: Session, rt: Runtime) -> int:
     """Tell the privacy team which open requests are overdue or due within 3 working days."""
     from privacy_service.calendar import receipt_day
@@ -243,6 +250,7 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("idempotency.purge", purge_idempotency_keys, "interval", {"hours": 6}, 3600),
     JobSpec("deadlines.remind", remind_deadlines, "cron", {"hour": 9, "minute": 0}, 3600),
     JobSpec("retention.nightly", retention_pass, "cron", {"hour": 2, "minute": 0}, 3600),
+    JobSpec("runs.close_abandoned", close_abandoned_runs, "interval", {"minutes": 10}, 300),
     JobSpec("exports.build", build_exports, "interval", {"seconds": 5}, 0, exclusive=False),
     JobSpec("exports.expire", expire_exports, "interval", {"hours": 1}, 1800),
     JobSpec("exports.warn_expiring", warn_expiring_exports, "interval", {"hours": 1}, 1800),

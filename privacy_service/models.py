@@ -1,7 +1,10 @@
 """Every mapped model, imported in one place so ``Base.metadata`` is complete (Alembic, tests)."""
 
 from privacy_service.audit import AuditEntry, AuditHead
+from privacy_service.batches import WorkBatch
 from privacy_service.crypto.keystore import DataKey, KeyVersion
+from privacy_service.crypto.rotation import KeyRotation
+from privacy_service.dashboard.sessions import StaffSession
 from privacy_service.dashboard.staff import StaffUser
 from privacy_service.db import Base
 from privacy_service.holds import LegalHold
@@ -28,10 +31,13 @@ __all__ = [
     "IdempotencyRecord",
     "IdentityDocument",
     "JobLease",
+    "KeyRotation",
     "KeyVersion",
     "LegalHold",
     "PurgeRun",
+    "StaffSession",
     "StaffUser",
     "Subject",
     "Verification",
+    "WorkBatch",
 ]

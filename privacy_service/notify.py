@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import smtplib
 import threading
 import urllib.request
@@ -167,5 +168,8 @@ class Notifier:
             },
             ensure_ascii=False,
         )
-        with self._lock, path.open("a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
+        with self._lock:
+            # Owner-only: the outbox holds live codes.
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as fh:
+                fh.write(line + "\n")

@@ -1,4 +1,9 @@
-"""The record of each retention pass (written by ``retention.engine``)."""
+"""The record of each retention pass (written by ``retention.engine``).
+
+``status`` is ``running`` while a process executes it (``holder``, refreshed ``heartbeat_at``),
+then ``done``, ``failed`` (a rule raised; the others ran) or ``interrupted`` (its process died;
+``counts`` then says what it had removed, batch by batch, before it died).
+"""
 
 from __future__ import annotations
 
@@ -24,3 +29,5 @@ class PurgeRun(Base):
     counts: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
     errors: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
     seconds: Mapped[float | None] = mapped_column(Float)
+    holder: Mapped[str | None] = mapped_column(String(120))
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -5,8 +5,10 @@ under a legal hold.
 
 Each batch is one short transaction (no long locks); the selection is by condition, so a purge
 killed half-way and run again removes the rest, once. A run is recorded (counts per rule, errors,
-duration) and audited. ``preview`` is the dry run; ``explain`` says why one row is kept or when it
-goes. No Flask imports: the nightly job, the CLI and tests call this.
+duration) and audited; its counts grow with every committed batch, and a run whose process died
+is closed as ``interrupted`` with what it removed (``recover_abandoned``). ``preview`` is the dry
+run; ``explain`` says why one row is kept or when it goes. No Flask imports: the nightly job,
+the CLI and tests call this.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Callable
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from privacy_service import audit
+from privacy_service import audit, batches, runs
 from privacy_service.db import utcnow
 from privacy_service.holds import LegalHold
 from privacy_service.purges import PurgeRun
@@ -27,6 +29,7 @@ from privacy_service.subjects.identity import IdentityDocument
 from privacy_service.subjects.models import Subject
 from retention.erasure import _anonymised, _condition, _ids_clause
 from retention.periods import cutoff, cutoff_inverse, naive_if_sqlite
+from retention.purge_records import add_count, recover_abandoned, settle_pending
 
 BATCH = 5000
 
@@ -130,21 +133,42 @@ def run(
     batch: int = BATCH,
     progress: Callable[[str, int], None] | None = None,
 ) -> PurgeRun:
-    """One retention pass; records and audits it. The caller's session is committed."""
+    """One retention pass; records and audits it. The caller's session is committed.
+
+    Runs left ``running`` by a dead process are first closed as ``interrupted``. Every batch's
+    count is committed with the batch (see ``privacy_service.batches``), so this run's record
+    says what it removed even if the process is killed half-way.
+    """
     now = now or utcnow()
     started = time.monotonic()
+    recover_abandoned(collector, session)
     record = PurgeRun(
-        started_at=utcnow(), as_of=now, dry_run=False, status="running", counts={}, errors=[]
+        started_at=utcnow(),
+        as_of=now,
+        dry_run=False,
+        status="running",
+        counts={},
+        errors=[],
+        holder=runs.holder(),
+        heartbeat_at=utcnow(),
     )
     session.add(record)
     session.commit()
-    counts: dict = {}
+    runs.started(record.id)
+    try:
+        return _run(collector, policies, session, record, now, started, batch, progress)
+    finally:
+        runs.ended(record.id)
+
+
+def _run(collector, policies, session, record, now, started, batch, progress) -> PurgeRun:
     errors: list = []
     for target in targets(collector, policies, session, now):
         session.commit()  # release the service database while the sources are purged
         try:
-            n = _purge(target, batch, progress)
+            _purge(target, batch, progress, session, record)
         except Exception as exc:  # one failing rule must not stop the others
+            session.rollback()
             errors.append(
                 {
                     "rule": target.rule.id,
@@ -152,13 +176,18 @@ def run(
                     "error_type": type(exc).__name__,
                 }
             )
+            try:  # a batch in flight when it failed: count it now if the source can tell
+                settle_pending(collector, session, record)
+            except Exception:
+                session.rollback()  # settled by recover_abandoned once the source answers
             continue
-        counts.setdefault(target.rule.id, {})[target.table.name] = n
+        add_count(record, target.rule.id, target.table.name, 0)  # a rule with nothing due shows 0
     documents = _expired_documents(collector, policies, session, now)
     if documents:
         session.execute(delete(IdentityDocument).where(IdentityDocument.id.in_(documents)))
-    counts["identity_documents"] = {"identity_documents": len(documents)}
-    for rule_id, tables in counts.items():
+    # Same transaction as the deletion above: the service's own rows are counted atomically.
+    add_count(record, "identity_documents", "identity_documents", len(documents))
+    for rule_id, tables in record.counts.items():
         if sum(tables.values()):
             audit.record(
                 session,
@@ -166,36 +195,57 @@ def run(
                 actor="system:retention",
                 details={"rule": rule_id, "rows": tables},
             )
-    record.counts, record.errors = counts, errors
+    record.errors = errors
     record.status = "failed" if errors else "done"
     record.finished_at, record.seconds = utcnow(), round(time.monotonic() - started, 3)
     session.commit()
     return record
 
 
-def _purge(target: Target, batch: int, progress) -> int:
+def _purge(target: Target, batch: int, progress, session: Session, record: PurgeRun) -> int:
     pk = next(iter(target.t.primary_key.columns))
     done = 0
     last = None
+    action = "delete" if target.values is None else "anonymise"
     while True:
         ids_query = (
             select(pk).select_from(target.joined).where(target.where).order_by(pk).limit(batch)
         )
         if last is not None:
             ids_query = ids_query.where(pk > last)
-        with target.engine.begin() as conn:
+        with target.engine.connect() as conn:
             ids = list(conn.execute(ids_query).scalars())
-            if not ids:
-                return done
-            chosen, params = _ids_clause(target.engine, pk, ids)
+        if not ids:
+            return done
+        # Written ahead and committed before the source's transaction opens (no transaction of
+        # one database waits on another): a kill after the source commits is still counted.
+        entry = batches.intend(
+            session,
+            owner_kind="purge",
+            owner_id=record.id,
+            step=target.rule.id,
+            source=target.source.name,
+            table=target.table.name,
+            action=action,
+            ids=ids,
+            values=target.values,
+        )
+        chosen, params = _ids_clause(target.engine, pk, ids)
+        with target.engine.begin() as conn:
             if target.values is None:
-                conn.execute(delete(target.t).where(chosen), params)
+                n = conn.execute(delete(target.t).where(chosen), params).rowcount
             else:
-                conn.execute(update(target.t).where(chosen).values(target.values), params)
-        done += len(ids)
+                n = conn.execute(
+                    update(target.t).where(chosen).values(target.values), params
+                ).rowcount
+        batches.settle(entry, n)
+        add_count(record, target.rule.id, target.table.name, n)
+        record.heartbeat_at = utcnow()
+        session.commit()
+        done += n
         last = ids[-1]
         if progress:
-            progress(target.rule.id, len(ids))
+            progress(target.rule.id, n)
 
 
 def _expired_documents(collector, policies, session, now: dt.datetime) -> list[str]:

@@ -5,7 +5,7 @@ rows that will be deleted, anonymised, or kept (restricted) under a legal obliga
 It is stored on the request, so the customer's receipt tells exactly what happened, and so a
 process killed half-way resumes at the step it was on. Every step is idempotent (deleting or
 anonymising rows that are already gone or anonymised changes nothing) and runs in bounded
-batches, one short transaction each. No Flask imports.
+batches, one short transaction each, whose count is journalled with it. No Flask imports.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 
-from sqlalchemy import and_, any_, bindparam, delete, false, func, not_, or_, select, true, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import and_, delete, false, func, not_, or_, select, true, update
 from sqlalchemy.orm import Session
 
-from privacy_service import audit
+from privacy_service import audit, batches
+from privacy_service.db import ids_clause as _ids_clause
 from privacy_service.holds import HOLD_BASIS, LegalHold
 from privacy_service.retention_policy import Period
 from privacy_service.subjects.history import CorrectionRecord
@@ -282,14 +282,36 @@ def execute(
     *,
     batch: int = BATCH,
     progress: Callable[[dict, int], None] | None = None,
+    heartbeat: Callable[[Session], None] | None = None,
 ) -> None:
-    """Run the request's plan from where it stopped; commits after every step."""
+    """Run the request's plan from where it stopped; commits after every batch and step.
+
+    Each batch's count is journalled with the batch (``privacy_service.batches``); a resumed
+    erasure first settles the batches its dead predecessor left open, and says so in the audit
+    log. ``heartbeat`` runs in every batch's transaction (the processor extends its claim).
+    """
     current = dict(request.erasure_plan)
     now = dt.datetime.fromisoformat(current["now"])
+    _resume(collector, session, request, subject, current)
     for index, step in enumerate(current["steps"]):
         if index < current["done"]:
             continue
-        _run_step(collector, policies, session, subject, step, now, batch, progress)
+        changed = _run_step(
+            collector,
+            policies,
+            session,
+            request,
+            subject,
+            index,
+            step,
+            now,
+            batch,
+            progress,
+            heartbeat,
+        )
+        if changed is None:  # work journalled batch by batch
+            settled = batches.totals(session, "erasure", request.id)
+            changed = sum(n for (s, _t), n in settled.items() if s == str(index))
         current = {**current, "done": index + 1}
         request.erasure_plan = current
         audit.record(
@@ -298,15 +320,42 @@ def execute(
             actor="worker",
             request_id=request.id,
             subject_id=subject.id,
-            details={k: step[k] for k in ("category", "table", "action", "rows")},
+            details={
+                **{k: step[k] for k in ("category", "table", "action", "rows")},
+                "rows_changed": changed,
+            },
         )
         session.commit()
 
 
-def _run_step(collector, policies, session, subject, step, now, batch, progress):
+def _resume(collector, session, request, subject, current) -> None:
+    """Settle what a killed run of this erasure left open, and record that it was interrupted."""
+    open_batches = batches.pending(session, "erasure", request.id)
+    recovered = sum(batches.recover(session, collector, b) for b in open_batches)
+    started_before = bool(open_batches) or bool(batches.totals(session, "erasure", request.id))
+    if current["done"] or started_before:
+        audit.record(
+            session,
+            "erasure.resumed",
+            actor="worker",
+            request_id=request.id,
+            subject_id=subject.id,
+            details={
+                "steps_done": current["done"],
+                "steps": len(current["steps"]),
+                "recovered_rows": recovered,
+            },
+        )
+    session.commit()
+
+
+def _run_step(
+    collector, policies, session, request, subject, index, step, now, batch, progress, heartbeat
+):
+    """Carry out one step; returns rows changed, or None when its batches were journalled."""
     action = step["action"]
     if action == "keep":
-        return
+        return 0
     source = policies.datamap.sources[step["source"]]
     table = source.tables[step["table"]]
     if action == "history_delete":
@@ -318,58 +367,67 @@ def _run_step(collector, policies, session, subject, step, now, batch, progress)
         )
         return
     if action == "vault_delete":
+        # The service's own database: committed with the step's audit entry, atomically.
         model = VAULT_TABLES[step["table"]].model
-        session.execute(delete(model).where(model.subject_id == subject.id))
-        return
+        return session.execute(delete(model).where(model.subject_id == subject.id)).rowcount
     key = collector.subject_key(source, subject)
     engine = collector.engines[source.name]
     t = collector.table(source.name, table.name)
     if action == "close":
+        # Idempotent: closing again after a crash sets the same value.
         with engine.begin() as conn:
-            conn.execute(
+            return conn.execute(
                 update(t)
                 .where(t.c[source.identity_column] == key)
                 .values({source.close_column: source.close_value})
-            )
-        return
+            ).rowcount
     joined, tables, where = collector.scope(source, table, key)
     rule = policies.erasure.categories[step["category"]]
     kept = _kept_clause(engine, tables, rule.keep, table.name, now)
     pk = next(iter(t.primary_key.columns))
     if action == "restrict":
         chosen, values = where & kept, {table.restrict_column: true()}
+        recorded = {table.restrict_column: True}
     else:
         chosen = where & not_(kept) if rule.keep else where
         values = _anonymised(t, table, step["category"]) if action == "anonymise" else None
         if action == "anonymise" and not values:
-            return  # nothing of this category in the table needs changing
+            return 0  # nothing of this category in the table needs changing
+        recorded = values
     last = None
     while True:
         ids_query = select(pk).select_from(joined).where(chosen).order_by(pk).limit(batch)
         if last is not None:
             ids_query = ids_query.where(pk > last)
-        with engine.begin() as conn:
+        with engine.connect() as conn:
             ids = list(conn.execute(ids_query).scalars())
-            if not ids:
-                return
-            chosen_ids, params = _ids_clause(engine, pk, ids)
+        if not ids:
+            return None
+        # Written ahead, before the source's transaction opens (see privacy_service.batches).
+        entry = batches.intend(
+            session,
+            owner_kind="erasure",
+            owner_id=request.id,
+            step=str(index),
+            source=source.name,
+            table=table.name,
+            action=action,
+            ids=ids,
+            values=recorded,
+        )
+        chosen_ids, params = _ids_clause(engine, pk, ids)
+        with engine.begin() as conn:
             if action == "delete":
-                conn.execute(delete(t).where(chosen_ids), params)
+                n = conn.execute(delete(t).where(chosen_ids), params).rowcount
             else:
-                conn.execute(update(t).where(chosen_ids).values(values), params)
+                n = conn.execute(update(t).where(chosen_ids).values(values), params).rowcount
+        batches.settle(entry, n)
+        if heartbeat:
+            heartbeat(session)
+        session.commit()
         last = ids[-1]
         if progress:
-            progress(step, len(ids))
-
-
-def _ids_clause(engine, pk, ids: list):
-    """``pk IN ids``: one array parameter on PostgreSQL, a plain IN list elsewhere.
-
-    5,000 separate parameters cost more to build, send and plan than deleting the rows.
-    """
-    if engine.dialect.name == "postgresql":
-        return pk == any_(bindparam("ids", type_=postgresql.ARRAY(pk.type))), {"ids": ids}
-    return pk.in_(ids), {}
+            progress(step, n)
 
 
 def _anonymised(t, table, category) -> dict:

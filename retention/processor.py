@@ -179,6 +179,7 @@ def carry_out(deps: ErasureDeps, request_id: str, worker: str = WORKER_ID) -> bo
             subject,
             batch=deps.batch,
             progress=deps.progress,
+            heartbeat=_heartbeat(request_id, worker, deps.lease_seconds),
         )
         shredded = False
         if closing and not holds.active(session, subject.id):
@@ -195,6 +196,19 @@ def carry_out(deps: ErasureDeps, request_id: str, worker: str = WORKER_ID) -> bo
         return True
     finally:
         session.close()
+
+
+def _heartbeat(request_id: str, worker: str, lease_seconds: int) -> Callable[[Session], None]:
+    """Extend this worker's claim in every batch's transaction: a long erasure stays its own."""
+
+    def extend(session: Session) -> None:
+        session.execute(
+            update(DataRequest)
+            .where(DataRequest.id == request_id, DataRequest.claimed_by == worker)
+            .values(claim_until=utcnow() + dt.timedelta(seconds=lease_seconds))
+        )
+
+    return extend
 
 
 def run_pending(deps: ErasureDeps, worker: str = WORKER_ID) -> int:

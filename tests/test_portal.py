@@ -141,7 +141,8 @@ def test_forms_need_the_csrf_token(client):
     assert answer.status_code == 400 and "text/html" in answer.headers["Content-Type"]
 
 
-def test_submissions_are_rate_limited_per_contact(client):
+def test_submissions_are_rate_limited_per_contact(make_app):
+    client = make_app(ratelimit_codes_per_contact_ip="5 per hour").test_client()
     page = client.get("/").get_data(as_text=True)
     csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
     codes = [

@@ -1,13 +1,15 @@
-"""Staff accounts: Argon2id passwords, optional TOTP, roles, lock-out after repeated failures."""
+"""Staff accounts: Argon2id passwords, optional TOTP, roles, throttled failures, locks."""
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Integer, LargeBinary, String, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from privacy_service import audit
@@ -15,8 +17,6 @@ from privacy_service.crypto.fields import Encrypted
 from privacy_service.db import ID, Base, UTCDateTime, utcnow
 
 ROLES = ("agent", "admin", "auditor")
-MAX_FAILURES = 5
-LOCK_MINUTES = 15
 _hasher = PasswordHasher()  # Argon2id with the library's recommended parameters
 
 
@@ -46,61 +46,137 @@ def create(
         raise ValueError(f"role must be one of {ROLES}")
     if len(password) < 12:
         raise ValueError("a staff password has at least 12 characters")
-    user = StaffUser(email=email.strip().lower(), role=role, password_hash=_hasher.hash(password))
+    email = email.strip().lower()
+    taken = ValueError(f"a staff account with the e-mail {email} already exists")
+    if session.scalar(select(StaffUser.id).where(StaffUser.email == email)) is not None:
+        raise taken  # before hashing: nothing secret is ever near this error
+    user = StaffUser(email=email, role=role, password_hash=_hasher.hash(password))
     session.add(user)
     if totp:
         user.totp_secret = pyotp.random_base32()
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        # Created at the same moment elsewhere. The driver's message would quote the row
+        # (with its hash): drop it, and the chained exception with it.
+        session.expunge(user)
+        raise taken from None
     audit.record(session, "staff.created", actor="cli", details={"staff_id": user.id, "role": role})
     return user
 
 
 def authenticate(session: Session, email: str, password: str, code: str | None) -> StaffUser | None:
-    """The user if the password (and TOTP code, when enrolled) are right and not locked out.
+    """The user if the password (and TOTP code, when enrolled) are right and sign-in is allowed.
 
-    Failures count towards a lock-out; every attempt is audited (never the password).
+    Failed attempts are throttled per (account, IP) and, as a high ceiling, per account (in the
+    rate-limit store, ``budgets.py``): a stranger cannot lock a member out from their own
+    address. Every failure does the same work, one Argon2 verification, so neither an unknown
+    e-mail nor a throttled or locked account answers faster. Every attempt is audited (never
+    the password).
     """
+    from privacy_service import budgets
+
     now = utcnow()
-    user = session.scalars(
-        select(StaffUser).where(StaffUser.email == email.strip().lower())
-    ).first()
-    if user is None:
-        _hasher.hash(
-            password
-        )  # same work as a real check: no timing hint that the email is unknown
-        audit.record(
-            session, "staff.login_failed", actor="anonymous", details={"reason": "unknown"}
-        )
-        return None
-    if user.locked_until and user.locked_until > now:
-        audit.record(
-            session, "staff.login_failed", actor=f"staff:{user.id}", details={"reason": "locked"}
-        )
-        return None
-    ok = _password_ok(user, password)
-    if ok and user.totp_enc is not None:
+    email = email.strip().lower()[:254]
+    account = budgets.account_key(email)
+    user = session.scalars(select(StaffUser).where(StaffUser.email == email)).first()
+    allowed = budgets.check_login(account)
+    ok = _password_ok(user, password)  # always: same time whatever else is wrong
+    if ok and user is not None and user.totp_enc is not None:
         ok = bool(code) and pyotp.TOTP(user.totp_secret).verify(code, valid_window=1)
-    if not ok:
-        user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILURES:
-            user.locked_until = now + dt.timedelta(minutes=LOCK_MINUTES)
-            user.failed_logins = 0
+    locked = user is not None and user.locked_until is not None and user.locked_until > now
+    if user is None or not allowed or locked or not ok:
+        budgets.count_login_failure(account)
+        reason = (
+            "unknown"
+            if user is None
+            else "locked"
+            if locked
+            else "throttled"
+            if not allowed
+            else "credentials"
+        )
         audit.record(
             session,
             "staff.login_failed",
-            actor=f"staff:{user.id}",
-            details={"reason": "credentials"},
+            actor=f"staff:{user.id}" if user else "anonymous",
+            details={"reason": reason},
         )
         return None
-    user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
+    user.failed_logins, user.last_login_at = 0, now
     audit.record(session, "staff.login", actor=f"staff:{user.id}")
     return user
 
 
-def _password_ok(user: StaffUser, password: str) -> bool:
+_DUMMY_HASH: list[str] = []
+
+
+def _dummy_hash() -> str:
+    # A real Argon2id hash of nothing anyone knows, to verify against for unknown e-mails.
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(_hasher.hash(secrets.token_urlsafe(16)))
+    return _DUMMY_HASH[0]
+
+
+def lock(session: Session, user: StaffUser, *, actor: str, minutes: int | None = None) -> None:
+    """Lock an account (for ``minutes``, or until unlocked) and end its sessions at once."""
+    from privacy_service.dashboard import sessions
+
+    until = dt.datetime.max.replace(tzinfo=dt.UTC) if minutes is None else utcnow()
+    if minutes is not None:
+        until += dt.timedelta(minutes=minutes)
+    user.locked_until = until
+    ended = sessions.end_all(session, user.id)
+    audit.record(
+        session, "staff.locked", actor=actor, details={"staff_id": user.id, "ended": ended}
+    )
+
+
+def unlock(session: Session, user: StaffUser, *, actor: str) -> None:
+    """Lift a lock."""
+    user.locked_until = None
+    audit.record(session, "staff.unlocked", actor=actor, details={"staff_id": user.id})
+
+
+def set_role(session: Session, user: StaffUser, role: str, *, actor: str) -> None:
+    """Change the role; the member signs in again (every session ends now)."""
+    from privacy_service.dashboard import sessions
+
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}")
+    old, user.role = user.role, role
+    ended = sessions.end_all(session, user.id)
+    audit.record(
+        session,
+        "staff.role_changed",
+        actor=actor,
+        details={"staff_id": user.id, "from": old, "to": role, "ended": ended},
+    )
+
+
+def set_password(session: Session, user: StaffUser, password: str, *, actor: str) -> None:
+    """Change the password; every session of the member ends now."""
+    from privacy_service.dashboard import sessions
+
+    if len(password) < 12:
+        raise ValueError("a staff password has at least 12 characters")
+    user.password_hash = _hasher.hash(password)
+    ended = sessions.end_all(session, user.id)
+    audit.record(
+        session,
+        "staff.password_changed",
+        actor=actor,
+        details={"staff_id": user.id, "ended": ended},
+    )
+
+
+def _password_ok(user: StaffUser | None, password: str) -> bool:
     try:
-        _hasher.verify(user.password_hash, password)
+        _hasher.verify(user.password_hash if user else _dummy_hash(), password[:1024])
     except (VerificationError, InvalidHashError):
+        return False
+    if user is None:
         return False
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)

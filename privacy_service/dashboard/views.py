@@ -31,7 +31,8 @@ from privacy_service import audit, holds
 from privacy_service.audit import AuditEntry
 from privacy_service.calendar import receipt_day
 from privacy_service.crypto.normalize import InvalidValue, mask
-from privacy_service.dashboard.staff import StaffUser, authenticate
+from privacy_service.dashboard import sessions
+from privacy_service.dashboard.staff import authenticate
 from privacy_service.db import is_uuid, utcnow
 from privacy_service.errors import Problem
 from privacy_service.requests import lifecycle, staff
@@ -39,16 +40,17 @@ from privacy_service.requests.models import DataRequest, Verification
 from privacy_service.runtime import runtime
 from privacy_service.subjects.identity import IdentityDocument
 from privacy_service.subjects.models import Subject
-from privacy_service.webforms import check_csrf, csrf_token, html
+from privacy_service.webforms import check_csrf, csrf_token, html, int_arg, same_site_path
 
 bp = Blueprint("dashboard", __name__, url_prefix="/staff", template_folder="templates")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PAGE = 50
+MAX_PAGE = 1_000_000  # 50 million rows in: far past any queue, far below SQL's integer range
+MAX_DAYS = 36_600  # a due-date window of a century is "everything"
 LOGIN_FAILED = (
     "邮箱、密码或验证码不正确，或账户已暂时锁定。 "
     "Wrong email, password or code, or the account is locked for a while."
 )
-IDLE_MINUTES = 30
 REFUSAL_TEMPLATES = {
     "identity": (
         "无法核实您的身份，请使用账户绑定的手机号或邮箱重新提交。",
@@ -77,15 +79,11 @@ def _replace_page(args, page: int) -> str:
 def _signed_in():
     if request.endpoint in ("dashboard.login",):
         return None
-    staff_id, seen = session.get("staff_id"), session.get("staff_seen", 0)
-    if not staff_id or utcnow().timestamp() - seen > IDLE_MINUTES * 60:
-        session.pop("staff_id", None)
-        return redirect(url_for("dashboard.login", next=request.path))
-    g.staff = runtime().db.session.get(StaffUser, staff_id)
+    # The cookie holds a session id; the database says whether that session is still alive.
+    g.staff = sessions.resume(runtime().db.session, session.get("staff_sid"))
     if g.staff is None:
-        session.pop("staff_id", None)
-        return redirect(url_for("dashboard.login"))
-    session["staff_seen"] = utcnow().timestamp()
+        session.pop("staff_sid", None)
+        return redirect(url_for("dashboard.login", next=request.path))
     return None
 
 
@@ -135,8 +133,9 @@ def login():
         rt.db.session.commit()
         if user is not None:
             session.clear()  # a fresh session at sign-in (no fixation)
-            session.update(staff_id=user.id, staff_seen=utcnow().timestamp())
-            target = request.args.get("next", "")
+            session["staff_sid"] = sessions.start(rt.db.session, user)
+            rt.db.session.commit()
+            target = same_site_path(request.args.get("next"), "")
             return redirect(
                 target if target.startswith("/staff/") else url_for("dashboard.overview")
             )
@@ -146,7 +145,10 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    """Sign out."""
+    """Sign out: the server-side session ends, so a saved cookie opens nothing."""
+    rt = runtime()
+    sessions.end(rt.db.session, session.get("staff_sid"))
+    rt.db.session.commit()
     session.clear()
     return redirect(url_for("dashboard.login"))
 
@@ -318,15 +320,14 @@ def queue():
         stmt = stmt.where(DataRequest.status == args["status"])
     elif not args.get("all"):
         stmt = stmt.where(_open())
-    if args.get("due_within", "").isdigit():
-        stmt = stmt.where(
-            DataRequest.due_date <= today + dt.timedelta(days=int(args["due_within"]))
-        )
+    due_within = int_arg(args.get("due_within"), default=-1, low=0, high=MAX_DAYS)
+    if due_within >= 0:
+        stmt = stmt.where(DataRequest.due_date <= today + dt.timedelta(days=due_within))
     if args.get("overdue"):
         stmt = stmt.where(_open(), DataRequest.due_date < today)
     if args.get("q"):
         stmt = stmt.where(_search(s, args["q"]))
-    page = max(1, int(args["page"])) if args.get("page", "").isdigit() else 1
+    page = int_arg(args.get("page"), default=1, low=1, high=MAX_PAGE)
     rows = s.scalars(
         stmt.order_by(DataRequest.due_date, DataRequest.id)
         .offset((page - 1) * PAGE)

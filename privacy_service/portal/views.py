@@ -8,10 +8,7 @@ kept in the session, never in a URL.
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
-import threading
-import time
 from zoneinfo import ZoneInfo
 
 from flask import (
@@ -24,7 +21,6 @@ from flask import (
     url_for,
 )
 from marshmallow import ValidationError
-from sqlalchemy import func, select
 
 from privacy_service.db import is_uuid, utcnow
 from privacy_service.errors import Problem
@@ -43,7 +39,13 @@ from privacy_service.requests.models import DataRequest, Verification
 from privacy_service.requests.schemas import RequestCreateSchema
 from privacy_service.runtime import runtime
 from privacy_service.subjects.models import Subject
-from privacy_service.webforms import check_csrf, csrf_token, html, zip_download
+from privacy_service.webforms import (
+    check_csrf,
+    csrf_token,
+    html,
+    same_site_path,
+    zip_download,
+)
 
 bp = Blueprint(
     "portal",
@@ -53,32 +55,6 @@ bp = Blueprint(
     static_url_path="/portal-static",
 )
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-PER_IP = (20, 3600)  # submissions or resends per IP per hour
-PER_CONTACT = (5, 3600)  # new requests per contact per hour
-
-
-class Limiter:
-    """A sliding-window counter per key (per process; several processes each allow the limit)."""
-
-    def __init__(self, limit: int, seconds: int):
-        self.limit, self.seconds = limit, seconds
-        self._hits: dict[str, collections.deque] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, key: str) -> bool:
-        """Count a hit; False when the key is over its limit."""
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits.setdefault(key, collections.deque())
-            while hits and hits[0] < now - self.seconds:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return False
-            hits.append(now)
-            return True
-
-
-_ip_limiter = Limiter(*PER_IP)
 
 
 def _lang() -> str:
@@ -151,8 +127,6 @@ def submit():
     rt = runtime()
     lang = _lang()
     form = {**request.form.to_dict(), "categories": request.form.getlist("categories")}
-    if not _ip_limiter.allow(f"submit:{request.remote_addr}"):
-        return _render("portal/message.html", 429, message=t("limit", lang))
     raw = form_data(request.form, _lang())
     rows = [item.pop("row") for item in raw.get("corrections", [])]
     try:
@@ -161,21 +135,12 @@ def submit():
         # Say everything at once: the values of the well-formed rows are checked too.
         messages = with_value_errors(exc.messages, raw, runtime().policies.datamap)
         return _render_form(form, field_errors(messages, lang, rows), 422)
-    channel = "email" if "email" in data else "phone"
-    recent = rt.db.session.scalar(
-        select(func.count())
-        .select_from(DataRequest)
-        .where(
-            DataRequest.contact_bidx == rt.vault.blind_index(channel, data[channel]),
-            DataRequest.received_at > utcnow() - dt.timedelta(seconds=PER_CONTACT[1]),
-        )
-    )
-    if recent >= PER_CONTACT[0]:
-        return _render("portal/message.html", 429, message=t("limit", lang))
     try:
         created, delivery = service.submit(rt.db.session, rt, data, language=lang)
     except Problem as exc:
         rt.db.session.rollback()
+        if exc.status >= 429:  # a limit or an outage: the generic page says so
+            raise
         return _render_form(
             form, field_errors(exc.errors or {"type": [exc.detail]}, lang, rows), 422
         )
@@ -274,10 +239,7 @@ def verify(request_id: str):
 def resend(request_id: str):
     """Ask for a new code (cool-down, send limit, per-IP limit); then back to the code page."""
     rt = runtime()
-    lang = _lang()
     found = _request_or_404(request_id)
-    if not _ip_limiter.allow(f"resend:{request.remote_addr}"):
-        return _render("portal/message.html", 429, message=t("limit", lang))
     try:
         delivery = service.resend_code(rt.db.session, rt, found.id)
         rt.db.session.commit()
@@ -285,6 +247,8 @@ def resend(request_id: str):
         session["portal_flash"] = "resent"
     except Problem as exc:
         rt.db.session.rollback()
+        if exc.slug == "rate-limited" or exc.status > 429:
+            raise
         if exc.slug == "code-limit-reached":
             session["portal_flash"] = "limit"
     # Post/redirect/get: the language switch and a reload land on the code page, not this POST.
@@ -374,8 +338,7 @@ def language(code: str):
     """Switch language and go back."""
     if code in LANGUAGES:
         session["lang"] = code
-    target = request.args.get("next", "/")
-    return redirect(target if target.startswith("/") and not target.startswith("//") else "/")
+    return redirect(same_site_path(request.args.get("next")))
 
 
 @bp.errorhandler(403)
@@ -392,3 +355,20 @@ def _missing(_exc):
 def _bad_form(_exc):
     # The only 400 of the pages is a form whose CSRF token expired.
     return _render("portal/message.html", 400, message=t("form_expired", _lang()))
+
+
+@bp.errorhandler(429)
+def _too_many(exc):
+    # Flask-Limiter's per-IP limits as a page; the limiter adds Retry-After to the response.
+    return _render("portal/message.html", 429, message=t("limit", _lang()))
+
+
+@bp.errorhandler(Problem)
+def _problem(exc: Problem):
+    # The same problems as the API (budgets, outages), as a page.
+    message = t("limit", _lang()) if exc.status == 429 else exc.detail
+    response = _render("portal/message.html", exc.status, message=message)
+    for key, value in exc.headers.items():
+        if key == "Retry-After":
+            response.headers[key] = value
+    return response

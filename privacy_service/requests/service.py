@@ -12,7 +12,7 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from privacy_service import audit, notices
+from privacy_service import audit, budgets, notices
 from privacy_service.calendar import receipt_day
 from privacy_service.datamap import correct
 from privacy_service.db import utcnow
@@ -61,6 +61,9 @@ def submit(
 
     channel = "email" if "email" in data else "phone"
     contact = data[channel]
+    contact_bidx = rt.vault.blind_index(channel, contact)
+    # Counted whether or not the contact is a customer's, so the answers stay the same.
+    budgets.charge_code_sent(contact_bidx)
     subject = find_by_contact(session, channel, contact)
     now = utcnow()
     deadline = policies.requests.jurisdiction(jurisdiction_code).due(now, policies.calendar)
@@ -70,7 +73,7 @@ def submit(
         jurisdiction=jurisdiction_code,
         subject_id=subject.id if subject else None,
         contact_kind=channel,
-        contact_bidx=rt.vault.blind_index(channel, contact),
+        contact_bidx=contact_bidx,
         categories=data.get("categories"),
         language=language,
         received_at=now,
@@ -186,11 +189,14 @@ def verify(session: Session, rt: Runtime, request_id: str, code: str) -> SignIn:
     """
     request = get_request(session, request_id)
     first = request.status == lifecycle.PENDING_VERIFICATION
-    result = verification.check(session, request, code, _otp_key(rt), otp_policy(rt))
+    # Wrong codes count against the contact's budget across all its requests (429 when spent).
+    with budgets.guess(request.contact_bidx) as guess:
+        result = verification.check(session, request, code, _otp_key(rt), otp_policy(rt))
+        guess.wrong = result.wrong_guess
     if result.outcome == verification.CORRECT and request.subject_id is None:
         # No customer behind the contact: nothing to sign in to (never reached in practice, as
         # the code was never sent), and no token can name a subject.
-        result = verification.CheckResult(verification.WRONG, result.attempts_left)
+        result = dataclasses.replace(result, outcome=verification.WRONG)
     audit.record(
         session,
         "request.verification_attempt" if first else "request.sign_in_attempt",
@@ -245,6 +251,8 @@ def resend_code(session: Session, rt: Runtime, request_id: str) -> Notice | None
             headers={"Retry-After": str(result.retry_after)},
         )
     again = request.status != lifecycle.PENDING_VERIFICATION
+    # A new code counts against the contact's daily cap; on 429 the caller rolls back.
+    budgets.charge_code_sent(request.contact_bidx)
     audit.record(
         session,
         "request.code_resent",

@@ -71,6 +71,13 @@ class CheckResult:
 
     outcome: str
     attempts_left: int
+    # False when no comparison was made (the code was already void): not a guess.
+    compared: bool = True
+
+    @property
+    def wrong_guess(self) -> bool:
+        """True when a code was compared and did not match."""
+        return self.compared and self.outcome in (WRONG, VOID)
 
 
 def check(
@@ -92,11 +99,11 @@ def check(
         .returning(Verification.attempts, Verification.code_hash, Verification.expires_at)
     ).one_or_none()
     if counted is None:
-        return CheckResult(VOID, 0)
+        return CheckResult(VOID, 0, compared=False)
     attempts, stored_hash, expires_at = counted
     left = policy.max_attempts - attempts
     if expires_at <= now:
-        return CheckResult(EXPIRED, left)
+        return CheckResult(EXPIRED, left, compared=False)
     supplied = code_hash(key, request.id, code) if _looks_like_code(code) else "-"
     if not hmac.compare_digest(stored_hash, supplied):
         return CheckResult(WRONG if left > 0 else VOID, left)

@@ -1,7 +1,7 @@
 """correction history; export expiry notice
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-02
 """
 from alembic import op
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 import privacy_service.db
 
 
-revision = '0010'
-down_revision = '0009'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
