@@ -18,13 +18,14 @@ from flask import Flask, send_from_directory
 from flask_smorest import Api
 from swagger_ui_bundle import swagger_ui_path
 
-from privacy_service import logs
-from privacy_service.config import Settings
+from privacy_service import logs, notices
+from privacy_service.config import ConfigError, Settings
 from privacy_service.crypto import Vault, install_vault, load_keyring
 from privacy_service.crypto.keyring import dev_secrets
 from privacy_service.datamap.sources import engines_for
 from privacy_service.db import Database, make_engine
 from privacy_service.errors import register_error_handlers
+from privacy_service.notices.templates import NoticeTemplateError, NoticeTexts, deliverer
 from privacy_service.notify import Notifier
 from privacy_service.policies import load_policies
 from privacy_service.runtime import Runtime
@@ -59,6 +60,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
         sources=engines_for(policies.datamap, settings, make_engine),
     )
     app.extensions["privacy"] = rt
+    _configure_notices(rt)
     _configure_flask(app, settings)
     _register_api(app)
     _register_api_docs_assets(app)
@@ -119,6 +121,17 @@ def _install_vault(settings: Settings, overrides: Mapping[str, Any] | None) -> V
     return vault
 
 
+def _configure_notices(rt: Runtime) -> None:
+    # Templates are checked now: a broken one stops the start-up, naming the file.
+    texts = NoticeTexts(rt.settings.policies_dir, labels=rt.policies.labels)
+    try:
+        texts.validate()
+    except NoticeTemplateError as exc:
+        raise ConfigError(f"cannot start: {exc}") from exc
+    rt.deliver_notice = deliverer(texts, rt.notifier, rt.settings.public_url)
+    notices.install(rt.db.session_factory, rt.deliver_notice)
+
+
 def _configure_flask(app: Flask, settings: Settings) -> None:
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -140,13 +153,16 @@ def _configure_flask(app: Flask, settings: Settings) -> None:
 
 
 def _register_api(app: Flask) -> None:
+    from privacy_service.portal import account  # noqa: F401 - registers its pages on portal_bp
     from privacy_service.portal.views import bp as portal_bp
     from privacy_service.requests.api import blp as requests_blp
+    from privacy_service.requests.choices_api import blp as choices_blp
     from privacy_service.subjects.api import blp as identity_blp
 
     api = ProblemApi(app)
     api.register_blueprint(requests_blp)
     api.register_blueprint(identity_blp)
+    api.register_blueprint(choices_blp)
     app.extensions["privacy.api"] = api
     from privacy_service.dashboard.views import bp as dashboard_bp
 

@@ -376,6 +376,34 @@ def requests_refuse(request_id, actor, reason_zh, reason_en):
     click.echo("refused")
 
 
+@requests_group.command("extend")
+@click.argument("request_id")
+@click.option("--by", "actor", required=True)
+@click.option("--reason-zh", required=True, help="Why more time is needed, in Chinese.")
+@click.option("--reason-en", required=True, help="The same reason in English.")
+def requests_extend(request_id, actor, reason_zh, reason_en):
+    """Extend the deadline once where the jurisdiction allows it; the customer is told why."""
+    from privacy_service.errors import Problem
+    from privacy_service.requests import extension
+
+    rt = runtime()
+    found = _request(request_id)
+    try:
+        extension.extend(
+            rt.db.session,
+            rt.policies,
+            found,
+            actor=f"staff:{actor}",
+            reason_zh=reason_zh,
+            reason_en=reason_en,
+        )
+    except Problem as exc:
+        rt.db.session.rollback()
+        raise click.ClickException(exc.detail) from exc
+    rt.db.session.commit()
+    click.echo(f"extended; due {found.due_date}")
+
+
 @main.group("holds")
 def holds_group():
     """Legal holds on a customer's data."""

@@ -66,6 +66,8 @@ class Settings:
     mail_from: str = "privacy@shop.example"
     privacy_team_email: str = ""  # deadline reminders go here
     sms_webhook_url: str = ""
+    # Where customers reach the customer page: links in notices start with it.
+    public_url: str = "http://127.0.0.1:8000"
     outbox_log: str = ""
 
     otp_ttl_seconds: int = 600
@@ -73,6 +75,10 @@ class Settings:
     otp_resend_cooldown_seconds: int = 60
     otp_max_sends: int = 5
     token_ttl_seconds: int = 3600
+    # The customer page's sign-in lasts while it is used (each page renews it for
+    # ``token_ttl_seconds``) and never longer than this after the code was entered.
+    portal_session_max_seconds: int = 86400
+    otp_send_window_seconds: int = 86400
     unverified_request_ttl_days: int = 14
 
     exports_dir: str = ""
@@ -174,7 +180,13 @@ class Settings:
                 )
             if self.database_url.startswith("sqlite") and ":memory:" in self.database_url:
                 problems.append("PRIVACY_DATABASE_URL must not be an in-memory database")
-        for name in ("otp_ttl_seconds", "otp_max_attempts", "token_ttl_seconds"):
+        for name in (
+            "otp_ttl_seconds",
+            "otp_max_attempts",
+            "token_ttl_seconds",
+            "portal_session_max_seconds",
+            "otp_send_window_seconds",
+        ):
             if getattr(self, name) <= 0:
                 problems.append(f"PRIVACY_{name.upper()} must be positive")
         problems.extend(_ratelimit_problems(self))

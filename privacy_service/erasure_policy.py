@@ -33,6 +33,7 @@ class KeepRule:
     anchor_field: str | None = None
     years: int | None = None
     when: tuple[Condition, ...] = ()
+    note: dict[str, str] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +98,8 @@ class _Keep(_S):
     anchor = fields.Nested(_Anchor)
     years = fields.Integer(validate=validate.Range(min=1, max=30))
     when = _WHEN
+    # What the kept rows hold (and do not), told to the customer in the receipt.
+    note = fields.Nested(_Text)
 
     @validates_schema
     def _period_or_condition(self, data, **_kwargs):
@@ -210,6 +213,7 @@ def load_erasure_policy(policies_dir: Path, datamap) -> ErasurePolicy:
                     anchor_field=(k.get("anchor") or {}).get("field"),
                     years=k.get("years"),
                     when=_conditions(k.get("when")),
+                    note=_local(k["note"]) if k.get("note") else None,
                 )
                 for k in rule["keep"]
             ),

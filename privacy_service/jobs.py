@@ -151,6 +151,38 @@ def retention_pass(session: Session, rt: Runtime) -> int:
     return sum(sum(tables.values()) for tables in record.counts.values())
 
 
+def warn_expiring_exports(session: Session, rt: Runtime) -> int:
+    """Tell customers whose export expires within a day and still has downloads left (once)."""
+    from privacy_service import notices
+    from privacy_service.notices.outcomes import beijing
+    from privacy_service.requests.models import ExportArchive
+
+    now = utcnow()
+    due = session.scalars(
+        select(ExportArchive)
+        .where(
+            ExportArchive.status == ExportArchive.READY,
+            ExportArchive.expiry_notified_at.is_(None),
+            ExportArchive.expires_at <= now + dt.timedelta(days=1),
+            ExportArchive.expires_at > now,
+            ExportArchive.downloads < ExportArchive.max_downloads,
+        )
+        .limit(500)
+    ).all()
+    for archive in due:
+        archive.expiry_notified_at = now
+        request = session.get(DataRequest, archive.request_id)
+        notices.queue(
+            session,
+            request,
+            "export_expiring",
+            expires=beijing(archive.expires_at),
+            downloads_left=archive.max_downloads - archive.downloads,
+            url=f"/r/{request.id}",
+        )
+    return len(due)
+
+
 def close_abandoned_runs(session: Session, rt: Runtime) -> int:
     """Purge runs and key rotations whose process died become ``interrupted`` (audited)."""
     from privacy_service.recovery import recover_abandoned
@@ -236,6 +268,7 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("runs.close_abandoned", close_abandoned_runs, "interval", {"minutes": 10}, 300),
     JobSpec("exports.build", build_exports, "interval", {"seconds": 5}, 0, exclusive=False),
     JobSpec("exports.expire", expire_exports, "interval", {"hours": 1}, 1800),
+    JobSpec("exports.warn_expiring", warn_expiring_exports, "interval", {"hours": 1}, 1800),
     JobSpec("erasures.run", carry_out_erasures, "interval", {"seconds": 30}, 0, exclusive=False),
 )
 

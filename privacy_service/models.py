@@ -17,6 +17,7 @@ from privacy_service.requests.models import (
     IdempotencyRecord,
     Verification,
 )
+from privacy_service.subjects.history import CorrectionRecord
 from privacy_service.subjects.identity import IdentityDocument
 from privacy_service.subjects.models import Subject, SubjectAccount
 
@@ -24,6 +25,7 @@ __all__ = [
     "AuditEntry",
     "AuditHead",
     "Base",
+    "CorrectionRecord",
     "DataKey",
     "DataRequest",
     "ExportArchive",

@@ -63,6 +63,24 @@ class Notifier:
         text = EXPORT_READY_TEXT.format(request_id=request_id, days=days, downloads=downloads)
         self._submit(channel, to, EXPORT_READY_SUBJECT, text, request_id)
 
+    def send_notice(
+        self, *, channel: str, to: str, subject: str, text: str, request_id: str
+    ) -> None:
+        """Queue a rendered customer notice (``privacy_service.notices``)."""
+        self._submit(channel, to, subject, text, request_id)
+
+    def send_in_order(self, messages: list[tuple[str, str, str, str, str]]) -> None:
+        """Queue ``(channel, to, subject, text, request_id)`` messages, delivered one by one.
+
+        The notices of one change (verified, then cooling-off started) arrive in their order.
+        """
+        if not messages:
+            return
+        future = self._pool.submit(lambda: [self._deliver(*m) for m in messages])
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._done)
+
     def send_team_notice(self, *, to: str, subject: str, text: str) -> None:
         """A notice to the privacy team (request ids and counts only)."""
         self._submit("email", to, subject, text, "team")

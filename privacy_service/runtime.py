@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from flask import current_app
 from sqlalchemy.engine import Engine
 
 from exports.storage import LocalStorage
 from exports.worker import ExportDeps
+from privacy_service import notices
 from privacy_service.config import Settings
 from privacy_service.crypto import Vault
 from privacy_service.datamap.collect import Collector
 from privacy_service.db import Database
+from privacy_service.notices import Notice
 from privacy_service.notify import Notifier
 from privacy_service.policies import Policies
 from retention.processor import ErasureDeps
@@ -30,6 +33,8 @@ class Runtime:
     service_tokens: dict[str, bytes] = dataclasses.field(default_factory=dict)
     # An engine per SQL source of the data map (created lazily: nothing connects at start-up).
     sources: dict[str, Engine] = dataclasses.field(default_factory=dict)
+    # Renders and sends one customer notice (privacy_service.notices.templates.deliverer).
+    deliver_notice: Callable[[Notice], None] | None = None
 
     def collector(self) -> Collector:
         """A collector over the data map's sources."""
@@ -45,13 +50,15 @@ class Runtime:
         s = self.settings
 
         def notify_ready(request) -> None:
-            self.notifier.send_export_ready(
-                channel=request.contact_kind,
-                to=request.contact,
-                request_id=request.id,
+            notice = notices.make(
+                request,
+                "export_ready",
                 days=s.export_ttl_days,
                 downloads=s.export_max_downloads,
+                url=f"/r/{request.id}",
             )
+            if notice is not None and self.deliver_notice is not None:
+                self.deliver_notice(notice)
 
         return ExportDeps(
             new_session=self.db.new_session,

@@ -338,4 +338,26 @@ def explain(
             "goes_on": None if held or goes is None else goes.date().isoformat(),
             "due": bool(goes and goes <= now and not held),
         }
-    return {"found": True, "rule": None, "note": "no retention rule covers this table"}
+    return _explain_condition_keep(policies, table_name) or {
+        "found": True,
+        "rule": None,
+        "note": "no retention rule covers this table",
+    }
+
+
+def _explain_condition_keep(policies, table_name: str) -> dict | None:
+    # Rows kept while a condition holds (a gift card with a balance): no date, the condition.
+    for code, category in policies.erasure.categories.items():
+        for keep in category.keep:
+            if table_name in keep.tables and not keep.anchor_table:
+                return {
+                    "found": True,
+                    "rule": f"erasure.{code}",
+                    "action": "keep",
+                    "basis": keep.basis,
+                    "kept_while": [f"{c.column} {c.op} {c.value}" for c in keep.when],
+                    "held": False,
+                    "goes_on": None,
+                    "due": False,
+                }
+    return None

@@ -22,7 +22,8 @@ from privacy_service.datamap.collect import matches
 from privacy_service.db import ids_clause as _ids_clause
 from privacy_service.holds import HOLD_BASIS, LegalHold
 from privacy_service.retention_policy import Period
-from privacy_service.subjects.identity import IdentityDocument
+from privacy_service.subjects.history import CorrectionRecord
+from privacy_service.subjects.vault_tables import VAULT_TABLES
 from retention import http_erasure
 from retention.periods import cutoff, cutoff_inverse, naive_if_sqlite
 
@@ -32,8 +33,8 @@ REPLACEMENT = {"name": "匿名用户", "address_part": "已删除"}
 
 def _period_note(years: int) -> dict[str, str]:
     return {
-        "zh-CN": f"自完成之日起保存 {years} 年，到期后删除或匿名化",
-        "en": f"kept {years} years from completion, then deleted or anonymised",
+        "zh-CN": f"尚未完成：自完成之日起再保存 {years} 年，到期后删除或匿名化",
+        "en": f"not completed yet: kept {years} years from completion, then deleted or anonymised",
     }
 
 
@@ -112,6 +113,7 @@ def plan(
                     failures[source.name] = type(exc).__name__
                     continue
                 steps.extend(planned)
+        steps.extend(_history_steps(session, subject, category, rule, hold))
     if failures:
         raise SourcesFailed(failures)
     if closing and not subject_hold:
@@ -136,15 +138,46 @@ def plan(
     }
 
 
+def _history_steps(session, subject, category, rule, hold) -> list[dict]:
+    """Corrections' history of ``category`` goes with the data it came from.
+
+    Kept while the category is held or kept as a whole; otherwise deleted, also when the data
+    is only anonymised (an original value kept would undo the anonymisation).
+    """
+    if hold or rule.action == "keep":
+        return []
+    count = (
+        session.scalar(
+            select(func.count())
+            .select_from(CorrectionRecord)
+            .where(
+                CorrectionRecord.subject_id == subject.id,
+                CorrectionRecord.corrected_category == category,
+            )
+        )
+        or 0
+    )
+    if not count:
+        return []
+    return [
+        {
+            "category": category,
+            "source": "vault",
+            "table": CorrectionRecord.__tablename__,
+            "action": "history_delete",
+            "rows": count,
+        }
+    ]
+
+
 def _table_steps(collector, session, subject, source, table, category, rule, hold, chosen, now):
     if source.kind == "http":
         return http_erasure.steps(collector, subject, source, table, category, rule, hold)
     if source.kind == "vault":
+        model = VAULT_TABLES[table.name].model
         count = (
             session.scalar(
-                select(func.count())
-                .select_from(IdentityDocument)
-                .where(IdentityDocument.subject_id == subject.id)
+                select(func.count()).select_from(model).where(model.subject_id == subject.id)
             )
             or 0
         )
@@ -175,21 +208,7 @@ def _table_steps(collector, session, subject, source, table, category, rule, hol
         ).scalar()
     steps = []
     if kept:
-        keep_rule = next(r for r in rule.keep if table.name in r.tables)
-        until = _until(engine, joined, tables, and_(where, kept_clause), keep_rule, table.name, now)
-        steps.append(
-            {
-                "category": category,
-                "source": source.name,
-                "table": table.name,
-                "action": "restrict" if table.restrict_column else "keep",
-                "rows": kept,
-                "basis": keep_rule.basis,
-                "until": until,
-                # Some rows' periods have not started (e.g. an order not completed yet).
-                "note": _period_note(keep_rule.years) if keep_rule.anchor_table else None,
-            }
-        )
+        steps.extend(_kept_steps(engine, joined, tables, where, kept_clause, rule, source, table))
     if total - kept:
         action = rule.action
         has_children = any(t.parent_table == table.name for t in source.tables.values())
@@ -205,6 +224,50 @@ def _table_steps(collector, session, subject, source, table, category, rule, hol
                 "table": table.name,
                 "action": action,
                 "rows": total - kept,
+            }
+        )
+    return steps
+
+
+def _kept_steps(engine, joined, tables, where, kept_clause, rule, source, table) -> list[dict]:
+    """Kept rows, one step per retention end the receipt states.
+
+    Rows whose period has started go until the latest of their ends (``retention explain``
+    gives each row's own, never later); rows whose period has not started (an order still open)
+    are told apart, with no date, as their end is not known yet.
+    """
+    keep_rule = next(r for r in rule.keep if table.name in r.tables)
+    groups: list[tuple] = [(kept_clause, "dated")]
+    if keep_rule.anchor_table:
+        anchor = tables[keep_rule.anchor_table].c[keep_rule.anchor_field]
+        groups = [
+            (and_(kept_clause, anchor.is_not(None)), "dated"),
+            (and_(kept_clause, anchor.is_(None)), "open"),
+        ]
+    steps = []
+    for clause, kind in groups:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(func.count()).select_from(joined).where(where, clause)
+            ).scalar()
+        if not rows:
+            continue
+        open_period = kind == "open"
+        until = (
+            None
+            if open_period
+            else _until(engine, joined, tables, and_(where, clause), keep_rule, table.name, None)
+        )
+        steps.append(
+            {
+                "category": rule.code,
+                "source": source.name,
+                "table": table.name,
+                "action": "restrict" if table.restrict_column else "keep",
+                "rows": rows,
+                "basis": keep_rule.basis,
+                "until": until,
+                "note": _period_note(keep_rule.years) if open_period else keep_rule.note,
             }
         )
     return steps
@@ -354,11 +417,17 @@ def _run_step(
     if action == "http_erase":
         changed = http_erasure.run(collector, source, table, subject, step, progress)
         return step["rows"] if changed is None else changed
+    if action == "history_delete":
+        return session.execute(
+            delete(CorrectionRecord).where(
+                CorrectionRecord.subject_id == subject.id,
+                CorrectionRecord.corrected_category == step["category"],
+            )
+        ).rowcount
     if action == "vault_delete":
         # The service's own database: committed with the step's audit entry, atomically.
-        return session.execute(
-            delete(IdentityDocument).where(IdentityDocument.subject_id == subject.id)
-        ).rowcount
+        model = VAULT_TABLES[step["table"]].model
+        return session.execute(delete(model).where(model.subject_id == subject.id)).rowcount
     key = collector.subject_key(source, subject)
     engine = collector.engines[source.name]
     t = collector.table(source.name, table.name)
@@ -438,7 +507,7 @@ def receipt(request, completed_at: dt.datetime, *, shredded: bool) -> dict:
         if step["action"] == "close":
             continue
         entry = categories.setdefault(step["category"], {"deleted": 0, "anonymised": 0, "kept": []})
-        if step["action"] in ("delete", "vault_delete", "http_erase"):
+        if step["action"] in ("delete", "vault_delete", "http_erase", "history_delete"):
             entry["deleted"] += step["rows"]
         elif step["action"] == "anonymise":
             entry["anonymised"] += step["rows"]

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from privacy_service import holds
+from privacy_service import holds, notices
 from privacy_service.datamap import steps
 from privacy_service.db import claim_one, utcnow
 from privacy_service.erasure_policy import Blocker
@@ -101,8 +101,9 @@ def start_closure(deps: ErasureDeps, session: Session, request: DataRequest) -> 
             details={"blockers": [b["code"] for b in found]},
         )
         return
-    lifecycle.transition(session, request, lifecycle.COOLING_OFF, actor="system")
+    # Set first: the cooling-off notice tells the customer when it ends.
     request.cooling_off_until = utcnow() + dt.timedelta(days=deps.policies.erasure.cooling_off_days)
+    lifecycle.transition(session, request, lifecycle.COOLING_OFF, actor="system")
 
 
 def end_cooling_off(deps: ErasureDeps, session: Session, now: dt.datetime | None = None) -> int:
@@ -190,6 +191,8 @@ def carry_out(deps: ErasureDeps, request_id: str, worker: str = WORKER_ID) -> bo
             return False
         shredded = False
         if closing and not holds.active(session, subject.id):
+            # The closing notice goes to a contact that the shred is about to make unreadable.
+            notices.remember_contact(session, request)
             shred_subject(session, subject.id, actor="worker", reason="account_closed")
             shredded = True
         now = utcnow()

@@ -259,14 +259,29 @@ def customer(app, rt):
 
 @pytest.fixture
 def code_from(smtp, rt):
-    """Factory: wait for the n-th message and return the 6-digit code in it."""
+    """Factory: wait for the n-th message carrying a code and return the 6-digit code in it.
+
+    Messages about other outcomes (verified, export ready, ...) carry no code and do not count.
+    """
     import re
+
+    def codes() -> list[str]:
+        found = [re.search(r"\b(\d{6})\b", body) for body in smtp.bodies()]
+        return [m.group(1) for m in found if m]
 
     def factory(n: int = 1) -> str:
         rt.notifier.wait()
-        smtp.wait_for(n)
-        return re.search(r"\b(\d{6})\b", smtp.bodies()[n - 1]).group(1)
+        with smtp._cond:
+            smtp._cond.wait_for(lambda: len(codes()) >= n, timeout=10)
+        found = codes()
+        assert len(found) >= n, f"expected {n} code message(s), got {len(found)}"
+        return found[n - 1]
 
+    def count() -> int:
+        rt.notifier.wait()
+        return len(codes())
+
+    factory.count = count
     return factory
 
 
@@ -293,8 +308,7 @@ def verified(submit, client, code_from, customer, rt, smtp):
             rt.db.session.commit()
         if not known:
             customer(email=email)
-        rt.notifier.wait()
-        before = len(smtp.messages)
+        before = code_from.count()
         rid = submit(type=type, email=email, **body).json["id"]
         code = code_from(before + 1)
         answer = client.post(f"/api/v1/requests/{rid}/verify", json={"code": code})

@@ -141,7 +141,8 @@ def test_format_shapes(access, client, rt):
     header = raw_csv.decode("utf-8-sig").splitlines()[0]
     assert header == (
         "record_type,id,order_no,status,total_cents,currency,shipping_address,"
-        "placed_at,shipped_at,completed_at,sku,product_name,quantity,unit_price_cents"
+        "placed_at,shipped_at,completed_at,sku,product_name,quantity,unit_price_cents,"
+        "reason,requested_at,updated_at"  # returns
     )
     payments = archive.read("payments/payments.csv").decode("utf-8-sig")
     assert "token" not in payments.splitlines()[0], "payment tokens are not exported"

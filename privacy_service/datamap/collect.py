@@ -254,12 +254,11 @@ class Collector:
 
     @staticmethod
     def _vault(session, subject, source, table, category, columns) -> Iterator[Batch]:
-        from privacy_service.subjects.identity import IdentityDocument
+        from privacy_service.subjects.vault_tables import VAULT_TABLES
 
+        model = VAULT_TABLES[table.name].model
         documents = session.scalars(
-            select(IdentityDocument)
-            .where(IdentityDocument.subject_id == subject.id)
-            .order_by(IdentityDocument.id)
+            select(model).where(model.subject_id == subject.id).order_by(model.id)
         ).all()
         if documents:
             rows = [(d.id, *(getattr(d, c) for c in columns)) for d in documents]

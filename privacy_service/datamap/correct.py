@@ -16,7 +16,9 @@ from privacy_service.crypto import current_vault
 from privacy_service.crypto.normalize import InvalidValue, normalize
 from privacy_service.datamap import steps
 from privacy_service.datamap.model import DataMap
+from privacy_service.db import utcnow
 from privacy_service.errors import Unprocessable
+from privacy_service.subjects.history import CorrectionRecord
 
 _POSTAL = re.compile(r"^\d{6}$")
 _BOOL = {"true": True, "false": False, "1": True, "0": False, "是": True, "否": False}
@@ -75,10 +77,12 @@ def validate(datamap: DataMap, corrections: list[dict]) -> list[dict]:
     return out
 
 
-def apply(collector, session: Session, request, subject, *, actor: str) -> list[str]:
-    """Write the approved corrections; returns the ``table.field`` names changed.
+def apply(collector, session: Session, request, subject, *, actor: str) -> list[dict]:
+    """Write the approved corrections; returns what changed (no values): one dict per field.
 
-    A record that does not belong to the customer is refused (422) and nothing is written.
+    Each changed row's previous value is kept, sealed, in the corrections' history with who
+    approved it. A record that does not belong to the customer is refused (422) and nothing is
+    written.
     """
     datamap = collector.datamap
     targets = datamap.correctable()
@@ -89,7 +93,7 @@ def apply(collector, session: Session, request, subject, *, actor: str) -> list[
     changed = []
     for name, items in by_source.items():
         steps.started(session, request.id, name, "correction")
-        before = len(changed)
+        changed_before = len(changed)
         # Reflect before the transaction: on SQLite a second connection would wait on our lock.
         prepared = []
         for source, table, field, item in items:
@@ -104,25 +108,58 @@ def apply(collector, session: Session, request, subject, *, actor: str) -> list[
                 rows = select(pk).select_from(joined).where(where)
                 if table.name != source.identity_table:
                     rows = rows.where(pk == item["record_id"])
-                ids = list(conn.execute(rows).scalars())
-                if not ids:
+                rows = rows.add_columns(t.c[field.name])
+                before = list(conn.execute(rows))
+                if not before:
                     raise Unprocessable(
                         errors={"corrections": {"record_id": ["Not one of yours."]}}
                     )
+                ids = [row[0] for row in before]
                 conn.execute(update(t).where(pk.in_(ids)).values({field.name: item["value"]}))
-                changed.append(f"{table.name}.{field.name}")
+                for record_id, old in before:
+                    _keep_history(
+                        session, subject, request, item, table, field, record_id, old, actor
+                    )
+                changed.append(
+                    {
+                        "category": item["category"],
+                        "table": table.name,
+                        "field": field.name,
+                        "type": field.type,
+                        "value": item["value"],
+                        "rows": len(ids),
+                    }
+                )
                 if table.name == source.identity_table and field.type in ("email", "phone"):
                     _update_directory(subject, field.type, item["value"])
-        steps.finished(session, request.id, name, "correction", len(changed) - before)
+        steps.finished(session, request.id, name, "correction", len(changed) - changed_before)
     audit.record(
         session,
         "correction.applied",
         actor=actor,
         request_id=request.id,
         subject_id=subject.id,
-        fields=changed,
+        fields=[f"{c['table']}.{c['field']}" for c in changed],
+        details={"history_records": sum(c["rows"] for c in changed)},
     )
     return changed
+
+
+def _keep_history(session, subject, request, item, table, field, record_id, old, actor) -> None:
+    record = CorrectionRecord(
+        subject_id=subject.id,
+        request_id=request.id,
+        corrected_category=item["category"],
+        corrected_table=table.name,
+        record_id=str(record_id),
+        field=field.name,
+        approved_by=actor,
+        approved_at=utcnow(),
+    )
+    session.add(record)
+    # Sealed under the customer's key: readable in their export, gone when their key is.
+    record.old_value = None if old is None else str(old)
+    record.new_value = str(item["value"])
 
 
 def _update_directory(subject, kind: str, value: str) -> None:

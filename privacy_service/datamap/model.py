@@ -8,6 +8,7 @@ from pathlib import Path
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from privacy_service.datamap import http_model
+from privacy_service.subjects.vault_tables import VAULT_TABLES
 
 FIELD_TYPES = (
     "text",
@@ -26,6 +27,8 @@ FIELD_TYPES = (
 SUBJECT_FIELDS = ("external_ref", "id")
 CONTACT_KINDS = ("email", "phone")
 VAULT_FIELDS = ("kind", "id_number", "holder_name", "created_at", "last_read_at", "created_by")
+# Consents a customer can give or withdraw at once on their page (PIPL Art. 15): boolean fields.
+CHOICES = ("marketing_email", "marketing_sms", "personalised_ads")
 _NAME = validate.Regexp(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _CURRENCY = validate.Regexp(r"^[A-Z]{3}$", error="An ISO 4217 code such as CNY.")
 # An environment variable's name; the URL itself (credentials included) never lives in YAML.
@@ -52,6 +55,8 @@ class FieldSpec:
     decimals: int = 2
     currency: str | None = None
     currency_field: str | None = None
+    # A consent the customer switches on their page at once, without review (CHOICES).
+    choice: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,6 +159,14 @@ class DataMap:
         """Categories that have at least one field somewhere."""
         return list(dict.fromkeys(f.category for _, _, f in self.fields()))
 
+    def choices(self) -> dict[str, list[tuple[SourceSpec, TableSpec, FieldSpec]]]:
+        """Each consent (``marketing_email``...) -> the fields that record it."""
+        out: dict = {}
+        for source, table, field in self.fields():
+            if field.choice:
+                out.setdefault(field.choice, []).append((source, table, field))
+        return out
+
     def correctable(self) -> dict[tuple[str, str], list[tuple[SourceSpec, TableSpec, FieldSpec]]]:
         """``(category, field name)`` -> where customers may correct it."""
         out: dict = {}
@@ -187,12 +200,18 @@ class _Field(_Strict):
     decimals = fields.Integer(validate=validate.Range(min=0, max=4))
     currency = fields.String(validate=_CURRENCY)
     currency_field = fields.String(validate=_NAME)
+    choice = fields.String(validate=validate.OneOf(CHOICES))
 
     @validates_schema
     def _money_only(self, data, **_kwargs):
         extra = {"amount_in", "decimals", "currency", "currency_field"} & set(data)
         if extra and data.get("type") != "money":
             raise ValidationError(f"Only money fields take {', '.join(sorted(extra))}.")
+
+    @validates_schema
+    def _choice_is_boolean(self, data, **_kwargs):
+        if data.get("choice") and data.get("type") != "boolean":
+            raise ValidationError("A choice is a boolean field.", field_name="choice")
 
 
 class _Link(_Strict):
@@ -296,15 +315,17 @@ def _check_source(source: dict, categories: set, settings_fields: set) -> dict:
         return problems
     if source.get("kind") == "vault":
         for table_name, table in tables.items():
-            if table_name != "identity_documents":
+            if table_name not in VAULT_TABLES:
                 problems.setdefault("tables", {})[table_name] = [
-                    "The vault holds identity_documents only."
+                    f"The vault holds {' and '.join(VAULT_TABLES)} only."
                 ]
+                continue
+            allowed = VAULT_TABLES[table_name].fields
             for field_name in table["fields"]:
-                if field_name not in VAULT_FIELDS:
+                if field_name not in allowed:
                     problems.setdefault("tables", {}).setdefault(table_name, {}).setdefault(
                         "fields", {}
-                    )[field_name] = [f"Not a vault field; one of {list(VAULT_FIELDS)}."]
+                    )[field_name] = [f"Not a vault field; one of {list(allowed)}."]
         return problems
     if source.get("url_env") and source.get("url_setting"):
         problems["url_env"] = ["Give url_env or url_setting, not both."]

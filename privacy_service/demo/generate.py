@@ -366,6 +366,10 @@ def _order(writer, next_id, c, rng, now, k, n_orders, address_text, demo):
     )
     shipped = placed + dt.timedelta(days=1) if status in ("shipped", "completed") else None
     completed = placed + dt.timedelta(days=8) if status == "completed" else None
+    if status == "cancelled":
+        # The transaction ended when it was cancelled: its records' legal period runs from then
+        # (without it a cancelled order would be kept for ever, its address included).
+        completed = placed + dt.timedelta(days=1)
     writer.add(
         shop.orders,
         {
@@ -416,6 +420,18 @@ def _order(writer, next_id, c, rng, now, k, n_orders, address_text, demo):
                 "status": "completed",
                 "reason": "商品破损",
                 "created_at": completed,
+            },
+        )
+        # The refund followed a return that came back (no extra draw: seeds stay as they were).
+        writer.add(
+            shop.returns,
+            {
+                "id": next_id(shop.returns),
+                "order_id": order_id,
+                "status": "refunded",
+                "reason": "商品破损",
+                "requested_at": completed - dt.timedelta(days=3),
+                "updated_at": completed,
             },
         )
 

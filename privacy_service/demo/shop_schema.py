@@ -139,6 +139,19 @@ refunds = Table(
     Column("restricted", Boolean, nullable=False, default=False),
 )
 
+# After-sales returns: requested, in transit back to the shop, received, then refunded.
+returns = Table(
+    "returns",
+    metadata,
+    _id(),
+    Column("order_id", BIG, ForeignKey("orders.id"), nullable=False, index=True),
+    Column("status", String(16), nullable=False),  # requested, in_transit, received, refunded
+    Column("reason", Text),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("restricted", Boolean, nullable=False, default=False),
+)
+
 preferences = Table(
     "preferences",
     metadata,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from privacy_service.portal.texts import ACCOUNT_TEXT, TABLES
+
 LANGUAGES = ("zh-CN", "en")
 
 TEXT: dict[str, dict[str, str]] = {
@@ -144,9 +146,18 @@ TEXT: dict[str, dict[str, str]] = {
 }
 
 
+TEXT.update(ACCOUNT_TEXT)
+
+
 def t(key: str, lang: str) -> str:
     """The text ``key`` in ``lang`` (Chinese when missing)."""
     entry = TEXT.get(key)
     if entry is None:
         return key
     return entry.get(lang) or entry["zh-CN"]
+
+
+def table_label(name: str, lang: str) -> str:
+    """A shop table's name as the customer reads it (its name when none is configured)."""
+    entry = TABLES.get(name)
+    return (entry.get(lang) or entry["zh-CN"]) if entry else name

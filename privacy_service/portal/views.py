@@ -24,21 +24,36 @@ from marshmallow import ValidationError
 
 from privacy_service.db import is_uuid, utcnow
 from privacy_service.errors import Problem
-from privacy_service.portal.i18n import LANGUAGES, t
-from privacy_service.requests import service, tokens, verification
+from privacy_service.portal import signin
+from privacy_service.portal.forms import (
+    CORRECTION_ROWS,
+    correction_changes,
+    field_errors,
+    form_data,
+    record_choices,
+    with_value_errors,
+)
+from privacy_service.portal.i18n import LANGUAGES, t, table_label
+from privacy_service.requests import service, verification
 from privacy_service.requests.models import DataRequest, Verification
 from privacy_service.requests.schemas import RequestCreateSchema
 from privacy_service.runtime import runtime
+from privacy_service.subjects.models import Subject
 from privacy_service.webforms import (
     check_csrf,
     csrf_token,
     html,
-    int_arg,
     same_site_path,
     zip_download,
 )
 
-bp = Blueprint("portal", __name__, template_folder="templates")
+bp = Blueprint(
+    "portal",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/portal-static",
+)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -61,6 +76,7 @@ def _render(template: str, status: int = 200, **context):
         csrf=csrf_token(),
         tz=SHANGHAI,
         categories=runtime().policies.categories,
+        table_label=lambda name: table_label(name, lang),
         **context,
     )
     return html(body, status)
@@ -75,46 +91,34 @@ def _correctable_options(lang: str) -> list[tuple[str, str]]:
     return out
 
 
+# Where the error summary's links go (the first input of a group).
+ERROR_TARGETS = {"type": "type", "categories": "categories"}
+
+
 @bp.get("/")
 def index():
     """The request form."""
+    return _render_form({"categories": []}, {})
+
+
+def _render_form(form, errors, status: int = 200):
+    lang = _lang()
+    rt = runtime()
+    subject_id = signin.current_subject()
+    subject = rt.db.session.get(Subject, subject_id) if subject_id else None
+    # Signed in: the records a correction can name come as a list, not a number to look up.
+    records = record_choices(rt.collector(), subject, lang) if subject else []
     return _render(
         "portal/index.html",
-        form={"categories": []},
-        errors={},
-        correctable=_correctable_options(_lang()),
+        status,
+        form=form,
+        errors=errors,
+        correctable=_correctable_options(lang),
+        correction_rows=CORRECTION_ROWS,
+        error_targets=ERROR_TARGETS,
+        records=records,
+        page_title=t("form_title", lang) if not errors else t("form_errors_title", lang),
     )
-
-
-def _form_data(form) -> dict:
-    contact = form.get("contact", "").strip()
-    data: dict = {"type": form.get("type", ""), "language": _lang()}
-    data["email" if "@" in contact else "phone"] = contact
-    if form.getlist("categories") and data["type"] in ("access", "deletion"):
-        data["categories"] = form.getlist("categories")
-    if data["type"] == "correction":
-        category, _, field = form.get("field", "").partition(":")
-        item = {"category": category, "field": field, "value": form.get("value", "")}
-        record_id = int_arg(form.get("record_id"), default=-1, low=0, high=2**31 - 1)
-        if record_id >= 0:
-            item["record_id"] = record_id
-        data["corrections"] = [item]
-    if form.get("note", "").strip():
-        data["note"] = form["note"].strip()
-    return data
-
-
-def _field_errors(messages: dict, lang: str) -> dict:
-    errors = {}
-    for name, message in messages.items():
-        key = "contact" if name in ("email", "phone") else name
-        text = {"contact": "bad_contact", "corrections": "bad_correction"}.get(key)
-        errors[key] = (
-            t(text, lang)
-            if text
-            else (message[0] if isinstance(message, list) else t("fix_errors", lang))
-        )
-    return errors
 
 
 @bp.post("/")
@@ -122,29 +126,23 @@ def submit():
     """Submit a request; on success, on to the code page."""
     rt = runtime()
     lang = _lang()
-    form = {**request.form, "categories": request.form.getlist("categories")}
+    form = {**request.form.to_dict(), "categories": request.form.getlist("categories")}
+    raw = form_data(request.form, _lang())
+    rows = [item.pop("row") for item in raw.get("corrections", [])]
     try:
-        data = RequestCreateSchema().load(_form_data(request.form))
+        data = RequestCreateSchema().load(raw)
     except ValidationError as exc:
-        return _render(
-            "portal/index.html",
-            422,
-            form=form,
-            errors=_field_errors(exc.messages, lang),
-            correctable=_correctable_options(lang),
-        )
+        # Say everything at once: the values of the well-formed rows are checked too.
+        messages = with_value_errors(exc.messages, raw, runtime().policies.datamap)
+        return _render_form(form, field_errors(messages, lang, rows), 422)
     try:
         created, delivery = service.submit(rt.db.session, rt, data, language=lang)
     except Problem as exc:
         rt.db.session.rollback()
         if exc.status >= 429:  # a limit or an outage: the generic page says so
             raise
-        return _render(
-            "portal/index.html",
-            422,
-            form=form,
-            errors=_field_errors(exc.errors or {"type": [exc.detail]}, lang),
-            correctable=_correctable_options(lang),
+        return _render_form(
+            form, field_errors(exc.errors or {"type": [exc.detail]}, lang, rows), 422
         )
     rt.db.session.commit()
     service.deliver(rt, delivery)
@@ -161,106 +159,151 @@ def _request_or_404(request_id: str) -> DataRequest:
 def _resend_wait(found: DataRequest) -> int:
     rt = runtime()
     record = rt.db.session.get(Verification, found.id)
-    if record is None:
-        return 0
+    if record is None or record.voided:
+        return 0  # no usable code outstanding: no cool-down
     ready = record.last_sent_at + dt.timedelta(seconds=rt.settings.otp_resend_cooldown_seconds)
     return max(0, int((ready - utcnow()).total_seconds()) + 1) if ready > utcnow() else 0
 
 
+def _code_state(found: DataRequest) -> str | None:
+    """Why the code on file cannot be used, for the hint on the code page: void, expired, None."""
+    rt = runtime()
+    record = rt.db.session.get(Verification, found.id)
+    if record is None:
+        return None
+    if record.voided or record.attempts >= rt.settings.otp_max_attempts:
+        # After a sign-in the used code is void too; that is no news for the customer.
+        return "void" if record.attempts >= rt.settings.otp_max_attempts else "used"
+    if record.expires_at <= utcnow():
+        return "expired"
+    return None
+
+
 @bp.route("/r/<request_id>/verify", methods=["GET", "POST"])
 def verify(request_id: str):
-    """Enter the one-time code."""
+    """Enter the one-time code: the first verification, or signing in again later.
+
+    A POST always answers with a redirect (post/redirect/get): reloading the page after a wrong
+    code shows the message again and never spends another attempt.
+    """
     rt = runtime()
     lang = _lang()
     found = _request_or_404(request_id)
-    if found.status != "pending_verification":
-        return redirect(url_for("portal.status", request_id=request_id), code=303)
-    error = None
+    pending = found.status == "pending_verification"
     if request.method == "POST":
-        verified, result = service.verify(
-            rt.db.session, rt, request_id, request.form.get("code", "")
-        )
-        if verified is not None and verified.type == "account_closure":
+        signed = service.verify(rt.db.session, rt, request_id, request.form.get("code", "").strip())
+        if signed.first and signed.request.type == "account_closure":
             from retention.processor import start_closure
 
-            start_closure(rt.erasure_deps(), rt.db.session, verified)
+            start_closure(rt.erasure_deps(), rt.db.session, signed.request)
         rt.db.session.commit()
-        if verified is not None:
-            token = tokens.issue(
-                rt.token_secret,
-                subject_id=verified.subject_id,
-                request_id=verified.id,
-                ttl_seconds=rt.settings.token_ttl_seconds,
-            )
-            session["tokens"] = {**session.get("tokens", {}), request_id: token}
+        if signed.request is not None:
+            signin.sign_in(signed.request.subject_id, request_id)
             return redirect(url_for("portal.status", request_id=request_id), code=303)
+        result = signed.result
+        session["verify_error"] = {
+            "rid": request_id,
+            "outcome": result.outcome,
+            "left": result.attempts_left,
+        }
+        return redirect(url_for("portal.verify", request_id=request_id), code=303)
+    if not pending and found.subject_id and signin.current_subject() == found.subject_id:
+        return redirect(url_for("portal.status", request_id=request_id), code=303)
+    error = None
+    shown = session.pop("verify_error", None)
+    if isinstance(shown, dict) and shown.get("rid") == request_id:
         error = {
             verification.EXPIRED: t("expired_code", lang),
             verification.VOID: t("void_code", lang),
-        }.get(result.outcome, f"{t('wrong_code', lang)} {result.attempts_left}")
+        }.get(shown.get("outcome"), f"{t('wrong_code', lang)} {shown.get('left')}")
+    state = _code_state(found)
+    hint = None
+    if error is None and state == "void":
+        hint = t("void_code", lang)
+    elif error is None and state == "expired":
+        hint = t("expired_code", lang)
+    flash = session.pop("portal_flash", None)
     return _render(
         "portal/verify.html",
-        400 if error else 200,
         request_id=request_id,
-        error=error,
+        error=error or hint,
+        flash=t(flash, lang) if flash else None,
         wait=_resend_wait(found),
+        again=not pending,
+        code_usable=state is None,
+        page_title=t("verify_title", lang),
     )
 
 
 @bp.post("/r/<request_id>/resend")
 def resend(request_id: str):
-    """Ask for a new code (cool-down, send limit, per-IP limit)."""
+    """Ask for a new code (cool-down, send limit, per-IP limit); then back to the code page."""
     rt = runtime()
-    lang = _lang()
     found = _request_or_404(request_id)
-    flash, error = None, None
     try:
         delivery = service.resend_code(rt.db.session, rt, found.id)
         rt.db.session.commit()
         service.deliver(rt, delivery)
-        flash = t("resent", lang)
+        session["portal_flash"] = "resent"
     except Problem as exc:
         rt.db.session.rollback()
-        if exc.slug == "already-verified":
-            return redirect(url_for("portal.status", request_id=request_id), code=303)
         if exc.slug == "rate-limited" or exc.status > 429:
             raise
-        error = t("limit", lang) if exc.slug == "code-limit-reached" else None
-    return _render(
-        "portal/verify.html",
-        request_id=request_id,
-        error=error,
-        flash=flash,
-        wait=_resend_wait(found),
-    )
+        if exc.slug == "code-limit-reached":
+            session["portal_flash"] = "limit"
+    # Post/redirect/get: the language switch and a reload land on the code page, not this POST.
+    return redirect(url_for("portal.verify", request_id=request_id), code=303)
 
 
 def _owned(request_id: str) -> DataRequest:
-    """The request, if this browser verified it; otherwise a page that says what to do."""
+    """The request, if this browser is signed in as its customer.
+
+    Otherwise a page that offers to sign in again (a new code to the request's contact).
+    """
     rt = runtime()
-    token = session.get("tokens", {}).get(request_id) if is_uuid(request_id) else None
-    if not token:
-        abort(403)
-    try:
-        subject_id = tokens.subject_of(rt.token_secret, f"Bearer {token}")
-        return service.get_for_subject(rt.db.session, request_id, subject_id)
-    except Problem:
-        abort(403)
+    found = rt.db.session.get(DataRequest, request_id) if is_uuid(request_id) else None
+    if found is None:
+        abort(404)
+    subject_id = signin.current_subject()
+    if subject_id is None or found.subject_id != subject_id:
+        if found.status == "pending_verification":
+            abort(redirect(url_for("portal.verify", request_id=request_id), code=303))
+        abort(
+            _render(
+                "portal/signin.html",
+                401,
+                request_id=request_id,
+                page_title=t("signin_title", _lang()),
+            )
+        )
+    return found
 
 
 @bp.get("/r/<request_id>")
 def status(request_id: str):
     """Where the request stands: status, deadline, reasons, receipt, download, cancel."""
     found = _owned(request_id)
-    view = service.status_view(found, runtime())
-    return _render("portal/status.html", r=view)
+    rt = runtime()
+    view = service.status_view(found, rt)
+    return _render(
+        "portal/status.html",
+        r=view,
+        changes=correction_changes(rt.db.session, rt.policies, found, _lang()),
+        page_title=t("status_title", _lang()),
+    )
 
 
-@bp.post("/r/<request_id>/cancel")
+@bp.route("/r/<request_id>/cancel", methods=["GET", "POST"])
 def cancel(request_id: str):
-    """Cancel while allowed (e.g. during the cooling-off)."""
+    """Cancel while allowed (e.g. during the cooling-off), after a confirmation page."""
     rt = runtime()
     found = _owned(request_id)
+    if request.method == "GET" or request.form.get("confirm") != "yes":
+        return _render(
+            "portal/cancel.html",
+            r=service.status_view(found, rt),
+            page_title=t("cancel_confirm_title", _lang()),
+        )
     try:
         service.cancel(rt.db.session, found)
         rt.db.session.commit()
@@ -275,11 +318,18 @@ def download(request_id: str):
     from exports.delivery import download as deliver
 
     rt = runtime()
+    lang = _lang()
     found = _owned(request_id)
     try:
         chunks, size = deliver(rt.db.session, found, rt.storage, rt.vault)
     except Problem as exc:
-        return _render("portal/message.html", exc.status, message=exc.detail)
+        key = {409: "export_not_ready", 410: "export_gone"}.get(exc.status, "export_gone")
+        return _render(
+            "portal/message.html",
+            exc.status,
+            message=t(key, lang),
+            back=url_for("portal.status", request_id=request_id),
+        )
     return zip_download(found.id, chunks, size)
 
 
@@ -302,8 +352,9 @@ def _missing(_exc):
 
 
 @bp.errorhandler(400)
-def _bad_form(exc):
-    return _render("portal/message.html", 400, message=exc.description)
+def _bad_form(_exc):
+    # The only 400 of the pages is a form whose CSRF token expired.
+    return _render("portal/message.html", 400, message=t("form_expired", _lang()))
 
 
 @bp.errorhandler(429)

@@ -13,6 +13,7 @@ from privacy_service.requests import service, tokens, verification
 from privacy_service.requests.schemas import (
     AcceptedSchema,
     RequestCreateSchema,
+    RequestListSchema,
     RequestReceiptSchema,
     RequestStatusSchema,
     TokenSchema,
@@ -70,6 +71,18 @@ class Requests(MethodView):
 
         return idempotency.run_once(session, data, work, send)
 
+    @blp.response(200, RequestListSchema)
+    @blp.alt_response(401, description="Missing or invalid bearer token")
+    def get(self):
+        """My requests: every request of the signed-in customer, newest first (bearer token).
+
+        Any request's token lists them all: the token names the customer, not one request.
+        """
+        rt = runtime()
+        subject_id = tokens.subject_of(rt.token_secret, http_request.headers.get("Authorization"))
+        found = service.list_for_subject(rt.db.session, subject_id)
+        return {"requests": [service.status_view(r, rt) for r in found]}
+
 
 @blp.route("/<request_id>/verify")
 class Verify(MethodView):
@@ -80,11 +93,16 @@ class Verify(MethodView):
     @blp.alt_response(400, description="Wrong or expired code (problem+json)")
     @blp.alt_response(429, description="Too many wrong codes; ask for a new one")
     def post(self, data, request_id):
-        """Verify the request with the code; answers a bearer token for this customer."""
+        """Verify the request with the code; answers a bearer token for this customer.
+
+        For a request verified before (its token expired), a code from ``resend-code`` signs the
+        customer in again: a new token, and nothing about the request changes.
+        """
         rt = runtime()
         session = rt.db.session
-        verified, result = service.verify(session, rt, _request_id(request_id), data["code"])
-        if verified is not None and verified.type == "account_closure":
+        signed = service.verify(session, rt, _request_id(request_id), data["code"])
+        verified, result = signed.request, signed.result
+        if signed.first and verified.type == "account_closure":
             from retention.processor import start_closure
 
             # Blockers are checked now, so the customer learns at once what stands in the way.
@@ -128,7 +146,12 @@ class ResendCode(MethodView):
     @blp.response(202, AcceptedSchema)
     @blp.alt_response(429, description="Cool-down or send limit (problem+json)")
     def post(self, request_id):
-        """Send a new code (after a cool-down); the previous code stops working."""
+        """Send a new code; the previous code stops working.
+
+        Works for a verified (or closed) request too: a customer whose token expired asks for a
+        code here and signs in again with ``verify``. A cool-down applies while an unused code is
+        outstanding, and at most a few codes go out per request per day.
+        """
         rt = runtime()
         session = rt.db.session
         delivery = service.resend_code(session, rt, _request_id(request_id))

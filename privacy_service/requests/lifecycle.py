@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from privacy_service import audit
 from privacy_service.db import utcnow
 from privacy_service.errors import Conflict
+from privacy_service.notices.outcomes import on_transition
 from privacy_service.requests.models import DataRequest
 
 PENDING_VERIFICATION = "pending_verification"
@@ -37,7 +38,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     VERIFIED: frozenset({AWAITING_REVIEW, IN_PROGRESS, COOLING_OFF, REJECTED, CANCELLED}),
     AWAITING_REVIEW: frozenset({IN_PROGRESS, REJECTED, CANCELLED}),
     IN_PROGRESS: frozenset({COMPLETED, REJECTED, COOLING_OFF}),
-    COOLING_OFF: frozenset({IN_PROGRESS, CANCELLED}),
+    # Rejected when the blockers, checked again as the cooling-off ends, still stand.
+    COOLING_OFF: frozenset({IN_PROGRESS, CANCELLED, REJECTED}),
     COMPLETED: frozenset(),
     REJECTED: frozenset(),
     CANCELLED: frozenset(),
@@ -86,3 +88,5 @@ def transition(
         subject_id=request.subject_id,
         details={"from": current, "to": target, **(details or {})},
     )
+    # The customer hears about it once this transaction commits.
+    on_transition(session, request, current, target, actor=actor)

@@ -122,6 +122,8 @@ class Verification(Base):
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     sends: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     last_sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    # Start of the current send window (``sends`` counts the codes sent within it).
+    window_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     voided: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
 
     request: Mapped[DataRequest] = relationship(back_populates="verification")
@@ -152,6 +154,8 @@ class ExportArchive(Base):
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     downloads: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     max_downloads: Mapped[int] = mapped_column(Integer, nullable=False)
+    # When the customer was told the export is about to expire (once).
+    expiry_notified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class IdempotencyRecord(Base):

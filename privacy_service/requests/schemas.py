@@ -205,8 +205,13 @@ class RequestStatusSchema(RequestReceiptSchema):
     verified_at = fields.AwareDateTime(allow_none=True)
     closed_at = fields.AwareDateTime(allow_none=True)
     working_days_left = fields.Integer(
-        metadata={"description": "Working days until the due date; negative when overdue."}
+        allow_none=True,
+        metadata={
+            "description": "Working days until the due date while the request is open "
+            "(negative when overdue); null once it is closed."
+        },
     )
+    overdue = fields.Boolean(metadata={"description": "Open and past its due date."})
     can_cancel = fields.Boolean()
     reasons = fields.List(fields.Nested(ReasonSchema))
     export = fields.Nested(ExportStatusSchema, allow_none=True)
@@ -220,6 +225,22 @@ class RequestStatusSchema(RequestReceiptSchema):
         fields.Nested(SourceStepSchema),
         metadata={"description": "Each source system's part in the request, step by step."},
     )
+
+
+class RequestSummarySchema(RequestReceiptSchema):
+    """One line of the customer's list of their requests."""
+
+    status_changed_at = fields.AwareDateTime()
+    closed_at = fields.AwareDateTime(allow_none=True)
+    working_days_left = fields.Integer(allow_none=True)
+    overdue = fields.Boolean()
+    can_cancel = fields.Boolean()
+
+
+class RequestListSchema(Schema):
+    """The requests of the signed-in customer, newest first."""
+
+    requests = fields.List(fields.Nested(RequestSummarySchema))
 
 
 class VerifySchema(StrictSchema):

@@ -12,11 +12,12 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from privacy_service import audit, budgets
+from privacy_service import audit, budgets, notices
 from privacy_service.calendar import receipt_day
 from privacy_service.datamap import correct
 from privacy_service.db import utcnow
 from privacy_service.errors import Conflict, NotFound, TooManyRequests, Unprocessable
+from privacy_service.notices import Notice
 from privacy_service.requests import lifecycle, verification
 from privacy_service.requests.models import DataRequest, ExportArchive
 from privacy_service.runtime import Runtime
@@ -32,6 +33,7 @@ def otp_policy(rt: Runtime) -> verification.OtpPolicy:
         max_attempts=s.otp_max_attempts,
         resend_cooldown_seconds=s.otp_resend_cooldown_seconds,
         max_sends=s.otp_max_sends,
+        send_window_seconds=s.otp_send_window_seconds,
     )
 
 
@@ -55,7 +57,7 @@ class Delivery:
 
 def submit(
     session: Session, rt: Runtime, data: dict, *, language: str
-) -> tuple[DataRequest, Delivery | None]:
+) -> tuple[DataRequest, Notice | None]:
     """Create a request in ``pending_verification`` with its deadline and one-time code.
 
     Returns the request and what to do after the commit: look the contact up in the shop's
@@ -123,19 +125,23 @@ def submit(
     return request, Delivery(channel, None, None, request.id)
 
 
-def deliver(rt: Runtime, delivery: Delivery | None) -> None:
-    """Send a code queued by ``submit`` or ``resend_code`` (call after the commit)."""
-    if delivery is not None and delivery.code is None:
+def _code_minutes(rt: Runtime) -> int:
+    return max(1, rt.settings.otp_ttl_seconds // 60)
+
+
+def deliver(rt: Runtime, delivery: Delivery | Notice | None) -> None:
+    """Send what ``submit`` or ``resend_code`` queued (call after the commit).
+
+    A ``Delivery`` without a code: look the contact up in the sources first, off the request
+    thread (``subjects.resolve``), which sends the "received" notice with its code on a match.
+    A ``Notice``: a code notice for a known customer.
+    """
+    if isinstance(delivery, Delivery):
         from privacy_service.subjects.resolve import resolve_and_send
 
         rt.notifier.run(resolve_and_send, rt, delivery.request_id)
-    elif delivery is not None:
-        rt.notifier.send_code(
-            channel=delivery.channel,
-            to=delivery.to,
-            code=delivery.code,
-            request_id=delivery.request_id,
-        )
+    elif delivery is not None and rt.deliver_notice is not None:
+        rt.deliver_notice(delivery)
 
 
 def _check_categories(data: dict, categories: dict) -> None:
@@ -173,31 +179,56 @@ def get_for_subject(session: Session, request_id: str, subject_id: str) -> DataR
     return request
 
 
-def verify(
-    session: Session, rt: Runtime, request_id: str, code: str
-) -> tuple[DataRequest | None, verification.CheckResult]:
-    """Check a code; on success the request becomes ``verified``.
+@dataclasses.dataclass(frozen=True)
+class SignIn:
+    """The outcome of entering a code.
 
-    Where policy asks for staff review it then moves on to ``awaiting_review``. The caller
-    commits in every case (wrong attempts must count), then reports the outcome.
+    ``request`` is set when the code was right; ``first`` tells a first verification (the
+    request moved on) from a customer signing in again (nothing about the request changed).
+    """
+
+    request: DataRequest | None
+    result: verification.CheckResult
+    first: bool = False
+
+
+def verify(session: Session, rt: Runtime, request_id: str, code: str) -> SignIn:
+    """Check a code; on success the request becomes ``verified``, or the customer signs in again.
+
+    A first verification moves the request on (to ``awaiting_review`` where policy asks for staff
+    review). A right code for a request verified before signs the customer in again and changes
+    nothing about the request. The caller commits in every case (wrong attempts must count).
     """
     request = get_request(session, request_id)
-    if request.status != lifecycle.PENDING_VERIFICATION:
-        raise Conflict("This request is already verified or closed.", slug="already-verified")
+    first = request.status == lifecycle.PENDING_VERIFICATION
     # Wrong codes count against the contact's budget across all its requests (429 when spent).
     with budgets.guess(request.contact_bidx) as guess:
         result = verification.check(session, request, code, _otp_key(rt), otp_policy(rt))
         guess.wrong = result.wrong_guess
+    if result.outcome == verification.CORRECT and request.subject_id is None:
+        # No customer behind the contact: nothing to sign in to (never reached in practice, as
+        # the code was never sent), and no token can name a subject.
+        result = dataclasses.replace(result, outcome=verification.WRONG)
     audit.record(
         session,
-        "request.verification_attempt",
+        "request.verification_attempt" if first else "request.sign_in_attempt",
         actor=CUSTOMER,
         request_id=request.id,
         subject_id=request.subject_id,
         details={"outcome": result.outcome},
     )
     if result.outcome != verification.CORRECT:
-        return None, result
+        return SignIn(None, result)
+    if not first:
+        audit.record(
+            session,
+            "request.signed_in_again",
+            actor=CUSTOMER,
+            request_id=request.id,
+            subject_id=request.subject_id,
+            details={"status": request.status},
+        )
+        return SignIn(request, result)
     lifecycle.transition(session, request, lifecycle.VERIFIED, actor=CUSTOMER)
     if request.type == "access":
         # No staff action: a worker picks the export up (exports/worker.py).
@@ -210,18 +241,19 @@ def verify(
         )
     if request.type in rt.policies.requests.staff_review:
         lifecycle.transition(session, request, lifecycle.AWAITING_REVIEW, actor="system")
-    return request, result
+    return SignIn(request, result, first=True)
 
 
-def resend_code(session: Session, rt: Runtime, request_id: str) -> Delivery | None:
-    """Issue a new code (cool-down and send limits apply). Returns what to deliver, if anything."""
+def resend_code(session: Session, rt: Runtime, request_id: str) -> Delivery | Notice | None:
+    """Issue a new code (cool-down and send limits apply). Returns what to deliver, if anything.
+
+    For a request verified before, the new code signs the customer in again (``verify``).
+    """
     request = get_request(session, request_id)
-    if request.status != lifecycle.PENDING_VERIFICATION:
-        raise Conflict("This request is already verified or closed.", slug="already-verified")
     result = verification.resend(session, request, _otp_key(rt), otp_policy(rt))
     if result.exhausted:
         raise TooManyRequests(
-            "No more codes can be sent for this request; submit a new request.",
+            "No more codes can be sent for this request today; try again tomorrow.",
             slug="code-limit-reached",
         )
     if result.code is None:
@@ -230,6 +262,7 @@ def resend_code(session: Session, rt: Runtime, request_id: str) -> Delivery | No
             slug="resend-cooldown",
             headers={"Retry-After": str(result.retry_after)},
         )
+    again = request.status != lifecycle.PENDING_VERIFICATION
     # A new code counts against the contact's daily cap; on 429 the caller rolls back.
     budgets.charge_code_sent(request.contact_bidx)
     audit.record(
@@ -238,11 +271,24 @@ def resend_code(session: Session, rt: Runtime, request_id: str) -> Delivery | No
         actor=CUSTOMER,
         request_id=request.id,
         subject_id=request.subject_id,
+        details={"purpose": "sign_in_again" if again else "verification"},
     )
     if request.subject_id is None:
         # Still looking the contact up (a source was down): this nudges it, within its backoff.
         return Delivery(request.contact_kind, None, None, request.id)
-    return Delivery(request.contact_kind, request.contact, result.code, request.id)
+    # None for a contact of no customer, or once a closed account's key is destroyed.
+    return notices.make(request, "code", code=result.code, minutes=_code_minutes(rt))
+
+
+def list_for_subject(session: Session, subject_id: str) -> list[DataRequest]:
+    """Every request made with the customer's contacts, newest first (with their status)."""
+    return list(
+        session.scalars(
+            select(DataRequest)
+            .where(DataRequest.subject_id == subject_id)
+            .order_by(DataRequest.received_at.desc(), DataRequest.id.desc())
+        )
+    )
 
 
 def cancel(session: Session, request: DataRequest, *, actor: str = CUSTOMER) -> None:
@@ -271,7 +317,11 @@ def status_view(request: DataRequest, rt: Runtime, now: dt.datetime | None = Non
         "status_changed_at": request.status_changed_at,
         "verified_at": request.verified_at,
         "closed_at": request.closed_at,
-        "working_days_left": rt.policies.calendar.working_days_between(today, request.due_date),
+        # Only while the request is open: a closed request has no days left to count.
+        "working_days_left": None
+        if request.status in lifecycle.TERMINAL
+        else rt.policies.calendar.working_days_between(today, request.due_date),
+        "overdue": request.status not in lifecycle.TERMINAL and today > request.due_date,
         "can_cancel": request.status in lifecycle.CUSTOMER_CANCELLABLE,
         "reasons": request.reasons or [],
         "export": _export_view(request),

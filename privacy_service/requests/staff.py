@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from privacy_service import notices
 from privacy_service.datamap import correct
 from privacy_service.errors import Conflict, Unprocessable
+from privacy_service.notices import outcomes
 from privacy_service.requests import lifecycle
 from privacy_service.requests.models import DataRequest
 from privacy_service.subjects.scope import for_request
@@ -29,8 +31,18 @@ def approve(session: Session, collector, request: DataRequest, *, actor: str) ->
     )
     if request.type == "correction":
         subject = for_request(session, request)
-        correct.apply(collector, session, request, subject, actor=actor)
+        changed = correct.apply(collector, session, request, subject, actor=actor)
         lifecycle.transition(session, request, lifecycle.COMPLETED, actor=actor)
+        # What changed, as the customer typed it but partly hidden (they know the value).
+        notices.queue(
+            session,
+            request,
+            "correction_done",
+            changes=[
+                {"field": c["field"], "value": outcomes.masked(c["type"], c["value"])}
+                for c in changed
+            ],
+        )
 
 
 def refuse(

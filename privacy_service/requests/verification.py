@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import secrets
 
-from sqlalchemy import update
+from sqlalchemy import case, or_, update
 from sqlalchemy.orm import Session
 
 from privacy_service.db import utcnow
@@ -40,6 +40,9 @@ class OtpPolicy:
     max_attempts: int
     resend_cooldown_seconds: int
     max_sends: int
+    # Sends count in windows of this length: a customer who comes back the next day to sign in
+    # again is not locked out by the codes of the day before.
+    send_window_seconds: int = 86400
 
 
 def start(request: DataRequest, key: bytes, policy: OtpPolicy) -> str:
@@ -53,6 +56,7 @@ def start(request: DataRequest, key: bytes, policy: OtpPolicy) -> str:
         attempts=0,
         sends=1,
         last_sent_at=now,
+        window_started_at=now,
         voided=False,
     )
     return code
@@ -138,32 +142,46 @@ class ResendResult:
 
 
 def resend(session: Session, request: DataRequest, key: bytes, policy: OtpPolicy) -> ResendResult:
-    """Replace the code (new attempts, new expiry) unless in cool-down or out of sends."""
+    """Replace the code (new attempts, new expiry) unless in cool-down or out of sends.
+
+    The cool-down applies only while the last code is still usable: once it was used (a
+    verification) or voided, a new one may be sent at once, so a customer signing in again right
+    after their first verification is not kept waiting. At most ``max_sends`` codes go out per
+    send window.
+    """
     now = utcnow()
     code = new_code()
     cooled = now - dt.timedelta(seconds=policy.resend_cooldown_seconds)
+    window_over = Verification.window_started_at <= now - dt.timedelta(
+        seconds=policy.send_window_seconds
+    )
     row = session.execute(
         update(Verification)
         .where(
             Verification.request_id == request.id,
-            Verification.sends < policy.max_sends,
-            Verification.last_sent_at <= cooled,
+            or_(Verification.sends < policy.max_sends, window_over),
+            or_(Verification.voided.is_(True), Verification.last_sent_at <= cooled),
         )
         .values(
             code_hash=code_hash(key, request.id, code),
             expires_at=now + dt.timedelta(seconds=policy.ttl_seconds),
             attempts=0,
             voided=False,
-            sends=Verification.sends + 1,
+            sends=case((window_over, 1), else_=Verification.sends + 1),
+            window_started_at=case((window_over, now), else_=Verification.window_started_at),
             last_sent_at=now,
         )
         .returning(Verification.sends)
+        .execution_options(synchronize_session=False)
     ).one_or_none()
     if row is not None:
         return ResendResult(code, 0)
     current = session.get(Verification, request.id)
     session.refresh(current)
-    if current.sends >= policy.max_sends:
+    window_open = current.window_started_at is None or current.window_started_at > now - (
+        dt.timedelta(seconds=policy.send_window_seconds)
+    )
+    if current.sends >= policy.max_sends and window_open:
         return ResendResult(None, 0, exhausted=True)
     wait = (current.last_sent_at - cooled).total_seconds()
     return ResendResult(None, max(1, int(wait) + 1))

@@ -258,6 +258,21 @@ def resolve(session: Session, rt, request_id: str) -> str | None:
     return code
 
 
+def _received_notice(rt, request, code: str):
+    """The "received" notice carrying the code (None when it cannot go to anyone)."""
+    from privacy_service import notices
+    from privacy_service.notices import outcomes
+
+    return notices.make(
+        request,
+        "received",
+        code=code,
+        minutes=max(1, rt.settings.otp_ttl_seconds // 60),
+        type_label=outcomes.type_label(request),
+        due_date=request.due_date.isoformat(),
+    )
+
+
 def resolve_and_send(rt, request_id: str) -> bool:
     """Claim, look up, and send the code when the contact matched; True when a code went out."""
     session = rt.db.new_session()
@@ -276,10 +291,14 @@ def resolve_and_send(rt, request_id: str) -> bool:
         if code is None:
             return False
         request = session.get(DataRequest, request_id)
-        rt.notifier.send_code(
-            channel=request.contact_kind, to=request.contact, code=code, request_id=request.id
-        )
+        notice = _received_notice(rt, request, code)
         session.commit()
+        if notice is not None and rt.deliver_notice is not None:
+            rt.deliver_notice(notice)  # the "received" notice, in the request's language
+        else:
+            rt.notifier.send_code(
+                channel=request.contact_kind, to=request.contact, code=code, request_id=request.id
+            )
         return True
     finally:
         session.close()

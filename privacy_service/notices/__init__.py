@@ -1,0 +1,111 @@
+"""Notices to customers: one for every outcome of their request, sent after the commit.
+
+Services queue a notice on the session (``queue``) in the same transaction as the change it
+tells about; when that transaction commits the notices are rendered from the editable templates
+(``templates.py``) in the request's language and handed to the notifier, over the channel the
+request came from. A rollback drops them. Messages name request ids, dates, counts and what the
+customer typed, never other personal data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from privacy_service.crypto.vault import DecryptionError
+
+log = logging.getLogger(__name__)
+KEY = "privacy.notices"
+CONTACTS = "privacy.notice_contacts"
+
+KINDS = (
+    "received",
+    "code",
+    "verified",
+    "refused",
+    "correction_done",
+    "deletion_done",
+    "closure_refused",
+    "cooling_off_started",
+    "closure_done",
+    "deadline_extended",
+    "export_ready",
+    "export_expiring",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Notice:
+    """A message to send once the transaction commits."""
+
+    kind: str
+    request_id: str
+    channel: str
+    to: str
+    language: str
+    params: dict
+
+
+def remember_contact(session: Session, request) -> None:
+    """Read the request's contact now, for a notice queued after its key is destroyed (closure)."""
+    with contextlib.suppress(DecryptionError):
+        session.info.setdefault(CONTACTS, {})[request.id] = request.contact
+
+
+def make(request, kind: str, *, contact: str | None = None, **params) -> Notice | None:
+    """Notice ``kind`` about ``request``, or None when it cannot go to anyone.
+
+    Nothing goes to a contact that belongs to no customer, or whose key was destroyed.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown notice {kind!r}")
+    if request.subject_id is None:
+        return None
+    if contact is None:
+        try:
+            contact = request.contact
+        except DecryptionError:
+            return None
+    return Notice(
+        kind=kind,
+        request_id=request.id,
+        channel=request.contact_kind,
+        to=contact,
+        language=request.language if request.language in ("zh-CN", "en") else "zh-CN",
+        params={"request_id": request.id, **params},
+    )
+
+
+def queue(session: Session, request, kind: str, **params) -> bool:
+    """Queue notice ``kind`` about ``request`` for after the commit; False when none can go."""
+    notice = make(request, kind, contact=session.info.get(CONTACTS, {}).get(request.id), **params)
+    if notice is None:
+        return False
+    session.info.setdefault(KEY, []).append(notice)
+    return True
+
+
+def install(session_factory, deliver) -> None:
+    """Deliver the notices of every committed transaction of ``session_factory``'s sessions.
+
+    ``deliver(*notices)`` renders and sends them in order; it must not raise.
+    """
+
+    @event.listens_for(session_factory, "after_commit")
+    def _after_commit(session):
+        pending = session.info.pop(KEY, [])
+        session.info.pop(CONTACTS, None)
+        if pending:
+            try:
+                deliver(*pending)
+            except Exception as exc:  # the change is committed: a notice must not undo that
+                log.warning("notices not queued", extra={"error_type": type(exc).__name__})
+
+    @event.listens_for(session_factory, "after_rollback")
+    def _after_rollback(session):
+        session.info.pop(KEY, None)
+        session.info.pop(CONTACTS, None)
