@@ -351,8 +351,8 @@ def main() -> int:
 
 
 # The other benchmarks, each in its own process after the intake one; BENCH_ONLY="vault,export"
-# picks some (names: vault, collect, export, purge, dashboard).
-OTHER_BENCHES = ("vault", "collect", "export", "purge", "dashboard")
+# picks some (names: vault, collect, export, purge, dashboard, queue).
+OTHER_BENCHES = ("vault", "collect", "export", "purge", "dashboard", "queue")
 
 
 def run_other_benches() -> int:

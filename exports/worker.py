@@ -55,12 +55,24 @@ class ExportDeps:
     notify_ready: Callable[[DataRequest], None] | None = None
 
 
-def claim(session: Session, worker: str, lease_seconds: int, max_attempts: int) -> str | None:
-    """Take one buildable export (queued, or abandoned by a dead worker); returns its request id."""
+def claim(
+    session: Session,
+    worker: str,
+    lease_seconds: int,
+    max_attempts: int,
+    *,
+    request_id: str | None = None,
+) -> str | None:
+    """Take one buildable export (queued, or abandoned by a dead worker); returns its request id.
+
+    ``request_id`` limits the claim to that request's export (a queued task names it).
+    """
     now = utcnow()
+    only = () if request_id is None else (ExportArchive.request_id == request_id,)
     candidates = (
         select(ExportArchive.request_id)
         .where(
+            *only,
             or_(
                 ExportArchive.status == ExportArchive.QUEUED,
                 (ExportArchive.status == ExportArchive.BUILDING)
@@ -128,8 +140,15 @@ def build_one(deps: ExportDeps, request_id: str, worker: str = WORKER_ID) -> boo
 
 def _write(deps, session, request, subject, aead, key, built_at):
     plans = plan_categories(deps.policies, request.categories)
+    started: set[str] = set()
+    _progress(session, request.id, 0, len(plans))
 
     def collect(category):
+        # The archive reads a category several times (JSON, CSV, pages) before the next one:
+        # when a new category starts, every earlier one is written.
+        if category not in started:
+            started.add(category)
+            _progress(session, request.id, len(started) - 1, len(plans))
         try:
             yield from deps.collector.collect(session, subject, categories=[category])
         finally:
@@ -149,6 +168,16 @@ def _write(deps, session, request, subject, aead, key, built_at):
     return digest.hexdigest(), size, manifest
 
 
+def _progress(session: Session, request_id: str, done: int, total: int) -> None:
+    """Record how many categories are written (the customer's page shows "N of M")."""
+    session.execute(
+        update(ExportArchive)
+        .where(ExportArchive.request_id == request_id)
+        .values(categories_done=done, categories_total=total)
+    )
+    session.commit()
+
+
 def _complete(deps, session, request_id, worker, key, size, digest, records, built_at) -> bool:
     done = session.execute(
         update(ExportArchive)
@@ -166,6 +195,7 @@ def _complete(deps, session, request_id, worker, key, size, digest, records, bui
             built_at=built_at,
             lease_until=None,
             error=None,
+            categories_done=ExportArchive.categories_total,
             expires_at=built_at + dt.timedelta(days=deps.ttl_days),
         )
     ).rowcount
@@ -249,10 +279,13 @@ def expire(deps: ExportDeps) -> int:
             .limit(500)
         ).all()
         for archive in due:
-            deps.storage.delete(archive.storage_key)
             archive.status = ExportArchive.EXPIRED
             audit.record(session, "export.expired", actor="system", request_id=archive.request_id)
         session.commit()
+        # After the commit: a READY row never points at a deleted object, and a store in the
+        # service database is written outside this transaction (SQLite has one writer).
+        for archive in due:
+            deps.storage.delete(archive.storage_key)
         deps.storage.purge_partials(older_than_seconds=deps.lease_seconds)
         return len(due)
     finally:

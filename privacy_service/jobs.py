@@ -115,13 +115,6 @@ def purge_idempotency_keys(session: Session, rt: Runtime) -> int:
     return idempotency.purge_older_than(session, utcnow() - dt.timedelta(days=1))
 
 
-def build_exports(session: Session, rt: Runtime) -> int:
-    """Build every waiting export (several processes may run this at once: claims decide)."""
-    from exports.worker import run_pending
-
-    return run_pending(rt.export_deps())
-
-
 def expire_exports(session: Session, rt: Runtime) -> int:
     """Delete expired export archives and abandoned partial files."""
     from exports.worker import expire
@@ -129,11 +122,18 @@ def expire_exports(session: Session, rt: Runtime) -> int:
     return expire(rt.export_deps())
 
 
-def carry_out_erasures(session: Session, rt: Runtime) -> int:
-    """End due cooling-offs; carry out approved deletions and due closures (claimed per row)."""
-    from retention.processor import run_pending
+def end_cooling_offs(session: Session, rt: Runtime) -> int:
+    """Closures whose cooling-off is over: checked again, then due (their task is enqueued)."""
+    from retention.processor import end_cooling_off
 
-    return run_pending(rt.erasure_deps())
+    return end_cooling_off(rt.erasure_deps(), session)
+
+
+def sweep_tasks(session: Session, rt: Runtime) -> int:
+    """Enqueue due exports and erasures whose task went missing (see ``tasks.sweeper``)."""
+    from privacy_service.tasks.sweeper import sweep
+
+    return sweep(rt, rt.queue) if rt.queue is not None else 0
 
 
 def retention_pass(session: Session, rt: Runtime) -> int:
@@ -219,9 +219,11 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("deadlines.remind", remind_deadlines, "cron", {"hour": 9, "minute": 0}, 3600),
     JobSpec("retention.nightly", retention_pass, "cron", {"hour": 2, "minute": 0}, 3600),
     JobSpec("runs.close_abandoned", close_abandoned_runs, "interval", {"minutes": 10}, 300),
-    JobSpec("exports.build", build_exports, "interval", {"seconds": 5}, 0, exclusive=False),
     JobSpec("exports.expire", expire_exports, "interval", {"hours": 1}, 1800),
-    JobSpec("erasures.run", carry_out_erasures, "interval", {"seconds": 30}, 0, exclusive=False),
+    # On-demand work runs on the task queue (privacy_service.tasks), enqueued on commit; these
+    # two only make time-based work due and recover tasks that went missing.
+    JobSpec("closures.end_cooling_off", end_cooling_offs, "interval", {"minutes": 1}, 30),
+    JobSpec("tasks.sweep", sweep_tasks, "interval", {"minutes": 1}, 30),
 )
 
 
@@ -262,7 +264,7 @@ def run_job(rt: Runtime, spec: JobSpec, lease_seconds: float = 900) -> int | Non
 def start_scheduler(rt: Runtime, *, blocking: bool = False):
     """An APScheduler scheduler with every job of the table (coalesced, with grace).
 
-    In the background of the web process (``make run``), or blocking (``privacy worker``).
+    In the background of the web process (``make run``), or blocking (``privacy scheduler``).
     """
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.schedulers.blocking import BlockingScheduler

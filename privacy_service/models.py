@@ -1,5 +1,6 @@
 """Every mapped model, imported in one place so ``Base.metadata`` is complete (Alembic, tests)."""
 
+from exports.storage_db import ExportChunk
 from privacy_service.audit import AuditEntry, AuditHead
 from privacy_service.batches import WorkBatch
 from privacy_service.crypto.keystore import DataKey, KeyVersion
@@ -18,6 +19,7 @@ from privacy_service.requests.models import (
 )
 from privacy_service.subjects.identity import IdentityDocument
 from privacy_service.subjects.models import Subject
+from privacy_service.tasks.models import TaskFailure
 
 __all__ = [
     "AuditEntry",
@@ -26,6 +28,7 @@ __all__ = [
     "DataKey",
     "DataRequest",
     "ExportArchive",
+    "ExportChunk",
     "IdempotencyRecord",
     "IdentityDocument",
     "JobLease",
@@ -36,6 +39,7 @@ __all__ = [
     "StaffSession",
     "StaffUser",
     "Subject",
+    "TaskFailure",
     "Verification",
     "WorkBatch",
 ]

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import logging
 
 from flask import current_app
 from sqlalchemy.engine import Engine
 
-from exports.storage import LocalStorage
+from exports.storage import LocalStorage, Storage
+from exports.storage_db import DatabaseStorage
 from exports.worker import ExportDeps
 from privacy_service.config import Settings
 from privacy_service.crypto import Vault
 from privacy_service.datamap.collect import Collector
-from privacy_service.db import Database
+from privacy_service.db import Database, make_engine
 from privacy_service.notify import Notifier
 from privacy_service.policies import Policies
 from retention.processor import ErasureDeps
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -30,21 +35,40 @@ class Runtime:
     service_tokens: dict[str, bytes] = dataclasses.field(default_factory=dict)
     # An engine per SQL source of the data map (created lazily: nothing connects at start-up).
     sources: dict[str, Engine] = dataclasses.field(default_factory=dict)
+    # The task queue (privacy_service.tasks.queue.TaskQueue), set up by the app factory.
+    queue: object = None
 
     def collector(self) -> Collector:
         """A collector over the data map's sources."""
         return Collector(self.policies.datamap, self.sources)
 
     @property
-    def storage(self) -> LocalStorage:
-        """Where export archives are kept."""
+    def storage(self) -> Storage:
+        """Where export archives are kept (``PRIVACY_EXPORT_STORAGE``: local or database)."""
+        if self.settings.export_storage == "database":
+            return self._database_storage
         return LocalStorage(self.settings.exports_dir)
+
+    @functools.cached_property
+    def _database_storage(self) -> DatabaseStorage:
+        # Its own pool, whose transactions do not take SQLite's write lock at BEGIN: a download
+        # reads chunks while the request's session holds that lock (counting the download).
+        return DatabaseStorage(make_engine(self.db.url, immediate=False))
 
     def export_deps(self) -> ExportDeps:
         """Everything the export worker needs, wired from this runtime."""
         s = self.settings
 
         def notify_ready(request) -> None:
+            if self.queue is not None:  # the notice is a task of its own
+                try:
+                    self.queue.enqueue("notice", request.id)
+                except Exception as exc:  # the export stands; only the notice is lost
+                    log.warning(
+                        "export-ready notice not enqueued",
+                        extra={"request_id": request.id, "error_type": type(exc).__name__},
+                    )
+                return
             self.notifier.send_export_ready(
                 channel=request.contact_kind,
                 to=request.contact,
@@ -77,7 +101,11 @@ class Runtime:
         )
 
     def dispose(self) -> None:
-        """Close every pool (service database and sources)."""
+        """Stop in-process queue consumers; close every pool (service database and sources)."""
+        if self.queue is not None:
+            self.queue.stop()
+        if "_database_storage" in self.__dict__:
+            self._database_storage.engine.dispose()
         self.db.dispose()
         for engine in self.sources.values():
             engine.dispose()

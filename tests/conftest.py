@@ -314,3 +314,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "live" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
+
+
+def run_queue(rt) -> int:
+    """Run every task waiting on the app's queue now, in this thread (a consumer's loop body)."""
+    huey, ran = rt.queue.huey, 0
+    while (task := huey.dequeue()) is not None:
+        huey.execute(task)
+        ran += 1
+    return ran

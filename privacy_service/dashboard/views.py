@@ -40,6 +40,7 @@ from privacy_service.requests.models import DataRequest, Verification
 from privacy_service.runtime import runtime
 from privacy_service.subjects.identity import IdentityDocument
 from privacy_service.subjects.models import Subject
+from privacy_service.tasks import failures as task_failures
 from privacy_service.webforms import check_csrf, csrf_token, html, int_arg, same_site_path
 
 bp = Blueprint("dashboard", __name__, url_prefix="/staff", template_folder="templates")
@@ -418,7 +419,23 @@ def detail(request_id: str):
         categories=rt.policies.categories,
         refusals=REFUSAL_TEMPLATES,
         holds=holds.active(s, r.subject_id) if r.subject_id else [],
+        task_failures=task_failures.for_request(s, r),
+        can_retry=task_failures.retryable(s, r),
     )
+
+
+@bp.post("/requests/<request_id>/retry")
+@roles("agent", "admin")
+def retry(request_id: str):
+    """Run a failed background task again (audited; enqueued once this commits)."""
+    rt = runtime()
+    try:
+        task_failures.retry(rt.db.session, _request(request_id), actor=f"staff:{g.staff.id}")
+        rt.db.session.commit()
+    except Problem as exc:
+        rt.db.session.rollback()
+        return _render("dashboard/message.html", exc.status, message=exc.detail)
+    return redirect(url_for("dashboard.detail", request_id=request_id), code=303)
 
 
 @bp.post("/requests/<request_id>/approve")

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from flask import (
     Blueprint,
     abort,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -24,7 +25,7 @@ from marshmallow import ValidationError
 
 from privacy_service.db import is_uuid, utcnow
 from privacy_service.errors import Problem
-from privacy_service.portal.i18n import LANGUAGES, t
+from privacy_service.portal.i18n import LANGUAGES, progress_text, t
 from privacy_service.requests import service, tokens, verification
 from privacy_service.requests.models import DataRequest, Verification
 from privacy_service.requests.schemas import RequestCreateSchema
@@ -253,7 +254,18 @@ def status(request_id: str):
     """Where the request stands: status, deadline, reasons, receipt, download, cancel."""
     found = _owned(request_id)
     view = service.status_view(found, runtime())
-    return _render("portal/status.html", r=view)
+    progress = view["progress"] and progress_text(view["progress"], _lang())
+    return _render("portal/status.html", r=view, progress_text=progress)
+
+
+@bp.get("/r/<request_id>/progress")
+def progress(request_id: str):
+    """The export's progress as JSON: the status page polls it while the export builds."""
+    found = _owned(request_id)
+    view = service.status_view(found, runtime())["progress"]
+    if view is None:
+        return jsonify({"state": None})
+    return jsonify({**view, "text": progress_text(view, _lang())})
 
 
 @bp.post("/r/<request_id>/cancel")

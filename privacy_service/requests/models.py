@@ -143,6 +143,9 @@ class ExportArchive(Base):
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     downloads: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     max_downloads: Mapped[int] = mapped_column(Integer, nullable=False)
+    # Progress of the build the customer sees: categories written of the categories planned.
+    categories_done: Mapped[int | None] = mapped_column(Integer)
+    categories_total: Mapped[int | None] = mapped_column(Integer)
 
 
 class IdempotencyRecord(Base):

@@ -264,8 +264,24 @@ def status_view(request: DataRequest, rt: Runtime, now: dt.datetime | None = Non
         "can_cancel": request.status in lifecycle.CUSTOMER_CANCELLABLE,
         "reasons": request.reasons or [],
         "export": _export_view(request),
+        "progress": _progress_view(request),
         "cooling_off_until": request.cooling_off_until,
         "receipt": request.receipt,
+    }
+
+
+def _progress_view(request: DataRequest) -> dict | None:
+    """Where the export's build stands: queued, building N of M categories, ready."""
+    archive = request.export_archive
+    if archive is None:
+        return None
+    done, total = archive.categories_done, archive.categories_total
+    if archive.status == ExportArchive.READY:
+        done = total = total or done
+    return {
+        "state": archive.status,
+        "categories_done": done or 0,
+        "categories_total": total,
     }
 
 
