@@ -270,7 +270,7 @@ def test_cli_by_must_name_a_staff_account_and_config_says_where_keys_come_from(
     assert entry.actor == f"staff:{team['agent'].id}"
     listed = runner.invoke(args=["staff", "list"])
     assert "agent2@shop.example" in listed.output
-    assert runner.invoke(args=["staff", "disable", "agent2@shop.example"]).exit_code == 0
+    assert runner.invoke(args=["staff", "disable", "--email", "agent2@shop.example"]).exit_code == 0
     assert "disabled" in runner.invoke(args=["staff", "list"]).output
 
 
