@@ -20,6 +20,7 @@ from privacy_service.audit import AuditEntry
 from privacy_service.dashboard import labels, queries
 from privacy_service.dashboard.common import SHANGHAI, bp, query_string, render, roles, staff_names
 from privacy_service.dashboard.models import AuditCheck
+from privacy_service.dashboard.queries import _digits
 from privacy_service.db import is_uuid, utcnow
 from privacy_service.requests.models import DataRequest
 from privacy_service.runtime import runtime
@@ -77,17 +78,17 @@ def audit_log():
     where, kept = conditions(request.args)
     stmt = select(AuditEntry).where(*where)
     before, after = request.args.get("before", ""), request.args.get("after", "")
-    if after.isdigit():  # the page of newer entries, going back up
+    if _digits(after):  # the page of newer entries, going back up
         rows = s.scalars(
             stmt.where(AuditEntry.seq > int(after)).order_by(AuditEntry.seq).limit(PAGE + 1)
         ).all()
         newer, older = len(rows) > PAGE, True
         entries = list(reversed(rows[:PAGE]))
     else:
-        if before.isdigit():
+        if _digits(before):
             stmt = stmt.where(AuditEntry.seq < int(before))
         rows = s.scalars(stmt.order_by(AuditEntry.seq.desc()).limit(PAGE + 1)).all()
-        newer, older = before.isdigit(), len(rows) > PAGE
+        newer, older = _digits(before), len(rows) > PAGE
         entries = rows[:PAGE]
     check = s.scalars(select(AuditCheck).order_by(AuditCheck.id.desc()).limit(1)).first()
     names = staff_names()

@@ -58,6 +58,11 @@ def due_within_limit(calendar, today: dt.date, days: int) -> dt.date:
     return calendar.add_working_days(today, days + 1).due_date
 
 
+def _digits(value: str) -> bool:
+    """ASCII digits only, and short ("²".isdigit() is true, but int() refuses it)."""
+    return value.isascii() and value.isdigit() and len(value) <= 9
+
+
 @dataclasses.dataclass
 class QueueFilter:
     """What the queue shows: the parsed, validated query string (unknown values are ignored)."""
@@ -85,7 +90,7 @@ class QueueFilter:
             f.status = args["status"]
         f.all = bool(args.get("all"))
         within = args.get("due_within", "").strip()
-        if within.isdigit() and int(within) <= 365:
+        if _digits(within) and int(within) <= 365:
             f.due_within = int(within)
         f.overdue = bool(args.get("overdue"))
         assignee = args.get("assignee", "")
@@ -98,9 +103,9 @@ class QueueFilter:
         if args.get("sort") in SORTS:
             f.sort = args["sort"]
         f.desc = args.get("dir") == "desc"
-        if args.get("size", "").isdigit() and int(args["size"]) in PAGE_SIZES:
+        if _digits(args.get("size", "")) and int(args["size"]) in PAGE_SIZES:
             f.size = int(args["size"])
-        if args.get("page", "").isdigit():
+        if _digits(args.get("page", "")):
             f.page = min(max(1, int(args["page"])), 10_000)
         return f
 
