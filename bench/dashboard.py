@@ -250,7 +250,8 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _rows_shown(body: str) -> int:
-    return body.count('href="/staff/requests/')
+    # One link per row to the request itself (other links carry a suffix or a query).
+    return len(re.findall(r'href="/staff/requests/[0-9a-f-]{36}"', body))
 
 
 def measure(
@@ -303,10 +304,10 @@ def _ok(response) -> None:
         raise BenchError(f"HTTP {response.status_code}: {response.get_data(as_text=True)[:300]}")
 
 
-def _full_page(response) -> None:
+def _full_page(response, rows: int = 50) -> None:
     _ok(response)
-    if _rows_shown(response.get_data(as_text=True)) != 50:
-        raise BenchError("a queue page without 50 rows")
+    if _rows_shown(response.get_data(as_text=True)) != rows:
+        raise BenchError(f"a queue page without {rows} rows")
 
 
 def _is_requests_query(statement: str) -> bool:
@@ -474,6 +475,17 @@ def run(url: str, version: str, workdir: Path) -> None:
         ("search email (POST)", search("user123@example.net"), found(seeded["email_row"])),
         ("search request id (POST)", search(seeded["some_row"]), found(seeded["some_row"])),
         ("overview /staff/", get("/staff/"), _ok),
+        ("sort=received&dir=desc", get("/staff/requests?sort=received&dir=desc"), _full_page),
+        ("sort=assignee", get("/staff/requests?sort=assignee"), _full_page),
+        (
+            "assignee=none&size=200",
+            get("/staff/requests?assignee=none&size=200"),
+            lambda response: _full_page(response, 200),
+        ),
+        ("waiting=1", get("/staff/requests?waiting=1"), _ok),
+        ("reports (default 3 months)", get("/staff/reports"), _ok),
+        ("audit first page", get("/staff/audit"), _ok),
+        ("audit action filter", get("/staff/audit?action=staff.login"), _ok),
     ]
     sql = SqlLog(engine)
     days = CalendarTimer(rt.policies.calendar)

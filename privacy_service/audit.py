@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, String, event, select, update
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, event, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, scoped_session
 
 from privacy_service.crypto import current_vault
@@ -32,6 +32,14 @@ class AuditEntry(Base):
     """One audit event. Rows are never updated or deleted (enforced by triggers)."""
 
     __tablename__ = "audit_entries"
+    # The audit page filters by actor, action or request and pages by sequence number (newest
+    # first): each filter walks its own index in ``seq`` order, whatever the log's size.
+    __table_args__ = (
+        Index("ix_audit_entries_actor_seq", "actor", "seq"),
+        Index("ix_audit_entries_action_seq", "action", "seq"),
+        Index("ix_audit_entries_request_seq", "request_id", "seq"),
+        Index("ix_audit_entries_at", "at"),
+    )
 
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)

@@ -327,6 +327,27 @@ def requests_list(status):
         click.echo(f"{r.id}  {r.type:16} {r.status:20} due {r.due_date}{provisional}")
 
 
+def _staff_actor(email: str) -> str:
+    """The audit actor of a staff account named by its e-mail (decisions need a real member)."""
+    from sqlalchemy import select
+
+    from privacy_service.dashboard.staff import StaffUser
+
+    member = (
+        runtime()
+        .db.session.scalars(select(StaffUser).where(StaffUser.email == email.strip().lower()))
+        .first()
+    )
+    if member is None or member.disabled_at is not None:
+        raise click.ClickException(
+            f"--by must be the e-mail of an active staff account; {email!r} is not one "
+            "(see 'privacy staff list', or create it with 'privacy staff create')"
+        )
+    if member.role not in ("agent", "admin"):
+        raise click.ClickException(f"{member.email} is an auditor and cannot decide requests")
+    return f"staff:{member.id}"
+
+
 def _request(request_id):
     from privacy_service.requests.models import DataRequest
 
@@ -338,15 +359,18 @@ def _request(request_id):
 
 @requests_group.command("approve")
 @click.argument("request_id")
-@click.option("--by", "actor", required=True, help="Who decides (recorded in the audit log).")
+@click.option(
+    "--by", "actor", required=True, help="E-mail of the staff account deciding (audited)."
+)
 def requests_approve(request_id, actor):
     """Approve a correction (written at once) or a deletion (carried out by the worker)."""
     from privacy_service.errors import Problem
     from privacy_service.requests import staff
 
     rt = runtime()
+    by = _staff_actor(actor)
     try:
-        staff.approve(rt.db.session, rt.collector(), _request(request_id), actor=f"staff:{actor}")
+        staff.approve(rt.db.session, rt.collector(), _request(request_id), actor=by)
     except Problem as exc:
         rt.db.session.rollback()
         message = exc.detail if not exc.errors else f"{exc.detail} {exc.errors}"
@@ -357,7 +381,7 @@ def requests_approve(request_id, actor):
 
 @requests_group.command("refuse")
 @click.argument("request_id")
-@click.option("--by", "actor", required=True)
+@click.option("--by", "actor", required=True, help="E-mail of the staff account deciding.")
 @click.option("--reason-zh", required=True, help="The reason the customer reads, in Chinese.")
 @click.option("--reason-en", required=True, help="The same reason in English.")
 def requests_refuse(request_id, actor, reason_zh, reason_en):
@@ -366,10 +390,9 @@ def requests_refuse(request_id, actor, reason_zh, reason_en):
     from privacy_service.requests import staff
 
     rt = runtime()
+    by = _staff_actor(actor)
     try:
-        staff.refuse(
-            rt.db.session, _request(request_id), actor=f"staff:{actor}", zh=reason_zh, en=reason_en
-        )
+        staff.refuse(rt.db.session, _request(request_id), actor=by, zh=reason_zh, en=reason_en)
     except Problem as exc:
         raise click.ClickException(exc.detail) from exc
     rt.db.session.commit()
@@ -422,6 +445,9 @@ def holds_set(email, phone, category, reason, until, actor):
     from privacy_service.subjects.directory import find_by_contact
 
     rt = runtime()
+    by = _staff_actor(actor)
+    if until.date() < dt.date.today():
+        raise click.ClickException("--until is in the past: the hold would keep nothing")
     if bool(email) == bool(phone):
         raise click.ClickException("give --email or --phone")
     subject = find_by_contact(rt.db.session, "email" if email else "phone", email or phone)
@@ -435,7 +461,7 @@ def holds_set(email, phone, category, reason, until, actor):
         category=category,
         reason=reason,
         until=until.date(),
-        actor=f"staff:{actor}",
+        actor=by,
     )
     rt.db.session.commit()
     click.echo(f"hold {hold.id} placed until {hold.until}")
@@ -449,7 +475,7 @@ def holds_release(hold_id, actor):
     from privacy_service import holds
 
     rt = runtime()
-    if holds.release(rt.db.session, hold_id, actor=f"staff:{actor}") is None:
+    if holds.release(rt.db.session, hold_id, actor=_staff_actor(actor)) is None:
         raise click.ClickException("no such hold")
     rt.db.session.commit()
     click.echo("released")
@@ -628,6 +654,80 @@ def staff_unlock(email):
     click.echo("account unlocked")
 
 
+def _staff_changed(member, change: str, *, end_sessions: bool = False, **details) -> None:
+    from privacy_service.dashboard import sessions
+
+    session = runtime().db.session
+    if end_sessions:
+        sessions.end_all(session, member.id)
+    audit.record(
+        session,
+        "staff.changed",
+        actor="cli",
+        details={"staff_id": member.id, "change": change, **details},
+    )
+    session.commit()
+
+
+@staff_group.command("list")
+def staff_list():
+    """Every staff account: e-mail, role, second factor, state."""
+    from sqlalchemy import select
+
+    from privacy_service.dashboard.staff import StaffUser
+
+    for m in runtime().db.session.scalars(select(StaffUser).order_by(StaffUser.email)):
+        state = "disabled" if m.disabled_at else "active"
+        tfa = "2FA" if m.totp_enc else "no 2FA"
+        click.echo(f"{m.email:40} {m.role:8} {tfa:7} {state}")
+
+
+@staff_group.command("disable")
+@click.option("--email", required=True)
+def staff_disable(email):
+    """Disable an account (it cannot sign in; its sessions end at once)."""
+    from privacy_service.db import utcnow
+
+    member = _staff_member(email)
+    member.disabled_at = member.sessions_revoked_at = utcnow()
+    _staff_changed(member, "disabled", end_sessions=True)
+    click.echo(f"{member.email} disabled")
+
+
+@staff_group.command("enable")
+@click.option("--email", required=True)
+def staff_enable(email):
+    """Enable a disabled account again."""
+    member = _staff_member(email)
+    member.disabled_at = None
+    _staff_changed(member, "enabled")
+    click.echo(f"{member.email} enabled")
+
+
+@staff_group.command("reset-2fa")
+@click.option("--email", required=True)
+def staff_reset_2fa(email):
+    """Give a member a new authenticator secret (printed once) and end their sessions."""
+    import pyotp
+
+    member = _staff_member(email)
+    member.totp_secret = pyotp.random_base32()
+    _staff_changed(member, "second_factor_reset", end_sessions=True)
+    uri = pyotp.TOTP(member.totp_secret).provisioning_uri(
+        name=member.email, issuer_name="privacy-service"
+    )
+    click.echo(f"add to the authenticator app: {uri}")
+
+
+@staff_group.command("sign-out")
+@click.option("--email", required=True)
+def staff_sign_out(email):
+    """End every open session of a member."""
+    member = _staff_member(email)
+    _staff_changed(member, "signed_out", end_sessions=True)
+    click.echo(f"{member.email}: sessions ended")
+
+
 # --- demo --------------------------------------------------------------------------------------
 
 
@@ -643,8 +743,12 @@ def demo():
     "--browsing-per-customer", default=200, show_default=True, type=click.IntRange(0, 10_000_000)
 )
 @click.option("--seed", "seed_value", default=2024, show_default=True, help="Random seed.")
-def demo_seed(customers, orders_per_customer, browsing_per_customer, seed_value):
-    """Create the demo shop once (demo@example.com / 13800138000 always included)."""
+@click.option("--reset", is_flag=True, help="Drop the demo shop's rows and seed it again.")
+def demo_seed(customers, orders_per_customer, browsing_per_customer, seed_value, reset):
+    """Create the demo shop, or grow it to --customers (demo@example.com / 13800138000 included).
+
+    Run again with a larger --customers to add customers; --reset starts the shop over.
+    """
     from privacy_service.demo import refusal, seed
 
     rt = runtime()
@@ -667,12 +771,16 @@ def demo_seed(customers, orders_per_customer, browsing_per_customer, seed_value)
             seed_value=seed_value,
             progress=bar.update,
             support_engine=rt.sources.get("support"),
+            reset=reset,
         )
     if summary is None:
-        click.echo("demo shop already present")
+        click.echo(
+            f"demo shop already has {customers} customers or more "
+            "(a larger --customers grows it; --reset starts over)"
+        )
         return
     rows = ", ".join(f"{t} {n}" for t, n in sorted(summary.rows.items()))
-    click.echo(f"demo shop seeded: {summary.customers} customers; {rows}")
+    click.echo(f"demo shop seeded: {summary.customers} customers ({summary.added} added); {rows}")
 
 
 DEMO_STAFF = ("admin@shop.example", "demo-admin-password")
@@ -766,8 +874,31 @@ def datamap_scan(source_name, url_env, identity, draft_name):
 
 @main.command("config")
 def show_config():
-    """Print the effective settings (secrets shown only as set/unset)."""
-    click.echo(json.dumps(runtime().settings.public_summary(), indent=2, ensure_ascii=False))
+    """Print the effective settings; for each secret, whether it is set and where it comes from."""
+    import os
+
+    from privacy_service.config import Settings
+    from privacy_service.crypto.keyring import DEV_KEYRING_FILE
+
+    settings = runtime().settings
+    summary = settings.public_summary()
+    dev_ring = os.path.join(settings.instance_dir, DEV_KEYRING_FILE)
+    from_dev_ring = ("secret_key", "keys", "index_key", "audit_key")
+    for name in Settings.SECRET_FIELDS:
+        var = "PRIVACY_" + name.upper()
+        if os.environ.get(var):
+            summary[name] = f"set (environment {var})"
+        elif os.environ.get(var + "_FILE"):
+            summary[name] = f"set (file named by {var}_FILE: {os.environ[var + '_FILE']})"
+        elif not settings.is_production and name in from_dev_ring and os.path.exists(dev_ring):
+            summary[name] = f"set (development key ring {dev_ring})"
+        elif getattr(settings, name):
+            summary[name] = "set (configuration)"
+        else:
+            summary[name] = "unset"
+    if not settings.keys and not settings.keys_file and not settings.is_production:
+        summary["active_key"] = summary["active_key"] or f"from the development key ring {dev_ring}"
+    click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
 
 
 @main.command("routes")

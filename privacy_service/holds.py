@@ -50,6 +50,49 @@ def active(session: Session, subject_id: str, today: dt.date | None = None) -> l
     )
 
 
+def all_for(session: Session, subject_id: str) -> list[LegalHold]:
+    """Every hold on the subject, in force or not, newest first (the dashboard lists them all)."""
+    return list(
+        session.scalars(
+            select(LegalHold)
+            .where(LegalHold.subject_id == subject_id)
+            .order_by(LegalHold.created_at.desc())
+        )
+    )
+
+
+def in_force(hold: LegalHold, today: dt.date | None = None) -> bool:
+    """True while the hold applies."""
+    return hold.released_at is None and hold.until >= (today or utcnow().date())
+
+
+def change(
+    session: Session,
+    hold: LegalHold,
+    *,
+    category: str | None,
+    reason: str,
+    until: dt.date,
+    actor: str,
+) -> LegalHold:
+    """Change a hold still in force (audited: which of category and date changed)."""
+    changed = {}
+    if category != hold.category:
+        changed["category"] = category
+    if until != hold.until:
+        changed["until"] = until.isoformat()
+    hold.category, hold.reason, hold.until = category, reason, until
+    audit.record(
+        session,
+        "legal_hold.changed",
+        actor=actor,
+        subject_id=hold.subject_id,
+        fields=["reason"],
+        details={"hold_id": hold.id, **changed},
+    )
+    return hold
+
+
 def place(
     session: Session,
     *,

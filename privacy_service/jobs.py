@@ -43,6 +43,10 @@ class JobLease(Base):
     lease_until: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
     last_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The last failure (the exception's type only: messages can carry values), for the
+    # dashboard's job page.
+    last_failed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(120))
 
 
 def acquire(session: Session, job_id: str, seconds: float, holder: str = HOLDER) -> bool:
@@ -74,6 +78,22 @@ def release(session: Session, job_id: str, quiet_seconds: float, holder: str = H
         update(JobLease)
         .where(JobLease.job_id == job_id, JobLease.holder == holder)
         .values(lease_until=now + dt.timedelta(seconds=quiet_seconds), last_finished_at=now)
+    )
+    session.commit()
+
+
+def record_failure(session: Session, job_id: str, error_type: str) -> None:
+    """Remember a job's last failure (the exception type only) for the dashboard; commits."""
+    now = utcnow()
+    try:
+        session.execute(insert(JobLease).values(job_id=job_id, holder=HOLDER, lease_until=now))
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+    session.execute(
+        update(JobLease)
+        .where(JobLease.job_id == job_id)
+        .values(last_failed_at=now, last_error=error_type[:120])
     )
     session.commit()
 
@@ -230,6 +250,16 @@ def remind_deadlines(session: Session, rt: Runtime) -> int:
     return len(soon) + len(overdue)
 
 
+def verify_audit_chain(session: Session, rt: Runtime) -> int:
+    """Check the whole audit chain and store the outcome with its time (the dashboard shows it)."""
+    from privacy_service.dashboard.auditlog import verify_and_store
+
+    check = verify_and_store(session)
+    if not check.ok:
+        log.error("audit chain broken", extra={"entries": check.entries})
+    return check.entries
+
+
 @dataclasses.dataclass(frozen=True)
 class JobSpec:
     """One scheduled job: a stable id, a body, and a cron or interval trigger."""
@@ -270,6 +300,7 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("exports.expire", expire_exports, "interval", {"hours": 1}, 1800),
     JobSpec("exports.warn_expiring", warn_expiring_exports, "interval", {"hours": 1}, 1800),
     JobSpec("erasures.run", carry_out_erasures, "interval", {"seconds": 30}, 0, exclusive=False),
+    JobSpec("audit.verify", verify_audit_chain, "cron", {"hour": 3, "minute": 30}, 3600),
 )
 
 
@@ -287,6 +318,7 @@ def run_job(rt: Runtime, spec: JobSpec, lease_seconds: float = 900) -> int | Non
         except Exception as exc:
             session.rollback()
             log.error("job failed", extra={"job": spec.id, "error_type": type(exc).__name__})
+            record_failure(session, spec.id, type(exc).__name__)
             if spec.exclusive:
                 release(session, spec.id, 0)
             raise

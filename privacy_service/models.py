@@ -4,6 +4,7 @@ from privacy_service.audit import AuditEntry, AuditHead
 from privacy_service.batches import WorkBatch
 from privacy_service.crypto.keystore import DataKey, KeyVersion
 from privacy_service.crypto.rotation import KeyRotation
+from privacy_service.dashboard.models import AuditCheck, ReplyTemplate, RequestNote, SavedView
 from privacy_service.dashboard.sessions import StaffSession
 from privacy_service.dashboard.staff import StaffUser
 from privacy_service.datamap.steps import SourceStep
@@ -22,6 +23,7 @@ from privacy_service.subjects.identity import IdentityDocument
 from privacy_service.subjects.models import Subject, SubjectAccount
 
 __all__ = [
+    "AuditCheck",
     "AuditEntry",
     "AuditHead",
     "Base",
@@ -36,6 +38,9 @@ __all__ = [
     "KeyVersion",
     "LegalHold",
     "PurgeRun",
+    "ReplyTemplate",
+    "RequestNote",
+    "SavedView",
     "SourceStep",
     "StaffSession",
     "StaffUser",

@@ -81,6 +81,12 @@ class Notifier:
             self._pending.add(future)
         future.add_done_callback(self._done)
 
+    def send_request_message(
+        self, *, channel: str, to: str, subject: str, text: str, request_id: str
+    ) -> None:
+        """A message from the privacy team about a request, over the request's channel."""
+        self._submit(channel, to, subject, text, request_id)
+
     def send_team_notice(self, *, to: str, subject: str, text: str) -> None:
         """A notice to the privacy team (request ids and counts only)."""
         self._submit("email", to, subject, text, "team")

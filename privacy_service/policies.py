@@ -171,6 +171,9 @@ class _Jurisdiction(Schema):
     deadline = fields.Nested(_Period, required=True)
     extension = fields.Nested(_Period, load_default=None, allow_none=True)
     timezone = fields.String(load_default="Asia/Shanghai", validate=_valid_timezone)
+    # Whether the deadline stops while the team waits for the customer's answer (PIPL: it does
+    # not; some laws allow it). Shown on the dashboard when the team asks for information.
+    clock_pauses_for_information = fields.Boolean(load_default=False)
 
 
 class _RequestPolicies(Schema):
@@ -205,6 +208,7 @@ class Jurisdiction:
     deadline: dict[str, int]
     extension: dict[str, int] | None
     timezone: str
+    clock_pauses_for_information: bool = False
 
     def due(self, received_at: dt.datetime, calendar: WorkingCalendar) -> Deadline:
         """The due date of a request received at ``received_at``."""

@@ -347,3 +347,20 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "live" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
+
+
+def approver(app, email: str = "li.na@shop.example") -> str:
+    """An active agent account for ``--by`` (the CLI names staff accounts only); its e-mail."""
+    from sqlalchemy import select
+
+    from privacy_service.dashboard.staff import StaffUser, create
+
+    rt = app.extensions["privacy"]
+    session = rt.db.new_session()
+    try:
+        if session.scalar(select(StaffUser).where(StaffUser.email == email)) is None:
+            create(session, email=email, role="agent", password="correct horse battery")
+            session.commit()
+    finally:
+        session.close()
+    return email

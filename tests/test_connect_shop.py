@@ -15,7 +15,7 @@ import time
 import zipfile
 
 import pytest
-from conftest import bearer
+from conftest import approver, bearer
 from shopfix import PG_URL, ShopDatabase, fill, member_addresses, members, write_policies
 from sqlalchemy import select, update
 
@@ -184,7 +184,9 @@ def test_deletion_and_closure_reach_the_shop(shop_app, shop_client, smtp, shop_d
         type="deletion",
         categories=["addresses"],
     )
-    result = runner_for(shop_app).invoke(args=["requests", "approve", rid, "--by", "li.na"])
+    result = runner_for(shop_app).invoke(
+        args=["requests", "approve", rid, "--by", approver(shop_app)]
+    )
     assert result.exit_code == 0, result.output
     assert run_erasures(_rt(shop_app).erasure_deps()) == 1
     engine = create_engine(shop_db.url)

@@ -140,7 +140,12 @@ def test_an_erasure_killed_before_its_record_resumes_and_counts_every_row(
     seed(session, rt.sources["shop"], customers=3, browsing_per_customer=40, now=NOW)
     shop_db = rt.sources["shop"]
     rid, _ = verified(type="deletion", categories=["browsing"])
-    runner.invoke(args=["requests", "approve", rid, "--by", "li.na"])
+    from privacy_service.dashboard.staff import create
+
+    create(session, email="li.na@shop.example", role="agent", password="correct horse battery")
+    session.commit()
+    approved = runner.invoke(args=["requests", "approve", rid, "--by", "li.na@shop.example"])
+    assert approved.exit_code == 0, approved.output  # --by names a staff account
     mine = be.c.customer_id == 1
     assert _rows(shop_db, be, mine) == 40
     deps = rt.erasure_deps()

@@ -156,15 +156,16 @@ def test_in_the_browser_login_queue_approve_refuse(live, team, verified, session
         assert page.locator("svg[role=img]").count() == 1
         page.screenshot(path=str(shots / "dashboard-overview.png"), full_page=True)
         page.get_by_role("link", name="队列 Queue").click()
-        assert page.locator("#queue").get_by_text(first[:13]).count() == 1
+        assert page.locator("#queue").get_by_role("link", name=first[:13]).count() == 1
         page.screenshot(path=str(shots / "dashboard-queue.png"), full_page=True)
         page.goto(f"{live}/staff/requests/{first}")
         page.locator("#approve").click()
-        assert page.locator("#status").inner_text() == "in_progress"
+        page.locator("#confirm").click()
+        assert page.locator("#status").inner_text() == "处理中 In progress"
         page.goto(f"{live}/staff/requests/{second}")
         page.locator("#template").select_option("legal")
         page.locator("#refuse").click()
-        assert page.locator("#status").inner_text() == "rejected"
+        assert page.locator("#status").inner_text() == "已拒绝 Refused"
         page.screenshot(path=str(shots / "dashboard-refused.png"), full_page=True)
         browser.close()
     session.expire_all()
@@ -177,5 +178,7 @@ def test_overview_counts_on_time_closures(client, team, verified):
     login(client, "auditor@shop.example")
     page = client.get("/staff/").get_data(as_text=True)
     month = __import__("datetime").datetime.now().strftime("%Y-%m")
-    assert re.search(rf"<td>{month}</td><td>1</td><td>1</td><td>100.0</td>", page), page[-1500:]
-    assert "access: 1" in page
+    assert re.search(rf"<th scope=\"row\">{month}</th><td>1</td><td>1</td><td>100.0</td>", page), (
+        page[-1500:]
+    )
+    assert "查阅复制 Access / copy: 1" in page

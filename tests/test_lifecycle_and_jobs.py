@@ -157,7 +157,7 @@ def test_demo_seed_is_idempotent(runner, session):
 
     args = ["demo", "seed", "--customers", "3", "--browsing-per-customer", "5"]
     assert "demo shop seeded: 3 customers" in runner.invoke(args=args).output
-    assert "already present" in runner.invoke(args=args).output
+    assert "already has 3 customers or more" in runner.invoke(args=args).output
     assert session.scalar(select(func.count()).select_from(Subject)) == 3
 
 

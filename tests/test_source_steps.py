@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from conftest import bearer
+from conftest import approver, bearer
 from shopfix import DATAMAP, fill, member_addresses
 from sqlalchemy import create_engine, func, select, text, update
 from test_connect_shop import _rt, _submit_and_verify
@@ -78,7 +78,10 @@ def _deletion(app, smtp, runner_for):
         email="li.na@example.com",
         categories=["addresses", "support_contacts"],
     )
-    assert runner_for(app).invoke(args=["requests", "approve", rid, "--by", "x"]).exit_code == 0
+    assert (
+        runner_for(app).invoke(args=["requests", "approve", rid, "--by", approver(app)]).exit_code
+        == 0
+    )
     return client, rid, token
 
 

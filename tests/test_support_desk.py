@@ -13,7 +13,7 @@ import re
 import zipfile
 
 import pytest
-from conftest import bearer
+from conftest import approver, bearer
 from shopfix import ShopDatabase
 from sqlalchemy import create_engine, func, select
 
@@ -82,7 +82,9 @@ def test_deleting_support_contacts_reaches_the_desk(demo_app, smtp, desk_db, run
         email="demo@example.com",
         categories=["support_contacts"],
     )
-    result = runner_for(demo_app).invoke(args=["requests", "approve", rid, "--by", "li.na"])
+    result = runner_for(demo_app).invoke(
+        args=["requests", "approve", rid, "--by", approver(demo_app)]
+    )
     assert result.exit_code == 0, result.output
     assert run_erasures(demo_app.extensions["privacy"].erasure_deps()) == 1
     engine = create_engine(desk_db.url)

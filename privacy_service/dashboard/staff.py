@@ -34,12 +34,22 @@ class StaffUser(Base):
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Set by an admin: a disabled account cannot sign in; sessions started before
+    # ``sessions_revoked_at`` are ended on their next page (force sign-out).
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    sessions_revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     totp_secret = Encrypted("totp_enc", owner_kind="staff")
 
 
 def create(
-    session: Session, *, email: str, role: str, password: str, totp: bool = False
+    session: Session,
+    *,
+    email: str,
+    role: str,
+    password: str,
+    totp: bool = False,
+    actor: str = "cli",
 ) -> StaffUser:
     """A new staff account; returns it (with ``totp_secret`` set when asked for)."""
     if role not in ROLES:
@@ -62,7 +72,7 @@ def create(
         # (with its hash): drop it, and the chained exception with it.
         session.expunge(user)
         raise taken from None
-    audit.record(session, "staff.created", actor="cli", details={"staff_id": user.id, "role": role})
+    audit.record(session, "staff.created", actor=actor, details={"staff_id": user.id, "role": role})
     return user
 
 

@@ -33,6 +33,7 @@ class SeedSummary:
 
     customers: int
     rows: dict[str, int]
+    added: int = 0
 
 
 def schemas_by_source() -> dict:
@@ -93,20 +94,29 @@ def seed(
     now: dt.datetime | None = None,
     progress: Callable[[int], None] | None = None,
     support_engine: Engine | None = None,
+    reset: bool = False,
 ) -> SeedSummary | None:
-    """Create the demo shop once; returns None when it is already there.
+    """Create the demo shop, or grow it to ``customers``; None when it already has that many.
 
-    A seed interrupted half-way (no marker row) is dropped and done again.
+    A seed interrupted half-way (no marker row) is dropped and done again; ``reset`` drops a
+    complete one too and starts over. Growing adds customers ``present + 1 .. customers`` (the
+    same people a fresh seed of that size would have) with their orders and browsing.
     """
-    if shop_is_seeded(shop_engine):
+    present = 0 if reset else seeded_customers(shop_engine)
+    if present >= customers:
         # Tables a later version added (returns) are created, empty: the data map reads them.
         shop.metadata.create_all(shop_engine)
         return None
-    shop.metadata.drop_all(shop_engine)
-    shop.metadata.create_all(shop_engine)
     now = now or dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
     rng = random.Random(seed_value)  # noqa: S311 - demo data, reproducible on purpose
     people = make_customers(customers, rng)
+    id_start = None
+    if present:
+        people = people[present:]
+        id_start = _top_ids(shop_engine)
+    else:
+        shop.metadata.drop_all(shop_engine)
+        shop.metadata.create_all(shop_engine)
     for start in range(0, len(people), 500):
         for person in people[start : start + 500]:
             _register(session, person)
@@ -119,10 +129,12 @@ def seed(
         orders_per_customer=orders_per_customer,
         browsing_per_customer=browsing_per_customer,
         progress=progress,
+        id_start=id_start,
     )
     if support_engine is not None:
         rows.update(support_desk.seed_desk(support_engine, people, rng=rng, now=now))
     with shop_engine.begin() as conn:
+        conn.execute(shop.seed_info.delete())
         conn.execute(
             shop.seed_info.insert().values(seed=seed_value, customers=customers, seeded_at=now)
         )
@@ -130,10 +142,30 @@ def seed(
         session,
         "demo.seeded",
         actor="cli:demo-seed",
-        details={"customers": customers, "rows": sum(rows.values())},
+        details={"customers": customers, "added": len(people), "rows": sum(rows.values())},
     )
     session.commit()
-    return SeedSummary(customers=customers, rows=rows)
+    return SeedSummary(customers=customers, rows=rows, added=len(people))
+
+
+def seeded_customers(shop_engine: Engine) -> int:
+    """How many customers a complete seed holds (0: none, or an interrupted one)."""
+    if not shop_is_seeded(shop_engine):
+        return 0
+    with shop_engine.connect() as conn:
+        return conn.execute(select(shop.seed_info.c.customers)).scalar() or 0
+
+
+def _top_ids(shop_engine: Engine) -> dict[str, int]:
+    """The highest id of each shop table (new rows continue after them)."""
+    from sqlalchemy import func
+
+    with shop_engine.connect() as conn:
+        return {
+            table.name: conn.execute(select(func.max(table.c.id))).scalar() or 0
+            for table in shop.metadata.sorted_tables
+            if "id" in table.c
+        }
 
 
 def _register(session: Session, person: Customer) -> None:

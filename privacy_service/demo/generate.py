@@ -137,10 +137,14 @@ def seed_shop(
     orders_per_customer: int = 12,
     browsing_per_customer: int = 200,
     progress: Callable[[int], None] | None = None,
+    id_start: dict[str, int] | None = None,
 ) -> dict[str, int]:
-    """Write the shop's rows for ``customers``; returns row counts per table."""
+    """Write the shop's rows for ``customers``; returns row counts per table.
+
+    ``id_start`` gives each table's highest id already present (growing a seeded shop).
+    """
     writer = _Writer(engine)
-    ids = {name: 0 for name in shop.metadata.tables}
+    ids = {name: (id_start or {}).get(name, 0) for name in shop.metadata.tables}
 
     def next_id(table: Table) -> int:
         ids[table.name] += 1
@@ -152,7 +156,9 @@ def seed_shop(
             progress(1)
     writer.flush_all()
     counts = dict(writer.counts)
-    counts["browsing_events"] = _browsing(engine, customers, rng, now, browsing_per_customer)
+    counts["browsing_events"] = _browsing(
+        engine, customers, rng, now, browsing_per_customer, ids["browsing_events"]
+    )
     _reset_sequences(engine)
     return counts
 
@@ -436,8 +442,8 @@ def _order(writer, next_id, c, rng, now, k, n_orders, address_text, demo):
         )
 
 
-def _browsing_rows(customers, rng, now, per_customer) -> Iterator[tuple]:
-    row_id = 0
+def _browsing_rows(customers, rng, now, per_customer, first_id: int = 0) -> Iterator[tuple]:
+    row_id = first_id
     for c in customers:
         for _ in range(per_customer):
             row_id += 1
@@ -448,9 +454,9 @@ def _browsing_rows(customers, rng, now, per_customer) -> Iterator[tuple]:
             yield (row_id, c.id, kind, query, sku, f"dev-{c.id:08x}", at)
 
 
-def _browsing(engine: Engine, customers, rng, now, per_customer: int) -> int:
+def _browsing(engine: Engine, customers, rng, now, per_customer: int, first_id: int = 0) -> int:
     columns = ("id", "customer_id", "kind", "query", "sku", "device_id", "occurred_at")
-    rows = _browsing_rows(customers, rng, now, per_customer)
+    rows = _browsing_rows(customers, rng, now, per_customer, first_id)
     count = 0
     if engine.dialect.name == "postgresql":
         raw = engine.raw_connection()

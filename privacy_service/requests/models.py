@@ -45,6 +45,16 @@ class DataRequest(Base):
             postgresql_where=text("status NOT IN ('completed', 'rejected', 'cancelled')"),
             sqlite_where=text("status NOT IN ('completed', 'rejected', 'cancelled')"),
         ),
+        # Open requests by assignee: "unassigned" and "mine" counts read only this index, and
+        # the queue sorted by assignee is an index range.
+        Index(
+            "ix_requests_open_assignee",
+            "assignee_id",
+            "due_date",
+            "id",
+            postgresql_where=text("status NOT IN ('completed', 'rejected', 'cancelled')"),
+            sqlite_where=text("status NOT IN ('completed', 'rejected', 'cancelled')"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
@@ -73,6 +83,13 @@ class DataRequest(Base):
     erasure_plan: Mapped[dict | None] = mapped_column(JSON)
     receipt: Mapped[dict | None] = mapped_column(JSON)
     cooling_off_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The staff member working on it (the dashboard's assignment), and since when the team
+    # waits for the customer's answer to a question (NULL: not waiting). Both are internal:
+    # the public status stays one of the contract's.
+    assignee_id: Mapped[str | None] = mapped_column(ID, index=True)
+    waiting_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    # How the request arrived: web (the customer's page or the API), or logged by an agent.
+    channel: Mapped[str] = mapped_column(String(12), nullable=False, default="web")
     claimed_by: Mapped[str | None] = mapped_column(String(120))
     # Finding the customer in the sources (subjects/resolve.py): pending, matched, unmatched,
     # retrying (a source failed: when to try again, and which source with which error type).

@@ -56,13 +56,22 @@ class Delivery:
 
 
 def submit(
-    session: Session, rt: Runtime, data: dict, *, language: str
-) -> tuple[DataRequest, Notice | None]:
+    session: Session,
+    rt: Runtime,
+    data: dict,
+    *,
+    language: str,
+    received_at: dt.datetime | None = None,
+    logged_by: str | None = None,
+    channel_in: str = "web",
+) -> tuple[DataRequest, Delivery | None]:
     """Create a request in ``pending_verification`` with its deadline and one-time code.
 
     Returns the request and what to do after the commit: look the contact up in the shop's
     sources and the directory, off the request thread, so the answer and its timing are the same
-    whether or not the contact belongs to a customer.
+    whether or not the contact belongs to a customer. A request logged by staff (``logged_by``)
+    for one that came by e-mail, phone or letter (``channel_in``) counts its deadline from when
+    it was received (``received_at``).
     """
     policies = rt.policies
     jurisdiction_code = data.get("jurisdiction") or policies.requests.default_jurisdiction
@@ -80,7 +89,8 @@ def submit(
     # Counted whether or not the contact is a customer's, so the answers stay the same.
     budgets.charge_code_sent(contact_bidx)
     now = utcnow()
-    deadline = policies.requests.jurisdiction(jurisdiction_code).due(now, policies.calendar)
+    received = received_at or now
+    deadline = policies.requests.jurisdiction(jurisdiction_code).due(received, policies.calendar)
     request = DataRequest(
         type=data["type"],
         status=lifecycle.PENDING_VERIFICATION,
@@ -92,7 +102,8 @@ def submit(
         contact_bidx=contact_bidx,
         categories=data.get("categories"),
         language=language,
-        received_at=now,
+        received_at=received,
+        channel=channel_in,
         due_date=deadline.due_date,
         due_date_provisional=deadline.provisional,
         status_changed_at=now,
@@ -106,13 +117,18 @@ def submit(
     audit.record(
         session,
         "request.received",
-        actor=CUSTOMER,
+        actor=logged_by or CUSTOMER,
         request_id=request.id,
         subject_id=request.subject_id,
         fields=[k for k in ("note", "corrections", "categories") if data.get(k)],
         details={
             "type": request.type,
             "channel": channel,
+            **(
+                {"received_by": channel_in, "received_at": received.isoformat()}
+                if logged_by
+                else {}
+            ),
             "jurisdiction": jurisdiction_code,
             "due_date": request.due_date.isoformat(),
             "provisional": request.due_date_provisional,
@@ -230,6 +246,12 @@ def verify(session: Session, rt: Runtime, request_id: str, code: str) -> SignIn:
         )
         return SignIn(request, result)
     lifecycle.transition(session, request, lifecycle.VERIFIED, actor=CUSTOMER)
+    after_verification(session, rt, request)
+    return SignIn(request, result, first=True)
+
+
+def after_verification(session: Session, rt: Runtime, request: DataRequest) -> None:
+    """What follows a verification, by code or by staff: queue the export, or await review."""
     if request.type == "access":
         # No staff action: a worker picks the export up (exports/worker.py).
         session.add(
@@ -241,7 +263,6 @@ def verify(session: Session, rt: Runtime, request_id: str, code: str) -> SignIn:
         )
     if request.type in rt.policies.requests.staff_review:
         lifecycle.transition(session, request, lifecycle.AWAITING_REVIEW, actor="system")
-    return SignIn(request, result, first=True)
 
 
 def resend_code(session: Session, rt: Runtime, request_id: str) -> Delivery | Notice | None:

@@ -1,0 +1,53 @@
+"""The scheduled jobs as the admin page shows them: schedule in words, last and next run."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from privacy_service.db import utcnow
+from privacy_service.jobs import JobSpec
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+NAMES = {
+    "deadlines.recompute_provisional": ("重算暂定期限", "Recompute provisional deadlines"),
+    "requests.reject_unverified": ("关闭未验证请求", "Close unverified requests"),
+    "idempotency.purge": ("清理幂等键", "Forget idempotency keys"),
+    "deadlines.remind": ("期限提醒", "Deadline reminders"),
+    "retention.nightly": ("保存期限清理", "Retention pass"),
+    "exports.build": ("生成副本", "Build exports"),
+    "exports.expire": ("过期副本清理", "Expire exports"),
+    "erasures.run": ("执行删除", "Carry out erasures"),
+    "audit.verify": ("审计链校验", "Verify the audit chain"),
+}
+
+
+def name(spec: JobSpec) -> str:
+    """The job's readable name."""
+    zh, en = NAMES.get(spec.id, (spec.id, ""))
+    return f"{zh} {en}".strip()
+
+
+def schedule(spec: JobSpec) -> str:
+    """The trigger in words."""
+    args = spec.trigger_args
+    if spec.trigger == "cron":
+        return f"每天 {args.get('hour', 0):02d}:{args.get('minute', 0):02d} daily (Asia/Shanghai)"
+    unit, n = next(iter(args.items()))
+    units = {"seconds": "秒 seconds", "minutes": "分钟 minutes", "hours": "小时 hours"}
+    return f"每 {n} {units.get(unit, unit)} every {n} {unit}"
+
+
+def next_run(spec: JobSpec, last_started: dt.datetime | None, now: dt.datetime | None = None):
+    """When the scheduler fires the job next, as local text."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    now = (now or utcnow()).astimezone(SHANGHAI)
+    if spec.trigger == "cron":
+        trigger = CronTrigger(timezone=SHANGHAI, **spec.trigger_args)
+        fire = trigger.get_next_fire_time(None, now)
+    else:
+        step = dt.timedelta(**spec.trigger_args)
+        fire = (last_started.astimezone(SHANGHAI) + step) if last_started else now
+        fire = max(fire, now)
+    return fire.strftime("%Y-%m-%d %H:%M") if fire else "—"

@@ -1,0 +1,75 @@
+"""What the dashboard keeps of its own: internal notes, saved views, audit-chain checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from privacy_service.crypto.fields import Encrypted
+from privacy_service.db import ID, Base, UTCDateTime, utcnow
+
+
+class RequestNote(Base):
+    """A note by the team on a request; never shown to the customer.
+
+    Sealed under the request's key owner (the customer's data key): shredding the customer makes
+    notes about them unreadable too.
+    """
+
+    __tablename__ = "request_notes"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    request_id: Mapped[str] = mapped_column(
+        ForeignKey("requests.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    key_owner: Mapped[str] = mapped_column(ID, nullable=False)
+    author_id: Mapped[str] = mapped_column(ID, nullable=False)
+    # "note" (internal) or "question" (asked of the customer, sent through the request's channel).
+    kind: Mapped[str] = mapped_column(String(12), nullable=False, default="note")
+    body_enc: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    body = Encrypted("body_enc", owner="key_owner")
+
+
+class SavedView(Base):
+    """A staff member's named queue filter (the query string of the queue page, no search)."""
+
+    __tablename__ = "saved_views"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    staff_id: Mapped[str] = mapped_column(ID, nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(80), nullable=False)
+    query: Mapped[dict] = mapped_column(JSON, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class AuditCheck(Base):
+    """One run of the scheduled audit-chain verification: when, the outcome, the problems."""
+
+    __tablename__ = "audit_checks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    finished_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    ok: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    entries: Mapped[int] = mapped_column(Integer, nullable=False)
+    problems: Mapped[str] = mapped_column(Text, nullable=False, default="")
+
+
+class ReplyTemplate(Base):
+    """A refusal reason the team picks from, in both languages; edited by admins.
+
+    Built-in templates (``request_page.REFUSAL_TEMPLATES``) apply until a row with the same key
+    replaces them; new keys add templates.
+    """
+
+    __tablename__ = "reply_templates"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    zh: Mapped[str] = mapped_column(Text, nullable=False)
+    en: Mapped[str] = mapped_column(Text, nullable=False)
+    updated_by: Mapped[str] = mapped_column(String(120), nullable=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
