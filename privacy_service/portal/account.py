@@ -19,18 +19,20 @@ from privacy_service.subjects import choices
 from privacy_service.subjects.models import Subject
 
 
+def _sign_in_first(lang: str, title_key: str):
+    """The 401 page of a view that needs a signed-in customer."""
+    return _render(
+        "portal/message.html", 401, message=t("mine_signin", lang), page_title=t(title_key, lang)
+    )
+
+
 @bp.get("/mine")
 def mine():
     """Every request of the signed-in customer with its status (sign in through any of them)."""
     lang = _lang()
     subject_id = signin.current_subject()
     if subject_id is None:
-        return _render(
-            "portal/message.html",
-            401,
-            message=t("mine_signin", lang),
-            page_title=t("mine_title", lang),
-        )
+        return _sign_in_first(lang, "mine_title")
     rt = runtime()
     views = [
         service.status_view(r, rt) for r in service.list_for_subject(rt.db.session, subject_id)
@@ -44,12 +46,7 @@ def privacy_choices():
     lang = _lang()
     subject_id = signin.current_subject()
     if subject_id is None:
-        return _render(
-            "portal/message.html",
-            401,
-            message=t("mine_signin", lang),
-            page_title=t("choices_title", lang),
-        )
+        return _sign_in_first(lang, "choices_title")
     rt = runtime()
     subject = rt.db.session.get(Subject, subject_id)
     collector = rt.collector()
