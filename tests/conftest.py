@@ -364,3 +364,33 @@ def approver(app, email: str = "li.na@shop.example") -> str:
     finally:
         session.close()
     return email
+
+
+# The customer page's browser tests: Debian's Chromium at a phone's size.
+PHONE = {"width": 390, "height": 844}
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def page(repo_root):
+    """Chromium at a phone's size; fails if the page loads anything from outside."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        context = browser.new_context(viewport=PHONE, accept_downloads=True, locale="zh-CN")
+        page = context.new_page()
+        external = []
+        page.on("request", lambda r: external.append(r.url) if "127.0.0.1" not in r.url else None)
+        page.shots = repo_root / "test-artifacts"
+        page.shots.mkdir(exist_ok=True)
+        yield page
+        assert external == [], "the page loads nothing from outside"
+        browser.close()

@@ -7,7 +7,7 @@ import re
 
 import pytest
 from test_dashboard import login
-from test_portal import app, live, page  # noqa: F401 - fixtures of the browser tests
+from test_portal import app, live  # noqa: F401 - fixtures of the browser tests
 
 from privacy_service.dashboard.staff import create
 

@@ -14,16 +14,6 @@ from werkzeug.serving import make_server
 from exports.worker import run_pending
 from privacy_service.demo import seed
 
-PHONE = {"width": 390, "height": 844}
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 
 @pytest.fixture
 def app(make_app):
@@ -39,23 +29,6 @@ def live(app, rt, session):
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
-
-
-@pytest.fixture
-def page(repo_root):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-        context = browser.new_context(viewport=PHONE, accept_downloads=True, locale="zh-CN")
-        page = context.new_page()
-        external = []
-        page.on("request", lambda r: external.append(r.url) if "127.0.0.1" not in r.url else None)
-        page.shots = repo_root / "test-artifacts"
-        page.shots.mkdir(exist_ok=True)
-        yield page
-        assert external == [], "the page loads nothing from outside"
-        browser.close()
 
 
 def shot(page, name):

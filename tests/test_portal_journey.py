@@ -7,13 +7,11 @@ import threading
 
 import pytest
 from sqlalchemy import select, update
-from test_portal import ARGS, PHONE
 from werkzeug.serving import make_server
 
 from exports.worker import run_pending
 from privacy_service.demo import seed
 from privacy_service.demo import shop_schema as shop
-from privacy_service.portal import views as portal_views
 from privacy_service.requests import staff
 from privacy_service.requests.models import DataRequest, ExportArchive, Verification
 
@@ -28,32 +26,10 @@ def app(make_app):
 def live(app, rt, session):
     """The app on a loopback HTTP server, with the demo shop."""
     seed(session, rt.sources["shop"], customers=2, browsing_per_customer=5)
-    # The page's per-IP limit counts per process: earlier tests from 127.0.0.1 must not count.
-    limiter = getattr(portal_views, "_ip_limiter", None)
-    if limiter is not None:
-        limiter._hits.clear()
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
-
-
-@pytest.fixture
-def page(repo_root):
-    """Chromium at a phone's size; fails if the page loads anything from outside."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-        context = browser.new_context(viewport=PHONE, accept_downloads=True, locale="zh-CN")
-        page = context.new_page()
-        external = []
-        page.on("request", lambda r: external.append(r.url) if "127.0.0.1" not in r.url else None)
-        page.shots = repo_root / "test-artifacts"
-        page.shots.mkdir(exist_ok=True)
-        yield page
-        assert external == [], "the page loads nothing from outside"
-        browser.close()
 
 
 def shot(page, name):
