@@ -33,7 +33,8 @@ run: seed
 	@echo "  demo customer:  demo@example.com / 13800138000"
 	@echo "  one-time codes: instance/outbox.log (no SMTP configured)"
 	@echo ""
-	PRIVACY_PUBLIC_URL=$${PRIVACY_PUBLIC_URL:-http://127.0.0.1:$(PORT)} PRIVACY_SCHEDULER_ENABLED=true $(BIN)/gunicorn -c gunicorn.conf.py \
+	PRIVACY_PUBLIC_URL=$${PRIVACY_PUBLIC_URL:-http://127.0.0.1:$(PORT)} PRIVACY_SCHEDULER_ENABLED=true \
+		PRIVACY_QUEUE_CONSUMER=$${PRIVACY_QUEUE_CONSUMER:-true} $(BIN)/gunicorn -c gunicorn.conf.py \
 		--workers 1 --bind 127.0.0.1:$(PORT) wsgi:app
 
 # Chromium, a CJK font and pg_dump: installed with apt-get when run as root, otherwise the exact

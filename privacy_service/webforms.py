@@ -11,7 +11,7 @@ from flask import Response, abort, request, session, stream_with_context
 
 CSP = (
     # Scripts only from our own files: no inline script, no inline handler, no eval.
-    "default-src 'none'; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'none'; "
+    "default-src 'none'; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; "
     "form-action 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
 )
 

@@ -394,3 +394,12 @@ def page(repo_root):
         yield page
         assert external == [], "the page loads nothing from outside"
         browser.close()
+
+
+def run_queue(rt) -> int:
+    """Run every task waiting on the app's queue now, in this thread (a consumer's loop body)."""
+    huey, ran = rt.queue.huey, 0
+    while (task := huey.dequeue()) is not None:
+        huey.execute(task)
+        ran += 1
+    return ran
