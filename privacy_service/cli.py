@@ -259,7 +259,7 @@ def jobs_run(job_id):
 @main.command("worker")
 @click.option("--workers", type=int, default=None, help="Consumer threads (PRIVACY_QUEUE_WORKERS).")
 def worker(workers):
-    """Run a queue consumer: builds exports, carries out erasures, sends notices (Ctrl-C stops).
+    """Run a queue consumer: exports, deletions and closures, contact lookups (Ctrl-C stops).
 
     Run as many as needed, on as many machines as share the queue (PRIVACY_QUEUE_URL).
     """
@@ -295,7 +295,7 @@ def tasks():
 
 @tasks.command("sweep")
 def tasks_sweep():
-    """Enqueue due exports and erasures whose task is missing."""
+    """Enqueue open exports, erasures and contact lookups whose task is missing."""
     from privacy_service.tasks.sweeper import sweep
 
     rt = runtime()

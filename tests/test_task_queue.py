@@ -284,9 +284,10 @@ def test_a_worker_killed_mid_task_finishes_it_exactly_once_after_restart(
     session.expire_all()
     assert session.get(ExportArchive, rid).status == "building"
     session.commit()
-    time.sleep(2.1)  # the dead worker's claim runs out
 
-    worker = _start_worker(env)  # sweeps at start: the lost task comes back
+    # Sweeps at start: the lost task comes back, scheduled for when the dead worker's claim
+    # runs out.
+    worker = _start_worker(env)
     try:
         _wait(
             lambda: (
