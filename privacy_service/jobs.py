@@ -322,6 +322,21 @@ def run_job(rt: Runtime, spec: JobSpec, lease_seconds: float = 900) -> int | Non
         session.close()
 
 
+# Interval jobs count from this instant in every process, so all schedulers fire them at the
+# same moments and the lease lets exactly one of them run (quiet periods are under an interval).
+ANCHOR = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+
+
+def trigger_for(spec: JobSpec, timezone):
+    """The APScheduler trigger of ``spec``: the same fire times in every process."""
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    if spec.trigger == "cron":
+        return CronTrigger(timezone=timezone, **spec.trigger_args)
+    return IntervalTrigger(timezone=timezone, start_date=ANCHOR, **spec.trigger_args)
+
+
 def start_scheduler(rt: Runtime, *, blocking: bool = False):
     """An APScheduler scheduler with every job of the table (coalesced, with grace).
 
@@ -335,14 +350,13 @@ def start_scheduler(rt: Runtime, *, blocking: bool = False):
     for spec in JOBS:
         scheduler.add_job(
             _safe_run,
-            spec.trigger,
+            trigger_for(spec, rt.settings.timezone),
             args=(rt, spec),
             id=spec.id,
             coalesce=True,
             misfire_grace_time=600,
             max_instances=1,
             replace_existing=True,
-            **spec.trigger_args,
         )
     scheduler.start()
     return scheduler

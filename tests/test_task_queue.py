@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from conftest import bearer, run_queue, worker_env
+from conftest import bearer, run_at_once, run_queue, worker_env
 from sqlalchemy import func, select
 
 from privacy_service.audit import AuditEntry
@@ -42,10 +42,21 @@ def queue_settings(request):
 
 @pytest.fixture
 def qapp(make_app, queue_settings, session):
-    """Factory: an app on the queue backend under test (no consumer unless asked)."""
+    """Factory: an app on the queue backend under test (no consumer unless asked), its demo shop
+    seeded with ``customers`` having ``browsing`` rows each; returns (app, runtime, client)."""
 
-    def factory(**overrides):
-        return make_app(**queue_settings, **overrides)
+    def factory(customers=1, browsing=5, **overrides):
+        app = make_app(**queue_settings, **overrides)
+        rt = app.extensions["privacy"]
+        if customers:
+            seed(
+                session,
+                rt.sources["shop"],
+                customers=customers,
+                browsing_per_customer=browsing,
+                now=NOW,
+            )
+        return app, rt, app.test_client()
 
     return factory
 
@@ -90,10 +101,7 @@ def _count(session, action, rid):
 
 
 def test_a_verified_export_is_built_at_once_by_the_in_process_consumer(qapp, session, smtp):
-    app = qapp(queue_consumer=True, queue_workers=2)
-    rt = app.extensions["privacy"]
-    seed(session, rt.sources["shop"], customers=2, browsing_per_customer=50, now=NOW)
-    client = app.test_client()
+    _, rt, client = qapp(customers=2, browsing=50, queue_consumer=True, queue_workers=2)
     rid, token = _verify(client, rt, smtp)
 
     def status():
@@ -110,10 +118,7 @@ def test_a_verified_export_is_built_at_once_by_the_in_process_consumer(qapp, ses
 
 
 def test_work_is_enqueued_only_once_its_transaction_commits(qapp, session, smtp):
-    app = qapp()
-    rt = app.extensions["privacy"]
-    seed(session, rt.sources["shop"], customers=1, browsing_per_customer=5, now=NOW)
-    client = app.test_client()
+    _, rt, client = qapp()
     rid = client.post("/api/v1/requests", json={"type": "access", "email": "demo@example.com"})
     rid = rid.json["id"]
     rt.queue.flush()
@@ -130,10 +135,7 @@ def test_work_is_enqueued_only_once_its_transaction_commits(qapp, session, smtp)
 
 
 def test_the_sweeper_enqueues_work_whose_task_was_lost(qapp, session, smtp):
-    app = qapp()
-    rt = app.extensions["privacy"]
-    seed(session, rt.sources["shop"], customers=1, browsing_per_customer=5, now=NOW)
-    client = app.test_client()
+    _, rt, client = qapp()
     rid, token = _verify(client, rt, smtp)
     assert ("export", rid) in rt.queue.waiting()
     rt.queue.flush()  # as if the process died between the commit and the push
@@ -148,10 +150,8 @@ def test_the_sweeper_enqueues_work_whose_task_was_lost(qapp, session, smtp):
 
 
 def test_a_duplicate_task_does_no_work_twice(qapp, session, smtp):
-    app = qapp()
-    rt = app.extensions["privacy"]
-    seed(session, rt.sources["shop"], customers=1, browsing_per_customer=5, now=NOW)
-    rid, _ = _verify(app.test_client(), rt, smtp)
+    _, rt, client = qapp()
+    rid, _ = _verify(client, rt, smtp)
     rt.queue.enqueue("export", rid)
     rt.queue.enqueue("export", rid)
     assert run_queue(rt) >= 3
@@ -163,12 +163,9 @@ def test_failures_retry_with_backoff_then_show_on_the_staff_page_with_a_retry(
 ):
     blocked = tmp_path / "not-a-directory"
     blocked.write_text("a file where the exports directory should be")
-    app = qapp(
+    app, rt, client = qapp(
         queue_consumer=True, task_retry_seconds=1, export_max_attempts=3, exports_dir=str(blocked)
     )
-    rt = app.extensions["privacy"]
-    seed(session, rt.sources["shop"], customers=1, browsing_per_customer=5, now=NOW)
-    client = app.test_client()
     rid, token = _verify(client, rt, smtp)
 
     def archive():
@@ -229,10 +226,7 @@ def test_failures_retry_with_backoff_then_show_on_the_staff_page_with_a_retry(
 
 
 def test_a_deletion_runs_on_the_queue_once_approved(qapp, session, smtp):
-    app = qapp(queue_consumer=True)
-    rt = app.extensions["privacy"]
-    seed(session, rt.sources["shop"], customers=2, browsing_per_customer=30, now=NOW)
-    client = app.test_client()
+    _, rt, client = qapp(customers=2, browsing=30, queue_consumer=True)
     rid, token = _verify(client, rt, smtp, type="deletion", categories=["browsing"])
     assert rt.queue.waiting() == set(), "nothing is due before approval"
     from privacy_service.requests import staff
@@ -264,10 +258,7 @@ def _start_worker(env):
 def test_a_worker_killed_mid_task_finishes_it_exactly_once_after_restart(
     qapp, queue_settings, session, smtp, tmp_path
 ):
-    app = qapp(export_lease_seconds=2)
-    rt = app.extensions["privacy"]
-    seed(session, rt.sources["shop"], customers=1, browsing_per_customer=120_000, now=NOW)
-    client = app.test_client()
+    app, rt, client = qapp(browsing=120_000, export_lease_seconds=2)
     env = worker_env(app, tmp_path, export_lease_seconds=2, **queue_settings)
     exports_dir = Path(rt.settings.exports_dir)
     worker = _start_worker(env)
@@ -311,10 +302,9 @@ def test_a_failing_deletion_is_retried_then_shown_and_retried_by_staff(qapp, ses
     from privacy_service.tasks import failures
     from privacy_service.tasks.models import TaskFailure
 
-    app = qapp(queue_consumer=True, task_retry_seconds=1, export_max_attempts=2)
-    rt = app.extensions["privacy"]
-    seed(session, rt.sources["shop"], customers=1, browsing_per_customer=10, now=NOW)
-    client = app.test_client()
+    _, rt, client = qapp(
+        browsing=10, queue_consumer=True, task_retry_seconds=1, export_max_attempts=2
+    )
     rid, token = _verify(client, rt, smtp, type="deletion", categories=["browsing"])
     own = rt.db.new_session()
     request = own.get(DataRequest, rid)
@@ -352,24 +342,71 @@ def test_a_failing_deletion_is_retried_then_shown_and_retried_by_staff(qapp, ses
 
 
 def test_two_schedulers_sweep_once(qapp, session):
-    import threading
-
     from privacy_service import jobs
 
-    app = qapp()
-    rt = app.extensions["privacy"]
+    _, rt, _ = qapp(customers=0)
     assert {s.id for s in jobs.JOBS} >= {"tasks.sweep", "closures.end_cooling_off"}
-    assert not {"exports.build", "erasures.run"} & {s.id for s in jobs.JOBS}, "no polling jobs"
+    assert not {"exports.build", "erasures.run", "requests.resolve_identities"} & {
+        s.id for s in jobs.JOBS
+    }, "no polling jobs for on-demand work"
     spec = next(s for s in jobs.JOBS if s.id == "tasks.sweep")
-    results, barrier = [], threading.Barrier(2)
+    assert sorted(run_at_once(rt, spec), key=str) == [0, None]
 
-    def scheduler():
-        barrier.wait()
-        results.append(jobs.run_job(rt, spec))
 
-    threads = [threading.Thread(target=scheduler) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(results, key=str) == [0, None]
+def test_every_scheduler_fires_each_job_at_the_same_moments():
+    """Schedulers started at different times agree on fire times; the lease's quiet period
+    covers a late twin and ends before the next fire: one run per schedule."""
+    from privacy_service import jobs
+
+    zone = "Asia/Shanghai"
+    now = dt.datetime.now(dt.UTC)
+    for spec in jobs.JOBS:
+        first = jobs.trigger_for(spec, zone).get_next_fire_time(None, now)
+        later = now + dt.timedelta(seconds=7)  # a second process, started 7 s later
+        if first > later:
+            assert jobs.trigger_for(spec, zone).get_next_fire_time(None, later) == first, spec.id
+        following = jobs.trigger_for(spec, zone).get_next_fire_time(first, first)
+        interval = (following - first).total_seconds()
+        assert 0 < spec.quiet_seconds < interval, spec.id
+
+
+def test_progress_counts_categories_as_the_build_writes_them(qapp, session, smtp):
+    from exports import worker
+
+    _, rt, client = qapp()
+    rid, token = _verify(client, rt, smtp)
+
+    def progress():
+        return client.get(f"/api/v1/requests/{rid}", headers=bearer(token)).json["progress"]
+
+    queued = progress()
+    assert queued["state"] == "queued" and queued["categories_done"] == 0
+    total = queued["categories_total"]
+    assert total > 1
+    assert client.get(f"/r/{rid}/progress").status_code in (302, 303, 401, 403), "signed in only"
+
+    # While building, the count lives in the queue's store (any web node reads it).
+    own = rt.db.new_session()
+    own.get(ExportArchive, rid).status = "building"
+    own.commit()
+    rt.queue.set_progress(rid, 3)
+    seen = progress()
+    assert (seen["state"], seen["categories_done"], seen["categories_total"]) == (
+        "building",
+        3,
+        total,
+    )
+    own.get(ExportArchive, rid).status = "queued"
+    own.commit()
+    own.close()
+    run_queue(rt)  # the task builds it, writing the count as it goes, and clears it at the end
+    assert rt.queue.progress(rid) is None
+    assert progress() == {"state": "ready", "categories_done": total, "categories_total": total}
+
+    # build()'s callback reports before the first category and after each one.
+    second, _ = _verify(client, rt, smtp)
+    reported = []
+    deps = rt.export_deps()
+    deps.progress = lambda request_id, done: reported.append((request_id, done))
+    assert worker.run_pending(deps) == 1
+    assert reported == [(second, n) for n in range(total + 1)]

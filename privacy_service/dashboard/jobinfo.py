@@ -42,14 +42,8 @@ def schedule(spec: JobSpec) -> str:
 
 def next_run(spec: JobSpec, last_started: dt.datetime | None, now: dt.datetime | None = None):
     """When the scheduler fires the job next, as local text."""
-    from apscheduler.triggers.cron import CronTrigger
+    from privacy_service.jobs import trigger_for
 
     now = (now or utcnow()).astimezone(SHANGHAI)
-    if spec.trigger == "cron":
-        trigger = CronTrigger(timezone=SHANGHAI, **spec.trigger_args)
-        fire = trigger.get_next_fire_time(None, now)
-    else:
-        step = dt.timedelta(**spec.trigger_args)
-        fire = (last_started.astimezone(SHANGHAI) + step) if last_started else now
-        fire = max(fire, now)
-    return fire.strftime("%Y-%m-%d %H:%M") if fire else "—"
+    fire = trigger_for(spec, SHANGHAI).get_next_fire_time(None, now)
+    return fire.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if fire else "—"
