@@ -8,7 +8,8 @@ a) Commit -> task start on the embedded store (SqliteHuey) and on Redis (RedisHu
    backlog). Goal (the issue): p99 under 100 ms on the production broker.
 b) Verified -> downloadable, end to end over HTTP: gunicorn serving wsgi:app, a request
    submitted, the one-time code read from the outbox, ``verify`` answered, then ``GET .../export``
-   polled every 10 ms until it answers 200. Two layouts:
+   polled every 25 ms until it answers 200 (faster polling takes CPU from the worker on a
+   2-core machine; the rate limits are raised for the benchmark's client). Two layouts:
    * ``make run``: SQLite database, SQLite queue, a ``privacy worker`` beside the web process;
    * production: PostgreSQL database, Redis queue, a ``privacy worker`` beside the web process.
    For the demo customer (the default demo shop) and for one with 1,000 orders and 10,000,
@@ -61,6 +62,7 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/2")
 LAYOUTS = [x for x in os.environ.get("BENCH_QUEUE_LAYOUTS", "make-run,production").split(",") if x]
 SIZES = [x for x in os.environ.get("BENCH_QUEUE_SIZES", "demo,10k,100k,1m").split(",") if x]
 BIN = Path(sys.executable).parent
+POLL_SECONDS = 0.025
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -226,7 +228,7 @@ def _one_request(url: str, outbox: Path) -> tuple[str, float]:
             return rid, time.perf_counter() - verified
         if status != 409 or time.perf_counter() - verified > 120:
             raise BenchError(f"export answered {status}")
-        time.sleep(0.01)
+        time.sleep(POLL_SECONDS)
 
 
 def _serve(env: dict, log_path: Path, worker: bool):
@@ -297,6 +299,8 @@ def end_to_end(layout: str, database_url: str, work: Path, seed_args: list[str],
         if production
         else f"sqlite:///{instance / 'shop.db'}",
         PRIVACY_QUEUE_CONSUMER="false",
+        # One client polls one request 40 times a second: not what the limits are for.
+        PRIVACY_RATELIMIT_DEFAULT="100000 per minute",
         PRIVACY_QUEUE_URL=REDIS_URL if production else "",
         PRIVACY_QUEUE_NAME=f"bench-{secrets.token_hex(4)}",
     )

@@ -150,6 +150,9 @@ def deliver(rt: Runtime, delivery: Delivery | Notice | None) -> None:
 
     A ``Delivery`` without a code: look the contact up in the sources first, off the request
     thread (``subjects.resolve``), which sends the "received" notice with its code on a match.
+    The submission's commit also queued the lookup as a task (``tasks.dispatch``): its durable
+    copy, for a process that dies first and for retries; the lookup's claim lets one of the two
+    do it.
     A ``Notice``: a code notice for a known customer.
     """
     if isinstance(delivery, Delivery):
