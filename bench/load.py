@@ -724,6 +724,10 @@ def ramp(load: Load, record: Record) -> tuple[int, list[tuple[int, dict]]]:
             flush=True,
         )
         if w["errors"] or w["all"]["p99"] > P99_BOUND_MS:
+            if best is None:
+                print(
+                    "  (the bound does not hold even at the first level: the steady phase runs it)"
+                )
             break
         if best is not None and w["rps"] < best[1]["rps"] * 1.05:
             break
@@ -766,9 +770,9 @@ def _print_window(title: str, w: dict, cpu: dict, rss: dict, peak: dict) -> None
 
 
 def intake_probe(base: str, record: Record, until, rate: float) -> list[float]:
-    """``POST /api/v1/requests`` at ``rate`` per second (paced, 4 threads) until ``until()``."""
+    """``POST /api/v1/requests`` at ``rate`` per second (paced, 8 threads) until ``until()``."""
     times: list[float] = []
-    threads = 4
+    threads = 8
     interval = threads / rate
 
     def run(i: int) -> None:
@@ -1020,7 +1024,7 @@ def _intake_phase(base: str, record: Record, sink: Sink, database_url: str) -> b
     left = _drain(database_url)
     print(
         f"\nintake (POST /api/v1/requests, contacts of no customer) at {INTAKE_RATE:g}/s "
-        f"from 4 connections{'' if not left else f' ({left} exports still queued)'}"
+        f"from 8 connections{'' if not left else f' ({left} exports still queued)'}"
     )
     errors_before = len(record.errors)
     stop_at = time.monotonic() + INTAKE_SECONDS
@@ -1029,7 +1033,7 @@ def _intake_phase(base: str, record: Record, sink: Sink, database_url: str) -> b
     during = big["times"]
     print(f"  {'':<44} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for label, values in (
-        ("idle", idle),
+        (f"idle ({INTAKE_SECONDS:g} s)", idle),
         (f"during the {EXPORT_ROWS:,}-row export ({big['build']:.1f} s)", during),
     ):
         s = _summary(values)
