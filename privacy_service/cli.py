@@ -370,7 +370,7 @@ def requests_approve(request_id, actor):
     rt = runtime()
     by = _staff_actor(actor)
     try:
-        staff.approve(rt.db.session, rt.collector(), _request(request_id), actor=by)
+        staff.approve(rt.db.session, rt.collector(), _request(request_id), actor=by, rt=rt)
     except Problem as exc:
         rt.db.session.rollback()
         message = exc.detail if not exc.errors else f"{exc.detail} {exc.errors}"

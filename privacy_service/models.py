@@ -12,6 +12,7 @@ from privacy_service.db import Base
 from privacy_service.holds import LegalHold
 from privacy_service.jobs import JobLease
 from privacy_service.purges import PurgeRun
+from privacy_service.requests.behalf import Evidence, Requester
 from privacy_service.requests.models import (
     DataRequest,
     ExportArchive,
@@ -30,6 +31,7 @@ __all__ = [
     "CorrectionRecord",
     "DataKey",
     "DataRequest",
+    "Evidence",
     "ExportArchive",
     "IdempotencyRecord",
     "IdentityDocument",
@@ -40,6 +42,7 @@ __all__ = [
     "PurgeRun",
     "ReplyTemplate",
     "RequestNote",
+    "Requester",
     "SavedView",
     "SourceStep",
     "StaffSession",

@@ -247,7 +247,7 @@ def approve(request_id: str):
             danger=r.type in ("deletion", "account_closure"),
         )
     try:
-        staff.approve(rt.db.session, rt.collector(), r, actor=actor())
+        staff.approve(rt.db.session, rt.collector(), r, actor=actor(), rt=rt)
         rt.db.session.commit()
     except Problem as exc:
         rt.db.session.rollback()

@@ -42,6 +42,7 @@ SAMPLES: dict[str, dict] = {
     },
     "export_ready": {"days": 7, "downloads": 5, "url": "https://example.com/r/x"},
     "export_expiring": {"expires": "2026-01-01 12:00", "downloads_left": 5, "url": "u"},
+    "on_behalf_requested": {"relationship": "x", "type_label": "x"},
 }
 
 

@@ -34,7 +34,7 @@ from privacy_service.portal.forms import (
     with_value_errors,
 )
 from privacy_service.portal.i18n import LANGUAGES, t, table_label
-from privacy_service.requests import service, verification
+from privacy_service.requests import behalf, service, verification
 from privacy_service.requests.models import DataRequest, Verification
 from privacy_service.requests.schemas import RequestCreateSchema
 from privacy_service.runtime import runtime
@@ -192,13 +192,17 @@ def verify(request_id: str):
     pending = found.status == "pending_verification"
     if request.method == "POST":
         signed = service.verify(rt.db.session, rt, request_id, request.form.get("code", "").strip())
-        if signed.first and signed.request.type == "account_closure":
+        if (
+            signed.first
+            and signed.request.type == "account_closure"
+            and not signed.request.on_behalf
+        ):
             from retention.processor import start_closure
 
             start_closure(rt.erasure_deps(), rt.db.session, signed.request)
         rt.db.session.commit()
         if signed.request is not None:
-            signin.sign_in(signed.request.subject_id, request_id)
+            signin.sign_in(service.token_subject(signed.request), request_id)
             return redirect(url_for("portal.status", request_id=request_id), code=303)
         result = signed.result
         session["verify_error"] = {
@@ -207,7 +211,8 @@ def verify(request_id: str):
             "left": result.attempts_left,
         }
         return redirect(url_for("portal.verify", request_id=request_id), code=303)
-    if not pending and found.subject_id and signin.current_subject() == found.subject_id:
+    signed_in = signin.current_subject()
+    if not pending and signed_in and behalf.may_read(signed_in, found):
         return redirect(url_for("portal.status", request_id=request_id), code=303)
     error = None
     shown = session.pop("verify_error", None)
@@ -265,7 +270,7 @@ def _owned(request_id: str) -> DataRequest:
     if found is None:
         abort(404)
     subject_id = signin.current_subject()
-    if subject_id is None or found.subject_id != subject_id:
+    if subject_id is None or not behalf.may_read(subject_id, found):
         if found.status == "pending_verification":
             abort(redirect(url_for("portal.verify", request_id=request_id), code=303))
         abort(

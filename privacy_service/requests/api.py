@@ -102,7 +102,7 @@ class Verify(MethodView):
         session = rt.db.session
         signed = service.verify(session, rt, _request_id(request_id), data["code"])
         verified, result = signed.request, signed.result
-        if signed.first and verified.type == "account_closure":
+        if signed.first and verified.type == "account_closure" and not verified.on_behalf:
             from retention.processor import start_closure
 
             # Blockers are checked now, so the customer learns at once what stands in the way.
@@ -129,7 +129,10 @@ class Verify(MethodView):
             )
         ttl = rt.settings.token_ttl_seconds
         token = tokens.issue(
-            rt.token_secret, subject_id=verified.subject_id, request_id=verified.id, ttl_seconds=ttl
+            rt.token_secret,
+            subject_id=service.token_subject(verified),
+            request_id=verified.id,
+            ttl_seconds=ttl,
         )
         return {
             "status": verified.status,
