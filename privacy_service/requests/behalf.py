@@ -12,7 +12,7 @@ the requester gets a code (the answer and the code must not tell a stranger whet
 exists), and every such request waits for the privacy team: the requester's evidence (a sealed
 upload, or a check the team records) is accepted before anything is approved, an access export
 is built only after approval, and the account's own contact is told a request was made on its
-behalf (not for a deceased customer). Evidence is deleted ``evidence_retention_days`` after the
+behalf (not for a deceased customer). Evidence is deleted ``EVIDENCE_KEEP_DAYS`` after the
 request is closed (``purge_evidence``, run with every retention pass).
 """
 
@@ -72,6 +72,9 @@ MAGIC = {
 AWAITING, ACCEPTED, REJECTED = "awaiting", "accepted", "rejected"
 CHECK_METHODS = ("documents_reviewed", "called_requester", "in_person", "other")
 MAX_FILES = 5
+MAX_BYTES = 5 * 1024 * 1024
+# Days a closed request's evidence is kept (for a complaint or an audit of the decision).
+EVIDENCE_KEEP_DAYS = 30
 
 
 def allowed(relationship: str, request_type: str) -> bool:
@@ -198,6 +201,7 @@ def attach(session: Session, request, data: dict) -> Requester:
     """Record the requester of a new request (``submit`` calls it; the caller commits)."""
     behalf = data["on_behalf"]
     kind = "email" if "email" in data else "phone"
+    session.flush()  # the request row first: the requester's row refers to it
     requester = Requester(
         request_id=request.id, relationship=behalf["relationship"], subject_contact_kind=kind
     )
@@ -276,6 +280,8 @@ def add_evidence(
     content_type = sniff(content)
     if content_type is None:
         errors["file"] = ["A PDF, PNG or JPEG document."]
+    elif len(content) > MAX_BYTES:
+        errors["file"] = [f"At most {MAX_BYTES // (1024 * 1024)} MB."]
     if len([e for e in evidence_of(session, request.id) if e.deleted_at is None]) >= MAX_FILES:
         errors["file"] = [f"At most {MAX_FILES} documents per request."]
     if errors:
