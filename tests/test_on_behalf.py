@@ -103,7 +103,8 @@ def test_guardian_access_waits_for_evidence_and_review_then_the_requester_downlo
     assert any(r["cross_border"] for r in view["recipients"])
     assert view["recipients_rights"]["en"]
     # The requester's token reaches this request only: not the holder's list or choices.
-    assert client.get("/api/v1/requests", headers=bearer(token)).json["requests"] == []
+    listed = client.get("/api/v1/requests", headers=bearer(token)).json["requests"]
+    assert [r["id"] for r in listed] == [rid]
     assert client.get("/api/v1/privacy-choices", headers=bearer(token)).status_code == 404
     # Nothing leaves before review.
     early = client.get(f"/api/v1/requests/{rid}/export", headers=bearer(token))

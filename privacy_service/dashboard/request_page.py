@@ -6,10 +6,12 @@ from flask import flash, redirect, request, session, url_for
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from exports.recipients import RIGHTS, shown
 from privacy_service import holds
 from privacy_service.audit import AuditEntry
 from privacy_service.crypto.normalize import mask
 from privacy_service.dashboard import labels
+from privacy_service.dashboard.behalf_pages import requester_context
 from privacy_service.dashboard.common import actor, bp, get_request, render, roles, today
 from privacy_service.dashboard.models import RequestNote
 from privacy_service.dashboard.staff import StaffUser
@@ -132,6 +134,7 @@ def page_context(r: DataRequest, **extra) -> dict:
             .order_by(RequestNote.created_at)
         ).all()
     jurisdiction = rt.policies.requests.jurisdictions.get(r.jurisdiction)
+    names = {code: c.name for code, c in rt.policies.categories.items()}
     assignable = s.scalars(
         select(StaffUser)
         .where(StaffUser.role.in_(("agent", "admin")), StaffUser.disabled_at.is_(None))
@@ -159,6 +162,11 @@ def page_context(r: DataRequest, **extra) -> dict:
         "extension": jurisdiction.extension if jurisdiction else None,
         "errors": {},
         "form": {},
+        "check_form": {},
+        # Who receives the categories this request is about (all when it names none).
+        "recipients": shown(rt.policies.recipients, names, set(r.categories or names)),
+        "recipients_rights": RIGHTS,
+        **requester_context(s, r),
         **extra,
     }
 
@@ -200,6 +208,13 @@ def _approval_changes(r: DataRequest) -> list[str]:
             for c in (r.corrections or [])
             if isinstance(c, dict)
         ] + ["更正立即写入各系统。 The corrections are written to the systems at once."]
+    if r.type == "access":
+        # Only on someone else's behalf does an access request wait for approval.
+        return [
+            f"为申请人（{labels.relationship(r.on_behalf)}）生成账户持有人的数据副本并允许其下载。 "
+            "Build a copy of the account holder's data and let the requester download it.",
+            "请确认已核实申请人的证明材料。 Make sure the requester's evidence was checked.",
+        ]
     subject = for_request(s, r)
     found, _ = _found(rt, s, r, subject)
     categories = rt.policies.categories

@@ -264,6 +264,7 @@ def retention_run():
 from privacy_service.dashboard import (  # noqa: E402, F401
     admin,
     auditlog,
+    behalf_pages,
     intake,
     queue,
     reports,

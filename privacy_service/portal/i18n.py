@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from privacy_service.portal.texts import ACCOUNT_TEXT, TABLES
+from privacy_service.portal.texts import ACCOUNT_TEXT, BEHALF_TEXT, TABLES
 
 LANGUAGES = ("zh-CN", "en")
 
@@ -147,6 +147,7 @@ TEXT: dict[str, dict[str, str]] = {
 
 
 TEXT.update(ACCOUNT_TEXT)
+TEXT.update(BEHALF_TEXT)
 
 
 def t(key: str, lang: str) -> str:

@@ -92,7 +92,7 @@ def _correctable_options(lang: str) -> list[tuple[str, str]]:
 
 
 # Where the error summary's links go (the first input of a group).
-ERROR_TARGETS = {"type": "type", "categories": "categories"}
+ERROR_TARGETS = {"type": "type", "categories": "categories", "who": "who"}
 
 
 @bp.get("/")
@@ -288,14 +288,48 @@ def _owned(request_id: str) -> DataRequest:
 def status(request_id: str):
     """Where the request stands: status, deadline, reasons, receipt, download, cancel."""
     found = _owned(request_id)
+    flash = session.pop("portal_flash", None)
+    return _status_page(found, flash=t(flash, _lang()) if flash else None)
+
+
+def _status_page(found: DataRequest, status: int = 200, **extra):
     rt = runtime()
-    view = service.status_view(found, rt)
     return _render(
         "portal/status.html",
-        r=view,
+        status,
+        r=service.status_view(found, rt),
         changes=correction_changes(rt.db.session, rt.policies, found, _lang()),
+        evidence_kinds=behalf.EVIDENCE_KINDS,
         page_title=t("status_title", _lang()),
+        **extra,
     )
+
+
+@bp.post("/r/<request_id>/evidence")
+def evidence(request_id: str):
+    """The requester of a request on someone else's behalf uploads a document (sealed)."""
+    rt = runtime()
+    found = _owned(request_id)
+    upload = request.files.get("file")
+    try:
+        if upload is None or not upload.filename:
+            raise Problem("No file.", status=422)
+        behalf.add_evidence(
+            rt.db.session,
+            found,
+            kind=request.form.get("kind", ""),
+            filename=upload.filename,
+            content=upload.read(behalf.MAX_BYTES + 1),
+            actor="requester",
+        )
+        rt.db.session.commit()
+    except Problem as exc:
+        rt.db.session.rollback()
+        if exc.status != 422:
+            return _status_page(found, exc.status, upload_error=exc.detail)
+        return _status_page(found, 422, upload_error=t("bad_upload", _lang()))
+    session["portal_flash"] = "uploaded"
+    return redirect(url_for("portal.status", request_id=request_id), code=303)
 
 
 @bp.route("/r/<request_id>/cancel", methods=["GET", "POST"])

@@ -70,7 +70,13 @@ MAGIC = {
     "image/jpeg": b"\xff\xd8\xff",
 }
 AWAITING, ACCEPTED, REJECTED = "awaiting", "accepted", "rejected"
-CHECK_METHODS = ("documents_reviewed", "called_requester", "in_person", "other")
+# How the team checked the relationship (the dashboard's check form and the audit's details).
+CHECK_METHODS: dict[str, dict[str, str]] = {
+    "documents_reviewed": {"zh-CN": "审阅了提交的材料", "en": "documents reviewed"},
+    "called_requester": {"zh-CN": "致电申请人核实", "en": "called the requester"},
+    "in_person": {"zh-CN": "现场核验原件", "en": "originals seen in person"},
+    "other": {"zh-CN": "其他方式", "en": "other"},
+}
 MAX_FILES = 5
 MAX_BYTES = 5 * 1024 * 1024
 # Days a closed request's evidence is kept (for a complaint or an audit of the decision).

@@ -340,7 +340,13 @@ def resend_code(session: Session, rt: Runtime, request_id: str) -> Delivery | No
 
 
 def list_for_subject(session: Session, subject_id: str) -> list[DataRequest]:
-    """Every request made with the customer's contacts, newest first (with their status)."""
+    """Every request made with the customer's contacts, newest first (with their status).
+
+    For a requester on someone else's behalf (``behalf.principal``): the one request they made.
+    """
+    if subject_id.startswith(behalf.principal("")):
+        found = session.get(DataRequest, subject_id.removeprefix(behalf.principal("")))
+        return [found] if found is not None and behalf.may_read(subject_id, found) else []
     return list(
         session.scalars(
             select(DataRequest)
