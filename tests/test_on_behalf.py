@@ -282,3 +282,38 @@ def test_evidence_is_deleted_some_time_after_the_request_closed(shop_db, app, cl
         headers=bearer(token),
     )
     assert late.status_code == 409
+
+
+def test_the_holder_is_told_in_chinese_and_the_requester_gets_a_chinese_code(
+    shop_db, client, smtp, rt
+):
+    rid = client.post(
+        "/api/v1/requests",
+        json={
+            "type": "deletion",
+            "email": HOLDER,
+            "language": "zh-CN",
+            "on_behalf": {"relationship": "agent", "email": PARENT},
+        },
+    ).json["id"]
+    (subject, body), *_ = messages_to(smtp, rt, PARENT, rid)
+    assert "我们已收到您的请求" in subject
+    answer = client.post(f"/api/v1/requests/{rid}/verify", json={"code": code_in(body)})
+    assert answer.status_code == 200
+    (subject, body), *_ = messages_to(smtp, rt, HOLDER, rid)
+    assert "有人代您提出了请求" in subject and "经书面授权的代理人" in body
+    assert PARENT not in body
+
+
+def test_openapi_documents_on_behalf_and_the_evidence_upload(client):
+    spec = client.get("/api/openapi.json").json
+    assert "/api/v1/requests/{request_id}/evidence" in spec["paths"]
+    schemas = spec["components"]["schemas"]
+    create = next(v for k, v in schemas.items() if k.startswith("RequestCreate"))
+    assert "on_behalf" in create["properties"]
+    behalf_schema = next(
+        v
+        for k, v in schemas.items()
+        if k.startswith("OnBehalf") and "name" in v.get("properties", {})
+    )
+    assert set(behalf_schema["properties"]) == {"relationship", "name", "email", "phone"}

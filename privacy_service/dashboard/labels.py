@@ -83,6 +83,7 @@ ACTIONS = {
     "template.saved": ("保存回复模板", "Reply template saved"),
     "job.run_by_staff": ("手动运行任务", "Job run by hand"),
     "demo.seeded": ("演示数据", "Demo data seeded"),
+    "request.identity_matched": ("找到账户", "Account found"),
     "request.holder_told": ("已通知账户持有人", "Account holder told"),
     "request.evidence_added": ("收到证明材料", "Evidence received"),
     "request.evidence_viewed": ("查看证明材料", "Evidence viewed"),
@@ -137,6 +138,7 @@ OUTCOMES = {
 _ACTORS = {
     "system": ("系统", "System"),
     "customer": ("客户", "Customer"),
+    "requester": ("代他人提出的申请人", "Requester (on behalf)"),
     "anonymous": ("未知用户", "Unknown user"),
     "cli": ("命令行", "Command line"),
 }
