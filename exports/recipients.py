@@ -2,7 +2,9 @@
 
 A recipient is listed with the categories it receives that have records in this archive (a
 customer without identity documents is not told that customs brokers got theirs); one that
-receives none of them is left out. The same list feeds ``index.html`` and ``README.md``.
+receives none of them is left out. The same list feeds ``index.html`` and ``README.md``; its
+shape (``shown``) and the text on exercising rights against a recipient (``RIGHTS``) also feed the
+customer's request page, the API's status view and the staff request page.
 """
 
 from __future__ import annotations

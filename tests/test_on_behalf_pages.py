@@ -56,9 +56,7 @@ def csrf_of(html: str) -> str:
 def code_to(smtp, rt, address):
     rt.notifier.wait()
     with smtp._cond:
-        smtp._cond.wait_for(
-            lambda: any(address in m["To"] for m in smtp.messages), timeout=10
-        )
+        smtp._cond.wait_for(lambda: any(address in m["To"] for m in smtp.messages), timeout=10)
     for m in reversed(smtp.messages):
         if address in m["To"]:
             found = re.search(r"\b(\d{6})\b", m.get_payload(decode=True).decode())
@@ -114,9 +112,7 @@ def test_errors_of_the_path_land_on_their_inputs(shop, app, client, rt):
         assert rt.db.session.scalars(select(DataRequest)).all() == []
 
 
-def test_requester_uploads_evidence_sees_recipients_and_has_no_choices(
-    shop, app, client, smtp, rt
-):
+def test_requester_uploads_evidence_sees_recipients_and_has_no_choices(shop, app, client, smtp, rt):
     rid = requester_signed_in(client, smtp, rt)
     page = client.get(f"/r/{rid}").text
     assert "为我监护的未成年人" in page and "等待隐私团队核实" in page
@@ -154,7 +150,11 @@ def test_staff_page_shows_relationship_evidence_and_check_and_the_queue_marks_it
     page = client.get(f"/r/{rid}").text
     client.post(
         f"/r/{rid}/evidence",
-        data={"csrf": csrf_of(page), "kind": "birth_certificate", "file": (io.BytesIO(PDF), "b.pdf")},
+        data={
+            "csrf": csrf_of(page),
+            "kind": "birth_certificate",
+            "file": (io.BytesIO(PDF), "b.pdf"),
+        },
         content_type="multipart/form-data",
     )
     agent = signed_in_agent(app)
@@ -226,9 +226,7 @@ def live(app, rt, session):
     server.shutdown()
 
 
-def test_a_guardian_request_reviewed_and_carried_out_in_the_browser(
-    live, page, smtp, rt, tmp_path
-):
+def test_a_guardian_request_reviewed_and_carried_out_in_the_browser(live, page, smtp, rt, tmp_path):
     page.goto(live + "/")
     assert page.locator("#requester").is_hidden(), "only for someone else"
     page.get_by_label("为我监护的未成年人").check()
@@ -254,7 +252,9 @@ def test_a_guardian_request_reviewed_and_carried_out_in_the_browser(
     page.screenshot(path=str(page.shots / "portal-behalf-2-evidence.png"), full_page=True)
 
     # The team: the relationship, the document, a recorded check, then approval.
-    make_team(rt.db.new_session())
+    team_session = rt.db.new_session()
+    make_team(team_session)
+    team_session.close()
     staff = page.context.browser.new_page(viewport={"width": 1440, "height": 900})
     browser_sign_in(staff, live, rt)
     staff.goto(f"{live}/staff/requests/{rid}")
