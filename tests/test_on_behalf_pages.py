@@ -273,3 +273,41 @@ def test_a_guardian_request_reviewed_and_carried_out_in_the_browser(live, page, 
     page.reload()
     assert page.locator("#download").is_visible()
     page.screenshot(path=str(page.shots / "portal-behalf-3-ready.png"), full_page=True)
+
+
+def test_an_agent_logs_a_guardians_phone_call_and_the_code_goes_to_the_guardian(
+    shop, app, smtp, rt
+):
+    from privacy_service.dashboard.common import SHANGHAI
+    from privacy_service.db import utcnow
+
+    agent = signed_in_agent(app)
+    page = agent.get("/staff/requests/new").text
+    assert 'id="n-relationship"' in page
+    form = {
+        "csrf": csrf_of(page),
+        "channel": "phone",
+        "received": utcnow().astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M"),
+        "type": "account_closure",
+        "contact_kind": "email",
+        "contact": "demo@example.com",
+        "relationship": "deceased_relative",
+        "requester_name": "王芳",
+        "requester_contact_kind": "email",
+        "requester_contact": PARENT,
+        "asked": "家属来电要求注销已故用户的账户",
+        "method": "code",
+    }
+    refused = agent.post("/staff/requests/new", data=form)
+    assert (
+        refused.status_code == 422 and "This relationship cannot make this request" in refused.text
+    )
+    answer = agent.post("/staff/requests/new", data={**form, "type": "deletion"})
+    assert answer.status_code == 303, answer.text[-600:]
+    rid = answer.headers["Location"].rstrip("/").split("/")[-1]
+    assert code_to(smtp, rt, PARENT)
+    with app.app_context():
+        r = rt.db.session.get(DataRequest, rid)
+        assert r.on_behalf == "deceased_relative" and r.channel == "phone"
+    detail = agent.get(f"/staff/requests/{rid}").text
+    assert "已故用户的近亲属" in detail and "Codes go to the requester" in detail

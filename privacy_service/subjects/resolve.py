@@ -247,6 +247,9 @@ def resolve(session: Session, rt, request_id: str) -> str | None:
     _reseal(request, subject)
     request.accounts = accounts
     request.identity_status = MATCHED
+    if request.on_behalf and request.status != "pending_verification":
+        # Verified by staff before the lookup ended: the holder is told now it is known.
+        behalf.tell_holder(session, request)
     from privacy_service.requests import service, verification
 
     code = verification.reissue(request, service._otp_key(rt), service.otp_policy(rt))
