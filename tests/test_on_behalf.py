@@ -224,7 +224,7 @@ def test_self_relationship_is_the_ordinary_request(shop_db, app, client, rt, cod
         "/api/v1/requests",
         json={"type": "access", "email": HOLDER, "on_behalf": {"relationship": "self"}},
     ).json["id"]
-    answer = client.post(f"/api/v1/requests/{rid}/verify", json={"code": code_from(1)})
+    answer = client.post(f"/api/v1/requests/{rid}/verify", json={"code": code_from(rid=rid)})
     assert answer.json["status"] == "verified"
     with app.app_context():
         assert rt.db.session.get(DataRequest, rid).on_behalf is None

@@ -212,7 +212,7 @@ def test_holders_own_request_page_shows_recipients(shop, app, client, smtp, rt, 
     )
     rid = answer.headers["Location"].split("/r/")[1].split("/")[0]
     verify = client.get(f"/r/{rid}/verify").text
-    client.post(f"/r/{rid}/verify", data={"csrf": csrf_of(verify), "code": code_from(1)})
+    client.post(f"/r/{rid}/verify", data={"csrf": csrf_of(verify), "code": code_from(rid=rid)})
     status = client.get(f"/r/{rid}").text
     assert 'id="recipients"' in status and 'id="on-behalf"' not in status
 
