@@ -195,6 +195,11 @@ def test_an_unknown_account_still_sends_the_requester_a_code_and_cannot_be_appro
         s.rollback()
         staff.refuse(s, s.get(DataRequest, rid), actor="staff:x", zh="无法核实", en="Not confirmed")
         s.commit()
+        with pytest.raises(Exception) as decided:
+            behalf.record_check(
+                s, s.get(DataRequest, rid), outcome="rejected", method="other", note="n", actor="a"
+            )
+        assert decided.value.slug == "evidence-closed"
     refused = messages_to(smtp, rt, PARENT, rid, count=3)
     assert any("Not confirmed" in body for _, body in refused)
 

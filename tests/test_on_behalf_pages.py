@@ -84,6 +84,7 @@ def requester_signed_in(client, smtp, rt):
     assert answer.status_code == 303, answer.text
     rid = answer.headers["Location"].split("/r/")[1].split("/")[0]
     page = client.get(f"/r/{rid}/verify").text
+    assert "您本人的手机号或邮箱" in page
     done = client.post(
         f"/r/{rid}/verify", data={"csrf": csrf_of(page), "code": code_to(smtp, rt, PARENT)}
     )

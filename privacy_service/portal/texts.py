@@ -171,6 +171,10 @@ BEHALF_TEXT: dict[str, dict[str, str]] = {
         "privacy team has checked it, and the account holder (unless deceased) is told.",
     },
     "requester_name": {"zh-CN": "您的姓名", "en": "Your name"},
+    "verify_intro_behalf": {
+        "zh-CN": "我们已向您本人的手机号或邮箱发送了 6 位验证码，10 分钟内有效。",
+        "en": "We have sent a 6-digit code to your own mobile or e-mail, valid for 10 minutes.",
+    },
     "requester_contact": {
         "zh-CN": "您本人的手机号或电子邮箱",
         "en": "Your own mobile number or e-mail",

@@ -235,6 +235,7 @@ def verify(request_id: str):
         flash=t(flash, lang) if flash else None,
         wait=_resend_wait(found),
         again=not pending,
+        for_someone=found.on_behalf is not None,
         code_usable=state is None,
         page_title=t("verify_title", lang),
     )

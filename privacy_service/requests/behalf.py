@@ -26,6 +26,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from privacy_service import audit
 from privacy_service.crypto.fields import Encrypted
+from privacy_service.crypto.normalize import InvalidValue, normalize
 from privacy_service.db import ID, Base, UTCDateTime, utcnow
 from privacy_service.errors import Conflict, Unprocessable
 
@@ -212,7 +213,10 @@ def attach(session: Session, request, data: dict) -> Requester:
         request_id=request.id, relationship=behalf["relationship"], subject_contact_kind=kind
     )
     session.add(requester)
-    requester.subject_contact = data[kind]
+    try:  # the API's schema normalised it already; a contact typed by staff may not be
+        requester.subject_contact = normalize(kind, data[kind])
+    except InvalidValue:
+        requester.subject_contact = data[kind]
     requester.name = behalf.get("name")
     return requester
 
@@ -328,6 +332,8 @@ def record_check(
         errors["note"] = ["Say what was checked."]
     if requester is None:
         raise Conflict("This request was made by the account holder; nothing to check.")
+    if request.status not in ("pending_verification", "verified", "awaiting_review"):
+        raise Conflict("The request was decided; its check stands.", slug="evidence-closed")
     if errors:
         raise Unprocessable(errors=errors)
     requester.evidence_status = outcome
