@@ -91,9 +91,11 @@ def test_guardian_access_waits_for_evidence_and_review_then_the_requester_downlo
     token = verified["access_token"]
     assert verified["status"] == "awaiting_review"
 
-    # The holder hears of it, in the request's language; the requester's contact is not in it.
+    # The holder hears of it in their own language (the demo customer's is Chinese, the
+    # requester wrote in English); the requester's contact is not in it.
     (subject, body), *_ = messages_to(smtp, rt, HOLDER, rid)
-    assert "on your behalf" in subject and "Parent or guardian" in body and PARENT not in body
+    assert "有人代您提出了请求" in subject and "未成年人的父母或监护人" in body
+    assert "获取我的数据副本" in body and PARENT not in body
 
     view = client.get(f"/api/v1/requests/{rid}", headers=bearer(token)).json
     assert view["on_behalf"]["relationship"] == "guardian"
@@ -322,3 +324,25 @@ def test_openapi_documents_on_behalf_and_the_evidence_upload(client):
         if k.startswith("OnBehalf") and "name" in v.get("properties", {})
     )
     assert set(behalf_schema["properties"]) == {"relationship", "name", "email", "phone"}
+
+
+def test_the_holder_is_told_in_their_own_language(app, client, smtp, rt):
+    from privacy_service.subjects.directory import register
+
+    with app.app_context():
+        register(rt.db.session, email="li@example.com", preferred_language="en")
+        rt.db.session.commit()
+    rid = client.post(
+        "/api/v1/requests",
+        json={
+            "type": "access",
+            "email": "li@example.com",
+            "language": "zh-CN",
+            "on_behalf": {"relationship": "guardian", "email": PARENT},
+        },
+    ).json["id"]
+    (_subject, body), *_ = messages_to(smtp, rt, PARENT, rid)
+    client.post(f"/api/v1/requests/{rid}/verify", json={"code": code_in(body)})
+    (subject, body), *_ = messages_to(smtp, rt, "li@example.com", rid)
+    assert "on your behalf" in subject and "Parent or guardian of a minor" in body
+    assert "copy of my data" in body

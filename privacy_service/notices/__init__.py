@@ -76,13 +76,16 @@ def make(request, kind: str, *, contact: str | None = None, **params) -> Notice 
     return _notice(request, kind, request.contact_kind, contact, params)
 
 
-def _notice(request, kind: str, channel: str, to: str, params: dict) -> Notice:
+def _notice(
+    request, kind: str, channel: str, to: str, params: dict, language: str | None = None
+) -> Notice:
+    language = language or request.language
     return Notice(
         kind=kind,
         request_id=request.id,
         channel=channel,
         to=to,
-        language=request.language if request.language in ("zh-CN", "en") else "zh-CN",
+        language=language if language in ("zh-CN", "en") else "zh-CN",
         params={"request_id": request.id, **params},
     )
 
@@ -96,14 +99,25 @@ def queue(session: Session, request, kind: str, **params) -> bool:
     return True
 
 
-def queue_to(session: Session, request, kind: str, *, channel: str, to: str, **params) -> None:
+def queue_to(
+    session: Session,
+    request,
+    kind: str,
+    *,
+    channel: str,
+    to: str,
+    language: str | None = None,
+    **params,
+) -> None:
     """Queue notice ``kind`` about ``request`` to another contact than the request's own.
 
-    For the account holder of a request someone else made on their behalf.
+    For the account holder of a request someone else made on their behalf (in the holder's
+    language when known, else the request's).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown notice {kind!r}")
-    session.info.setdefault(KEY, []).append(_notice(request, kind, channel, to, params))
+    notice = _notice(request, kind, channel, to, params, language)
+    session.info.setdefault(KEY, []).append(notice)
 
 
 def install(session_factory, deliver) -> None:

@@ -244,15 +244,20 @@ def tell_holder(session: Session, request) -> None:
     if requester.holder_told_at is not None:
         return
     requester.holder_told_at = utcnow()
-    lang = outcomes.lang_of(request)
+    from privacy_service.subjects.models import Subject
+
+    holder = session.get(Subject, request.subject_id)
+    lang = getattr(holder, "preferred_language", None)
+    lang = lang if lang in ("zh-CN", "en") else outcomes.lang_of(request)
     notices.queue_to(
         session,
         request,
         "on_behalf_requested",
         channel=requester.subject_contact_kind,
         to=requester.subject_contact,
+        language=lang,
         relationship=label(requester.relationship, lang),
-        type_label=outcomes.type_label(request),
+        type_label=outcomes.TYPE_LABELS[request.type][lang],
     )
     audit.record(
         session,
