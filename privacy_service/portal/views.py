@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from flask import (
     Blueprint,
     abort,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -33,7 +34,7 @@ from privacy_service.portal.forms import (
     record_choices,
     with_value_errors,
 )
-from privacy_service.portal.i18n import LANGUAGES, t, table_label
+from privacy_service.portal.i18n import LANGUAGES, progress_text, t, table_label
 from privacy_service.requests import behalf, service, verification
 from privacy_service.requests.models import DataRequest, Verification
 from privacy_service.requests.schemas import RequestCreateSchema
@@ -295,12 +296,14 @@ def status(request_id: str):
 
 def _status_page(found: DataRequest, status: int = 200, **extra):
     rt = runtime()
+    view = service.status_view(found, rt)
     return _render(
         "portal/status.html",
         status,
-        r=service.status_view(found, rt),
+        r=view,
         changes=correction_changes(rt.db.session, rt.policies, found, _lang()),
         evidence_kinds=behalf.EVIDENCE_KINDS,
+        progress_text=view["progress"] and progress_text(view["progress"], _lang()),
         page_title=t("status_title", _lang()),
         **extra,
     )
@@ -331,6 +334,16 @@ def evidence(request_id: str):
         return _status_page(found, 422, upload_error=t("bad_upload", _lang()))
     session["portal_flash"] = "uploaded"
     return redirect(url_for("portal.status", request_id=request_id), code=303)
+
+
+@bp.get("/r/<request_id>/progress")
+def progress(request_id: str):
+    """The export's progress as JSON: the status page polls it while the export builds."""
+    found = _owned(request_id)
+    view = service.status_view(found, runtime())["progress"]
+    if view is None:
+        return jsonify({"state": None})
+    return jsonify({**view, "text": progress_text(view, _lang())})
 
 
 @bp.route("/r/<request_id>/cancel", methods=["GET", "POST"])
