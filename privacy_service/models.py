@@ -4,7 +4,15 @@ from privacy_service.audit import AuditEntry, AuditHead
 from privacy_service.batches import WorkBatch
 from privacy_service.crypto.keystore import DataKey, KeyVersion
 from privacy_service.crypto.rotation import KeyRotation
-from privacy_service.dashboard.models import AuditCheck, ReplyTemplate, RequestNote, SavedView
+from privacy_service.dashboard.models import (
+    AuditCheck,
+    ReplyTemplate,
+    ReportClosed,
+    ReportReceived,
+    ReportState,
+    RequestNote,
+    SavedView,
+)
 from privacy_service.dashboard.sessions import StaffSession
 from privacy_service.dashboard.staff import StaffUser
 from privacy_service.datamap.steps import SourceStep
@@ -39,6 +47,9 @@ __all__ = [
     "LegalHold",
     "PurgeRun",
     "ReplyTemplate",
+    "ReportClosed",
+    "ReportReceived",
+    "ReportState",
     "RequestNote",
     "SavedView",
     "SourceStep",

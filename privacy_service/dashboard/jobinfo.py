@@ -19,6 +19,8 @@ NAMES = {
     "exports.expire": ("过期副本清理", "Expire exports"),
     "erasures.run": ("执行删除", "Carry out erasures"),
     "audit.verify": ("审计链校验", "Verify the audit chain"),
+    "reports.refresh": ("更新报告数字", "Refresh the reports' figures"),
+    "reports.rebuild": ("重建报告数字", "Rebuild the reports' figures"),
 }
 
 

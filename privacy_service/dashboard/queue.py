@@ -47,18 +47,20 @@ COUNT_SECONDS = 30
 
 
 def _count(s, conditions, key: tuple | None = None) -> int:
-    """How many requests match; cached for half a minute per filter (and member) when keyed.
+    """How many requests match, up to ``queries.COUNT_CAP`` + 1; cached 30 s when keyed.
 
-    Counting a broad filter (every request, every open one) reads a large part of an index at
-    a million requests; the figures orient the team and may lag by seconds.
+    Cached per filter (and member) when keyed.
+    The count stops past the cap (at most that many index entries are read, whatever the
+    filter matches at a million requests); the page shows "10,000+" then. The figures orient
+    the team and may lag by seconds.
     """
     if key is None:
-        return s.scalar(select(func.count()).select_from(DataRequest).where(*conditions)) or 0
+        return queries.count(s, conditions)
     cache = current_app.extensions.setdefault("privacy.queue_counts", {})
     hit = cache.get(key)
     if hit and hit[1] > time.monotonic():
         return hit[0]
-    value = s.scalar(select(func.count()).select_from(DataRequest).where(*conditions)) or 0
+    value = queries.count(s, conditions)
     if len(cache) > 5000:
         cache.clear()
     cache[key] = (value, time.monotonic() + COUNT_SECONDS)
@@ -67,7 +69,7 @@ def _count(s, conditions, key: tuple | None = None) -> int:
 
 def _filter_key(f: QueueFilter, day) -> tuple:
     args = f.args()
-    for k in ("page", "sort", "dir", "size"):
+    for k in ("page", "sort", "dir", "size", "after", "before"):
         args.pop(k, None)
     return (g.staff.id if args.get("assignee") == "me" else "", day, tuple(sorted(args.items())))
 
@@ -100,12 +102,14 @@ def queue():
         where = [queries.search(s, rt.vault, request.form.get("q", "")[:200])]
     else:
         remember_queue(request.full_path.rstrip("?"))
-    rows, more = queries.page_of(s, select(DataRequest).where(*where), f)
+    rows, more, earlier = queries.page_of(s, select(DataRequest).where(*where), f)
     view_counts = {
-        key: _count(
-            s,
-            QueueFilter.parse(args).conditions(g.staff.id, day, calendar),
-            (g.staff.id, day, key),
+        key: queries.count_label(
+            _count(
+                s,
+                QueueFilter.parse(args).conditions(g.staff.id, day, calendar),
+                (g.staff.id, day, key),
+            )
         )
         for key, _, args in BUILT_IN_VIEWS
     }
@@ -117,10 +121,15 @@ def queue():
         "dashboard/queue.html",
         items=[(r, calendar.working_days_between(day, r.due_date)) for r in rows],
         per_customer=_others_per_customer(s, rows),
-        total=_count(s, where) if searched else _count(s, where, _filter_key(f, day)),
+        total=queries.count_label(
+            _count(s, where) if searched else _count(s, where, _filter_key(f, day))
+        ),
         f=f,
         args=args,
         more=more,
+        earlier=earlier,
+        first_id=rows[0].id if rows else "",
+        last_id=rows[-1].id if rows else "",
         searched=searched,
         statuses=lifecycle.STATUSES,
         types=REQUEST_TYPES,
@@ -150,7 +159,8 @@ def save_view():
     s = runtime().db.session
     name = request.form.get("name", "").strip()[:80]
     query = QueueFilter.parse(request.form).args()
-    query.pop("page", None)
+    for k in ("page", "after", "before"):
+        query.pop(k, None)
     if not name:
         flash("请给视图命名。 Give the view a name.")
     else:
