@@ -222,14 +222,16 @@ def _id_prefix(prefix: str):
     return and_(DataRequest.id >= prefix, DataRequest.id < "".join(chars))
 
 
-def count(session: Session, conditions: list, cap: int = COUNT_CAP) -> int:
+def count(session: Session, conditions: list, cap: int | None = None) -> int:
     """How many requests match, counting at most ``cap + 1`` (more than ``cap``: ``cap + 1``)."""
+    cap = COUNT_CAP if cap is None else cap
     matching = select(DataRequest.id).where(*conditions).limit(cap + 1).subquery()
     return session.scalar(select(func.count()).select_from(matching)) or 0
 
 
-def count_label(n: int, cap: int = COUNT_CAP) -> str:
+def count_label(n: int, cap: int | None = None) -> str:
     """A count as shown: ``1,234``, or ``10,000+`` past the cap."""
+    cap = COUNT_CAP if cap is None else cap
     return f"{cap:,}+" if n > cap else f"{n:,}"
 
 
