@@ -122,7 +122,9 @@ def test_counts_stop_at_the_cap_and_say_so(client, session, team, monkeypatch):
     assert queries.count(session, [queries.open_requests()]) == len(open_rows)
     assert queries.count(session, [queries.open_requests()], cap=5) == 6
     assert queries.count_label(6, cap=5) == "5+" and queries.count_label(5, cap=5) == "5"
-    assert queries.count_label(12345) == "10,000+" and queries.count_label(9999) == "9,999"
+    assert queries.count_label(1234) == "1,000+" and queries.count_label(999) == "999"
+    both = queries.counts(session, {"open": [queries.open_requests()], "all": []}, cap=5)
+    assert both == {"open": 6, "all": 6}
     login(client, "agent@shop.example")
     html = client.get("/staff/requests?all=1").get_data(as_text=True)
     assert f"{len(rows)} 个请求" in html
@@ -218,7 +220,9 @@ def test_report_page_shows_when_its_figures_were_refreshed(client, session, team
     _seed(session, team, n=10)
     login(client, "auditor@shop.example")
     html = client.get("/staff/reports").get_data(as_text=True)
-    stamp = re.search(r'id="as-of">数字截至 Figures as of (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)', html).group(1)
+    stamp = re.search(
+        r'id="as-of">数字截至 Figures as of (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)', html
+    ).group(1)
     at = aggregates.refreshed_at(session)
     from privacy_service.dashboard.common import SHANGHAI
 

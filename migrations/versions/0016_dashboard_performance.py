@@ -19,6 +19,7 @@ branch_labels = None
 depends_on = None
 
 OPEN_ONLY = "status NOT IN ('completed', 'rejected', 'cancelled')"
+WAITING = f"waiting_since IS NOT NULL AND {OPEN_ONLY}"
 SORTS = (
     ('type', ['type', 'due_date', 'id']),
     ('assignee', ['assignee_sort', 'due_date', 'id']),
@@ -49,10 +50,15 @@ def upgrade():
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('type', sa.String(length=20), nullable=False),
     sa.Column('status', sa.String(length=24), nullable=False),
-    sa.Column('working_days', sa.Integer(), nullable=False),
-    sa.Column('on_time', sa.Integer(), nullable=False),
     sa.Column('n', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('day', 'type', 'status', 'working_days', 'on_time', name=op.f('pk_report_closed'))
+    sa.Column('on_time', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('day', 'type', 'status', name=op.f('pk_report_closed'))
+    )
+    op.create_table('report_close_days',
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('working_days', sa.Integer(), nullable=False),
+    sa.Column('n', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('day', 'working_days', name=op.f('pk_report_close_days'))
     )
     op.create_table('report_state',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -81,6 +87,7 @@ def upgrade():
             batch_op.create_index(f'ix_requests_sort_{name}', columns, unique=False)
             batch_op.create_index(f'ix_requests_open_sort_{name}', columns, unique=False, postgresql_where=sa.text(OPEN_ONLY), sqlite_where=sa.text(OPEN_ONLY))
         batch_op.create_index('ix_requests_status_changed_at', ['status_changed_at'], unique=False)
+        batch_op.create_index('ix_requests_open_waiting', ['due_date', 'id'], unique=False, postgresql_where=sa.text(WAITING), sqlite_where=sa.text(WAITING))
 
     # The audit page goes newest first by (time, sequence number): a filter plus a date range is
     # one index range. Plain CREATE INDEX (no batch mode): the table keeps its append-only
@@ -98,6 +105,7 @@ def downgrade():
         op.drop_index(name, table_name='audit_entries')
 
     with op.batch_alter_table('requests', schema=None) as batch_op:
+        batch_op.drop_index('ix_requests_open_waiting', postgresql_where=sa.text(WAITING), sqlite_where=sa.text(WAITING))
         batch_op.drop_index('ix_requests_status_changed_at')
         for name, _ in SORTS:
             batch_op.drop_index(f'ix_requests_open_sort_{name}', postgresql_where=sa.text(OPEN_ONLY), sqlite_where=sa.text(OPEN_ONLY))
@@ -107,5 +115,6 @@ def downgrade():
         batch_op.drop_column('assignee_sort')
 
     op.drop_table('report_state')
+    op.drop_table('report_close_days')
     op.drop_table('report_closed')
     op.drop_table('report_received')

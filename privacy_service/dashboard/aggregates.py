@@ -4,8 +4,10 @@ Reading the requests themselves costs seconds at a million rows; these two small
 the same counts per local (Shanghai) day:
 
 - ``report_received``: requests received per day and type;
-- ``report_closed``: requests closed per day, type and final status, by working days taken
-  (received day to closed day, on the policy's calendar) and whether by the due date.
+- ``report_closed``: requests closed per day, type and final status, and how many of them by
+  their due date;
+- ``report_close_days``: requests closed per day by working days taken (received day to
+  closed day, on the policy's calendar).
 
 They are refreshed, not maintained at each state change (no write on the request path, no hot
 counter row): ``refresh`` recomputes whole days, those touched by a request whose status changed
@@ -27,7 +29,12 @@ from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from privacy_service.calendar import receipt_day
-from privacy_service.dashboard.models import ReportClosed, ReportReceived, ReportState
+from privacy_service.dashboard.models import (
+    ReportClosed,
+    ReportCloseDays,
+    ReportReceived,
+    ReportState,
+)
 from privacy_service.db import utcnow
 from privacy_service.requests.models import DataRequest
 
@@ -95,26 +102,33 @@ def _received_rows(s: Session, days: set[dt.date] | None) -> list[dict]:
     return [{"day": _as_date(d), "type": t, "n": n} for d, t, n in rows]
 
 
-def _closed_rows(s: Session, calendar, days: set[dt.date] | None) -> list[dict]:
+def _closed_rows(s: Session, calendar, days: set[dt.date] | None) -> tuple[list, list]:
+    """Rows of ``report_closed`` and of ``report_close_days`` for the closures of ``days``."""
     from privacy_service.dashboard.queries import local_day
 
     rday = local_day(s, DataRequest.received_at)
     cday = local_day(s, DataRequest.closed_at)
     groups = (rday, cday, DataRequest.due_date, DataRequest.type, DataRequest.status)
     closed = DataRequest.closed_at.is_not(None)
-    counts: Counter = Counter()
+    by_status: dict = {}
+    taken: Counter = Counter()
     for received, closed_on, due, kind, status, n in s.execute(
         select(*groups, func.count())
         .where(closed, *_in_days(DataRequest.closed_at, days))
         .group_by(*groups)
     ).all():
         r, c = _as_date(received), _as_date(closed_on)
-        taken = max(0, calendar.working_days_between(r, c))
-        counts[(c, kind, status, taken, 1 if c <= _as_date(due) else 0)] += n
-    return [
-        {"day": c, "type": k, "status": st, "working_days": w, "on_time": o, "n": n}
-        for (c, k, st, w, o), n in counts.items()
-    ]
+        taken[(c, max(0, calendar.working_days_between(r, c)))] += n
+        row = by_status.setdefault((c, kind, status), [0, 0])
+        row[0] += n
+        row[1] += n if c <= _as_date(due) else 0
+    return (
+        [
+            {"day": c, "type": k, "status": st, "n": n, "on_time": ok}
+            for (c, k, st), (n, ok) in by_status.items()
+        ],
+        [{"day": c, "working_days": w, "n": n} for (c, w), n in taken.items()],
+    )
 
 
 def _touched(s: Session, since: dt.datetime) -> tuple[set[dt.date], set[dt.date]]:
@@ -150,18 +164,25 @@ def refresh(s: Session, calendar, *, full: bool = False) -> Refreshed:
     state = _state(s)
     fingerprint = _fingerprint(calendar, receipt_day(now))
     full = full or state.watermark is None or state.calendar != fingerprint
+    closed_tables = (ReportClosed, ReportCloseDays)
     if full:
         received_days = closed_days = None
-        s.execute(delete(ReportReceived))
-        s.execute(delete(ReportClosed))
+        for table in (ReportReceived, *closed_tables):
+            s.execute(delete(table))
     else:
         received_days, closed_days = _touched(s, state.watermark - MARGIN)
-        for table, days in ((ReportReceived, received_days), (ReportClosed, closed_days)):
-            if days:
-                s.execute(delete(table).where(table.day.in_(days)))
+        if received_days:
+            s.execute(delete(ReportReceived).where(ReportReceived.day.in_(received_days)))
+        if closed_days:
+            for table in closed_tables:
+                s.execute(delete(table).where(table.day.in_(closed_days)))
     received = _received_rows(s, received_days) if received_days != set() else []
-    closed = _closed_rows(s, calendar, closed_days) if closed_days != set() else []
-    for table, rows in ((ReportReceived, received), (ReportClosed, closed)):
+    closed, taken = _closed_rows(s, calendar, closed_days) if closed_days != set() else ([], [])
+    for table, rows in (
+        (ReportReceived, received),
+        (ReportClosed, closed),
+        (ReportCloseDays, taken),
+    ):
         for start in range(0, len(rows), 5000):
             s.execute(insert(table), rows[start : start + 5000])
     state.watermark, state.refreshed_at, state.calendar = now, now, fingerprint
@@ -198,11 +219,29 @@ def received(s: Session, since: dt.date, until: dt.date) -> list[tuple[dt.date, 
 
 
 def closed(s: Session, since: dt.date, until: dt.date, *group) -> list[tuple]:
-    """Closures from ``since`` to ``until`` summed by the given ``ReportClosed`` columns."""
-    return list(
-        s.execute(
-            select(*group, func.sum(ReportClosed.n))
+    """Closures from ``since`` to ``until`` grouped by the given ``ReportClosed`` columns.
+
+    Each row: the columns, then how many closures, then how many of them by their due date.
+    """
+    return [
+        (*row[:-2], int(row[-2] or 0), int(row[-1] or 0))
+        for row in s.execute(
+            select(*group, func.sum(ReportClosed.n), func.sum(ReportClosed.on_time))
             .where(ReportClosed.day >= since, ReportClosed.day <= until)
             .group_by(*group)
         ).all()
+    ]
+
+
+def working_days_taken(s: Session, since: dt.date, until: dt.date) -> Counter:
+    """How many closures from ``since`` to ``until`` took each number of working days."""
+    return Counter(
+        {
+            w: int(n)
+            for w, n in s.execute(
+                select(ReportCloseDays.working_days, func.sum(ReportCloseDays.n))
+                .where(ReportCloseDays.day >= since, ReportCloseDays.day <= until)
+                .group_by(ReportCloseDays.working_days)
+            ).all()
+        }
     )

@@ -86,15 +86,24 @@ class ReportReceived(Base):
 
 
 class ReportClosed(Base):
-    """Requests closed on a local day, per type, final status, working days taken, on time."""
+    """Requests closed on a local day, per type and final status; how many by their due date."""
 
     __tablename__ = "report_closed"
 
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     type: Mapped[str] = mapped_column(String(20), primary_key=True)
     status: Mapped[str] = mapped_column(String(24), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, nullable=False)
+    on_time: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class ReportCloseDays(Base):
+    """Requests closed on a local day, by working days taken (the median and p90 of a period)."""
+
+    __tablename__ = "report_close_days"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     working_days: Mapped[int] = mapped_column(Integer, primary_key=True)
-    on_time: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1 or 0
     n: Mapped[int] = mapped_column(Integer, nullable=False)
 
 

@@ -28,8 +28,10 @@ SORTS = {
     "assignee": (DataRequest.assignee_sort, DataRequest.due_date, DataRequest.id),
 }
 # Counts stop here: a filter over a million requests is counted up to this and shown as
-# "10,000+" (reading at most this many index entries), never by reading every match.
-COUNT_CAP = 10_000
+# "1,000+" (reading at most this many index entries), never by reading every match. A page
+# counts six filters (its own and the five built-in views): at 10,000 each, a cold page spent
+# ~60 ms of a loaded machine in counts alone.
+COUNT_CAP = 1_000
 # A short id: the first characters of a request id (at least 8 hex digits, dashes where the
 # full id has them).
 _SHORT_ID = re.compile(r"^[0-9a-f]{8}(-[0-9a-f]{0,4}){0,3}(-[0-9a-f]{0,12})?$")
@@ -222,15 +224,27 @@ def _id_prefix(prefix: str):
     return and_(DataRequest.id >= prefix, DataRequest.id < "".join(chars))
 
 
+def _capped(conditions: list, cap: int):
+    matching = select(DataRequest.id).where(*conditions).limit(cap + 1).subquery()
+    return select(func.count()).select_from(matching)
+
+
 def count(session: Session, conditions: list, cap: int | None = None) -> int:
     """How many requests match, counting at most ``cap + 1`` (more than ``cap``: ``cap + 1``)."""
     cap = COUNT_CAP if cap is None else cap
-    matching = select(DataRequest.id).where(*conditions).limit(cap + 1).subquery()
-    return session.scalar(select(func.count()).select_from(matching)) or 0
+    return session.scalar(_capped(conditions, cap)) or 0
+
+
+def counts(session: Session, wanted: dict, cap: int | None = None) -> dict:
+    """``count`` of each filter of ``{key: conditions}``, all in one statement."""
+    cap = COUNT_CAP if cap is None else cap
+    keys = list(wanted)
+    row = session.execute(select(*(_capped(wanted[k], cap).scalar_subquery() for k in keys))).one()
+    return {k: v or 0 for k, v in zip(keys, row, strict=True)}
 
 
 def count_label(n: int, cap: int | None = None) -> str:
-    """A count as shown: ``1,234``, or ``10,000+`` past the cap."""
+    """A count as shown: ``987``, or ``1,000+`` past the cap."""
     cap = COUNT_CAP if cap is None else cap
     return f"{cap:,}+" if n > cap else f"{n:,}"
 

@@ -46,32 +46,44 @@ COLUMNS = (
 COUNT_SECONDS = 30
 
 
-def _count(s, conditions, key: tuple | None = None) -> int:
-    """How many requests match, up to ``queries.COUNT_CAP`` + 1; cached 30 s when keyed.
+def _counts(s, wanted: dict) -> dict:
+    """How many requests match each filter (``{key: conditions}``), up to the cap; cached 30 s.
 
-    Cached per filter (and member) when keyed.
-    The count stops past the cap (at most that many index entries are read, whatever the
-    filter matches at a million requests); the page shows "10,000+" then. The figures orient
-    the team and may lag by seconds.
+    A key of None is never cached (a search). The counts stop past ``queries.COUNT_CAP`` (at
+    most that many index entries read per filter, whatever it matches at a million requests;
+    the page says "1,000+"), and those not cached are taken in one statement. The figures
+    orient the team and may lag by seconds.
     """
-    if key is None:
-        return queries.count(s, conditions)
     cache = current_app.extensions.setdefault("privacy.queue_counts", {})
-    hit = cache.get(key)
-    if hit and hit[1] > time.monotonic():
-        return hit[0]
-    value = queries.count(s, conditions)
-    if len(cache) > 5000:
-        cache.clear()
-    cache[key] = (value, time.monotonic() + COUNT_SECONDS)
-    return value
+    now = time.monotonic()
+    out, todo = {}, {}
+    for key, conditions in wanted.items():
+        hit = cache.get(key) if key[0] is not None else None
+        if hit and hit[1] > now:
+            out[key] = hit[0]
+        else:
+            todo[key] = conditions
+    if todo:
+        fresh = queries.counts(s, todo)
+        if len(cache) > 5000:
+            cache.clear()
+        for key, value in fresh.items():
+            if key[0] is not None:
+                cache[key] = (value, now + COUNT_SECONDS)
+        out.update(fresh)
+    return out
 
 
 def _filter_key(f: QueueFilter, day) -> tuple:
     args = f.args()
     for k in ("page", "sort", "dir", "size", "after", "before"):
         args.pop(k, None)
-    return (g.staff.id if args.get("assignee") == "me" else "", day, tuple(sorted(args.items())))
+    return (
+        "filter",
+        g.staff.id if args.get("assignee") == "me" else "",
+        day,
+        tuple(sorted(args.items())),
+    )
 
 
 def _others_per_customer(s, rows) -> dict[str, int]:
@@ -103,16 +115,16 @@ def queue():
     else:
         remember_queue(request.full_path.rstrip("?"))
     rows, more, earlier = queries.page_of(s, select(DataRequest).where(*where), f)
-    view_counts = {
-        key: queries.count_label(
-            _count(
-                s,
-                QueueFilter.parse(args).conditions(g.staff.id, day, calendar),
-                (g.staff.id, day, key),
-            )
+    wanted = {
+        ("view", g.staff.id, day, key): QueueFilter.parse(args).conditions(
+            g.staff.id, day, calendar
         )
         for key, _, args in BUILT_IN_VIEWS
     }
+    total_key = (None,) if searched else _filter_key(f, day)
+    wanted[total_key] = where
+    counted = {k: queries.count_label(n) for k, n in _counts(s, wanted).items()}
+    view_counts = {key: counted[("view", g.staff.id, day, key)] for key, _, _ in BUILT_IN_VIEWS}
     saved = s.scalars(
         select(SavedView).where(SavedView.staff_id == g.staff.id).order_by(SavedView.name)
     ).all()
@@ -121,9 +133,7 @@ def queue():
         "dashboard/queue.html",
         items=[(r, calendar.working_days_between(day, r.due_date)) for r in rows],
         per_customer=_others_per_customer(s, rows),
-        total=queries.count_label(
-            _count(s, where) if searched else _count(s, where, _filter_key(f, day))
-        ),
+        total=counted[total_key],
         f=f,
         args=args,
         more=more,

@@ -71,14 +71,12 @@ def build(s, calendar, since: dt.date, until: dt.date, now_day: dt.date) -> Repo
     Closures and receipts come from the pre-aggregated days (``aggregates``: the caller refreshes
     them first); the backlog is live, from the open requests (an index of them by receipt).
     """
-    days, closed, on_time, by_type = Counter(), 0, 0, Counter()
-    for kind, taken, ok, n in aggregates.closed(
-        s, since, until, ReportClosed.type, ReportClosed.working_days, ReportClosed.on_time
-    ):
-        days[taken] += int(n)
-        closed += int(n)
-        on_time += int(n) if ok else 0
-        by_type[kind] += int(n)
+    days = aggregates.working_days_taken(s, since, until)
+    closed, on_time, by_type = 0, 0, Counter()
+    for kind, n, ok in aggregates.closed(s, since, until, ReportClosed.type):
+        closed += n
+        on_time += ok
+        by_type[kind] += n
     rday = local_day(s, DataRequest.received_at)
     backlog = Counter()
     for received, n in s.execute(

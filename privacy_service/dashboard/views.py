@@ -79,14 +79,18 @@ def overview():
     day = today()
     as_of = aggregates.ensure_fresh(s, rt.policies.calendar)
     open_ = DataRequest.status.not_in(lifecycle.TERMINAL)
+    # IN, not NOT IN: one range of the (status, due date) index per open status.
+    open_statuses = [st for st in lifecycle.STATUSES if st not in lifecycle.TERMINAL]
     by_status = dict(
         s.execute(
-            select(DataRequest.status, func.count()).where(open_).group_by(DataRequest.status)
+            select(DataRequest.status, func.count())
+            .where(DataRequest.status.in_(open_statuses))
+            .group_by(DataRequest.status)
         ).all()
     )
     first = dt.date(1970, 1, 1)
-    for status, n in aggregates.closed(s, first, day, ReportClosed.status):
-        by_status[status] = int(n)
+    for status, n, _ in aggregates.closed(s, first, day, ReportClosed.status):
+        by_status[status] = n
     due_week = s.scalar(
         select(func.count())
         .select_from(DataRequest)
@@ -127,12 +131,10 @@ def _history(s, day: dt.date) -> tuple[dict, dict]:
         weeks.setdefault(f"{year}-W{week:02d}", Counter())[kind] += n
     months: dict = {}
     since = day - dt.timedelta(days=183)
-    for closed_on, ok, n in aggregates.closed(
-        s, since, day, ReportClosed.day, ReportClosed.on_time
-    ):
+    for closed_on, n, ok in aggregates.closed(s, since, day, ReportClosed.day):
         month = str(closed_on)[:7]
         done, total = months.get(month, (0, 0))
-        months[month] = (done + (int(n) if ok else 0), total + int(n))
+        months[month] = (done + ok, total + n)
     return weeks, months
 
 

@@ -74,6 +74,14 @@ class DataRequest(Base):
         *_open_and_all("type", ("type", "due_date", "id")),
         *_open_and_all("assignee", ("assignee_sort", "due_date", "id")),
         *_open_and_all("received", ("received_at", "id")),
+        # Open requests waiting for the customer: that view and its count read only this.
+        Index(
+            "ix_requests_open_waiting",
+            "due_date",
+            "id",
+            postgresql_where=text(f"waiting_since IS NOT NULL AND {OPEN_ONLY}"),
+            sqlite_where=text(f"waiting_since IS NOT NULL AND {OPEN_ONLY}"),
+        ),
         # Status changes since a time: what the reports' refresh recomputes.
         Index("ix_requests_status_changed_at", "status_changed_at"),
     )
