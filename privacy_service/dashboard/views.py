@@ -15,7 +15,7 @@ from flask import flash, redirect, request, session, url_for
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from privacy_service.dashboard import aggregates, charts, labels, sessions
+from privacy_service.dashboard import aggregates, charts, labels, queries, sessions
 from privacy_service.dashboard.aggregates import ReportClosed
 from privacy_service.dashboard.common import actor, bp, render, roles, today
 from privacy_service.dashboard.staff import authenticate
@@ -71,8 +71,9 @@ def logout():
 def overview():
     """Counts by status, due this week, overdue, on-time rate, requests per ISO week by type.
 
-    Open requests are counted live (indexes of open requests); closed ones and the history come
-    from the pre-aggregated days (``aggregates``), refreshed when older than a minute.
+    Open requests are counted live (indexes of open requests; due this week and overdue capped
+    as the queue's counts are); closed ones and the history come from the pre-aggregated days
+    (``aggregates``), refreshed when older than a minute.
     """
     rt = runtime()
     s = rt.db.session
@@ -91,13 +92,17 @@ def overview():
     first = dt.date(1970, 1, 1)
     for status, n, _ in aggregates.closed(s, first, day, ReportClosed.status):
         by_status[status] = n
-    due_week = s.scalar(
-        select(func.count())
-        .select_from(DataRequest)
-        .where(open_, DataRequest.due_date >= day, DataRequest.due_date <= day + dt.timedelta(7))
-    )
-    overdue = s.scalar(
-        select(func.count()).select_from(DataRequest).where(open_, DataRequest.due_date < day)
+    # Capped like the queue's counts (the cards link to those views): "1,000+".
+    due = queries.counts(
+        s,
+        {
+            "week": [
+                open_,
+                DataRequest.due_date >= day,
+                DataRequest.due_date <= day + dt.timedelta(7),
+            ],
+            "overdue": [open_, DataRequest.due_date < day],
+        },
     )
     weeks, months = _history(s, day)
     ordered = sorted(weeks.items())[-8:]
@@ -105,8 +110,8 @@ def overview():
     return render(
         "dashboard/overview.html",
         by_status=by_status,
-        due_week=due_week,
-        overdue=overdue,
+        due_week=queries.count_label(due["week"]),
+        overdue=queries.count_label(due["overdue"]),
         weeks=ordered,
         as_of=as_of,
         chart=charts.stacked_bars(
