@@ -30,10 +30,20 @@ run: seed
 	@echo "  customer page:  http://127.0.0.1:$(PORT)/  (request my data)"
 	@echo "  staff dashboard: http://127.0.0.1:$(PORT)/staff/  demo login admin@shop.example / demo-admin-password"
 	@echo "  API docs:       http://127.0.0.1:$(PORT)/api/docs"
-	@echo "  demo customer:  demo@example.com / 13800138000"
-	@echo "  one-time codes: instance/outbox.log (no SMTP configured)"
+	@if [ -z "$${PRIVACY_POLICIES_DIR:-}" ]; then \
+		echo "  demo customer:  demo@example.com / 13800138000"; \
+	else echo "  shop:           the data map in $${PRIVACY_POLICIES_DIR}"; fi
+	@if [ -z "$${PRIVACY_SMTP_HOST:-}" ]; then \
+		echo "  one-time codes: instance/outbox.log (no SMTP configured)"; fi
 	@echo ""
-	PRIVACY_PUBLIC_URL=$${PRIVACY_PUBLIC_URL:-http://127.0.0.1:$(PORT)} PRIVACY_SCHEDULER_ENABLED=true $(BIN)/gunicorn -c gunicorn.conf.py \
+	@# Two processes, no server to install: the web app (with the scheduler) and one queue
+	@# worker beside it, on the embedded queue (instance/queue.db). The worker has real threads
+	@# (the web worker is gevent: a CPU-bound export inside it would stall every page). Ctrl-C
+	@# stops both.
+	export PRIVACY_PUBLIC_URL=$${PRIVACY_PUBLIC_URL:-http://127.0.0.1:$(PORT)}; \
+	$(BIN)/privacy worker & worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+	PRIVACY_SCHEDULER_ENABLED=true $(BIN)/gunicorn -c gunicorn.conf.py \
 		--workers 1 --bind 127.0.0.1:$(PORT) wsgi:app
 
 # Chromium, a CJK font and pg_dump: installed with apt-get when run as root, otherwise the exact
@@ -41,12 +51,15 @@ run: seed
 system-deps:
 	@bash scripts/system-deps.sh
 
+# Tests run on every core (pytest-xdist): each test has its own database, so workers never meet.
+# JOBS=0 runs them in one process (e.g. to read a failure's output in order).
+JOBS ?= auto
 test: install system-deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 # The quick subset (no browser, nothing marked slow): for the edit-test loop, not for CI.
 test-fast: install
-	$(BIN)/python -m pytest -m "not browser and not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(JOBS) -m "not browser and not slow" $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python bench/run.py

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, send_from_directory
+from flask import Flask, request, send_from_directory
 from flask_smorest import Api
 from swagger_ui_bundle import swagger_ui_path
 
@@ -30,6 +30,7 @@ from privacy_service.notify import Notifier
 from privacy_service.policies import load_policies
 from privacy_service.runtime import Runtime
 from privacy_service.service_auth import parse_tokens
+from privacy_service.webforms import API_DOCS_CSP
 
 log = logging.getLogger(__name__)
 API_VERSION = "1.0.0"
@@ -68,6 +69,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     # Every request ends its session (and so its transaction), even inside an outer app context.
     app.teardown_request(rt.db.remove)
     app.teardown_appcontext(rt.db.remove)
+    _start_queue(rt)
     if settings.scheduler_enabled:
         app.extensions["privacy.scheduler"] = _start_scheduler(rt)
     # Objects alive after start-up stay for good: keep them out of every full GC pass (the
@@ -192,6 +194,14 @@ def _register_api_docs_assets(app: Flask) -> None:
     def _swagger_assets(filename: str):
         return send_from_directory(str(swagger_ui_path), filename, max_age=86400)
 
+    @app.after_request
+    def _api_docs_policy(response):
+        if request.path == "/api/docs":
+            response.headers["Content-Security-Policy"] = API_DOCS_CSP
+            response.headers["X-Content-Type-Options"] = "nosniff"
+            response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
 
 def _stop_scheduler(scheduler) -> None:
     if scheduler.running:  # tests (and /readyz checks) may have stopped it already
@@ -207,3 +217,14 @@ def _start_scheduler(rt: Runtime):
     atexit.register(_stop_scheduler, scheduler)
     log.info("scheduler started", extra={"jobs": len(scheduler.get_jobs())})
     return scheduler
+
+
+def _start_queue(rt: Runtime) -> None:
+    from privacy_service.tasks import consumer, dispatch
+    from privacy_service.tasks.queue import TaskQueue
+
+    rt.queue = TaskQueue(rt)
+    dispatch.install(rt.db.session_factory, rt.queue)
+    if rt.settings.queue_consumer:
+        rt.queue.consumer = consumer.start_in_process(rt, rt.queue, rt.settings.queue_workers)
+        atexit.register(rt.queue.stop)

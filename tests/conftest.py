@@ -87,9 +87,10 @@ def database_url(database_template, tmp_path):
             .scalars()
             .all()
         )
-        # TRUNCATE does not fire the append-only row triggers; that is what tests need here.
-        truncate = "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"
-        conn.execute(text(truncate))
+        # The tables hold a test's few rows: DELETE is ~20x faster than TRUNCATE's file work.
+        # Replica mode skips the triggers (foreign keys, append-only rows) for this cleanup only.
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        conn.execute(text("; ".join(f'DELETE FROM "{t}"' for t in tables)))  # noqa: S608 (names from pg_tables)
         conn.execute(text("UPDATE audit_head SET seq = 0, hash = :h"), {"h": "0" * 64})
     engine.dispose()
     return where
@@ -159,6 +160,9 @@ def make_app(database_url, tmp_path, smtp):
             "smtp_host": "127.0.0.1",
             "smtp_port": smtp.port,
             "otp_resend_cooldown_seconds": 0,
+            # One delivery thread: messages reach the test SMTP server in the order they were
+            # queued, so tests that count messages see them in that order.
+            "delivery_threads": 1,
             **TEST_SECRETS,
             **overrides,
         }
@@ -262,20 +266,22 @@ def code_from(smtp, rt):
     """Factory: wait for the n-th message carrying a code and return the 6-digit code in it.
 
     Messages about other outcomes (verified, export ready, ...) carry no code and do not count.
+    ``code_from(rid=...)`` returns the latest code sent for that request instead.
     """
     import re
 
-    def codes() -> list[str]:
-        found = [re.search(r"\b(\d{6})\b", body) for body in smtp.bodies()]
+    def codes(rid: str | None = None) -> list[str]:
+        bodies = [b for b in smtp.bodies() if rid is None or rid in b]
+        found = [re.search(r"\b(\d{6})\b", body) for body in bodies]
         return [m.group(1) for m in found if m]
 
-    def factory(n: int = 1) -> str:
+    def factory(n: int = 1, *, rid: str | None = None) -> str:
         rt.notifier.wait()
         with smtp._cond:
-            smtp._cond.wait_for(lambda: len(codes()) >= n, timeout=10)
-        found = codes()
-        assert len(found) >= n, f"expected {n} code message(s), got {len(found)}"
-        return found[n - 1]
+            smtp._cond.wait_for(lambda: len(codes(rid)) >= (1 if rid else n), timeout=10)
+        found = codes(rid)
+        assert found and (rid or len(found) >= n), f"expected {n} code message(s), got {found}"
+        return found[-1] if rid else found[n - 1]
 
     def count() -> int:
         rt.notifier.wait()
@@ -394,3 +400,33 @@ def page(repo_root):
         yield page
         assert external == [], "the page loads nothing from outside"
         browser.close()
+
+
+def run_queue(rt) -> int:
+    """Run every task waiting on the app's queue now, in this thread (a consumer's loop body)."""
+    huey, ran = rt.queue.huey, 0
+    while (task := huey.dequeue()) is not None:
+        huey.execute(task)
+        ran += 1
+    return ran
+
+
+def run_at_once(rt, spec, times: int = 2) -> list:
+    """Run scheduled job ``spec`` from ``times`` threads at the same instant (as schedulers in
+    several processes would); the results of ``jobs.run_job`` (None: the lease was held)."""
+    import threading
+
+    from privacy_service import jobs
+
+    results, barrier = [], threading.Barrier(times)
+
+    def scheduler():
+        barrier.wait()
+        results.append(jobs.run_job(rt, spec))
+
+    threads = [threading.Thread(target=scheduler) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

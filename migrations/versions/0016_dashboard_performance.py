@@ -2,10 +2,8 @@
 sort key, audit indexes by time
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-02 09:10:00
-
-down_revision is 0014 until the queue branch's 0015 lands in main (then it becomes 0015).
 """
 from alembic import op
 import sqlalchemy as sa
@@ -14,7 +12,7 @@ import privacy_service.db
 
 
 revision = '0016'
-down_revision = '0014'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
