@@ -282,3 +282,22 @@ def test_audit_pages_walk_every_entry_once_with_and_without_filters(client, sess
         newer = re.search(r'href="\?([^"]*after=[^"]+)"', html).group(1).replace("&amp;", "&")
         back = client.get("/staff/audit?" + newer).get_data(as_text=True)
         assert [int(s) for s in re.findall(r"<tr><td>(\d+)</td>", back)] == pages[-2]
+
+
+def test_the_scheduled_jobs_refresh_and_rebuild_the_figures(session, rt, team):
+    from privacy_service.dashboard.jobinfo import NAMES
+    from privacy_service.jobs import JOBS, run_job
+
+    calendar = rt.policies.calendar
+    _seed(session, team, n=30, seed=5)
+    today = receipt_day(utcnow())
+    since = today - dt.timedelta(days=130)
+    jobs = {s.id: s for s in JOBS}
+    assert {"reports.refresh", "reports.rebuild"} <= set(NAMES)
+    assert run_job(rt, jobs["reports.rebuild"]) > 0
+    session.expire_all()
+    assert _from_tables(session, calendar, since, today) == _direct(session, calendar, since, today)
+    before = aggregates.refreshed_at(session)
+    run_job(rt, jobs["reports.refresh"])
+    session.expire_all()
+    assert aggregates.refreshed_at(session) >= before

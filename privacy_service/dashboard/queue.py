@@ -49,10 +49,10 @@ COUNT_SECONDS = 30
 def _counts(s, wanted: dict) -> dict:
     """How many requests match each filter (``{key: conditions}``), up to the cap; cached 30 s.
 
-    A key of None is never cached (a search). The counts stop past ``queries.COUNT_CAP`` (at
-    most that many index entries read per filter, whatever it matches at a million requests;
-    the page says "1,000+"), and those not cached are taken in one statement. The figures
-    orient the team and may lag by seconds.
+    A key starting with None is never cached (a search). The counts stop past
+    ``queries.COUNT_CAP`` (at most that many index entries read per filter, whatever it matches
+    at a million requests; the page says "1,000+"), and those not cached are taken in one
+    statement. The figures orient the team and may lag by seconds.
     """
     cache = current_app.extensions.setdefault("privacy.queue_counts", {})
     now = time.monotonic()
