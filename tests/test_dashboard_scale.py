@@ -298,6 +298,7 @@ def test_the_scheduled_jobs_refresh_and_rebuild_the_figures(session, rt, team):
     session.expire_all()
     assert _from_tables(session, calendar, since, today) == _direct(session, calendar, since, today)
     before = aggregates.refreshed_at(session)
+    session.rollback()  # end the read (on SQLite every transaction holds the write lock)
     run_job(rt, jobs["reports.refresh"])
     session.expire_all()
     assert aggregates.refreshed_at(session) >= before
