@@ -1,7 +1,7 @@
 """requests on someone else's behalf: the requester's relationship, the requester, evidence
 
 Revision ID: 0017
-Revises: 0016 (0015, the head of main today, until 0016 is merged: the lead re-points it)
+Revises: 0016
 Create Date: 2026-12-02 09:40:00
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 import privacy_service.db
 
 revision = "0017"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
