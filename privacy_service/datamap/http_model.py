@@ -12,6 +12,9 @@
           find: {path: /subscribers, records: data, next: next, item: "/subscribers/{id}"}
           erase: {method: DELETE, path: "/subscribers/{id}"}
           fields: {...}
+          update: {method: PATCH, path: "/subscribers/{id}"}     # optional: corrections
+          anonymise: {method: PATCH, path: "/subscribers/{id}"}  # optional: anonymisation
+          fields: {...}
         sends:                                  # found by the account: {key} is its id
           find: {path: "/subscribers/{key}/sends", records: items, next: next}
           erase: {method: DELETE, path: "/sends/{id}"}
@@ -21,6 +24,14 @@
 ``identity.column`` names the record field holding the account id. ``records`` is where the
 records are in the JSON answer (dotted path; the answer itself when empty); ``next`` is the
 field holding the next page's URL or path (none: one page).
+
+``update`` and ``anonymise`` are optional calls on one record (``{id}``), each sent a JSON object
+of field -> new value: ``update`` carries a correction (a table's fields may be ``correctable``
+only when it declares ``update``); ``anonymise`` carries the anonymised values of the category
+being erased (``replace`` fields get the replacement text, ``clear`` fields null), and is used
+when the erasure policy anonymises that category, or when the record also holds categories the
+customer did not ask to erase. Without ``anonymise`` the record is erased. Both must be safe to
+repeat (they set values), as a call that timed out is sent again.
 """
 
 from __future__ import annotations
@@ -53,6 +64,13 @@ class Erase(_S):
     path = fields.String(required=True, validate=_PATH)
 
 
+class Change(_S):
+    """How to change fields of one record (``{id}``): the body is a JSON object of new values."""
+
+    method = fields.String(load_default="PATCH", validate=validate.OneOf(("PATCH", "PUT", "POST")))
+    path = fields.String(required=True, validate=_PATH)
+
+
 def check_http_source(source: dict) -> dict:
     """Problems of an HTTP source's declaration (marshmallow-style nested messages)."""
     problems: dict = {}
@@ -76,12 +94,15 @@ def check_http_source(source: dict) -> dict:
             where["find"] = {"item": ["Required on the identity table: a path with {id}."]}
         if not table.get("erase"):
             where["erase"] = ["Required for an HTTP source: how to erase a record ({id})."]
+        for call in ("erase", "update", "anonymise"):
+            if table.get(call) and "{id}" not in table[call]["path"]:
+                where.setdefault(call, {})["path"] = ["Must contain {id}: the record's id."]
         if table.get("link"):
             where["link"] = ["HTTP tables are found by find.path, not link."]
         for field_name, field in table["fields"].items():
-            if field.get("correctable"):
+            if field.get("correctable") and not table.get("update"):
                 where.setdefault("fields", {})[field_name] = [
-                    "Corrections are not sent to HTTP sources."
+                    "Correctable only when the table declares update: how to change a record."
                 ]
         if not where:
             problems["tables"].pop(name)

@@ -70,7 +70,7 @@ class TableSpec:
     parent_table: str | None = None
     parent_column: str | None = None
     human_key: str | None = None  # the field a person knows a row by (order_no), shown on children
-    http: dict | None = None  # HTTP sources: find, key, erase
+    http: dict | None = None  # HTTP sources: find, key, erase, update, anonymise
 
     def categories(self) -> list[str]:
         """Categories of this table's fields, in declaration order."""
@@ -229,6 +229,8 @@ class _Table(_Strict):
     find = fields.Nested(http_model.Find)  # HTTP sources only
     key = fields.String(load_default="id")
     erase = fields.Nested(http_model.Erase)
+    update = fields.Nested(http_model.Change)
+    anonymise = fields.Nested(http_model.Change)
     restrict_column = fields.String(validate=_NAME)
     human_key = fields.String(validate=_NAME)
     fields = fields.Dict(
@@ -327,6 +329,12 @@ def _check_source(source: dict, categories: set, settings_fields: set) -> dict:
                         "fields", {}
                     )[field_name] = [f"Not a vault field; one of {list(allowed)}."]
         return problems
+    for table_name, table in tables.items():
+        calls = sorted({"find", "erase", "update", "anonymise"} & set(table))
+        if calls:
+            problems.setdefault("tables", {})[table_name] = {
+                call: ["Only tables of an HTTP source (kind: http) take this."] for call in calls
+            }
     if source.get("url_env") and source.get("url_setting"):
         problems["url_env"] = ["Give url_env or url_setting, not both."]
     elif source.get("url_setting"):
@@ -442,7 +450,11 @@ def _build(data: dict, path: Path | None = None, lines: dict | None = None) -> D
                     for f, spec in t["fields"].items()
                 ),
                 restrict_column=t.get("restrict_column"),
-                http={"find": t["find"], "key": t["key"], "erase": t.get("erase")}
+                http={
+                    "find": t["find"],
+                    "key": t["key"],
+                    **{call: t.get(call) for call in ("erase", "update", "anonymise")},
+                }
                 if t.get("find")
                 else None,
                 link_column=link["column"] if link else None,
