@@ -77,6 +77,7 @@ class Provider:
             }
             for i in range(7)
         }
+        self.patches: list[tuple[str, dict]] = []  # (subscriber, body) of every PATCH applied
         self.fail_next = 0  # answer 503 to this many calls
         self.garbage = False
         self.calls = 0
@@ -132,6 +133,19 @@ def _handler(state: Provider):
                 following = f"/subscribers/{parts[1]}/sends?page={page + 1}" if more else None
                 return self._send(200, {"page": {"items": items, "next": following}})
             self._send(404, {"error": "no such path"})
+
+        def do_PATCH(self):
+            if not self._guard():
+                return
+            parts = self.path.strip("/").split("/")
+            record = state.subscribers.get(parts[1]) if parts[0] == "subscribers" else None
+            if record is None:
+                return self._send(404, {"error": "none"})
+            length = int(self.headers.get("Content-Length") or 0)
+            change = json.loads(self.rfile.read(length))
+            state.patches.append((parts[1], change))
+            record.update(change)
+            self._send(200, record)
 
         def do_DELETE(self):
             if not self._guard():

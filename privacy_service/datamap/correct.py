@@ -154,7 +154,8 @@ def apply(collector, session: Session, request, subject, *, actor: str, first: b
         )
         session.commit()
     for name, error in failed.items():
-        steps.started(session, request.id, name, "correction")
+        if name not in prepared:  # failed while reading: this attempt was not recorded yet
+            steps.started(session, request.id, name, "correction")
         steps.failed(session, request.id, name, "correction", error)
     session.commit()
     return Outcome(changed, failed)
