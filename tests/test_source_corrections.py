@@ -226,7 +226,7 @@ def test_a_source_marked_not_applicable_is_named_to_the_customer(
 
     app, _crm, _desk = three_sources
     client = app.test_client()
-    rid, token = _submit_and_verify(
+    rid, _token = _submit_and_verify(
         app,
         client,
         smtp,
@@ -277,8 +277,8 @@ def test_erasing_a_shared_record_anonymises_it_at_the_provider(
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (("        update: {method: PATCH, path: \"/subscribers/{id}\"}\n", ""), "declares update"),
-        (("/subscribers/{id}\"}\n        anonymise", "/subscribers\"}\n        anonymise"), "{id}"),
+        (('        update: {method: PATCH, path: "/subscribers/{id}"}\n', ""), "declares update"),
+        (('/subscribers/{id}"}\n        anonymise', '/subscribers"}\n        anonymise'), "{id}"),
     ],
 )
 def test_http_calls_are_checked_in_the_data_map(make_app, tmp_path, monkeypatch, change, message):
