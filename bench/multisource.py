@@ -163,13 +163,16 @@ def _lines(path: Path) -> int:
 
 def run(service_url: str, shop_url: str, desk_url: str, workdir: Path) -> None:
     """Seed the three sources, then time the request REPEAT times."""
-    from privacy_service import create_app  # first: it imports the export worker in order
-    from exports.worker import run_pending as build_exports
+    import importlib
+
+    from privacy_service import create_app
     from privacy_service.demo import seed
     from privacy_service.migrate import upgrade
     from privacy_service.requests.models import DataRequest
     from privacy_service.subjects.scope import for_request
 
+    # After privacy_service: the export worker and the runtime import each other.
+    build_exports = importlib.import_module("exports.worker").run_pending
     server = provider(SENDS)
     os.environ["PRIVACY_SOURCE_MAILER_URL"] = f"http://127.0.0.1:{server.server_address[1]}"
     os.environ["PRIVACY_SOURCE_MAILER_TOKEN"] = TOKEN
