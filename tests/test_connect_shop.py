@@ -16,7 +16,7 @@ import zipfile
 
 import pytest
 from conftest import approver, bearer
-from shopfix import PG_URL, ShopDatabase, fill, member_addresses, members, write_policies
+from shopfix import DATAMAP, PG_URL, ShopDatabase, fill, member_addresses, members, write_policies
 from sqlalchemy import select, update
 
 from exports.worker import run_pending as build_exports
@@ -470,3 +470,47 @@ def test_a_contact_still_in_the_shop_after_closure_starts_afresh(
         assert new != old, "the closed account's key is gone; the new request has its own"
         link = session.scalars(select(SubjectAccount).where(SubjectAccount.account_key == "M-003"))
         assert link.one().subject_id == new
+
+
+def _advice(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("ADVICE: ")]
+
+
+def test_datamap_check_advises_the_index_each_contact_lookup_needs(
+    shop_app, shop_db, make_app, smtp, runner_for, tmp_path
+):
+    """No index serves the contact columns: check says so and gives the statement; once it is
+    run (on MariaDB: a generated column declared as identity.lookup), the advice is gone and a
+    customer is still found."""
+    from sqlalchemy import create_engine, text
+
+    first = runner_for(shop_app).invoke(args=["datamap", "check"])
+    assert first.exit_code == 0, "advice, not a failure"
+    advice = _advice(first.output)
+    assert len(advice) == 2, first.output
+    assert "members.mail (email contact column): no index" in advice[0]
+    assert "members.mobile (phone contact column): no index" in advice[1]
+    engine = create_engine(shop_db.url)
+    with engine.begin() as conn:
+        for line in advice:
+            statement = line.split("reads the whole table: ", 1)[1].partition("; then")[0]
+            conn.execute(text(statement))
+    engine.dispose()
+    app = shop_app
+    if shop_db.backend == "mariadb":
+        assert "PERSISTENT" in advice[0] and "identity.lookup: {email: mail_lookup}" in advice[0]
+        lookup = "lookup: {email: mail_lookup, phone: mobile_lookup},\n                   "
+        datamap = DATAMAP.replace("close: {column", lookup + "close: {column")
+        app = make_app(policies_dir=write_policies(tmp_path / "with-lookup", datamap))
+    again = runner_for(app).invoke(args=["datamap", "check"])
+    assert again.exit_code == 0, again.output
+    assert _advice(again.output) == [], again.output
+    client = app.test_client()
+    rid, _token = _submit_and_verify(app, client, smtp, email=" LI.NA@example.com")
+    with app.app_context():
+        accounts = _rt(app).db.session.get(DataRequest, rid).accounts
+    assert sorted(a["key"] for a in accounts if a["source"] == "crm") == ["M-001", "M-002"]
+    rid, _token = _submit_and_verify(app, client, smtp, phone="139 1234 5678")
+    with app.app_context():
+        accounts = _rt(app).db.session.get(DataRequest, rid).accounts
+    assert [a["key"] for a in accounts if a["source"] == "crm"] == ["M-001"]

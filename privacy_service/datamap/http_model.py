@@ -84,6 +84,8 @@ def check_http_source(source: dict) -> dict:
     if identity["table"] not in tables:
         problems["identity"] = {"table": ["Not one of this source's tables."]}
         return problems
+    if identity.get("lookup"):
+        problems["identity"] = {"lookup": ["Database sources only: the provider searches."]}
     for name, table in tables.items():
         where = problems.setdefault("tables", {}).setdefault(name, {})
         if not table.get("find"):

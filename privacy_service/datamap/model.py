@@ -95,6 +95,8 @@ class SourceSpec:
     currency: str = "CNY"  # of money fields that name no currency
     # Contact kind (email, phone) -> column of the identity table that holds it.
     contacts: dict[str, str] = dataclasses.field(default_factory=dict)
+    # Contact kind -> a column holding that contact already normalised (``identity.lookup``).
+    lookup: dict[str, str] = dataclasses.field(default_factory=dict)
     line: int = 1  # where the source starts in datamap.yaml (for messages)
     http: dict | None = None  # HTTP sources: token_env, timeout_seconds, retries
 
@@ -256,6 +258,21 @@ class _Identity(_Strict):
         values=fields.String(validate=_NAME),
         validate=validate.Length(min=1),
     )
+    # Optional, SQL only: a column holding the contact already normalised (a generated column
+    # with an index, for databases that cannot index an expression: MariaDB).
+    lookup = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(CONTACT_KINDS)),
+        values=fields.String(validate=_NAME),
+    )
+
+    @validates_schema
+    def _lookup_for_contacts(self, data, **_kwargs):
+        extra = set(data.get("lookup") or {}) - set(data.get("contacts") or {})
+        if extra:
+            raise ValidationError(
+                f"Only for contacts the source declares (not {', '.join(sorted(extra))}).",
+                field_name="lookup",
+            )
 
 
 class _Source(_Strict):
@@ -473,6 +490,7 @@ def _build(data: dict, path: Path | None = None, lines: dict | None = None) -> D
             url_setting=s.get("url_setting"),
             url_env=s.get("url_env"),
             contacts=dict(identity.get("contacts") or {}),
+            lookup=dict(identity.get("lookup") or {}),
             line=(lines or {}).get(name, 1),
             http={k: s.get(k) for k in ("token_env", "timeout_seconds", "retries")}
             if s["kind"] == "http"
