@@ -313,6 +313,11 @@ def main() -> int:
                 times = _time(slow, [source], contacts, kind)[name]
                 _report(f"{kind}: {name}, no index serves the lookup", times, goal=False)
         slow_shop.dispose()
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(
+            f"load average {load} on {os.cpu_count()} CPUs: the p99s above measure the machine's "
+            "other work as much as the lookups (the p50s are the lookups' own cost)"
+        )
         sample = normalize("email", " User12@Example.com")
         assert find_accounts(collector, datamap.sources["crm"], "email", sample) == ["M12"]
     finally:

@@ -77,6 +77,11 @@ class Provider:
             }
             for i in range(7)
         }
+        # A payment provider's records, kept by the shop's member number (key_from: crm).
+        self.payments = {
+            f"p{i}": {"id": f"p{i}", "member": m, "card_last4": f"00{i}{i}", "paid_at": "2025"}
+            for i, m in enumerate(["M-001", "M-002", "M-003"])
+        }
         self.patches: list[tuple[str, dict]] = []  # (subscriber, body) of every PATCH applied
         self.fail_next = 0  # answer 503 to this many calls
         self.garbage = False
@@ -125,6 +130,9 @@ def _handler(state: Provider):
             if len(parts) == 2 and parts[0] == "subscribers":
                 found = state.subscribers.get(parts[1])
                 return self._send(200, found) if found else self._send(404, {"error": "none"})
+            if len(parts) == 3 and parts[0] == "members" and parts[2] == "payments":
+                mine = [p for p in state.payments.values() if p["member"] == parts[1]]
+                return self._send(200, {"data": mine})
             if len(parts) == 3 and parts[2] == "sends":
                 mine = sorted(k for k, v in state.sends.items() if v["subscriber"] == parts[1])
                 page = int(query.get("page", ["0"])[0])
@@ -151,7 +159,9 @@ def _handler(state: Provider):
             if not self._guard():
                 return
             parts = self.path.strip("/").split("/")
-            table = state.subscribers if parts[0] == "subscribers" else state.sends
+            table = {"subscribers": state.subscribers, "payments": state.payments}.get(
+                parts[0], state.sends
+            )
             if table.pop(parts[1], None) is None:
                 return self._send(404, {"error": "gone"})
             if parts[0] == "subscribers":  # the provider drops a subscriber's logs with them
@@ -299,3 +309,75 @@ def test_readyz_asks_the_provider(app_with_mailer, provider):
     provider.fail_next = 100
     answer = client.get("/readyz")
     assert answer.status_code == 503 and "source:mailer" in answer.get_data(as_text=True)
+
+
+PAYER = """
+  payer:
+    kind: http
+    title: {zh-CN: 支付服务, en: Payment provider}
+    url_env: PRIVACY_SOURCE_MAILER_URL
+    token_env: PRIVACY_SOURCE_MAILER_TOKEN
+    identity: {table: payments, column: id, key_from: crm}
+    tables:
+      payments:
+        find: {path: "/members/{key}/payments", records: data}
+        erase: {method: DELETE, path: "/payments/{id}"}
+        fields:
+          card_last4: {category: payments, type: text}
+          paid_at: {category: payments, type: text}
+"""
+
+
+@pytest.fixture
+def app_with_payer(make_app, provider, tmp_path, monkeypatch):
+    engine = create_engine(f"sqlite:///{tmp_path / 'crm.db'}")
+    fill(engine)
+    engine.dispose()
+    monkeypatch.setenv("PRIVACY_SOURCE_CRM_URL", f"sqlite:///{tmp_path / 'crm.db'}")
+    monkeypatch.setenv("PRIVACY_SOURCE_MAILER_URL", provider.url)
+    monkeypatch.setenv("PRIVACY_SOURCE_MAILER_TOKEN", TOKEN)
+    folder = tmp_path / "operator"
+    folder.mkdir()
+    (folder / "datamap.yaml").write_text(DATAMAP + PAYER, encoding="utf-8")
+    return make_app(policies_dir=str(folder))
+
+
+def test_a_provider_keyed_by_the_shops_customer_id(app_with_payer, provider, smtp, runner_for):
+    """key_from: the payment provider knows members by their number in the shop; it is not asked
+    at the contact lookup, and access and deletion reach each of the customer's accounts."""
+    app = app_with_payer
+    assert runner_for(app).invoke(args=["datamap", "check"]).exit_code == 0
+    client, rid, token = _verify(
+        app, smtp, type="deletion", email="li.na@example.com", categories=["payments"]
+    )
+    steps = client.get(f"/api/v1/requests/{rid}", headers=bearer(token)).json["sources"]
+    assert ("payer", "lookup") not in {(s["source"], s["action"]) for s in steps}
+    assert (
+        runner_for(app).invoke(args=["requests", "approve", rid, "--by", approver(app)]).exit_code
+        == 0
+    )
+    assert run_erasures(app.extensions["privacy"].erasure_deps()) == 1
+    assert sorted(provider.payments) == ["p2"], "only M-003's payment (another person) remains"
+    receipt = client.get(f"/api/v1/requests/{rid}", headers=bearer(token)).json["receipt"]
+    assert receipt["categories"]["payments"]["deleted"] == 2
+    _c, rid, token = _verify(app, smtp, type="access", email="wang@example.org")
+    assert build_exports(app.extensions["privacy"].export_deps()) == 1
+    answer = client.get(f"/api/v1/requests/{rid}/export", headers=bearer(token))
+    archive = zipfile.ZipFile(io.BytesIO(answer.data))
+    assert "0022" in archive.read("payments/payments.json").decode()
+
+
+def test_key_from_must_name_another_sql_source(make_app, tmp_path, monkeypatch, provider):
+    from privacy_service.policies import PolicyError
+
+    monkeypatch.setenv("PRIVACY_SOURCE_CRM_URL", f"sqlite:///{tmp_path / 'crm.db'}")
+    monkeypatch.setenv("PRIVACY_SOURCE_MAILER_URL", provider.url)
+    monkeypatch.setenv("PRIVACY_SOURCE_MAILER_TOKEN", TOKEN)
+    folder = tmp_path / "operator"
+    folder.mkdir()
+    (folder / "datamap.yaml").write_text(
+        DATAMAP + PAYER.replace("key_from: crm", "key_from: shopp"), encoding="utf-8"
+    )
+    with pytest.raises(PolicyError) as exc:
+        make_app(policies_dir=str(folder))
+    assert "sources.payer.identity.key_from: Must name another, SQL source." in str(exc.value)

@@ -84,6 +84,8 @@ class Collector:
         accounts that request covers; a plain subject has every account linked to it, plus
         the directory field the source names (``subject_field``).
         """
+        if source.key_from:  # the provider knows the customer by another source's key
+            return self.subject_keys(self.datamap.sources[source.key_from], subject)
         scoped = getattr(subject, "accounts_by_source", None)
         if scoped is not None:
             return list(scoped.get(source.name, ()))

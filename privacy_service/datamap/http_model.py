@@ -21,9 +21,12 @@
           fields: {...}
 
 ``identity.contacts`` maps a contact kind to the query parameter the provider is searched by;
-``identity.column`` names the record field holding the account id. ``records`` is where the
-records are in the JSON answer (dotted path; the answer itself when empty); ``next`` is the
-field holding the next page's URL or path (none: one page).
+``identity.column`` names the record field holding the account id. A provider that knows
+customers by another source's key instead (a payment provider keyed by the shop's customer id)
+declares ``identity.key_from: shop``: every table's ``find.path`` then takes ``{key}``, the
+customer's key in that source, and the provider is not asked at the contact lookup.
+``records`` is where the records are in the JSON answer (dotted path; the answer itself when
+empty); ``next`` is the field holding the next page's URL or path (none: one page).
 
 ``update`` and ``anonymise`` are optional calls on one record (``{id}``), each sent a JSON object
 of field -> new value: ``update`` carries a correction (a table's fields may be ``correctable``
@@ -78,8 +81,13 @@ def check_http_source(source: dict) -> dict:
         problems["url_env"] = ["Required: the environment variable holding the base URL."]
     identity = source.get("identity")
     tables = source.get("tables", {})
-    if not identity or not identity.get("contacts"):
-        problems["identity"] = ["Required, with contacts: {email: <query parameter>}."]
+    if not identity or not (identity.get("contacts") or identity.get("key_from")):
+        problems["identity"] = [
+            "Required, with contacts: {email: <query parameter>}, or key_from: <source>."
+        ]
+        return problems
+    if identity.get("contacts") and identity.get("key_from"):
+        problems["identity"] = {"key_from": ["Give contacts or key_from, not both."]}
         return problems
     if identity["table"] not in tables:
         problems["identity"] = {"table": ["Not one of this source's tables."]}
@@ -90,9 +98,15 @@ def check_http_source(source: dict) -> dict:
         where = problems.setdefault("tables", {}).setdefault(name, {})
         if not table.get("find"):
             where["find"] = ["Required for an HTTP source: how to list the records."]
-        elif name != identity["table"] and "{key}" not in table["find"]["path"]:
+        elif (name != identity["table"] or identity.get("key_from")) and "{key}" not in table[
+            "find"
+        ]["path"]:
             where["find"] = {"path": ["Must contain {key}: the customer's account id."]}
-        elif name == identity["table"] and "{id}" not in (table["find"].get("item") or ""):
+        elif (
+            name == identity["table"]
+            and not identity.get("key_from")
+            and "{id}" not in (table["find"].get("item") or "")
+        ):
             where["find"] = {"item": ["Required on the identity table: a path with {id}."]}
         if not table.get("erase"):
             where["erase"] = ["Required for an HTTP source: how to erase a record ({id})."]

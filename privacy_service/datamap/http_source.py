@@ -126,7 +126,7 @@ class HttpSource:
     def account_records(self, table, keys) -> Iterator[dict]:
         """Records of ``table`` for each of the customer's accounts."""
         for key in keys:
-            if table.name == self.spec.identity_table:
+            if table.name == self.spec.identity_table and not self.spec.key_from:
                 # The account record itself, read by its id (find.item).
                 doc = self.call(
                     "GET", self._url(table.http["find"]["item"].replace("{id}", _q(key))), "read"
@@ -161,6 +161,10 @@ class HttpSource:
 
     def ping(self) -> None:
         """Reach the provider with a search that matches nobody (``privacy datamap check``)."""
+        if self.spec.key_from:
+            table = self.spec.tables[self.spec.identity_table]
+            list(self.records(table, key="datamap-check-probe"))
+            return
         kind = next(iter(self.spec.contacts))
         probe = {"email": "datamap-check@invalid.example", "phone": "13000000000"}[kind]
         self.find_accounts(kind, probe)

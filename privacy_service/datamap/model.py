@@ -95,6 +95,7 @@ class SourceSpec:
     currency: str = "CNY"  # of money fields that name no currency
     # Contact kind (email, phone) -> column of the identity table that holds it.
     contacts: dict[str, str] = dataclasses.field(default_factory=dict)
+    key_from: str | None = None  # HTTP: the source whose account keys this provider uses
     # Contact kind -> a column holding that contact already normalised (``identity.lookup``).
     lookup: dict[str, str] = dataclasses.field(default_factory=dict)
     line: int = 1  # where the source starts in datamap.yaml (for messages)
@@ -258,6 +259,9 @@ class _Identity(_Strict):
         values=fields.String(validate=_NAME),
         validate=validate.Length(min=1),
     )
+    # HTTP only: the provider knows customers by their key in another source (the shop's
+    # customer id), not by a contact: {key} in its paths is that key.
+    key_from = fields.String(validate=_NAME)
     # Optional, SQL only: a column holding the contact already normalised (a generated column
     # with an index, for databases that cannot index an expression: MariaDB).
     lookup = fields.Dict(
@@ -311,8 +315,18 @@ class DataMapSchema(_Strict):
     @validates_schema
     def _cross_check(self, data, **_kwargs):
         errors: dict = {}
-        for name, source in data.get("sources", {}).items():
+        sources = data.get("sources", {})
+        for name, source in sources.items():
             problems = _check_source(source, self.known_categories, self.settings_fields)
+            key_from = (source.get("identity") or {}).get("key_from")
+            if key_from and (
+                key_from == name
+                or key_from not in sources
+                or sources[key_from].get("kind") != "sql"
+            ):
+                problems.setdefault("identity", {})
+                if isinstance(problems["identity"], dict):
+                    problems["identity"]["key_from"] = ["Must name another, SQL source."]
             if problems:
                 errors[name] = problems
         if errors:
@@ -491,6 +505,7 @@ def _build(data: dict, path: Path | None = None, lines: dict | None = None) -> D
             url_env=s.get("url_env"),
             contacts=dict(identity.get("contacts") or {}),
             lookup=dict(identity.get("lookup") or {}),
+            key_from=identity.get("key_from"),
             line=(lines or {}).get(name, 1),
             http={k: s.get(k) for k in ("token_env", "timeout_seconds", "retries")}
             if s["kind"] == "http"
