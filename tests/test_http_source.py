@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import signal
 import threading
 import urllib.parse
 import zipfile
@@ -83,6 +85,7 @@ class Provider:
             for i, m in enumerate(["M-001", "M-002", "M-003"])
         }
         self.patches: list[tuple[str, dict]] = []  # (subscriber, body) of every PATCH applied
+        self.kill_on_patch: int | None = None  # a process id to kill -9 at the next PATCH
         self.fail_next = 0  # answer 503 to this many calls
         self.garbage = False
         self.calls = 0
@@ -151,6 +154,10 @@ def _handler(state: Provider):
                 return self._send(404, {"error": "none"})
             length = int(self.headers.get("Content-Length") or 0)
             change = json.loads(self.rfile.read(length))
+            if state.kill_on_patch:  # the caller dies mid-call: nothing applied, no answer
+                os.kill(state.kill_on_patch, signal.SIGKILL)
+                state.kill_on_patch = None
+                return
             state.patches.append((parts[1], change))
             record.update(change)
             self._send(200, record)

@@ -296,3 +296,60 @@ def test_http_calls_are_checked_in_the_data_map(make_app, tmp_path, monkeypatch,
     with pytest.raises(PolicyError) as exc:
         make_app(policies_dir=str(folder))
     assert "datamap.yaml" in str(exc.value) and message in str(exc.value)
+
+
+def test_a_correction_killed_mid_way_resumes_once(
+    three_sources, provider, smtp, runner_for, tmp_path
+):
+    """kill -9 of the approving process while it writes to the provider: the shop and the desk
+    stand, the provider's step waits; the worker, once the lease has passed, finishes it with no
+    second history record, no second write to the others and one notice."""
+    import subprocess
+    import sys
+
+    from conftest import worker_env
+
+    app, crm, desk = three_sources
+    client = app.test_client()
+    rid, token = _submit_and_verify(
+        app,
+        client,
+        smtp,
+        type="correction",
+        email="li.na@example.com",
+        corrections=[{"category": "account", "field": "full_name", "value": NEW_NAME}],
+    )
+    rt = _rt(app)
+    env = worker_env(app, tmp_path, policies_dir=rt.settings.policies_dir)
+    by = approver(app)
+    process = subprocess.Popen(  # noqa: S603 - our own CLI, our own arguments
+        [sys.executable, "-m", "privacy_service.cli", "requests", "approve", rid, "--by", by],
+        env=env,
+    )
+    provider.kill_on_patch = process.pid
+    assert process.wait(timeout=60) == -9, "killed while calling the provider"
+    shop, people = _names(crm, desk)
+    assert shop["M-001"] == NEW_NAME and people[7] == NEW_NAME
+    body, steps = _steps(client, rid, token)
+    assert body["status"] == "in_progress"
+    assert steps[("mailer", "correction")]["status"] == "started"
+    assert _count(app, CorrectionRecord, CorrectionRecord.request_id == rid) == 4, (
+        "every history record was kept before the writes"
+    )
+    assert run_erasures(rt.erasure_deps()) == 0, "the dead process's lease still holds it"
+    with app.app_context():
+        rt.db.session.execute(
+            update(DataRequest).where(DataRequest.id == rid).values(claim_until=None)
+        )
+        rt.db.session.commit()
+    assert run_erasures(rt.erasure_deps()) == 1
+    assert provider.patches == [("s1", {"full_name": NEW_NAME})]
+    body, steps = _steps(client, rid, token)
+    assert body["status"] == "completed"
+    assert steps[("crm", "correction")]["attempts"] == 1
+    assert _count(app, CorrectionRecord, CorrectionRecord.request_id == rid) == 4
+    applied = _count(
+        app, AuditEntry, AuditEntry.request_id == rid, AuditEntry.action == "correction.applied"
+    )
+    assert applied == 3
+    assert len(_notices(app, smtp, rid)) == 1
