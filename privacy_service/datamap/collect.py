@@ -8,6 +8,7 @@ This is what exports, corrections, deletions and retention build on.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import uuid
 import warnings
@@ -197,6 +198,20 @@ class Collector:
                 continue
             if on_source is not None:
                 on_source(source.name)
+            yield from self._source(
+                service_session, subject, source, wanted, exported_only, batch_size, parent_keys
+            )
+
+    def _source(
+        self, service_session, subject, source, wanted, exported_only, batch_size, parent_keys
+    ) -> Iterator[Batch]:
+        """One source's batches; its SQL tables read through one connection and transaction.
+
+        A connection per table cost a pool check-out, a ping and a rollback each
+        (``bench/multisource.py``).
+        """
+        with contextlib.ExitStack() as stack:
+            connection = _Lazy(self.engines.get(source.name), stack)
             for table in source.tables.values():
                 for category in table.categories():
                     if wanted is not None and category not in wanted:
@@ -221,11 +236,18 @@ class Collector:
                             else []
                         )
                         yield from self._sql(
-                            subject, source, table, category, columns, batch_size, keys
+                            subject,
+                            source,
+                            table,
+                            category,
+                            columns,
+                            batch_size,
+                            keys,
+                            connection,
                         )
 
     def _sql(
-        self, subject, source, table, category, columns, batch_size, parent_keys=()
+        self, subject, source, table, category, columns, batch_size, parent_keys, connection
     ) -> Iterator[Batch]:
         key = self.subject_key(source, subject)
         if key is None:
@@ -233,31 +255,31 @@ class Collector:
         stmt = self.query(source, table, columns, key, parent_keys)
         names = ("id", *(field for _table, field in parent_keys), *columns)
         engine = self.engines[source.name]
+        conn = connection()
         if _plain_psycopg(stmt, engine.dialect):
-            yield from self._psycopg(engine, stmt, batch_size, category, source, table, names)
+            yield from self._psycopg(conn, stmt, batch_size, category, source, table, names)
             return
-        with engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(stmt)
-            for rows in result.partitions(batch_size):
-                yield Batch(category, source.name, table.name, names, rows)
+        result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(stmt)
+        for rows in result.partitions(batch_size):
+            yield Batch(category, source.name, table.name, names, rows)
 
     @staticmethod
-    def _psycopg(engine, stmt, batch_size, category, source, table, names) -> Iterator[Batch]:
+    def _psycopg(conn, stmt, batch_size, category, source, table, names) -> Iterator[Batch]:
         """The same rows through a psycopg server-side cursor, as the driver's tuples.
 
         Used when no column needs a result processor, so the tuples are what SQLAlchemy would
         return; skipping its Row objects saves about a third of a million-row export's reads.
         """
         # render_postcompile: an account list (``IN`` over several keys) becomes plain parameters.
-        compiled = stmt.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
-        with engine.connect() as conn:
-            driver = conn.connection.dbapi_connection
-            with driver.cursor(name=f"collect_{uuid.uuid4().hex}") as cursor:
-                cursor.itersize = batch_size
-                cursor.execute(str(compiled), compiled.params)
-                while rows := cursor.fetchmany(batch_size):
-                    yield Batch(category, source.name, table.name, names, rows)
-            conn.rollback()  # the read's transaction; nothing was written
+        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+        driver = conn.connection.dbapi_connection
+        with driver.cursor(name=f"collect_{uuid.uuid4().hex}") as cursor:
+            cursor.itersize = batch_size
+            cursor.execute(str(compiled), compiled.params)
+            while rows := cursor.fetchmany(batch_size):
+                yield Batch(category, source.name, table.name, names, rows)
+                if len(rows) < batch_size:
+                    break  # the last batch: no round trip to learn that nothing follows
 
     def _http(self, subject, source, table, category, columns) -> Iterator[Batch]:
         keys = self.subject_key(source, subject)
@@ -283,6 +305,18 @@ class Collector:
         if documents:
             rows = [(d.id, *(getattr(d, c) for c in columns)) for d in documents]
             yield Batch(category, source.name, table.name, ("id", *columns), rows)
+
+
+class _Lazy:
+    """A source's connection, opened at first use and closed (rolled back) with ``stack``."""
+
+    def __init__(self, engine, stack: contextlib.ExitStack):
+        self.engine, self.stack, self.conn = engine, stack, None
+
+    def __call__(self):
+        if self.conn is None:
+            self.conn = self.stack.enter_context(self.engine.connect())
+        return self.conn
 
 
 _REFLECTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
