@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, send_from_directory
+from flask import Flask, request, send_from_directory
 from flask_smorest import Api
 from swagger_ui_bundle import swagger_ui_path
 
@@ -30,6 +30,7 @@ from privacy_service.notify import Notifier
 from privacy_service.policies import load_policies
 from privacy_service.runtime import Runtime
 from privacy_service.service_auth import parse_tokens
+from privacy_service.webforms import API_DOCS_CSP
 
 log = logging.getLogger(__name__)
 API_VERSION = "1.0.0"
@@ -191,6 +192,14 @@ def _register_api_docs_assets(app: Flask) -> None:
     @app.get("/api/docs/assets/<path:filename>")
     def _swagger_assets(filename: str):
         return send_from_directory(str(swagger_ui_path), filename, max_age=86400)
+
+    @app.after_request
+    def _api_docs_policy(response):
+        if request.path == "/api/docs":
+            response.headers["Content-Security-Policy"] = API_DOCS_CSP
+            response.headers["X-Content-Type-Options"] = "nosniff"
+            response.headers["Referrer-Policy"] = "no-referrer"
+        return response
 
 
 def _stop_scheduler(scheduler) -> None:

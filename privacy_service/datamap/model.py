@@ -523,12 +523,10 @@ def _build(data: dict, path: Path | None = None, lines: dict | None = None) -> D
 
 def load_datamap(policies_dir: Path, categories, settings_fields) -> DataMap:
     """Load and validate ``datamap.yaml``; errors name the file, the line and the field."""
-    import yaml
-
-    from privacy_service.policies import _line_of, load_yaml
+    from privacy_service.policies import _line_of, compose_yaml, load_yaml
 
     path = Path(policies_dir) / "datamap.yaml"
     data = load_yaml(path, DataMapSchema(categories, settings_fields))
-    node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    node = compose_yaml(path.read_text(encoding="utf-8"))
     lines = {name: _line_of(node, ("sources", name)) for name in data["sources"]}
     return _build(data, path, lines)
