@@ -41,7 +41,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.append(str(ROOT / "bench"))
 
+sys.path.append(str(ROOT / "tests"))
 from run import _b64key, _first_line, postgres_database  # noqa: E402
+from shopfix import MAILER  # noqa: E402
 
 PG_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -54,29 +56,6 @@ REPEAT = max(1, int(os.environ.get("BENCH_MULTI_REPEAT", "3")))
 PAGE = 500
 TOKEN = "bench-mailer-token"
 EMAIL = "demo@example.com"
-MAILER = """
-  mailer:
-    kind: http
-    title: {zh-CN: 邮件营销服务, en: Marketing e-mail provider}
-    url_env: PRIVACY_SOURCE_MAILER_URL
-    token_env: PRIVACY_SOURCE_MAILER_TOKEN
-    timeout_seconds: 5
-    retries: 2
-    identity: {table: subscribers, column: id, contacts: {email: email}}
-    tables:
-      subscribers:
-        find: {path: /subscribers, records: data, item: "/subscribers/{id}"}
-        erase: {method: DELETE, path: "/subscribers/{id}"}
-        fields:
-          email: {category: preferences, type: email}
-          subscribed_at: {category: preferences, type: datetime}
-      sends:
-        find: {path: "/subscribers/{key}/sends", records: page.items, next: page.next}
-        erase: {method: DELETE, path: "/sends/{id}"}
-        fields:
-          campaign: {category: preferences, type: text}
-          sent_at: {category: preferences, type: datetime}
-"""
 
 
 def provider(sends: int) -> ThreadingHTTPServer:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import signal
 import threading
 import urllib.parse
@@ -19,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import approver, bearer
-from shopfix import DATAMAP, fill
+from shopfix import DATAMAP, MAILER, fill
 from sqlalchemy import create_engine, update
 
 from exports.worker import run_pending as build_exports
@@ -29,29 +28,6 @@ from privacy_service.subjects.resolve import run_due
 from retention.processor import run_pending as run_erasures
 
 TOKEN = "mailer-token-0123456789"
-MAILER = """
-  mailer:
-    kind: http
-    title: {zh-CN: 邮件营销服务, en: Marketing e-mail provider}
-    url_env: PRIVACY_SOURCE_MAILER_URL
-    token_env: PRIVACY_SOURCE_MAILER_TOKEN
-    timeout_seconds: 2
-    retries: 1
-    identity: {table: subscribers, column: id, contacts: {email: email}}
-    tables:
-      subscribers:
-        find: {path: /subscribers, records: data, item: "/subscribers/{id}"}
-        erase: {method: DELETE, path: "/subscribers/{id}"}
-        fields:
-          email: {category: preferences, type: email}
-          subscribed_at: {category: preferences, type: datetime}
-      sends:
-        find: {path: "/subscribers/{key}/sends", records: page.items, next: page.next}
-        erase: {method: DELETE, path: "/sends/{id}"}
-        fields:
-          campaign: {category: preferences, type: text}
-          sent_at: {category: preferences, type: datetime}
-"""
 
 
 class Provider:
@@ -191,8 +167,8 @@ def provider():
     server.server_close()
 
 
-@pytest.fixture
-def app_with_mailer(make_app, provider, tmp_path, monkeypatch):
+def operator_app(make_app, provider, tmp_path, monkeypatch, sources: str):
+    """The service on the operator's shop (SQLite) plus ``sources`` served by ``provider``."""
     engine = create_engine(f"sqlite:///{tmp_path / 'crm.db'}")
     fill(engine)
     engine.dispose()
@@ -201,18 +177,20 @@ def app_with_mailer(make_app, provider, tmp_path, monkeypatch):
     monkeypatch.setenv("PRIVACY_SOURCE_MAILER_TOKEN", TOKEN)
     folder = tmp_path / "operator"
     folder.mkdir()
-    (folder / "datamap.yaml").write_text(DATAMAP + MAILER, encoding="utf-8")
+    (folder / "datamap.yaml").write_text(DATAMAP + sources, encoding="utf-8")
     return make_app(policies_dir=str(folder))
 
 
+@pytest.fixture
+def app_with_mailer(make_app, provider, tmp_path, monkeypatch):
+    return operator_app(make_app, provider, tmp_path, monkeypatch, MAILER)
+
+
 def _verify(app, smtp, **body):
-    rt = app.extensions["privacy"]
     client = app.test_client()
-    before = len(smtp.messages)
     rid = client.post("/api/v1/requests", json=body).json["id"]
-    rt.notifier.wait()
-    smtp.wait_for(before + 1)
-    code = re.search(r"\b(\d{6})\b", smtp.bodies()[before]).group(1)
+    app.extensions["privacy"].notifier.wait()
+    code = smtp.code_for(rid)
     answer = client.post(f"/api/v1/requests/{rid}/verify", json={"code": code})
     assert answer.status_code == 200, answer.json
     return client, rid, answer.json["access_token"]
@@ -337,16 +315,7 @@ PAYER = """
 
 @pytest.fixture
 def app_with_payer(make_app, provider, tmp_path, monkeypatch):
-    engine = create_engine(f"sqlite:///{tmp_path / 'crm.db'}")
-    fill(engine)
-    engine.dispose()
-    monkeypatch.setenv("PRIVACY_SOURCE_CRM_URL", f"sqlite:///{tmp_path / 'crm.db'}")
-    monkeypatch.setenv("PRIVACY_SOURCE_MAILER_URL", provider.url)
-    monkeypatch.setenv("PRIVACY_SOURCE_MAILER_TOKEN", TOKEN)
-    folder = tmp_path / "operator"
-    folder.mkdir()
-    (folder / "datamap.yaml").write_text(DATAMAP + PAYER, encoding="utf-8")
-    return make_app(policies_dir=str(folder))
+    return operator_app(make_app, provider, tmp_path, monkeypatch, PAYER)
 
 
 def test_a_provider_keyed_by_the_shops_customer_id(app_with_payer, provider, smtp, runner_for):
@@ -377,14 +346,6 @@ def test_a_provider_keyed_by_the_shops_customer_id(app_with_payer, provider, smt
 def test_key_from_must_name_another_sql_source(make_app, tmp_path, monkeypatch, provider):
     from privacy_service.policies import PolicyError
 
-    monkeypatch.setenv("PRIVACY_SOURCE_CRM_URL", f"sqlite:///{tmp_path / 'crm.db'}")
-    monkeypatch.setenv("PRIVACY_SOURCE_MAILER_URL", provider.url)
-    monkeypatch.setenv("PRIVACY_SOURCE_MAILER_TOKEN", TOKEN)
-    folder = tmp_path / "operator"
-    folder.mkdir()
-    (folder / "datamap.yaml").write_text(
-        DATAMAP + PAYER.replace("key_from: crm", "key_from: shopp"), encoding="utf-8"
-    )
     with pytest.raises(PolicyError) as exc:
-        make_app(policies_dir=str(folder))
+        operator_app(make_app, provider, tmp_path, monkeypatch, PAYER.replace("crm}", "shopp}"))
     assert "sources.payer.identity.key_from: Must name another, SQL source." in str(exc.value)

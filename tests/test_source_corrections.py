@@ -15,7 +15,7 @@ from http.server import ThreadingHTTPServer
 
 import pytest
 from conftest import approver, bearer
-from shopfix import DATAMAP, PG_URL, ShopDatabase, fill, members
+from shopfix import DATAMAP, MAILER, PG_URL, ShopDatabase, fill, members
 from sqlalchemy import create_engine, func, select, text, update
 from test_connect_shop import _submit_and_verify
 from test_dashboard import csrf_of, login
@@ -36,31 +36,18 @@ SOURCES = """
         fields:
           email: {category: support_contacts, type: email}
           full_name: {category: account, type: name, correctable: true}
-  mailer:
-    kind: http
-    title: {zh-CN: 邮件营销服务, en: Marketing e-mail provider}
-    url_env: PRIVACY_SOURCE_MAILER_URL
-    token_env: PRIVACY_SOURCE_MAILER_TOKEN
-    timeout_seconds: 2
-    retries: 1
-    identity: {table: subscribers, column: id, contacts: {email: email}}
-    tables:
-      subscribers:
-        find: {path: /subscribers, records: data, item: "/subscribers/{id}"}
-        erase: {method: DELETE, path: "/subscribers/{id}"}
-        update: {method: PATCH, path: "/subscribers/{id}"}
-        anonymise: {method: PATCH, path: "/subscribers/{id}"}
-        fields:
-          email: {category: preferences, type: email}
-          full_name: {category: account, type: name, correctable: true}
-          subscribed_at: {category: preferences, type: datetime}
-      sends:
-        find: {path: "/subscribers/{key}/sends", records: page.items, next: page.next}
-        erase: {method: DELETE, path: "/sends/{id}"}
-        fields:
-          campaign: {category: preferences, type: text}
-          sent_at: {category: preferences, type: datetime}
 """
+# The mail provider of test_http_source, taking corrections and anonymisation too.
+SOURCES += MAILER.replace(
+    '        erase: {method: DELETE, path: "/subscribers/{id}"}\n',
+    '        erase: {method: DELETE, path: "/subscribers/{id}"}\n'
+    '        update: {method: PATCH, path: "/subscribers/{id}"}\n'
+    '        anonymise: {method: PATCH, path: "/subscribers/{id}"}\n',
+).replace(
+    "          email: {category: preferences, type: email}\n",
+    "          email: {category: preferences, type: email}\n"
+    "          full_name: {category: account, type: name, correctable: true}\n",
+)
 NEW_NAME = "李娜娜"
 
 
@@ -133,6 +120,18 @@ def _notices(app, smtp, rid):
     return [m for m in smtp.bodies() if rid in m and ("已更正" in m or "corrected" in m)]
 
 
+def _correction(app, client, smtp):
+    """Li Na asks for her name to be corrected; verified, awaiting review."""
+    return _submit_and_verify(
+        app,
+        client,
+        smtp,
+        type="correction",
+        email="li.na@example.com",
+        corrections=[{"category": "account", "field": "full_name", "value": NEW_NAME}],
+    )
+
+
 def _count(app, model, *where):
     with app.app_context():
         return _rt(app).db.session.scalar(select(func.count()).select_from(model).where(*where))
@@ -145,14 +144,7 @@ def test_a_failing_provider_keeps_the_other_sources_corrections_and_is_retried(
 
     app, crm, desk = three_sources
     client = app.test_client()
-    rid, token = _submit_and_verify(
-        app,
-        client,
-        smtp,
-        type="correction",
-        email="li.na@example.com",
-        corrections=[{"category": "account", "field": "full_name", "value": NEW_NAME}],
-    )
+    rid, token = _correction(app, client, smtp)
     provider.fail_next = 100
     result = runner_for(app).invoke(args=["requests", "approve", rid, "--by", approver(app)])
     assert result.exit_code == 0, result.output
@@ -226,14 +218,7 @@ def test_a_source_marked_not_applicable_is_named_to_the_customer(
 
     app, _crm, _desk = three_sources
     client = app.test_client()
-    rid, _token = _submit_and_verify(
-        app,
-        client,
-        smtp,
-        type="correction",
-        email="li.na@example.com",
-        corrections=[{"category": "account", "field": "full_name", "value": NEW_NAME}],
-    )
+    rid, _token = _correction(app, client, smtp)
     provider.fail_next = 100
     runner_for(app).invoke(args=["requests", "approve", rid, "--by", approver(app)])
     with app.app_context():
@@ -311,14 +296,7 @@ def test_a_correction_killed_mid_way_resumes_once(
 
     app, crm, desk = three_sources
     client = app.test_client()
-    rid, token = _submit_and_verify(
-        app,
-        client,
-        smtp,
-        type="correction",
-        email="li.na@example.com",
-        corrections=[{"category": "account", "field": "full_name", "value": NEW_NAME}],
-    )
+    rid, token = _correction(app, client, smtp)
     rt = _rt(app)
     env = worker_env(app, tmp_path, policies_dir=rt.settings.policies_dir)
     by = approver(app)
