@@ -513,3 +513,32 @@ def test_datamap_check_advises_the_index_each_contact_lookup_needs(
     with app.app_context():
         accounts = _rt(app).db.session.get(DataRequest, rid).accounts
     assert [a["key"] for a in accounts if a["source"] == "crm"] == ["M-001"]
+
+
+def test_a_source_that_does_not_answer_times_out_and_is_retried(make_app, tmp_path, monkeypatch):
+    """A PostgreSQL server that accepts the connection and never speaks (a hung database, a
+    proxy with nothing behind it): the lookup fails in the source's connect timeout, recorded
+    for a retry, instead of hanging (libpq has no timeout of its own). PyMySQL bounds the TCP
+    connect by itself (10 s) but not the server's greeting, which this does not change."""
+    import socket
+
+    from privacy_service.datamap import sources
+    from privacy_service.subjects.resolve import look_up
+
+    monkeypatch.setattr(sources, "CONNECT_TIMEOUT_SECONDS", 2)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel completes the handshake; nothing ever answers
+    try:
+        port = silent.getsockname()[1]
+        monkeypatch.setenv("PRIVACY_SOURCE_CRM_URL", f"postgresql+psycopg://u@127.0.0.1:{port}/x")
+        app = make_app(policies_dir=write_policies(tmp_path / "operator"))
+        rt = _rt(app)
+        with app.app_context():
+            found = look_up(
+                rt.db.session, rt.collector(), rt.policies.datamap, "email", "li.na@example.com"
+            )
+        assert found.failures == {"crm": "OperationalError"}
+        assert found.accounts == []
+    finally:
+        silent.close()
