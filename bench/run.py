@@ -351,8 +351,17 @@ def main() -> int:
 
 
 # The other benchmarks, each in its own process after the intake one; BENCH_ONLY="vault,export"
-# picks some (names: vault, collect, export, purge, dashboard, identity, multisource).
-OTHER_BENCHES = ("vault", "collect", "export", "purge", "dashboard", "identity", "multisource")
+# picks some (names: vault, collect, export, purge, dashboard, identity, queue, multisource).
+OTHER_BENCHES = (
+    "vault",
+    "collect",
+    "export",
+    "purge",
+    "dashboard",
+    "identity",
+    "queue",
+    "multisource",
+)
 
 
 def run_other_benches() -> int:

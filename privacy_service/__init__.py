@@ -69,6 +69,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     # Every request ends its session (and so its transaction), even inside an outer app context.
     app.teardown_request(rt.db.remove)
     app.teardown_appcontext(rt.db.remove)
+    _start_queue(rt)
     if settings.scheduler_enabled:
         app.extensions["privacy.scheduler"] = _start_scheduler(rt)
     # Objects alive after start-up stay for good: keep them out of every full GC pass (the
@@ -216,3 +217,14 @@ def _start_scheduler(rt: Runtime):
     atexit.register(_stop_scheduler, scheduler)
     log.info("scheduler started", extra={"jobs": len(scheduler.get_jobs())})
     return scheduler
+
+
+def _start_queue(rt: Runtime) -> None:
+    from privacy_service.tasks import consumer, dispatch
+    from privacy_service.tasks.queue import TaskQueue
+
+    rt.queue = TaskQueue(rt)
+    dispatch.install(rt.db.session_factory, rt.queue)
+    if rt.settings.queue_consumer:
+        rt.queue.consumer = consumer.start_in_process(rt, rt.queue, rt.settings.queue_workers)
+        atexit.register(rt.queue.stop)

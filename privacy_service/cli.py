@@ -257,18 +257,60 @@ def jobs_run(job_id):
 
 
 @main.command("worker")
-def worker():
-    """Run the background worker: builds exports and runs the scheduled jobs (Ctrl-C stops)."""
+@click.option("--workers", type=int, default=None, help="Consumer threads (PRIVACY_QUEUE_WORKERS).")
+def worker(workers):
+    """Run a queue consumer: exports, deletions and closures, contact lookups (Ctrl-C stops).
+
+    Run as many as needed, on as many machines as share the queue (PRIVACY_QUEUE_URL).
+    """
+    from privacy_service.tasks.consumer import run_worker
+
+    rt = runtime()
+    rt.queue.stop()  # this process consumes in the foreground, not in background threads
+    count = workers or rt.settings.queue_workers
+    click.echo(f"worker started: {count} thread(s) on the {rt.queue.backend} queue")
+    run_worker(rt, rt.queue, count)
+    click.echo("worker stopped")
+
+
+@main.command("scheduler")
+def scheduler():
+    """Run the scheduled jobs (retention, reminders, expiry, sweeper); one run per schedule."""
     from privacy_service.jobs import start_scheduler
     from privacy_service.recovery import recover_at_start
 
     rt = runtime()
     recover_at_start(rt)
-    click.echo(f"worker started: {len(JOBS)} jobs; exports build as soon as they are queued")
+    click.echo(f"scheduler started: {len(JOBS)} jobs")
     try:
         start_scheduler(rt, blocking=True)
     except (KeyboardInterrupt, SystemExit):
-        click.echo("worker stopped")
+        click.echo("scheduler stopped")
+
+
+@main.group()
+def tasks():
+    """The task queue."""
+
+
+@tasks.command("sweep")
+def tasks_sweep():
+    """Enqueue open exports, erasures and contact lookups whose task is missing."""
+    from privacy_service.tasks.sweeper import sweep
+
+    rt = runtime()
+    click.echo(f"{sweep(rt, rt.queue)} task(s) enqueued")
+
+
+@tasks.command("status")
+def tasks_status():
+    """How many tasks wait on the queue, now and scheduled (retries)."""
+    rt = runtime()
+    huey = rt.queue.huey
+    click.echo(
+        f"backend {rt.queue.backend}; pending {huey.pending_count()}; "
+        f"scheduled {huey.scheduled_count()}"
+    )
 
 
 @main.group()
@@ -290,15 +332,18 @@ def exports_build(limit):
 @click.argument("request_id")
 def exports_retry(request_id):
     """Queue a failed export again (after fixing the cause)."""
-    from privacy_service.requests.models import ExportArchive
+    from privacy_service.errors import Problem
+    from privacy_service.requests.models import DataRequest
+    from privacy_service.tasks import failures
 
-    rt = runtime()
-    session = rt.db.session
-    archive = session.get(ExportArchive, request_id)
-    if archive is None or archive.status != ExportArchive.FAILED:
-        raise click.ClickException("no failed export for that request")
-    archive.status, archive.attempts, archive.error = ExportArchive.QUEUED, 0, None
-    audit.record(session, "export.retried", actor="cli", request_id=request_id)
+    session = runtime().db.session
+    request = session.get(DataRequest, request_id)
+    try:
+        if request is None:
+            raise click.ClickException("no failed export for that request")
+        failures.retry(session, request, actor="cli")
+    except Problem as exc:
+        raise click.ClickException("no failed export for that request") from exc
     session.commit()
     click.echo("queued")
 

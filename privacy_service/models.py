@@ -1,5 +1,6 @@
 """Every mapped model, imported in one place so ``Base.metadata`` is complete (Alembic, tests)."""
 
+from exports.storage_db import ExportChunk
 from privacy_service.audit import AuditEntry, AuditHead
 from privacy_service.batches import WorkBatch
 from privacy_service.crypto.keystore import DataKey, KeyVersion
@@ -21,6 +22,7 @@ from privacy_service.requests.models import (
 from privacy_service.subjects.history import CorrectionRecord
 from privacy_service.subjects.identity import IdentityDocument
 from privacy_service.subjects.models import Subject, SubjectAccount
+from privacy_service.tasks.models import TaskFailure
 
 __all__ = [
     "AuditCheck",
@@ -31,6 +33,7 @@ __all__ = [
     "DataKey",
     "DataRequest",
     "ExportArchive",
+    "ExportChunk",
     "IdempotencyRecord",
     "IdentityDocument",
     "JobLease",
@@ -46,6 +49,7 @@ __all__ = [
     "StaffUser",
     "Subject",
     "SubjectAccount",
+    "TaskFailure",
     "Verification",
     "WorkBatch",
 ]

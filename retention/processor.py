@@ -129,15 +129,20 @@ def end_cooling_off(deps: ErasureDeps, session: Session, now: dt.datetime | None
     return len(due)
 
 
-def claim(session: Session, worker: str, lease_seconds: int) -> str | None:
+def claim(
+    session: Session, worker: str, lease_seconds: int, *, request_id: str | None = None
+) -> str | None:
     """Take one deletion, closure or correction in progress and not held by a live worker.
 
     A correction is in progress after its approval only while a source has not taken it yet.
+    ``request_id`` limits the claim to that request (a queued task names it).
     """
     now = utcnow()
+    only = () if request_id is None else (DataRequest.id == request_id,)
     candidates = (
         select(DataRequest.id)
         .where(
+            *only,
             DataRequest.type.in_(("deletion", "account_closure", "correction")),
             DataRequest.status == lifecycle.IN_PROGRESS,
             or_(DataRequest.claim_until.is_(None), DataRequest.claim_until < now),
