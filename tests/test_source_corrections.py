@@ -160,6 +160,7 @@ def test_a_failing_provider_keeps_the_other_sources_corrections_and_is_retried(
     assert steps[("mailer", "correction")]["status"] == "failed"
     assert steps[("mailer", "correction")]["error"] == "HttpSourceError"
     assert _notices(app, smtp, rid) == [], "not told while a source is left"
+    assert ("erasure", rid) in _rt(app).queue.waiting(), "a task waits for the pause to end"
     assert run_erasures(_rt(app).erasure_deps()) == 0, "retried after a pause, not at once"
 
     # Someone changes the shop's row meanwhile: a retry must not write the shop again.
