@@ -5,7 +5,16 @@ from privacy_service.audit import AuditEntry, AuditHead
 from privacy_service.batches import WorkBatch
 from privacy_service.crypto.keystore import DataKey, KeyVersion
 from privacy_service.crypto.rotation import KeyRotation
-from privacy_service.dashboard.models import AuditCheck, ReplyTemplate, RequestNote, SavedView
+from privacy_service.dashboard.models import (
+    AuditCheck,
+    ReplyTemplate,
+    ReportClosed,
+    ReportCloseDays,
+    ReportReceived,
+    ReportState,
+    RequestNote,
+    SavedView,
+)
 from privacy_service.dashboard.sessions import StaffSession
 from privacy_service.dashboard.staff import StaffUser
 from privacy_service.datamap.steps import SourceStep
@@ -42,6 +51,10 @@ __all__ = [
     "LegalHold",
     "PurgeRun",
     "ReplyTemplate",
+    "ReportCloseDays",
+    "ReportClosed",
+    "ReportReceived",
+    "ReportState",
     "RequestNote",
     "SavedView",
     "SourceStep",

@@ -17,6 +17,7 @@ from privacy_service.crypto.normalize import InvalidValue
 from privacy_service.dashboard.common import SHANGHAI, actor, bp, render, roles
 from privacy_service.dashboard.labels import METHODS
 from privacy_service.dashboard.models import RequestNote
+from privacy_service.dashboard.work import set_assignee
 from privacy_service.db import utcnow
 from privacy_service.errors import Problem
 from privacy_service.requests import lifecycle, service
@@ -136,7 +137,7 @@ def log_request():
             logged_by=actor(),
             channel_in=v["channel"],
         )
-        r.assignee_id = g.staff.id
+        set_assignee(s, r, g.staff.id)
         if v["original"]:
             note = RequestNote(
                 request_id=r.id, key_owner=r.key_owner, author_id=g.staff.id, kind="original"
