@@ -10,8 +10,8 @@ Only prints figures; nothing depends on it.
 Settings (environment): BENCH_DURATION (measured seconds, 12), BENCH_WARMUP (2),
 BENCH_CONCURRENCY (client connections, 16), BENCH_WORKERS (2), BENCH_THREADS (gthread
 threads per worker, 4; 1 = sync workers), BENCH_BACKENDS ("sqlite,postgresql"), BENCH_VAULT
-(0 skips bench/vault.py), BENCH_ONLY (which of vault, collect, export, purge run afterwards, each
-in its own process; all by default).
+(0 skips bench/vault.py), BENCH_ONLY (which of vault, collect, export, purge, dashboard, identity,
+multisource run afterwards, each in its own process; all by default).
 """
 
 from __future__ import annotations
@@ -351,8 +351,17 @@ def main() -> int:
 
 
 # The other benchmarks, each in its own process after the intake one; BENCH_ONLY="vault,export"
-# picks some (names: vault, collect, export, purge, dashboard, identity, queue).
-OTHER_BENCHES = ("vault", "collect", "export", "purge", "dashboard", "identity", "queue")
+# picks some (names: vault, collect, export, purge, dashboard, identity, queue, multisource).
+OTHER_BENCHES = (
+    "vault",
+    "collect",
+    "export",
+    "purge",
+    "dashboard",
+    "identity",
+    "queue",
+    "multisource",
+)
 
 
 def run_other_benches() -> int:

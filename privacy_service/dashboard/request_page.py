@@ -198,6 +198,23 @@ def source_not_applicable(request_id: str, source: str):
     return redirect(url_for("dashboard.detail", request_id=request_id), code=303)
 
 
+@bp.post("/requests/<request_id>/sources/retry")
+@roles("agent", "admin")
+def sources_retry(request_id: str):
+    """Try the failed sources again at the worker's next run (audited)."""
+    rt = runtime()
+    r = get_request(request_id)
+    try:
+        retried = source_steps.retry_now(rt.db.session, r, actor=actor())
+    except Problem as exc:
+        rt.db.session.rollback()
+        return render("dashboard/message.html", exc.status, message=exc.detail)
+    dispatch.on_commit(rt.db.session, ERASURE, r.id)  # the worker's claim runs it
+    rt.db.session.commit()
+    flash(f"将重试 Will retry: {', '.join(retried)}")
+    return redirect(url_for("dashboard.detail", request_id=request_id), code=303)
+
+
 @bp.post("/requests/<request_id>/retry")
 @roles("agent", "admin")
 def retry(request_id: str):

@@ -7,11 +7,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from privacy_service import notices
-from privacy_service.datamap import correct
 from privacy_service.errors import Conflict, Unprocessable
-from privacy_service.notices import outcomes
-from privacy_service.requests import behalf, lifecycle
+from privacy_service.requests import behalf, corrections, lifecycle
 from privacy_service.requests.models import DataRequest, ExportArchive
 from privacy_service.subjects.scope import for_request
 
@@ -19,7 +16,8 @@ from privacy_service.subjects.scope import for_request
 def approve(session: Session, collector, request: DataRequest, *, actor: str, rt=None) -> None:
     """Approve a request awaiting review.
 
-    A correction is written to the sources at once and completes; a deletion goes to the worker.
+    A correction is written to the sources at once and completes when every source took it
+    (a source that failed is retried by the worker); a deletion goes to the worker.
     A request on someone else's behalf needs the requester's evidence accepted first; its access
     export is queued only now, and its closure starts the cooling-off now (both need ``rt``).
     """
@@ -50,18 +48,7 @@ def approve(session: Session, collector, request: DataRequest, *, actor: str, rt
         start_closure(rt.erasure_deps(), session, request)
     if request.type == "correction":
         subject = for_request(session, request)
-        changed = correct.apply(collector, session, request, subject, actor=actor)
-        lifecycle.transition(session, request, lifecycle.COMPLETED, actor=actor)
-        # What changed, as the customer typed it but partly hidden (they know the value).
-        notices.queue(
-            session,
-            request,
-            "correction_done",
-            changes=[
-                {"field": c["field"], "value": outcomes.masked(c["type"], c["value"])}
-                for c in changed
-            ],
-        )
+        corrections.carry_out(session, collector, request, subject, actor=actor, first=True)
 
 
 def refuse(
