@@ -2,7 +2,9 @@
 
 A recipient is listed with the categories it receives that have records in this archive (a
 customer without identity documents is not told that customs brokers got theirs); one that
-receives none of them is left out. The same list feeds ``index.html`` and ``README.md``.
+receives none of them is left out. The same list feeds ``index.html`` and ``README.md``; its
+shape (``shown``) and the text on exercising rights against a recipient (``RIGHTS``) also feed the
+customer's request page, the API's status view and the staff request page.
 """
 
 from __future__ import annotations
@@ -13,16 +15,32 @@ import json
 
 from exports.formats import BOM
 
+# How a customer exercises their rights over what a recipient holds (PIPL Art. 39 asks that the
+# customer be told this for a transfer abroad; it holds for every recipient).
+RIGHTS = {
+    "zh-CN": "您可以直接联系接收方，对其持有的您的个人信息行使查阅、复制、更正、删除等权利；"
+    "也可以联系我们的隐私团队，我们会转达并协助您。境外接收方同样受此约束"
+    "（《个人信息保护法》第三十九条）。",
+    "en": "You can write to a recipient at its contact to see, copy, correct or delete the data "
+    "it holds about you, or ask our privacy team, who will pass your request on and help. "
+    "This holds for recipients abroad too (PIPL Art. 39).",
+}
 
-def recipients_in(recipients, plans, counts: dict[str, dict[str, int]]) -> list[dict]:
-    """The recipients (policy objects) of this archive's non-empty categories, as plain dicts."""
-    if not recipients:
-        return []
-    names = {plan.code: plan.name for plan in plans}
-    present = {code for code, tables in counts.items() if sum(tables.values())}
+
+def shown(recipients, names: dict[str, dict], present=None) -> list[dict]:
+    """The recipients of the categories in ``present`` (all when None), as plain dicts.
+
+    ``names`` maps category codes to their names in both languages. A recipient that receives
+    none of those categories is left out. The export, the customer page, the API and the staff
+    page all show this shape.
+    """
     out = []
-    for r in recipients:
-        cats = [{"code": c, "name": names[c]} for c in r.categories if c in present]
+    for r in recipients or ():
+        cats = [
+            {"code": c, "name": names[c]}
+            for c in r.categories
+            if c in names and (present is None or c in present)
+        ]
         if not cats:
             continue
         out.append(
@@ -40,6 +58,15 @@ def recipients_in(recipients, plans, counts: dict[str, dict[str, int]]) -> list[
     return out
 
 
+def recipients_in(recipients, plans, counts: dict[str, dict[str, int]]) -> list[dict]:
+    """The recipients (policy objects) of this archive's non-empty categories, as plain dicts."""
+    if not recipients:
+        return []
+    names = {plan.code: plan.name for plan in plans}
+    present = {code for code, tables in counts.items() if sum(tables.values())}
+    return shown(recipients, names, present)
+
+
 def recipients_json(recipients: list[dict]) -> bytes:
     """``recipients/recipients.json``."""
     doc = {
@@ -47,6 +74,7 @@ def recipients_json(recipients: list[dict]) -> bytes:
             "zh-CN": "接收您个人信息的第三方、所接收的信息类别、目的和所在国家或地区",
             "en": "Who receives your personal data: the categories, the purpose and the country",
         },
+        "how_to_exercise_rights": RIGHTS,
         "recipients": recipients,
     }
     return json.dumps(doc, ensure_ascii=False, indent=1).encode()

@@ -415,7 +415,7 @@ def requests_approve(request_id, actor):
     rt = runtime()
     by = _staff_actor(actor)
     try:
-        staff.approve(rt.db.session, rt.collector(), _request(request_id), actor=by)
+        staff.approve(rt.db.session, rt.collector(), _request(request_id), actor=by, rt=rt)
     except Problem as exc:
         rt.db.session.rollback()
         message = exc.detail if not exc.errors else f"{exc.detail} {exc.errors}"
@@ -856,8 +856,11 @@ def datamap():
 
 @datamap.command("check")
 def datamap_check():
-    """Check the data map against the live databases; exits 1 on any problem."""
-    from privacy_service.datamap.check import check
+    """Check the data map against the live databases; exits 1 on any problem.
+
+    Then advises (without failing) an index for each contact column no index serves.
+    """
+    from privacy_service.datamap.check import advice, check
 
     rt = runtime()
     problems = check(rt.policies.datamap, rt.sources)
@@ -865,6 +868,8 @@ def datamap_check():
         for problem in problems:
             click.echo(f"PROBLEM: {problem}", err=True)
         sys.exit(1)
+    for line in advice(rt.policies.datamap, rt.sources):
+        click.echo(f"ADVICE: {line}")
     dm = rt.policies.datamap
     tables = sum(len(s.tables) for s in dm.sources.values())
     fields = sum(1 for _ in dm.fields())

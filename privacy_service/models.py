@@ -5,7 +5,16 @@ from privacy_service.audit import AuditEntry, AuditHead
 from privacy_service.batches import WorkBatch
 from privacy_service.crypto.keystore import DataKey, KeyVersion
 from privacy_service.crypto.rotation import KeyRotation
-from privacy_service.dashboard.models import AuditCheck, ReplyTemplate, RequestNote, SavedView
+from privacy_service.dashboard.models import (
+    AuditCheck,
+    ReplyTemplate,
+    ReportClosed,
+    ReportCloseDays,
+    ReportReceived,
+    ReportState,
+    RequestNote,
+    SavedView,
+)
 from privacy_service.dashboard.sessions import StaffSession
 from privacy_service.dashboard.staff import StaffUser
 from privacy_service.datamap.steps import SourceStep
@@ -13,6 +22,7 @@ from privacy_service.db import Base
 from privacy_service.holds import LegalHold
 from privacy_service.jobs import JobLease
 from privacy_service.purges import PurgeRun
+from privacy_service.requests.behalf import Evidence, Requester
 from privacy_service.requests.models import (
     DataRequest,
     ExportArchive,
@@ -32,6 +42,7 @@ __all__ = [
     "CorrectionRecord",
     "DataKey",
     "DataRequest",
+    "Evidence",
     "ExportArchive",
     "ExportChunk",
     "IdempotencyRecord",
@@ -42,7 +53,12 @@ __all__ = [
     "LegalHold",
     "PurgeRun",
     "ReplyTemplate",
+    "ReportCloseDays",
+    "ReportClosed",
+    "ReportReceived",
+    "ReportState",
     "RequestNote",
+    "Requester",
     "SavedView",
     "SourceStep",
     "StaffSession",

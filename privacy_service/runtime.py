@@ -15,7 +15,7 @@ from exports.worker import ExportDeps
 from privacy_service import notices
 from privacy_service.config import Settings
 from privacy_service.crypto import Vault
-from privacy_service.datamap.collect import Collector, TableCache
+from privacy_service.datamap.collect import Collector
 from privacy_service.db import Database, make_engine
 from privacy_service.notices import Notice
 from privacy_service.notify import Notifier
@@ -39,12 +39,10 @@ class Runtime:
     deliver_notice: Callable[[Notice], None] | None = None
     # The task queue (privacy_service.tasks.queue.TaskQueue), set up by the app factory.
     queue: object = None
-    # The sources' reflected tables, shared by every collector of this app.
-    tables: TableCache = dataclasses.field(default_factory=TableCache)
 
     def collector(self) -> Collector:
         """A collector over the data map's sources."""
-        return Collector(self.policies.datamap, self.sources, self.tables)
+        return Collector(self.policies.datamap, self.sources)
 
     @property
     def storage(self) -> Storage:

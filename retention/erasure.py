@@ -25,10 +25,10 @@ from privacy_service.retention_policy import Period
 from privacy_service.subjects.history import CorrectionRecord
 from privacy_service.subjects.vault_tables import VAULT_TABLES
 from retention import http_erasure
+from retention.http_erasure import REPLACEMENT
 from retention.periods import cutoff, cutoff_inverse, naive_if_sqlite
 
 BATCH = 5000
-REPLACEMENT = {"name": "匿名用户", "address_part": "已删除"}
 
 
 def _period_note(years: int) -> dict[str, str]:
@@ -172,7 +172,7 @@ def _history_steps(session, subject, category, rule, hold) -> list[dict]:
 
 def _table_steps(collector, session, subject, source, table, category, rule, hold, chosen, now):
     if source.kind == "http":
-        return http_erasure.steps(collector, subject, source, table, category, rule, hold)
+        return http_erasure.steps(collector, subject, source, table, category, rule, hold, chosen)
     if source.kind == "vault":
         model = VAULT_TABLES[table.name].model
         count = (
@@ -414,9 +414,8 @@ def _run_step(
         return 0
     source = policies.datamap.sources[step["source"]]
     table = source.tables[step["table"]]
-    if action == "http_erase":
-        changed = http_erasure.run(collector, source, table, subject, step, progress)
-        return step["rows"] if changed is None else changed
+    if action in ("http_erase", "http_anonymise"):
+        return http_erasure.run(collector, source, table, subject, step, progress)
     if action == "history_delete":
         return session.execute(
             delete(CorrectionRecord).where(
@@ -509,7 +508,7 @@ def receipt(request, completed_at: dt.datetime, *, shredded: bool) -> dict:
         entry = categories.setdefault(step["category"], {"deleted": 0, "anonymised": 0, "kept": []})
         if step["action"] in ("delete", "vault_delete", "http_erase", "history_delete"):
             entry["deleted"] += step["rows"]
-        elif step["action"] == "anonymise":
+        elif step["action"] in ("anonymise", "http_anonymise"):
             entry["anonymised"] += step["rows"]
         else:
             entry["kept"].append(

@@ -70,7 +70,7 @@ class TableSpec:
     parent_table: str | None = None
     parent_column: str | None = None
     human_key: str | None = None  # the field a person knows a row by (order_no), shown on children
-    http: dict | None = None  # HTTP sources: find, key, erase
+    http: dict | None = None  # HTTP sources: find, key, erase, update, anonymise
 
     def categories(self) -> list[str]:
         """Categories of this table's fields, in declaration order."""
@@ -95,6 +95,9 @@ class SourceSpec:
     currency: str = "CNY"  # of money fields that name no currency
     # Contact kind (email, phone) -> column of the identity table that holds it.
     contacts: dict[str, str] = dataclasses.field(default_factory=dict)
+    key_from: str | None = None  # HTTP: the source whose account keys this provider uses
+    # Contact kind -> a column holding that contact already normalised (``identity.lookup``).
+    lookup: dict[str, str] = dataclasses.field(default_factory=dict)
     line: int = 1  # where the source starts in datamap.yaml (for messages)
     http: dict | None = None  # HTTP sources: token_env, timeout_seconds, retries
 
@@ -229,6 +232,8 @@ class _Table(_Strict):
     find = fields.Nested(http_model.Find)  # HTTP sources only
     key = fields.String(load_default="id")
     erase = fields.Nested(http_model.Erase)
+    update = fields.Nested(http_model.Change)
+    anonymise = fields.Nested(http_model.Change)
     restrict_column = fields.String(validate=_NAME)
     human_key = fields.String(validate=_NAME)
     fields = fields.Dict(
@@ -254,6 +259,24 @@ class _Identity(_Strict):
         values=fields.String(validate=_NAME),
         validate=validate.Length(min=1),
     )
+    # HTTP only: the provider knows customers by their key in another source (the shop's
+    # customer id), not by a contact: {key} in its paths is that key.
+    key_from = fields.String(validate=_NAME)
+    # Optional, SQL only: a column holding the contact already normalised (a generated column
+    # with an index, for databases that cannot index an expression: MariaDB).
+    lookup = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(CONTACT_KINDS)),
+        values=fields.String(validate=_NAME),
+    )
+
+    @validates_schema
+    def _lookup_for_contacts(self, data, **_kwargs):
+        extra = set(data.get("lookup") or {}) - set(data.get("contacts") or {})
+        if extra:
+            raise ValidationError(
+                f"Only for contacts the source declares (not {', '.join(sorted(extra))}).",
+                field_name="lookup",
+            )
 
 
 class _Source(_Strict):
@@ -292,8 +315,18 @@ class DataMapSchema(_Strict):
     @validates_schema
     def _cross_check(self, data, **_kwargs):
         errors: dict = {}
-        for name, source in data.get("sources", {}).items():
+        sources = data.get("sources", {})
+        for name, source in sources.items():
             problems = _check_source(source, self.known_categories, self.settings_fields)
+            key_from = (source.get("identity") or {}).get("key_from")
+            if key_from and (
+                key_from == name
+                or key_from not in sources
+                or sources[key_from].get("kind") != "sql"
+            ):
+                problems.setdefault("identity", {})
+                if isinstance(problems["identity"], dict):
+                    problems["identity"]["key_from"] = ["Must name another, SQL source."]
             if problems:
                 errors[name] = problems
         if errors:
@@ -327,6 +360,12 @@ def _check_source(source: dict, categories: set, settings_fields: set) -> dict:
                         "fields", {}
                     )[field_name] = [f"Not a vault field; one of {list(allowed)}."]
         return problems
+    for table_name, table in tables.items():
+        calls = sorted({"find", "erase", "update", "anonymise"} & set(table))
+        if calls:
+            problems.setdefault("tables", {})[table_name] = {
+                call: ["Only tables of an HTTP source (kind: http) take this."] for call in calls
+            }
     if source.get("url_env") and source.get("url_setting"):
         problems["url_env"] = ["Give url_env or url_setting, not both."]
     elif source.get("url_setting"):
@@ -442,7 +481,11 @@ def _build(data: dict, path: Path | None = None, lines: dict | None = None) -> D
                     for f, spec in t["fields"].items()
                 ),
                 restrict_column=t.get("restrict_column"),
-                http={"find": t["find"], "key": t["key"], "erase": t.get("erase")}
+                http={
+                    "find": t["find"],
+                    "key": t["key"],
+                    **{call: t.get(call) for call in ("erase", "update", "anonymise")},
+                }
                 if t.get("find")
                 else None,
                 link_column=link["column"] if link else None,
@@ -461,6 +504,8 @@ def _build(data: dict, path: Path | None = None, lines: dict | None = None) -> D
             url_setting=s.get("url_setting"),
             url_env=s.get("url_env"),
             contacts=dict(identity.get("contacts") or {}),
+            lookup=dict(identity.get("lookup") or {}),
+            key_from=identity.get("key_from"),
             line=(lines or {}).get(name, 1),
             http={k: s.get(k) for k in ("token_env", "timeout_seconds", "retries")}
             if s["kind"] == "http"

@@ -4,6 +4,8 @@ Listeners on the runtime's session factory notice, at flush, the rows that make 
 
 * an export archive becoming ``queued`` with no attempt yet (verification, a staff retry);
 * a deletion or account closure becoming ``in_progress`` (approval, the end of a cooling-off);
+* a correction whose approval left a source failed (``requests/corrections.py``), at the end of
+  its pause;
 * a new request whose contact waits to be looked up in the shop's sources.
 
 Other work (a staff retry of an erasure, a source marked not applicable) is named with
@@ -23,6 +25,7 @@ from sqlalchemy.orm import Session
 from privacy_service.requests import lifecycle
 from privacy_service.requests.models import DataRequest, ExportArchive
 from privacy_service.tasks.queue import ERASURE, EXPORT, IDENTITY
+from privacy_service.tasks.work import seconds_until
 
 log = logging.getLogger(__name__)
 KEY = "privacy.tasks"
@@ -41,6 +44,8 @@ def install(session_factory, queue) -> None:
         for obj in [*session.new, *session.dirty]:
             for kind, request_id in _due(obj):
                 on_commit(session, kind, request_id)
+            if _correction_waits(obj):  # approved, a source left: when its pause ends
+                on_commit(session, ERASURE, obj.id, seconds_until(obj.claim_until))
 
     def after_commit(session):
         due = session.info.pop(KEY, None)
@@ -80,6 +85,21 @@ def _due(obj) -> list[tuple[str, str]]:
     if inspect(obj).pending and obj.identity_status == "pending":
         due.append((IDENTITY, obj.id))
     return due
+
+
+def _correction_waits(obj) -> bool:
+    """A correction whose approval left a source to retry (``requests/corrections.py``).
+
+    The worker's own passes (``claimed_by`` set) are retried by their task.
+    """
+    return (
+        isinstance(obj, DataRequest)
+        and obj.type == "correction"
+        and obj.status == lifecycle.IN_PROGRESS
+        and obj.claimed_by is None
+        and obj.claim_until is not None
+        and _changed(obj, "claim_until")
+    )
 
 
 def _changed(obj, attr: str) -> bool:

@@ -42,7 +42,7 @@ def due_work(session, max_attempts: int) -> list[tuple[str, str, float]]:
     erasures = session.execute(
         select(DataRequest.id, DataRequest.claim_until)
         .where(
-            DataRequest.type.in_(("deletion", "account_closure")),
+            DataRequest.type.in_(("deletion", "account_closure", "correction")),
             DataRequest.status == lifecycle.IN_PROGRESS,
             DataRequest.id.not_in(failed),
         )
