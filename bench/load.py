@@ -101,6 +101,7 @@ EXPORT_WAIT = 180.0  # a small export not downloadable after this long is an err
 STAFF_THINK = 1.0
 BIN = Path(sys.executable).parent
 STAFF_LOGIN = ("admin@shop.example", "demo-admin-password")
+DEMO_EMAIL = "demo@example.com"  # the customer of LOAD_EXPORT_ROWS browsing rows
 
 
 def _queue_bench():
@@ -846,9 +847,6 @@ def big_export(base: str, record: Record, sink: Sink) -> dict:
         "status": state.get("status", "timed out"),
         "filed_to_verified": verified - filed,
     }
-
-
-DEMO_EMAIL = "demo@example.com"
 
 
 # --- the run -------------------------------------------------------------------------------------
