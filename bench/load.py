@@ -918,7 +918,8 @@ def _clean_redis(prefix: str) -> None:
 
     client = redis.Redis.from_url(REDIS_URL)
     try:
-        for pattern in (f"{prefix}*", f"*{prefix}*"):
+        # The rate limits' keys carry the prefix; Huey's carry the queue name without hyphens.
+        for pattern in (f"*{prefix}*", f"*{prefix.replace('-', '')}*"):
             keys = list(client.scan_iter(match=pattern, count=1000))
             if keys:
                 client.delete(*keys)
