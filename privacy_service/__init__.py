@@ -29,7 +29,7 @@ from privacy_service.notices.templates import NoticeTemplateError, NoticeTexts, 
 from privacy_service.notify import Notifier
 from privacy_service.policies import load_policies
 from privacy_service.runtime import Runtime
-from privacy_service.service_auth import parse_tokens
+from privacy_service.web.service_auth import parse_tokens
 
 log = logging.getLogger(__name__)
 API_VERSION = "1.0.0"
@@ -47,7 +47,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     settings = _load_settings(config_overrides)
     logs.configure(settings.log_format)
     _private_instance(settings)
-    app = Flask(__name__, instance_path=settings.instance_dir)
+    app = Flask(__name__, instance_path=settings.instance_dir, static_folder="web/static")
     vault = _install_vault(settings, config_overrides)
     policies = load_policies(settings.policies_dir)
     rt = Runtime(
@@ -153,34 +153,34 @@ def _configure_flask(app: Flask, settings: Settings) -> None:
 
 
 def _register_api(app: Flask) -> None:
-    from privacy_service.portal import account  # noqa: F401 - registers its pages on portal_bp
-    from privacy_service.portal.views import bp as portal_bp
-    from privacy_service.requests.api import blp as requests_blp
-    from privacy_service.requests.choices_api import blp as choices_blp
-    from privacy_service.subjects.api import blp as identity_blp
+    from privacy_service.web.api.choices import blp as choices_blp
+    from privacy_service.web.api.identity import blp as identity_blp
+    from privacy_service.web.api.requests import blp as requests_blp
+    from privacy_service.web.portal import account  # noqa: F401 - registers its pages on portal_bp
+    from privacy_service.web.portal.views import bp as portal_bp
 
     api = ProblemApi(app)
     api.register_blueprint(requests_blp)
     api.register_blueprint(identity_blp)
     api.register_blueprint(choices_blp)
     app.extensions["privacy.api"] = api
-    from privacy_service.dashboard.views import bp as dashboard_bp
+    from privacy_service.web.dashboard.views import bp as dashboard_bp
 
     app.register_blueprint(portal_bp)  # the customer's pages at /
     app.register_blueprint(dashboard_bp)  # the privacy team's pages at /staff/
-    from privacy_service.health import bp as health_bp
+    from privacy_service.web.health import bp as health_bp
 
     app.register_blueprint(health_bp)  # /healthz and /readyz
 
-    from privacy_service.bodies import check_api_body, check_no_nul
+    from privacy_service.web.bodies import check_api_body, check_no_nul
 
     app.before_request(check_no_nul)
     app.before_request(check_api_body)
 
 
 def _install_limits(app: Flask, settings: Settings) -> None:
-    from privacy_service import ratelimit
-    from privacy_service.budgets import Budgets
+    from privacy_service.web import ratelimit
+    from privacy_service.web.budgets import Budgets
 
     limiter = ratelimit.install(app, settings)
     app.extensions["privacy.budgets"] = Budgets(limiter.storage, settings)

@@ -331,7 +331,7 @@ def _staff_actor(email: str) -> str:
     """The audit actor of a staff account named by its e-mail (decisions need a real member)."""
     from sqlalchemy import select
 
-    from privacy_service.dashboard.staff import StaffUser
+    from privacy_service.team.accounts import StaffUser
 
     member = (
         runtime()
@@ -569,7 +569,7 @@ def staff_create(email, role, totp, password):
     """Create a staff account (passwords are stored as Argon2id hashes)."""
     import pyotp
 
-    from privacy_service.dashboard.staff import create
+    from privacy_service.team.accounts import create
 
     rt = runtime()
     try:
@@ -588,7 +588,7 @@ def staff_create(email, role, totp, password):
 def _staff_member(email: str):
     from sqlalchemy import select
 
-    from privacy_service.dashboard.staff import StaffUser
+    from privacy_service.team.accounts import StaffUser
 
     user = (
         runtime()
@@ -605,7 +605,7 @@ def _staff_member(email: str):
 @click.option("--role", required=True, type=click.Choice(["agent", "admin", "auditor"]))
 def staff_set_role(email, role):
     """Change a member's role; their sessions end at once."""
-    from privacy_service.dashboard.staff import set_role
+    from privacy_service.team.accounts import set_role
 
     rt = runtime()
     set_role(rt.db.session, _staff_member(email), role, actor="cli")
@@ -618,7 +618,7 @@ def staff_set_role(email, role):
 @click.password_option(help="At least 12 characters (prompted when omitted).")
 def staff_set_password(email, password):
     """Set a member's password; their sessions end at once."""
-    from privacy_service.dashboard.staff import set_password
+    from privacy_service.team.accounts import set_password
 
     rt = runtime()
     try:
@@ -634,7 +634,7 @@ def staff_set_password(email, password):
 @click.option("--minutes", type=click.IntRange(1, 525_600), help="Default: until unlocked.")
 def staff_lock(email, minutes):
     """Lock an account (it cannot sign in); its sessions end at once."""
-    from privacy_service.dashboard.staff import lock
+    from privacy_service.team.accounts import lock
 
     rt = runtime()
     lock(rt.db.session, _staff_member(email), actor="cli", minutes=minutes)
@@ -646,7 +646,7 @@ def staff_lock(email, minutes):
 @click.option("--email", required=True)
 def staff_unlock(email):
     """Lift a lock."""
-    from privacy_service.dashboard.staff import unlock
+    from privacy_service.team.accounts import unlock
 
     rt = runtime()
     unlock(rt.db.session, _staff_member(email), actor="cli")
@@ -655,7 +655,7 @@ def staff_unlock(email):
 
 
 def _staff_changed(member, change: str, *, end_sessions: bool = False, **details) -> None:
-    from privacy_service.dashboard import sessions
+    from privacy_service.team import sessions
 
     session = runtime().db.session
     if end_sessions:
@@ -674,7 +674,7 @@ def staff_list():
     """Every staff account: e-mail, role, second factor, state."""
     from sqlalchemy import select
 
-    from privacy_service.dashboard.staff import StaffUser
+    from privacy_service.team.accounts import StaffUser
 
     for m in runtime().db.session.scalars(select(StaffUser).order_by(StaffUser.email)):
         state = "disabled" if m.disabled_at else "active"
@@ -790,7 +790,7 @@ def _demo_staff(rt) -> None:
     """A demo admin for the dashboard, in development only (printed by ``make run``)."""
     from sqlalchemy import select
 
-    from privacy_service.dashboard.staff import StaffUser, create
+    from privacy_service.team.accounts import StaffUser, create
 
     if rt.settings.is_production:
         return

@@ -122,7 +122,7 @@ def _wants_page() -> bool:
 
 def page_response(status: int, title: str, detail: str, headers=None) -> Response:
     """A small, self-contained HTML error page (no template: it must render in any state)."""
-    from privacy_service.webforms import html
+    from privacy_service.web.forms import html
 
     body = (
         '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'

@@ -4,9 +4,6 @@ from privacy_service.audit import AuditEntry, AuditHead
 from privacy_service.batches import WorkBatch
 from privacy_service.crypto.keystore import DataKey, KeyVersion
 from privacy_service.crypto.rotation import KeyRotation
-from privacy_service.dashboard.models import AuditCheck, ReplyTemplate, RequestNote, SavedView
-from privacy_service.dashboard.sessions import StaffSession
-from privacy_service.dashboard.staff import StaffUser
 from privacy_service.datamap.steps import SourceStep
 from privacy_service.db import Base
 from privacy_service.holds import LegalHold
@@ -21,6 +18,9 @@ from privacy_service.requests.models import (
 from privacy_service.subjects.history import CorrectionRecord
 from privacy_service.subjects.identity import IdentityDocument
 from privacy_service.subjects.models import Subject, SubjectAccount
+from privacy_service.team.accounts import StaffUser
+from privacy_service.team.models import AuditCheck, ReplyTemplate, RequestNote, SavedView
+from privacy_service.team.sessions import StaffSession
 
 __all__ = [
     "AuditCheck",

@@ -353,7 +353,7 @@ def approver(app, email: str = "li.na@shop.example") -> str:
     """An active agent account for ``--by`` (the CLI names staff accounts only); its e-mail."""
     from sqlalchemy import select
 
-    from privacy_service.dashboard.staff import StaffUser, create
+    from privacy_service.team.accounts import StaffUser, create
 
     rt = app.extensions["privacy"]
     session = rt.db.new_session()

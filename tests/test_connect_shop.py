@@ -268,7 +268,7 @@ def test_a_source_that_is_down_is_retried_and_visible(make_app, tmp_path, monkey
 def test_staff_page_shows_the_failing_source(make_app, tmp_path, monkeypatch):
     from test_dashboard import login
 
-    from privacy_service.dashboard.staff import create
+    from privacy_service.team.accounts import create
 
     monkeypatch.setenv("PRIVACY_SOURCE_CRM_URL", f"sqlite:///{tmp_path / 'absent' / 'x.db'}")
     app = make_app(policies_dir=write_policies(tmp_path / "operator"))

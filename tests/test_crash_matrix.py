@@ -274,7 +274,7 @@ def _erasure_checks(session, rid, name):
 def _deletion(crasher, rt, session, verified, runner, shop_db):
     email = _email(shop_db, 2)
     rid, _ = verified(type="deletion", email=email, categories=["browsing", "lists"])
-    from privacy_service.dashboard.staff import create
+    from privacy_service.team.accounts import create
 
     create(session, email="li.na@shop.example", role="agent", password="correct horse battery")
     session.commit()

@@ -140,7 +140,7 @@ def test_an_erasure_killed_before_its_record_resumes_and_counts_every_row(
     seed(session, rt.sources["shop"], customers=3, browsing_per_customer=40, now=NOW)
     shop_db = rt.sources["shop"]
     rid, _ = verified(type="deletion", categories=["browsing"])
-    from privacy_service.dashboard.staff import create
+    from privacy_service.team.accounts import create
 
     create(session, email="li.na@shop.example", role="agent", password="correct horse battery")
     session.commit()

@@ -13,9 +13,9 @@ from staffpages import PASSWORD, assert_readable, csrf_of, login, make_team
 
 from privacy_service.audit import AuditEntry
 from privacy_service.crypto.keystore import DataKey, KeyVersion
-from privacy_service.dashboard.models import AuditCheck, RequestNote
-from privacy_service.dashboard.staff import StaffUser
 from privacy_service.requests.models import DataRequest
+from privacy_service.team.accounts import StaffUser
+from privacy_service.team.models import AuditCheck, RequestNote
 
 
 @pytest.fixture
@@ -309,8 +309,8 @@ def test_a_phone_request_logged_today_counts_from_yesterday_and_is_verified_by_t
     import datetime as dt
 
     from privacy_service.calendar import receipt_day
-    from privacy_service.dashboard.common import SHANGHAI
     from privacy_service.db import utcnow
+    from privacy_service.web.dashboard.common import SHANGHAI
 
     customer(email="li@example.com", phone="13700002222")
     login(client, "agent@shop.example")
@@ -358,8 +358,8 @@ def test_a_logged_request_verified_by_code_sends_the_code_to_the_account(
     login(client, "agent@shop.example")
     csrf = csrf_of(client, "/staff/requests/new")
     before = len(smtp.messages)
-    from privacy_service.dashboard.common import SHANGHAI
     from privacy_service.db import utcnow
+    from privacy_service.web.dashboard.common import SHANGHAI
 
     answer = client.post(
         "/staff/requests/new",

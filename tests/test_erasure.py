@@ -30,7 +30,7 @@ LI_NA = "li.na@shop.example"
 @pytest.fixture(autouse=True)
 def li_na(session):
     """The agent named by ``--by`` (the CLI accepts only staff accounts)."""
-    from privacy_service.dashboard.staff import create
+    from privacy_service.team.accounts import create
 
     create(session, email=LI_NA, role="agent", password="correct horse battery")
     session.commit()

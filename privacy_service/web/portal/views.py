@@ -24,8 +24,20 @@ from marshmallow import ValidationError
 
 from privacy_service.db import is_uuid, utcnow
 from privacy_service.errors import Problem
-from privacy_service.portal import signin
-from privacy_service.portal.forms import (
+from privacy_service.requests import service, verification
+from privacy_service.requests.models import DataRequest, Verification
+from privacy_service.requests.schemas import RequestCreateSchema
+from privacy_service.runtime import runtime
+from privacy_service.subjects.models import Subject
+from privacy_service.web.forms import (
+    check_csrf,
+    csrf_token,
+    html,
+    same_site_path,
+    zip_download,
+)
+from privacy_service.web.portal import signin
+from privacy_service.web.portal.forms import (
     CORRECTION_ROWS,
     correction_changes,
     field_errors,
@@ -33,19 +45,7 @@ from privacy_service.portal.forms import (
     record_choices,
     with_value_errors,
 )
-from privacy_service.portal.i18n import LANGUAGES, t, table_label
-from privacy_service.requests import service, verification
-from privacy_service.requests.models import DataRequest, Verification
-from privacy_service.requests.schemas import RequestCreateSchema
-from privacy_service.runtime import runtime
-from privacy_service.subjects.models import Subject
-from privacy_service.webforms import (
-    check_csrf,
-    csrf_token,
-    html,
-    same_site_path,
-    zip_download,
-)
+from privacy_service.web.portal.i18n import LANGUAGES, t, table_label
 
 bp = Blueprint(
     "portal",

@@ -17,13 +17,20 @@ from sqlalchemy.orm import Session
 
 from privacy_service import audit
 from privacy_service.audit import AuditEntry
-from privacy_service.dashboard import labels, queries
-from privacy_service.dashboard.common import SHANGHAI, bp, query_string, render, roles, staff_names
-from privacy_service.dashboard.models import AuditCheck
-from privacy_service.dashboard.queries import _digits
 from privacy_service.db import is_uuid, utcnow
 from privacy_service.requests.models import DataRequest
 from privacy_service.runtime import runtime
+from privacy_service.team.models import AuditCheck
+from privacy_service.web.dashboard import labels, queries
+from privacy_service.web.dashboard.common import (
+    SHANGHAI,
+    bp,
+    query_string,
+    render,
+    roles,
+    staff_names,
+)
+from privacy_service.web.dashboard.queries import _digits
 
 PAGE = 50
 ACTOR_KINDS = ("system", "customer", "cli", "anonymous")

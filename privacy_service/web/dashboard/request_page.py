@@ -9,10 +9,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from privacy_service import holds
 from privacy_service.audit import AuditEntry
 from privacy_service.crypto.normalize import mask
-from privacy_service.dashboard import labels
-from privacy_service.dashboard.common import actor, bp, get_request, render, roles, today
-from privacy_service.dashboard.models import RequestNote
-from privacy_service.dashboard.staff import StaffUser
 from privacy_service.datamap import steps as source_steps
 from privacy_service.datamap.http_source import HttpSourceError
 from privacy_service.errors import Problem
@@ -20,6 +16,10 @@ from privacy_service.requests import lifecycle, staff
 from privacy_service.requests.models import DataRequest, Verification
 from privacy_service.runtime import runtime
 from privacy_service.subjects.scope import for_request
+from privacy_service.team.accounts import StaffUser
+from privacy_service.team.models import RequestNote
+from privacy_service.web.dashboard import labels
+from privacy_service.web.dashboard.common import actor, bp, get_request, render, roles, today
 
 REFUSAL_TEMPLATES = {
     "identity": (
@@ -39,7 +39,7 @@ REFUSAL_TEMPLATES = {
 
 def refusal_templates() -> dict[str, tuple[str, str]]:
     """The refusal templates: the built-in ones, as edited and added to by admins."""
-    from privacy_service.dashboard.models import ReplyTemplate
+    from privacy_service.team.models import ReplyTemplate
 
     out = dict(REFUSAL_TEMPLATES)
     for row in runtime().db.session.scalars(select(ReplyTemplate).order_by(ReplyTemplate.key)):
@@ -104,7 +104,7 @@ def _timeline(s, r: DataRequest) -> list[AuditEntry]:
 
 
 def _can_extend(rt, r: DataRequest) -> bool:
-    from privacy_service.dashboard.work import extension_allowed
+    from privacy_service.web.dashboard.work import extension_allowed
 
     return extension_allowed(rt, r)
 

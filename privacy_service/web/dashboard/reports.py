@@ -20,11 +20,11 @@ from flask import Response, g, request
 from sqlalchemy import func, select
 
 from privacy_service import audit
-from privacy_service.dashboard import charts, labels
-from privacy_service.dashboard.common import SHANGHAI, bp, query_string, render, today
-from privacy_service.dashboard.queries import local_day, open_requests
 from privacy_service.requests.models import REQUEST_TYPES, DataRequest
 from privacy_service.runtime import runtime
+from privacy_service.web.dashboard import charts, labels
+from privacy_service.web.dashboard.common import SHANGHAI, bp, query_string, render, today
+from privacy_service.web.dashboard.queries import local_day, open_requests
 
 AGE_BUCKETS = (("0-5", 0, 5), ("6-10", 6, 10), ("11-15", 11, 15), (">15", 16, 10**6))
 MAX_DAYS = 732

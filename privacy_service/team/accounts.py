@@ -85,7 +85,7 @@ def authenticate(session: Session, email: str, password: str, code: str | None) 
     e-mail nor a throttled or locked account answers faster. Every attempt is audited (never
     the password).
     """
-    from privacy_service import budgets
+    from privacy_service.web import budgets
 
     now = utcnow()
     email = email.strip().lower()[:254]
@@ -131,7 +131,7 @@ def _dummy_hash() -> str:
 
 def lock(session: Session, user: StaffUser, *, actor: str, minutes: int | None = None) -> None:
     """Lock an account (for ``minutes``, or until unlocked) and end its sessions at once."""
-    from privacy_service.dashboard import sessions
+    from privacy_service.team import sessions
 
     until = dt.datetime.max.replace(tzinfo=dt.UTC) if minutes is None else utcnow()
     if minutes is not None:
@@ -151,7 +151,7 @@ def unlock(session: Session, user: StaffUser, *, actor: str) -> None:
 
 def set_role(session: Session, user: StaffUser, role: str, *, actor: str) -> None:
     """Change the role; the member signs in again (every session ends now)."""
-    from privacy_service.dashboard import sessions
+    from privacy_service.team import sessions
 
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}")
@@ -167,7 +167,7 @@ def set_role(session: Session, user: StaffUser, role: str, *, actor: str) -> Non
 
 def set_password(session: Session, user: StaffUser, password: str, *, actor: str) -> None:
     """Change the password; every session of the member ends now."""
-    from privacy_service.dashboard import sessions
+    from privacy_service.team import sessions
 
     if len(password) < 12:
         raise ValueError("a staff password has at least 12 characters")

@@ -12,8 +12,15 @@ from flask import abort, flash, g, redirect, request, url_for
 from sqlalchemy import select
 
 from privacy_service import audit, holds
-from privacy_service.dashboard import labels
-from privacy_service.dashboard.common import (
+from privacy_service.db import is_uuid, utcnow
+from privacy_service.requests import lifecycle
+from privacy_service.requests.models import DataRequest
+from privacy_service.runtime import runtime
+from privacy_service.subjects.models import Subject
+from privacy_service.team.accounts import StaffUser
+from privacy_service.team.models import RequestNote
+from privacy_service.web.dashboard import labels
+from privacy_service.web.dashboard.common import (
     actor,
     bp,
     get_request,
@@ -22,14 +29,7 @@ from privacy_service.dashboard.common import (
     staff_names,
     today,
 )
-from privacy_service.dashboard.models import RequestNote
-from privacy_service.dashboard.request_page import current_value, page_context
-from privacy_service.dashboard.staff import StaffUser
-from privacy_service.db import is_uuid, utcnow
-from privacy_service.requests import lifecycle
-from privacy_service.requests.models import DataRequest
-from privacy_service.runtime import runtime
-from privacy_service.subjects.models import Subject
+from privacy_service.web.dashboard.request_page import current_value, page_context
 
 NOTE_MAX = 4000
 RECORDS_SHOWN = 200

@@ -17,8 +17,8 @@ import secrets
 from sqlalchemy import ForeignKey, String, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from privacy_service.dashboard.staff import StaffUser
 from privacy_service.db import ID, Base, UTCDateTime, utcnow
+from privacy_service.team.accounts import StaffUser
 
 IDLE = dt.timedelta(minutes=30)
 ABSOLUTE = dt.timedelta(hours=12)

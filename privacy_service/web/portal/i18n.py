@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from privacy_service.portal.texts import ACCOUNT_TEXT, TABLES
+from privacy_service.web.portal.texts import ACCOUNT_TEXT, TABLES
 
 LANGUAGES = ("zh-CN", "en")
 

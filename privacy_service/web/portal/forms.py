@@ -7,8 +7,8 @@ from sqlalchemy import select
 from privacy_service.datamap import correct
 from privacy_service.errors import Problem
 from privacy_service.notices import outcomes
-from privacy_service.portal.i18n import t, table_label
 from privacy_service.subjects.history import CorrectionRecord
+from privacy_service.web.portal.i18n import t, table_label
 
 CORRECTION_ROWS = 3  # corrections one request may carry on the page (the API takes up to 20)
 

@@ -14,15 +14,15 @@ from flask import flash, g, redirect, request, url_for
 
 from privacy_service import audit
 from privacy_service.crypto.normalize import InvalidValue
-from privacy_service.dashboard.common import SHANGHAI, actor, bp, render, roles
-from privacy_service.dashboard.labels import METHODS
-from privacy_service.dashboard.models import RequestNote
 from privacy_service.db import utcnow
 from privacy_service.errors import Problem
 from privacy_service.requests import lifecycle, service
 from privacy_service.requests.models import REQUEST_TYPES
 from privacy_service.runtime import runtime
 from privacy_service.subjects.directory import find_by_contact
+from privacy_service.team.models import RequestNote
+from privacy_service.web.dashboard.common import SHANGHAI, actor, bp, render, roles
+from privacy_service.web.dashboard.labels import METHODS
 
 CHANNELS = ("email", "phone", "letter")
 TEXT_MAX = 20_000

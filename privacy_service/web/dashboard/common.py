@@ -25,12 +25,13 @@ from flask import (
 from sqlalchemy import select
 
 from privacy_service.calendar import receipt_day
-from privacy_service.dashboard import labels, sessions
-from privacy_service.dashboard.staff import StaffUser
 from privacy_service.db import is_uuid, utcnow
 from privacy_service.requests.models import DataRequest
 from privacy_service.runtime import runtime
-from privacy_service.webforms import check_csrf, csrf_token, html
+from privacy_service.team import sessions
+from privacy_service.team.accounts import StaffUser
+from privacy_service.web.dashboard import labels
+from privacy_service.web.forms import check_csrf, csrf_token, html
 
 bp = Blueprint(
     "dashboard",

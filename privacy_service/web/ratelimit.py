@@ -46,7 +46,7 @@ def _request_key() -> str:
 
 def _caller_service() -> str | None:
     from privacy_service.errors import Problem
-    from privacy_service.service_auth import current_service
+    from privacy_service.web.service_auth import current_service
 
     try:
         return current_service()

@@ -16,15 +16,16 @@ from flask import current_app, flash, redirect, request, session, url_for
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from privacy_service.dashboard import charts, labels, sessions
-from privacy_service.dashboard.common import actor, bp, render, roles, today
-from privacy_service.dashboard.queries import local
-from privacy_service.dashboard.staff import authenticate
 from privacy_service.db import utcnow
 from privacy_service.requests import lifecycle
 from privacy_service.requests.models import REQUEST_TYPES, DataRequest
 from privacy_service.runtime import runtime
-from privacy_service.webforms import same_site_path
+from privacy_service.team import sessions
+from privacy_service.team.accounts import authenticate
+from privacy_service.web.dashboard import charts, labels
+from privacy_service.web.dashboard.common import actor, bp, render, roles, today
+from privacy_service.web.dashboard.queries import local
+from privacy_service.web.forms import same_site_path
 
 __all__ = ["bp"]
 LOGIN_FAILED = (
@@ -172,8 +173,8 @@ def _rule_counts(next_run: dict) -> dict[str, str]:
 
 
 def _next_run_time() -> str:
-    from privacy_service.dashboard.jobinfo import next_run
     from privacy_service.jobs import JOBS
+    from privacy_service.web.dashboard.jobinfo import next_run
 
     spec = next(s for s in JOBS if s.id == "retention.nightly")
     return next_run(spec, None)
@@ -261,7 +262,7 @@ def retention_run():
 
 
 # The other pages register on the same blueprint.
-from privacy_service.dashboard import (  # noqa: E402, F401
+from privacy_service.web.dashboard import (  # noqa: E402, F401
     admin,
     auditlog,
     intake,

@@ -6,7 +6,6 @@ from flask import request as http_request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from privacy_service import idempotency
 from privacy_service.db import is_uuid
 from privacy_service.errors import NotFound, Problem, TooManyRequests
 from privacy_service.requests import service, tokens, verification
@@ -20,7 +19,8 @@ from privacy_service.requests.schemas import (
     VerifySchema,
 )
 from privacy_service.runtime import runtime
-from privacy_service.webforms import zip_download
+from privacy_service.web import idempotency
+from privacy_service.web.forms import zip_download
 
 blp = Blueprint(
     "requests",

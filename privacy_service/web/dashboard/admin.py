@@ -15,12 +15,13 @@ from flask import abort, flash, g, redirect, request, url_for
 from sqlalchemy import select
 
 from privacy_service import audit
-from privacy_service.dashboard import jobinfo, sessions
-from privacy_service.dashboard.common import actor, bp, render, roles
-from privacy_service.dashboard.staff import ROLES, StaffUser, create
 from privacy_service.db import is_uuid, utcnow
 from privacy_service.jobs import JOBS, JobLease, run_job
 from privacy_service.runtime import runtime
+from privacy_service.team import sessions
+from privacy_service.team.accounts import ROLES, StaffUser, create
+from privacy_service.web.dashboard import jobinfo
+from privacy_service.web.dashboard.common import actor, bp, render, roles
 
 INVITE_PASSWORD_BYTES = 15  # 20 characters of URL-safe base64
 
@@ -221,7 +222,7 @@ TEMPLATE_KEY = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 @roles("admin", "auditor")
 def admin_templates():
     """The refusal templates agents choose from (built-in ones as edited, and added ones)."""
-    from privacy_service.dashboard.request_page import refusal_templates
+    from privacy_service.web.dashboard.request_page import refusal_templates
 
     return render("dashboard/admin_templates.html", templates=refusal_templates(), form={})
 
@@ -230,8 +231,8 @@ def admin_templates():
 @roles("admin")
 def save_template():
     """Edit or add a template (both languages required); audited without its text."""
-    from privacy_service.dashboard.models import ReplyTemplate
-    from privacy_service.dashboard.request_page import refusal_templates
+    from privacy_service.team.models import ReplyTemplate
+    from privacy_service.web.dashboard.request_page import refusal_templates
 
     s = runtime().db.session
     key = request.form.get("key", "").strip()
@@ -256,4 +257,4 @@ def save_template():
     return redirect(url_for("dashboard.admin_templates"), code=303)
 
 
-from privacy_service.dashboard import admin_keys  # noqa: E402, F401
+from privacy_service.web.dashboard import admin_keys  # noqa: E402, F401

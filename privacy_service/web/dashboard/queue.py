@@ -9,8 +9,12 @@ import time
 from flask import Response, abort, current_app, flash, g, redirect, request, session, url_for
 from sqlalchemy import delete, func, select
 
-from privacy_service.dashboard import queries
-from privacy_service.dashboard.common import (
+from privacy_service.requests import lifecycle
+from privacy_service.requests.models import REQUEST_TYPES, DataRequest
+from privacy_service.runtime import runtime
+from privacy_service.team.models import SavedView
+from privacy_service.web.dashboard import queries
+from privacy_service.web.dashboard.common import (
     bp,
     get_request,
     query_string,
@@ -19,12 +23,8 @@ from privacy_service.dashboard.common import (
     staff_names,
     today,
 )
-from privacy_service.dashboard.models import SavedView
-from privacy_service.dashboard.queries import QueueFilter
-from privacy_service.dashboard.request_page import refusal_templates, remember_queue
-from privacy_service.requests import lifecycle
-from privacy_service.requests.models import REQUEST_TYPES, DataRequest
-from privacy_service.runtime import runtime
+from privacy_service.web.dashboard.queries import QueueFilter
+from privacy_service.web.dashboard.request_page import refusal_templates, remember_queue
 
 # Views every member has; their own saved views come after these.
 BUILT_IN_VIEWS = (
@@ -265,9 +265,9 @@ def bulk():
 @roles("agent", "admin")
 def bulk_confirm():
     """Step two: carry out the confirmed action, request by request (each committed alone)."""
-    from privacy_service.dashboard.work import assign, assignee_from
     from privacy_service.errors import Problem
     from privacy_service.requests import staff
+    from privacy_service.web.dashboard.work import assign, assignee_from
 
     rt = runtime()
     s = rt.db.session

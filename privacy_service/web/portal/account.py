@@ -10,13 +10,13 @@ from werkzeug.exceptions import NotFound
 
 from privacy_service.datamap.model import CHOICES
 from privacy_service.errors import _from_http_exception
-from privacy_service.portal import signin
-from privacy_service.portal.i18n import t
-from privacy_service.portal.views import _lang, _render, bp
 from privacy_service.requests import service
 from privacy_service.runtime import runtime
 from privacy_service.subjects import choices
 from privacy_service.subjects.models import Subject
+from privacy_service.web.portal import signin
+from privacy_service.web.portal.i18n import t
+from privacy_service.web.portal.views import _lang, _render, bp
 
 
 def _sign_in_first(lang: str, title_key: str):

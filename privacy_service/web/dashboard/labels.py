@@ -229,7 +229,7 @@ def register(bp) -> None:
     from flask import g
 
     def _names():
-        from privacy_service.dashboard.common import staff_names
+        from privacy_service.web.dashboard.common import staff_names
 
         return staff_names() if g else {}
 
