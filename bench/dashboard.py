@@ -416,7 +416,7 @@ def _print_seed(seeded: dict, engine) -> None:
 
 
 def run(url: str, version: str, workdir: Path) -> None:
-    from privacy_service import create_app
+    from privacy_service.app import create_app
     from privacy_service.migrate import upgrade
     from privacy_service.team.accounts import create
 

@@ -11,7 +11,8 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup
 
-from privacy_service import audit, create_app, migrate
+from privacy_service import audit, migrate
+from privacy_service.app import create_app
 from privacy_service.jobs import JOBS, run_job
 from privacy_service.runtime import runtime
 

@@ -22,7 +22,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from privacy_service import create_app, migrate
+from privacy_service import migrate
+from privacy_service.app import create_app
 from privacy_service.crypto import install_vault
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
