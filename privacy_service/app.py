@@ -24,11 +24,11 @@ from privacy_service.crypto import Vault, install_vault, load_keyring
 from privacy_service.crypto.keyring import dev_secrets
 from privacy_service.datamap.sources import engines_for
 from privacy_service.db import Database, make_engine
-from privacy_service.errors import register_error_handlers
 from privacy_service.notices.templates import NoticeTemplateError, NoticeTexts, deliverer
 from privacy_service.notify import Notifier
 from privacy_service.policies import load_policies
 from privacy_service.runtime import Runtime
+from privacy_service.web.errors import register_error_handlers
 from privacy_service.web.service_auth import parse_tokens
 
 log = logging.getLogger(__name__)

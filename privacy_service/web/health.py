@@ -16,8 +16,8 @@ from flask import Blueprint, current_app, jsonify
 from sqlalchemy import select, text
 
 from privacy_service.crypto.keystore import ACTIVE, KeyVersion
-from privacy_service.errors import problem_response
 from privacy_service.runtime import runtime
+from privacy_service.web.errors import problem_response
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)

@@ -31,6 +31,7 @@ from privacy_service.runtime import runtime
 from privacy_service.team import sessions
 from privacy_service.team.accounts import StaffUser
 from privacy_service.web.dashboard import labels
+from privacy_service.web.errors import from_http_exception
 from privacy_service.web.forms import check_csrf, csrf_token, html
 
 bp = Blueprint(
@@ -159,9 +160,7 @@ def _method_not_allowed(exc):
     # API keeps its problem JSON.
     if request.path.startswith("/staff/"):
         return message("此页面不能这样打开。 This page cannot be opened this way.", 405)
-    from privacy_service.errors import _from_http_exception
-
-    return _from_http_exception(exc)
+    return from_http_exception(exc)
 
 
 @bp.route("/<path:_rest>", methods=["GET", "POST"])

@@ -9,11 +9,11 @@ from flask import redirect, request, send_from_directory, session, url_for
 from werkzeug.exceptions import NotFound
 
 from privacy_service.datamap.model import CHOICES
-from privacy_service.errors import _from_http_exception
 from privacy_service.requests import service
 from privacy_service.runtime import runtime
 from privacy_service.subjects import choices
 from privacy_service.subjects.models import Subject
+from privacy_service.web.errors import from_http_exception
 from privacy_service.web.portal import signin
 from privacy_service.web.portal.i18n import t
 from privacy_service.web.portal.views import _lang, _render, bp
@@ -89,7 +89,7 @@ def _not_found(exc: NotFound):
     accept = request.accept_mimetypes
     wants_html = accept["text/html"] > accept["application/json"]
     if request.path.startswith(("/api/", "/staff/")) or not wants_html:
-        return _from_http_exception(exc)
+        return from_http_exception(exc)
     lang = _lang()
     return _render(
         "portal/message.html",
