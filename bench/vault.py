@@ -44,9 +44,10 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from privacy_service import migrate
-from privacy_service.crypto import KeyRing, Vault, install_vault, rotation
+from privacy_service.crypto import KeyRing, Vault, install_vault
 from privacy_service.crypto.normalize import id_check_character
 from privacy_service.db import Database, new_id
+from privacy_service.keys import rotation
 from privacy_service.subjects import identity
 
 ROOT = Path(__file__).resolve().parent.parent

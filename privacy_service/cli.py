@@ -170,8 +170,8 @@ def keys_rotate(version, batch):
 
     After a crash, running it again (without --version) finishes the same version.
     """
-    from privacy_service.crypto import rotation as rotations
     from privacy_service.crypto.keyring import KeyMaterialError
+    from privacy_service.keys import rotation as rotations
 
     rt = runtime()
     session = rt.db.session
@@ -208,7 +208,7 @@ def keys_retire(version):
     """Retire a KEK version no data key uses any more (then remove it from PRIVACY_KEYS)."""
     from privacy_service import audit
     from privacy_service.crypto.keyring import KeyMaterialError
-    from privacy_service.crypto.rotation import retire
+    from privacy_service.keys.rotation import retire
 
     session = runtime().db.session
     try:

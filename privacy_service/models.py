@@ -3,11 +3,11 @@
 from privacy_service.audit import AuditEntry, AuditHead
 from privacy_service.batches import WorkBatch
 from privacy_service.crypto.keystore import DataKey, KeyVersion
-from privacy_service.crypto.rotation import KeyRotation
 from privacy_service.datamap.steps import SourceStep
 from privacy_service.db import Base
 from privacy_service.holds import LegalHold
 from privacy_service.jobs import JobLease
+from privacy_service.keys.rotation import KeyRotation
 from privacy_service.purges import PurgeRun
 from privacy_service.requests.models import (
     DataRequest,

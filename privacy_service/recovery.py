@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 def recover_abandoned(session: Session, collector) -> dict[str, int]:
     """Close abandoned runs as ``interrupted`` (audited); returns how many of each kind."""
-    from privacy_service.crypto.rotation import recover_abandoned as rotations
+    from privacy_service.keys.rotation import recover_abandoned as rotations
     from retention.engine import recover_abandoned as purges
 
     found = {

@@ -28,10 +28,10 @@ from privacy_service.audit import AuditEntry
 from privacy_service.batches import WorkBatch
 from privacy_service.crypto.keyring import parse_keks
 from privacy_service.crypto.keystore import DataKey
-from privacy_service.crypto.rotation import KeyRotation
 from privacy_service.db import make_engine
 from privacy_service.demo import seed
 from privacy_service.demo import shop_schema as shop
+from privacy_service.keys.rotation import KeyRotation
 from privacy_service.purges import PurgeRun
 from privacy_service.requests.models import DataRequest, ExportArchive
 from retention.engine import preview

@@ -11,10 +11,10 @@ from sqlalchemy import func, select, update
 
 from privacy_service import audit, batches, runs
 from privacy_service.audit import AuditEntry
-from privacy_service.crypto import rotation
 from privacy_service.crypto.keyring import parse_keks
 from privacy_service.demo import seed
 from privacy_service.demo import shop_schema as shop
+from privacy_service.keys import rotation
 from privacy_service.purges import PurgeRun
 from privacy_service.requests.models import DataRequest
 from retention import engine

@@ -17,8 +17,8 @@ from privacy_service.crypto.normalize import (
     mask,
     normalize,
 )
-from privacy_service.crypto.rotation import pending_count, retire, rewrap
 from privacy_service.crypto.vault import SubjectErased
+from privacy_service.keys.rotation import pending_count, retire, rewrap
 from privacy_service.subjects.directory import find_by_contact, register
 from privacy_service.subjects.erasure import shred_subject
 from privacy_service.subjects.models import Subject

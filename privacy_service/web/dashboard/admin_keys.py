@@ -67,7 +67,7 @@ def admin_keys():
 
 
 def _rewrap_in_background(app, rt, version: int, by: str) -> None:
-    from privacy_service.crypto.rotation import rewrap
+    from privacy_service.keys.rotation import rewrap
 
     state = app.extensions["privacy.rotation"]
 
@@ -106,7 +106,7 @@ def _rewrap_in_background(app, rt, version: int, by: str) -> None:
 def rotate_keys():
     """Confirm, then add and activate a new key version and re-wrap every data key."""
     from privacy_service.crypto.keyring import add_version
-    from privacy_service.crypto.rotation import pending_count
+    from privacy_service.keys.rotation import pending_count
 
     if request.method == "GET":
         return render(
@@ -151,7 +151,7 @@ def rotate_keys():
 @roles("admin")
 def retire_key(version: int):
     """Confirm, then retire a version no data key uses any more."""
-    from privacy_service.crypto.rotation import retire
+    from privacy_service.keys.rotation import retire
 
     if request.method == "GET":
         return render(
