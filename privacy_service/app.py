@@ -1,7 +1,8 @@
-"""privacy-service: data-subject requests for a Chinese cross-border shop.
+"""The application factory: ``create_app`` wires the service together in small, readable steps.
 
-``create_app`` wires the service together in small, readable steps. Nothing connects to a
-database or reads key material at import time.
+Each ``configure_*`` step does one thing; their order is the start-up. Nothing connects to a
+database or reads key material at import time. The web layer (``privacy_service.web``) and the
+CLI (``privacy_service.cli``) are the only callers of the core that know about Flask.
 """
 
 from __future__ import annotations
@@ -18,17 +19,30 @@ from flask import Flask, send_from_directory
 from flask_smorest import Api
 from swagger_ui_bundle import swagger_ui_path
 
-from privacy_service import logs, notices
+from privacy_service import budgets, logs, notices
+from privacy_service.budgets import Budgets
 from privacy_service.config import ConfigError, Settings
 from privacy_service.crypto import Vault, install_vault, load_keyring
 from privacy_service.crypto.keyring import dev_secrets
 from privacy_service.datamap.sources import engines_for
 from privacy_service.db import Database, make_engine
+from privacy_service.jobs import start_scheduler
 from privacy_service.notices.templates import NoticeTemplateError, NoticeTexts, deliverer
 from privacy_service.notify import Notifier
 from privacy_service.policies import load_policies
+from privacy_service.recovery import recover_at_start
 from privacy_service.runtime import Runtime
+from privacy_service.web import ratelimit
+from privacy_service.web.api.choices import blp as choices_blp
+from privacy_service.web.api.identity import blp as identity_blp
+from privacy_service.web.api.requests import blp as requests_blp
+from privacy_service.web.bodies import check_api_body, check_no_nul
+from privacy_service.web.context import budget_caller
+from privacy_service.web.dashboard.views import bp as dashboard_bp
 from privacy_service.web.errors import register_error_handlers
+from privacy_service.web.health import bp as health_bp
+from privacy_service.web.portal import account as _portal_account  # noqa: F401 - its pages
+from privacy_service.web.portal.views import bp as portal_bp
 from privacy_service.web.service_auth import parse_tokens
 
 log = logging.getLogger(__name__)
@@ -48,7 +62,26 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     logs.configure(settings.log_format)
     _private_instance(settings)
     app = Flask(__name__, instance_path=settings.instance_dir, static_folder="web/static")
-    vault = _install_vault(settings, config_overrides)
+    rt = configure_runtime(app, settings, config_overrides)
+    configure_notices(rt)
+    configure_flask(app, settings)
+    configure_blueprints(app)
+    configure_api_docs_assets(app)
+    configure_limits(app, settings)
+    configure_sessions(app, rt)
+    if settings.scheduler_enabled:
+        configure_scheduler(app, rt)
+    # Objects alive after start-up stay for good: keep them out of every full GC pass (the
+    # collector streams millions of rows, and full passes over them dominated its time).
+    gc.freeze()
+    return app
+
+
+def configure_runtime(
+    app: Flask, settings: Settings, overrides: Mapping[str, Any] | None
+) -> Runtime:
+    """The collaborators of this app (database, vault, policies, notifier, sources)."""
+    vault = _install_vault(settings, overrides)
     policies = load_policies(settings.policies_dir)
     rt = Runtime(
         settings=settings,
@@ -60,20 +93,13 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
         sources=engines_for(policies.datamap, settings, make_engine),
     )
     app.extensions["privacy"] = rt
-    _configure_notices(rt)
-    _configure_flask(app, settings)
-    _register_api(app)
-    _register_api_docs_assets(app)
-    _install_limits(app, settings)
-    # Every request ends its session (and so its transaction), even inside an outer app context.
+    return rt
+
+
+def configure_sessions(app: Flask, rt: Runtime) -> None:
+    """Every request ends its session (and so its transaction), even inside an outer context."""
     app.teardown_request(rt.db.remove)
     app.teardown_appcontext(rt.db.remove)
-    if settings.scheduler_enabled:
-        app.extensions["privacy.scheduler"] = _start_scheduler(rt)
-    # Objects alive after start-up stay for good: keep them out of every full GC pass (the
-    # collector streams millions of rows, and full passes over them dominated its time).
-    gc.freeze()
-    return app
 
 
 def _load_settings(overrides: Mapping[str, Any] | None) -> Settings:
@@ -121,7 +147,8 @@ def _install_vault(settings: Settings, overrides: Mapping[str, Any] | None) -> V
     return vault
 
 
-def _configure_notices(rt: Runtime) -> None:
+def configure_notices(rt: Runtime) -> None:
+    """Customer notices: templates checked now, delivered through the notifier."""
     # Templates are checked now: a broken one stops the start-up, naming the file.
     texts = NoticeTexts(rt.settings.policies_dir, labels=rt.policies.labels)
     try:
@@ -132,7 +159,8 @@ def _configure_notices(rt: Runtime) -> None:
     notices.install(rt.db.session_factory, rt.deliver_notice)
 
 
-def _configure_flask(app: Flask, settings: Settings) -> None:
+def configure_flask(app: Flask, settings: Settings) -> None:
+    """Flask and OpenAPI settings, JSON output and the error handlers."""
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_content_length,
@@ -152,41 +180,30 @@ def _configure_flask(app: Flask, settings: Settings) -> None:
     register_error_handlers(app)
 
 
-def _register_api(app: Flask) -> None:
-    from privacy_service.web.api.choices import blp as choices_blp
-    from privacy_service.web.api.identity import blp as identity_blp
-    from privacy_service.web.api.requests import blp as requests_blp
-    from privacy_service.web.portal import account  # noqa: F401 - registers its pages on portal_bp
-    from privacy_service.web.portal.views import bp as portal_bp
-
+def configure_blueprints(app: Flask) -> None:
+    """The API (flask-smorest), the customer's pages, the staff's pages, health checks."""
     api = ProblemApi(app)
     api.register_blueprint(requests_blp)
     api.register_blueprint(identity_blp)
     api.register_blueprint(choices_blp)
     app.extensions["privacy.api"] = api
-    from privacy_service.web.dashboard.views import bp as dashboard_bp
-
     app.register_blueprint(portal_bp)  # the customer's pages at /
     app.register_blueprint(dashboard_bp)  # the privacy team's pages at /staff/
-    from privacy_service.web.health import bp as health_bp
-
     app.register_blueprint(health_bp)  # /healthz and /readyz
-
-    from privacy_service.web.bodies import check_api_body, check_no_nul
-
     app.before_request(check_no_nul)
     app.before_request(check_api_body)
 
 
-def _install_limits(app: Flask, settings: Settings) -> None:
-    from privacy_service.web import ratelimit
-    from privacy_service.web.budgets import Budgets
-
+def configure_limits(app: Flask, settings: Settings) -> None:
+    """Route limits (flask-limiter) and the per-contact budgets in the same store."""
     limiter = ratelimit.install(app, settings)
     app.extensions["privacy.budgets"] = Budgets(limiter.storage, settings)
+    budgets.install_caller(budget_caller)
 
 
-def _register_api_docs_assets(app: Flask) -> None:
+def configure_api_docs_assets(app: Flask) -> None:
+    """Swagger UI's files, served from the installed package."""
+
     # Swagger UI served from the installed package: the docs page loads nothing from the internet.
     @app.get("/api/docs/assets/<path:filename>")
     def _swagger_assets(filename: str):
@@ -198,12 +215,10 @@ def _stop_scheduler(scheduler) -> None:
         scheduler.shutdown(wait=False)
 
 
-def _start_scheduler(rt: Runtime):
-    from privacy_service.jobs import start_scheduler
-    from privacy_service.recovery import recover_at_start
-
+def configure_scheduler(app: Flask, rt: Runtime) -> None:
+    """The in-process scheduler (PRIVACY_SCHEDULER_ENABLED), after recovering killed runs."""
     recover_at_start(rt)  # runs a killed process left "running" become "interrupted"
     scheduler = start_scheduler(rt)
     atexit.register(_stop_scheduler, scheduler)
     log.info("scheduler started", extra={"jobs": len(scheduler.get_jobs())})
-    return scheduler
+    app.extensions["privacy.scheduler"] = scheduler

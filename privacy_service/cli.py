@@ -14,7 +14,7 @@ from flask.cli import FlaskGroup
 from privacy_service import audit, migrate
 from privacy_service.app import create_app
 from privacy_service.jobs import JOBS, run_job
-from privacy_service.runtime import runtime
+from privacy_service.web.context import runtime
 
 
 def _create_app():

@@ -19,11 +19,11 @@ from sqlalchemy import String, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from privacy_service import audit
 from privacy_service.db import Base, UTCDateTime, utcnow
 from privacy_service.requests import deadlines, lifecycle
-from privacy_service.requests.models import DataRequest
+from privacy_service.requests.models import DataRequest, purge_idempotency_records
 from privacy_service.runtime import Runtime
-from privacy_service.web import idempotency
 
 log = logging.getLogger(__name__)
 HOLDER = f"{socket.gethostname()}:{os.getpid()}"
@@ -139,7 +139,7 @@ def resolve_identities(session: Session, rt: Runtime) -> int:
 
 def purge_idempotency_keys(session: Session, rt: Runtime) -> int:
     """Forget idempotency keys older than a day."""
-    return idempotency.purge_older_than(session, utcnow() - dt.timedelta(days=1))
+    return purge_idempotency_records(session, utcnow() - dt.timedelta(days=1))
 
 
 def build_exports(session: Session, rt: Runtime) -> int:
@@ -252,9 +252,7 @@ def remind_deadlines(session: Session, rt: Runtime) -> int:
 
 def verify_audit_chain(session: Session, rt: Runtime) -> int:
     """Check the whole audit chain and store the outcome with its time (the dashboard shows it)."""
-    from privacy_service.web.dashboard.auditlog import verify_and_store
-
-    check = verify_and_store(session)
+    check = audit.verify_and_store(session)
     if not check.ok:
         log.error("audit chain broken", extra={"entries": check.entries})
     return check.entries

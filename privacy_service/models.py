@@ -1,6 +1,6 @@
 """Every mapped model, imported in one place so ``Base.metadata`` is complete (Alembic, tests)."""
 
-from privacy_service.audit import AuditEntry, AuditHead
+from privacy_service.audit import AuditCheck, AuditEntry, AuditHead
 from privacy_service.batches import WorkBatch
 from privacy_service.crypto.keystore import DataKey, KeyVersion
 from privacy_service.datamap.steps import SourceStep
@@ -19,7 +19,7 @@ from privacy_service.subjects.history import CorrectionRecord
 from privacy_service.subjects.identity import IdentityDocument
 from privacy_service.subjects.models import Subject, SubjectAccount
 from privacy_service.team.accounts import StaffUser
-from privacy_service.team.models import AuditCheck, ReplyTemplate, RequestNote, SavedView
+from privacy_service.team.models import ReplyTemplate, RequestNote, SavedView
 from privacy_service.team.sessions import StaffSession
 
 __all__ = [

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import select
 from staffpages import PASSWORD, assert_readable, csrf_of, login, make_team
 
-from privacy_service.audit import AuditEntry
+from privacy_service.audit import AuditCheck, AuditEntry
 from privacy_service.crypto.keystore import DataKey, KeyVersion
 from privacy_service.requests.models import DataRequest
 from privacy_service.team.accounts import StaffUser
-from privacy_service.team.models import AuditCheck, RequestNote
+from privacy_service.team.models import RequestNote
 
 
 @pytest.fixture

@@ -15,9 +15,10 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    delete,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from privacy_service.crypto.fields import Encrypted
 from privacy_service.db import ID, Base, UTCDateTime, utcnow
@@ -187,3 +188,9 @@ class IdempotencyRecord(Base):
     created_at: Mapped[dt.datetime] = mapped_column(
         UTCDateTime, nullable=False, default=utcnow, index=True
     )
+
+
+def purge_idempotency_records(session: Session, cutoff: dt.datetime) -> int:
+    """Forget keys older than ``cutoff`` (retries come within minutes, not days)."""
+    result = session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff))
+    return result.rowcount or 0

@@ -12,7 +12,7 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from privacy_service import audit, notices
+from privacy_service import audit, budgets, notices
 from privacy_service.calendar import receipt_day
 from privacy_service.datamap import correct
 from privacy_service.db import utcnow
@@ -21,7 +21,6 @@ from privacy_service.notices import Notice
 from privacy_service.requests import lifecycle, verification
 from privacy_service.requests.models import DataRequest, ExportArchive
 from privacy_service.runtime import Runtime
-from privacy_service.web import budgets
 
 CUSTOMER = "customer"
 

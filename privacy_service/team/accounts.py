@@ -85,7 +85,7 @@ def authenticate(session: Session, email: str, password: str, code: str | None) 
     e-mail nor a throttled or locked account answers faster. Every attempt is audited (never
     the password).
     """
-    from privacy_service.web import budgets
+    from privacy_service import budgets
 
     now = utcnow()
     email = email.strip().lower()[:254]

@@ -1,10 +1,10 @@
-"""What the dashboard keeps of its own: internal notes, saved views, audit-chain checks."""
+"""What the dashboard keeps of its own: internal notes, saved views, reply templates."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from privacy_service.crypto.fields import Encrypted
@@ -44,19 +44,6 @@ class SavedView(Base):
     name: Mapped[str] = mapped_column(String(80), nullable=False)
     query: Mapped[dict] = mapped_column(JSON, nullable=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-
-
-class AuditCheck(Base):
-    """One run of the scheduled audit-chain verification: when, the outcome, the problems."""
-
-    __tablename__ = "audit_checks"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
-    finished_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
-    ok: Mapped[bool] = mapped_column(Boolean, nullable=False)
-    entries: Mapped[int] = mapped_column(Integer, nullable=False)
-    problems: Mapped[str] = mapped_column(Text, nullable=False, default="")
 
 
 class ReplyTemplate(Base):

@@ -16,7 +16,7 @@ from flask import Blueprint, current_app, jsonify
 from sqlalchemy import select, text
 
 from privacy_service.crypto.keystore import ACTIVE, KeyVersion
-from privacy_service.runtime import runtime
+from privacy_service.web.context import runtime
 from privacy_service.web.errors import problem_response
 
 bp = Blueprint("health", __name__)

@@ -7,13 +7,11 @@ replays the winner's answer.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
 
 from flask import Response, request
-from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -99,9 +97,3 @@ def run_once(
         return _replay(winner, fingerprint)
     after_commit()
     return _respond(body, status)
-
-
-def purge_older_than(session: Session, cutoff: dt.datetime) -> int:
-    """Forget keys older than ``cutoff`` (retries come within minutes, not days)."""
-    result = session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff))
-    return result.rowcount or 0

@@ -13,7 +13,7 @@ from flask import request
 
 from privacy_service.config import ConfigError
 from privacy_service.errors import Unauthorized
-from privacy_service.runtime import runtime
+from privacy_service.web.context import runtime
 
 MIN_TOKEN_LENGTH = 24
 

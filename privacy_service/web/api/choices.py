@@ -11,9 +11,9 @@ from marshmallow import ValidationError as SchemaError
 from privacy_service.errors import NotFound
 from privacy_service.requests import tokens
 from privacy_service.requests.schemas import StrictSchema
-from privacy_service.runtime import runtime
 from privacy_service.subjects import choices
 from privacy_service.subjects.models import Subject
+from privacy_service.web.context import runtime
 
 blp = Blueprint(
     "privacy_choices",

@@ -13,8 +13,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from privacy_service.db import is_uuid
 from privacy_service.errors import NotFound
 from privacy_service.requests.schemas import Identifier, SafeString, StrictSchema
-from privacy_service.runtime import runtime
 from privacy_service.subjects import identity
+from privacy_service.web.context import runtime
 from privacy_service.web.service_auth import current_service
 
 blp = Blueprint(

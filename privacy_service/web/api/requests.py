@@ -18,8 +18,8 @@ from privacy_service.requests.schemas import (
     TokenSchema,
     VerifySchema,
 )
-from privacy_service.runtime import runtime
 from privacy_service.web import idempotency
+from privacy_service.web.context import runtime
 from privacy_service.web.forms import zip_download
 
 blp = Blueprint(

@@ -17,9 +17,9 @@ from sqlalchemy import select
 from privacy_service import audit
 from privacy_service.db import is_uuid, utcnow
 from privacy_service.jobs import JOBS, JobLease, run_job
-from privacy_service.runtime import runtime
 from privacy_service.team import sessions
 from privacy_service.team.accounts import ROLES, StaffUser, create
+from privacy_service.web.context import runtime
 from privacy_service.web.dashboard import jobinfo
 from privacy_service.web.dashboard.common import actor, bp, render, roles
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from privacy_service import audit
 from privacy_service.crypto.keyring import KeyMaterialError
 from privacy_service.crypto.keystore import DataKey, KeyVersion
-from privacy_service.runtime import runtime
+from privacy_service.web.context import runtime
 from privacy_service.web.dashboard.common import actor, bp, render, roles
 
 STATUS = {

@@ -13,14 +13,12 @@ import io
 
 from flask import Response, flash, g, redirect, request, stream_with_context, url_for
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from privacy_service import audit
-from privacy_service.audit import AuditEntry
+from privacy_service.audit import AuditCheck, AuditEntry
 from privacy_service.db import is_uuid, utcnow
 from privacy_service.requests.models import DataRequest
-from privacy_service.runtime import runtime
-from privacy_service.team.models import AuditCheck
+from privacy_service.web.context import runtime
 from privacy_service.web.dashboard import labels, queries
 from privacy_service.web.dashboard.common import (
     SHANGHAI,
@@ -185,21 +183,6 @@ def audit_csv():
     response.headers["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def verify_and_store(session: Session) -> AuditCheck:
-    """Verify the whole chain and store the outcome with its time (the scheduled job's body)."""
-    started = utcnow()
-    result = audit.verify_chain(session)
-    check = AuditCheck(
-        started_at=started,
-        finished_at=utcnow(),
-        ok=result.ok,
-        entries=result.entries,
-        problems="\n".join(result.problems),
-    )
-    session.add(check)
-    return check
 
 
 @bp.post("/audit/verify")

@@ -27,9 +27,9 @@ from sqlalchemy import select
 from privacy_service.calendar import receipt_day
 from privacy_service.db import is_uuid, utcnow
 from privacy_service.requests.models import DataRequest
-from privacy_service.runtime import runtime
 from privacy_service.team import sessions
 from privacy_service.team.accounts import StaffUser
+from privacy_service.web.context import runtime
 from privacy_service.web.dashboard import labels
 from privacy_service.web.errors import from_http_exception
 from privacy_service.web.forms import check_csrf, csrf_token, html

@@ -18,9 +18,9 @@ from privacy_service.db import utcnow
 from privacy_service.errors import Problem
 from privacy_service.requests import lifecycle, service
 from privacy_service.requests.models import REQUEST_TYPES
-from privacy_service.runtime import runtime
 from privacy_service.subjects.directory import find_by_contact
 from privacy_service.team.models import RequestNote
+from privacy_service.web.context import runtime
 from privacy_service.web.dashboard.common import SHANGHAI, actor, bp, render, roles
 from privacy_service.web.dashboard.labels import METHODS
 

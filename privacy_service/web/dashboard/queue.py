@@ -11,8 +11,8 @@ from sqlalchemy import delete, func, select
 
 from privacy_service.requests import lifecycle
 from privacy_service.requests.models import REQUEST_TYPES, DataRequest
-from privacy_service.runtime import runtime
 from privacy_service.team.models import SavedView
+from privacy_service.web.context import runtime
 from privacy_service.web.dashboard import queries
 from privacy_service.web.dashboard.common import (
     bp,

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from privacy_service import audit
 from privacy_service.requests.models import REQUEST_TYPES, DataRequest
-from privacy_service.runtime import runtime
+from privacy_service.web.context import runtime
 from privacy_service.web.dashboard import charts, labels
 from privacy_service.web.dashboard.common import SHANGHAI, bp, query_string, render, today
 from privacy_service.web.dashboard.queries import local_day, open_requests

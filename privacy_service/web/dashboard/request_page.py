@@ -14,10 +14,10 @@ from privacy_service.datamap.http_source import HttpSourceError
 from privacy_service.errors import Problem
 from privacy_service.requests import lifecycle, staff
 from privacy_service.requests.models import DataRequest, Verification
-from privacy_service.runtime import runtime
 from privacy_service.subjects.scope import for_request
 from privacy_service.team.accounts import StaffUser
 from privacy_service.team.models import RequestNote
+from privacy_service.web.context import runtime
 from privacy_service.web.dashboard import labels
 from privacy_service.web.dashboard.common import actor, bp, get_request, render, roles, today
 

@@ -19,9 +19,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from privacy_service.db import utcnow
 from privacy_service.requests import lifecycle
 from privacy_service.requests.models import REQUEST_TYPES, DataRequest
-from privacy_service.runtime import runtime
 from privacy_service.team import sessions
 from privacy_service.team.accounts import authenticate
+from privacy_service.web.context import runtime
 from privacy_service.web.dashboard import charts, labels
 from privacy_service.web.dashboard.common import actor, bp, render, roles, today
 from privacy_service.web.dashboard.queries import local

@@ -15,10 +15,10 @@ from privacy_service import audit, holds
 from privacy_service.db import is_uuid, utcnow
 from privacy_service.requests import lifecycle
 from privacy_service.requests.models import DataRequest
-from privacy_service.runtime import runtime
 from privacy_service.subjects.models import Subject
 from privacy_service.team.accounts import StaffUser
 from privacy_service.team.models import RequestNote
+from privacy_service.web.context import runtime
 from privacy_service.web.dashboard import labels
 from privacy_service.web.dashboard.common import (
     actor,

@@ -10,9 +10,9 @@ from werkzeug.exceptions import NotFound
 
 from privacy_service.datamap.model import CHOICES
 from privacy_service.requests import service
-from privacy_service.runtime import runtime
 from privacy_service.subjects import choices
 from privacy_service.subjects.models import Subject
+from privacy_service.web.context import runtime
 from privacy_service.web.errors import from_http_exception
 from privacy_service.web.portal import signin
 from privacy_service.web.portal.i18n import t

@@ -14,7 +14,7 @@ from flask import session
 
 from privacy_service.errors import Problem
 from privacy_service.requests import tokens
-from privacy_service.runtime import runtime
+from privacy_service.web.context import runtime
 
 KEY = "signin"
 

@@ -27,8 +27,8 @@ from privacy_service.errors import Problem
 from privacy_service.requests import service, verification
 from privacy_service.requests.models import DataRequest, Verification
 from privacy_service.requests.schemas import RequestCreateSchema
-from privacy_service.runtime import runtime
 from privacy_service.subjects.models import Subject
+from privacy_service.web.context import runtime
 from privacy_service.web.forms import (
     check_csrf,
     csrf_token,

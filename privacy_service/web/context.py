@@ -1,0 +1,23 @@
+"""The running app's collaborators, as views and the CLI reach them inside an app context."""
+
+from __future__ import annotations
+
+from flask import current_app, has_request_context, request
+
+from privacy_service.budgets import Budgets
+from privacy_service.runtime import Runtime
+
+
+def runtime() -> Runtime:
+    """The current app's runtime (inside an app context)."""
+    return current_app.extensions["privacy"]
+
+
+def budget_caller() -> tuple[Budgets, str] | None:
+    """The budgets and client address of the request being served (None outside a request)."""
+    if not has_request_context():
+        return None
+    budgets = current_app.extensions.get("privacy.budgets")
+    if budgets is None:
+        return None
+    return budgets, request.remote_addr or "unknown"
