@@ -132,7 +132,7 @@ def reject_unverified_requests(session: Session, rt: Runtime) -> int:
 
 def resolve_identities(session: Session, rt: Runtime) -> int:
     """Look up contacts still waiting (a source was down, or a process died); sends codes."""
-    from privacy_service.subjects.resolve import run_due
+    from privacy_service.requests.resolve import run_due
 
     return run_due(rt)
 

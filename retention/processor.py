@@ -27,11 +27,11 @@ from privacy_service.db import claim_one, utcnow
 from privacy_service.erasure_policy import Blocker
 from privacy_service.requests import lifecycle
 from privacy_service.requests.models import DataRequest
-from privacy_service.subjects.erasure import shred_subject
 from privacy_service.subjects.models import Subject
 from privacy_service.subjects.scope import for_request
 from retention import erasure
 from retention.erasure import _condition
+from retention.shred import shred_subject
 
 log = logging.getLogger(__name__)
 SOURCE_RETRY_SECONDS = 60  # a failed source is tried again after this (the job runs every 30 s)

@@ -23,8 +23,8 @@ from exports.worker import run_pending as build_exports
 from privacy_service.datamap import steps
 from privacy_service.db import utcnow
 from privacy_service.requests.models import DataRequest
+from privacy_service.requests.resolve import run_due
 from privacy_service.subjects.models import Subject, SubjectAccount
-from privacy_service.subjects.resolve import run_due
 from retention.processor import end_cooling_off
 from retention.processor import run_pending as run_erasures
 

@@ -20,8 +20,8 @@ from privacy_service.crypto.normalize import (
 from privacy_service.crypto.vault import SubjectErased
 from privacy_service.keys.rotation import pending_count, retire, rewrap
 from privacy_service.subjects.directory import find_by_contact, register
-from privacy_service.subjects.erasure import shred_subject
 from privacy_service.subjects.models import Subject
+from retention.shred import shred_subject
 
 
 def id_number(seed: int) -> str:

@@ -92,7 +92,7 @@ class DataRequest(Base):
     # How the request arrived: web (the customer's page or the API), or logged by an agent.
     channel: Mapped[str] = mapped_column(String(12), nullable=False, default="web")
     claimed_by: Mapped[str | None] = mapped_column(String(120))
-    # Finding the customer in the sources (subjects/resolve.py): pending, matched, unmatched,
+    # Finding the customer in the sources (requests/resolve.py): pending, matched, unmatched,
     # retrying (a source failed: when to try again, and which source with which error type).
     identity_status: Mapped[str | None] = mapped_column(String(12))
     identity_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

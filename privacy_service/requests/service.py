@@ -45,7 +45,7 @@ def _otp_key(rt: Runtime) -> bytes:
 class Delivery:
     """A code to send once the transaction has committed.
 
-    Without a code: look the contact up first (``subjects.resolve``), off the request thread,
+    Without a code: look the contact up first (``requests.resolve``), off the request thread,
     and send a code only if it belongs to a customer.
     """
 
@@ -149,11 +149,11 @@ def deliver(rt: Runtime, delivery: Delivery | Notice | None) -> None:
     """Send what ``submit`` or ``resend_code`` queued (call after the commit).
 
     A ``Delivery`` without a code: look the contact up in the sources first, off the request
-    thread (``subjects.resolve``), which sends the "received" notice with its code on a match.
+    thread (``requests.resolve``), which sends the "received" notice with its code on a match.
     A ``Notice``: a code notice for a known customer.
     """
     if isinstance(delivery, Delivery):
-        from privacy_service.subjects.resolve import resolve_and_send
+        from privacy_service.requests.resolve import resolve_and_send
 
         rt.notifier.run(resolve_and_send, rt, delivery.request_id)
     elif delivery is not None and rt.deliver_notice is not None:
