@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError
 
 from privacy_service.config import ConfigError
+from privacy_service.datamap.http_source import HttpSource
 from privacy_service.datamap.model import DataMap, SourceSpec
 
 DRIVER_HINTS = {
@@ -51,7 +52,6 @@ def _instance_folder(url: str, settings) -> None:
 
 
 def _http_source(source: SourceSpec, url: str, environ, where: str, problems: list):
-    from privacy_service.datamap.http_source import HttpSource
 
     environ = os.environ if environ is None else environ
     token = None

@@ -20,6 +20,21 @@ from privacy_service.requests import lifecycle
 EXTENDED = "request.deadline_extended"
 
 
+def allowed(session: Session, policies, request) -> bool:
+    """The jurisdiction allows one extension, and this open request has not had it."""
+    jurisdiction = policies.requests.jurisdictions.get(request.jurisdiction)
+    if jurisdiction is None or not jurisdiction.extension or request.status in lifecycle.TERMINAL:
+        return False
+    return (
+        session.scalar(
+            select(AuditEntry.seq)
+            .where(AuditEntry.request_id == request.id, AuditEntry.action == EXTENDED)
+            .limit(1)
+        )
+        is None
+    )
+
+
 def extend(
     session: Session, policies, request, *, actor: str, reason_zh: str, reason_en: str
 ) -> None:

@@ -23,11 +23,13 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from privacy_service import audit
+from privacy_service import audit, notices
 from privacy_service.crypto.normalize import InvalidValue
 from privacy_service.datamap import steps
 from privacy_service.datamap.lookup import find_accounts
 from privacy_service.db import utcnow
+from privacy_service.notices import outcomes
+from privacy_service.requests import verification
 from privacy_service.requests.models import DataRequest
 from privacy_service.subjects.directory import find_by_contact, register
 from privacy_service.subjects.models import Subject, SubjectAccount
@@ -237,9 +239,7 @@ def resolve(session: Session, rt, request_id: str) -> str | None:
     _reseal(request, subject)
     request.accounts = accounts
     request.identity_status = MATCHED
-    from privacy_service.requests import service, verification
-
-    code = verification.reissue(request, service._otp_key(rt), service.otp_policy(rt))
+    code = verification.reissue(request, verification.otp_key(rt), verification.otp_policy(rt))
     audit.record(
         session,
         "request.identity_matched",
@@ -260,9 +260,6 @@ def resolve(session: Session, rt, request_id: str) -> str | None:
 
 def _received_notice(rt, request, code: str):
     """The "received" notice carrying the code (None when it cannot go to anyone)."""
-    from privacy_service import notices
-    from privacy_service.notices import outcomes
-
     return notices.make(
         request,
         "received",

@@ -12,9 +12,10 @@ from sqlalchemy import Integer, LargeBinary, String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from privacy_service import audit
+from privacy_service import audit, budgets
 from privacy_service.crypto.fields import Encrypted
 from privacy_service.db import ID, Base, UTCDateTime, utcnow
+from privacy_service.team import sessions
 
 ROLES = ("agent", "admin", "auditor")
 _hasher = PasswordHasher()  # Argon2id with the library's recommended parameters
@@ -85,8 +86,6 @@ def authenticate(session: Session, email: str, password: str, code: str | None) 
     e-mail nor a throttled or locked account answers faster. Every attempt is audited (never
     the password).
     """
-    from privacy_service import budgets
-
     now = utcnow()
     email = email.strip().lower()[:254]
     account = budgets.account_key(email)
@@ -131,8 +130,6 @@ def _dummy_hash() -> str:
 
 def lock(session: Session, user: StaffUser, *, actor: str, minutes: int | None = None) -> None:
     """Lock an account (for ``minutes``, or until unlocked) and end its sessions at once."""
-    from privacy_service.team import sessions
-
     until = dt.datetime.max.replace(tzinfo=dt.UTC) if minutes is None else utcnow()
     if minutes is not None:
         until += dt.timedelta(minutes=minutes)
@@ -151,8 +148,6 @@ def unlock(session: Session, user: StaffUser, *, actor: str) -> None:
 
 def set_role(session: Session, user: StaffUser, role: str, *, actor: str) -> None:
     """Change the role; the member signs in again (every session ends now)."""
-    from privacy_service.team import sessions
-
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}")
     old, user.role = user.role, role
@@ -167,8 +162,6 @@ def set_role(session: Session, user: StaffUser, role: str, *, actor: str) -> Non
 
 def set_password(session: Session, user: StaffUser, password: str, *, actor: str) -> None:
     """Change the password; every session of the member ends now."""
-    from privacy_service.team import sessions
-
     if len(password) < 12:
         raise ValueError("a staff password has at least 12 characters")
     user.password_hash = _hasher.hash(password)

@@ -13,12 +13,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, String, delete, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from privacy_service.db import ID, Base, UTCDateTime, utcnow
-from privacy_service.team.accounts import StaffUser
+
+if TYPE_CHECKING:
+    from privacy_service.team.accounts import StaffUser
 
 IDLE = dt.timedelta(minutes=30)
 ABSOLUTE = dt.timedelta(hours=12)
@@ -37,6 +40,8 @@ class StaffSession(Base):
     )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    # Named, not imported: accounts end sessions, so sessions do not import accounts.
+    user: Mapped[StaffUser] = relationship("StaffUser", lazy="select")
 
 
 def _digest(token: str) -> str:
@@ -66,7 +71,7 @@ def resume(session: Session, token: str | None) -> StaffUser | None:
         session.delete(row)
         session.commit()
         return None
-    user = session.get(StaffUser, row.staff_id)
+    user = row.user
     if user is None or (user.locked_until is not None and user.locked_until > now):
         return None
     if now - row.last_seen_at > TOUCH_EVERY:

@@ -16,6 +16,7 @@ from flask import Blueprint, current_app, jsonify
 from sqlalchemy import select, text
 
 from privacy_service.crypto.keystore import ACTIVE, KeyVersion
+from privacy_service.jobs import JobLease
 from privacy_service.web.context import runtime
 from privacy_service.web.errors import problem_response
 
@@ -63,7 +64,6 @@ def _ratelimit_store() -> None:
 
 
 def _scheduler() -> None:
-    from privacy_service.jobs import JobLease
 
     scheduler = current_app.extensions.get("privacy.scheduler")
     if scheduler is None or not scheduler.running:

@@ -21,6 +21,8 @@ from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from privacy_service.config import Settings
+from privacy_service.errors import Problem
+from privacy_service.web.service_auth import current_service
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +47,6 @@ def _request_key() -> str:
 
 
 def _caller_service() -> str | None:
-    from privacy_service.errors import Problem
-    from privacy_service.web.service_auth import current_service
 
     try:
         return current_service()

@@ -6,6 +6,7 @@ from flask import request as http_request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from exports.delivery import download
 from privacy_service.db import is_uuid
 from privacy_service.errors import NotFound, Problem, TooManyRequests
 from privacy_service.requests import service, tokens, verification
@@ -191,8 +192,6 @@ class Export(MethodView):
     @blp.alt_response(410, description="Expired, or all downloads used")
     def get(self, request_id):
         """Download the export ZIP (bearer token; limited downloads; expires)."""
-        from exports.delivery import download
-
         rt, found = _authorised(request_id)
         chunks, size = download(rt.db.session, found, rt.storage, rt.vault)
         return zip_download(found.id, chunks, size)

@@ -17,11 +17,14 @@ from sqlalchemy import select
 from privacy_service import audit
 from privacy_service.db import is_uuid, utcnow
 from privacy_service.jobs import JOBS, JobLease, run_job
+from privacy_service.policies import load_policies
 from privacy_service.team import sessions
 from privacy_service.team.accounts import ROLES, StaffUser, create
+from privacy_service.team.models import ReplyTemplate
 from privacy_service.web.context import runtime
 from privacy_service.web.dashboard import jobinfo
 from privacy_service.web.dashboard.common import actor, bp, render, roles
+from privacy_service.web.dashboard.request_page import refusal_templates
 
 INVITE_PASSWORD_BYTES = 15  # 20 characters of URL-safe base64
 
@@ -136,8 +139,6 @@ def change_staff(staff_id: str):
 @roles("admin", "auditor")
 def admin_policies():
     """The policy files, read-only, and whether they validate together as the service loads them."""
-    from privacy_service.policies import load_policies
-
     rt = runtime()
     folder = Path(rt.settings.policies_dir)
     try:
@@ -222,8 +223,6 @@ TEMPLATE_KEY = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 @roles("admin", "auditor")
 def admin_templates():
     """The refusal templates agents choose from (built-in ones as edited, and added ones)."""
-    from privacy_service.web.dashboard.request_page import refusal_templates
-
     return render("dashboard/admin_templates.html", templates=refusal_templates(), form={})
 
 
@@ -231,9 +230,6 @@ def admin_templates():
 @roles("admin")
 def save_template():
     """Edit or add a template (both languages required); audited without its text."""
-    from privacy_service.team.models import ReplyTemplate
-    from privacy_service.web.dashboard.request_page import refusal_templates
-
     s = runtime().db.session
     key = request.form.get("key", "").strip()
     zh, en = request.form.get("zh", "").strip()[:2000], request.form.get("en", "").strip()[:2000]

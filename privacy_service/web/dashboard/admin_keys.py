@@ -14,8 +14,9 @@ from flask import current_app, flash, redirect, request, url_for
 from sqlalchemy import func, select
 
 from privacy_service import audit
-from privacy_service.crypto.keyring import KeyMaterialError
+from privacy_service.crypto.keyring import KeyMaterialError, add_version
 from privacy_service.crypto.keystore import DataKey, KeyVersion
+from privacy_service.keys.rotation import pending_count, retire, rewrap
 from privacy_service.web.context import runtime
 from privacy_service.web.dashboard.common import actor, bp, render, roles
 
@@ -67,7 +68,6 @@ def admin_keys():
 
 
 def _rewrap_in_background(app, rt, version: int, by: str) -> None:
-    from privacy_service.keys.rotation import rewrap
 
     state = app.extensions["privacy.rotation"]
 
@@ -105,9 +105,6 @@ def _rewrap_in_background(app, rt, version: int, by: str) -> None:
 @roles("admin")
 def rotate_keys():
     """Confirm, then add and activate a new key version and re-wrap every data key."""
-    from privacy_service.crypto.keyring import add_version
-    from privacy_service.keys.rotation import pending_count
-
     if request.method == "GET":
         return render(
             "dashboard/confirm.html",
@@ -151,8 +148,6 @@ def rotate_keys():
 @roles("admin")
 def retire_key(version: int):
     """Confirm, then retire a version no data key uses any more."""
-    from privacy_service.keys.rotation import retire
-
     if request.method == "GET":
         return render(
             "dashboard/confirm.html",

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from privacy_service import audit
 from privacy_service.audit import AuditCheck, AuditEntry
 from privacy_service.db import is_uuid, utcnow
+from privacy_service.jobs import JOBS, run_job
 from privacy_service.requests.models import DataRequest
 from privacy_service.web.context import runtime
 from privacy_service.web.dashboard import labels, queries
@@ -189,8 +190,6 @@ def audit_csv():
 @roles("admin", "auditor")
 def audit_verify_now():
     """Run the chain verification now (it reads every entry: minutes on a large log)."""
-    from privacy_service.jobs import JOBS, run_job
-
     rt = runtime()
     spec = next(s for s in JOBS if s.id == "audit.verify")
     run_job(rt, spec)

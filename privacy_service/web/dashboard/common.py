@@ -44,7 +44,6 @@ bp = Blueprint(
 )
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 bp.before_request(check_csrf)
-labels.register(bp)
 
 
 @bp.before_request
@@ -127,6 +126,22 @@ def staff_names() -> dict[str, str]:
             runtime().db.session.execute(select(StaffUser.id, StaffUser.email)).all()
         )
     return g.staff_names
+
+
+def _names() -> dict[str, str]:
+    return staff_names() if g else {}
+
+
+# The labels as template filters (labels.py holds the words; the filters need the page's staff).
+bp.add_app_template_filter(labels.status, "status_label")
+bp.add_app_template_filter(labels.request_type, "type_label")
+bp.add_app_template_filter(labels.action, "action_label")
+bp.add_app_template_filter(labels.role, "role_label")
+bp.add_app_template_filter(labels.channel, "channel_label")
+bp.add_app_template_filter(labels.short_id, "short_id")
+bp.add_app_template_filter(lambda code: labels.actor(code, _names()), "actor_name")
+bp.add_app_template_filter(lambda d: labels.details(d, _names()), "details_text")
+bp.add_app_template_filter(lambda sid: _names().get(sid, "—") if sid else "—", "staff_name")
 
 
 def query_string(args: dict, **changes) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from apscheduler.triggers.cron import CronTrigger
+
 from privacy_service.db import utcnow
 from privacy_service.jobs import JobSpec
 
@@ -40,8 +42,6 @@ def schedule(spec: JobSpec) -> str:
 
 def next_run(spec: JobSpec, last_started: dt.datetime | None, now: dt.datetime | None = None):
     """When the scheduler fires the job next, as local text."""
-    from apscheduler.triggers.cron import CronTrigger
-
     now = (now or utcnow()).astimezone(SHANGHAI)
     if spec.trigger == "cron":
         trigger = CronTrigger(timezone=SHANGHAI, **spec.trigger_args)

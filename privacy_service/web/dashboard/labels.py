@@ -222,23 +222,3 @@ def local_time(value: dt.datetime | None, tz: ZoneInfo, fmt: str = "%Y-%m-%d %H:
 def short_id(request_id: str) -> str:
     """The id's first 13 characters (time-ordered; searchable in the queue)."""
     return request_id[:13]
-
-
-def register(bp) -> None:
-    """Make the labels available to templates as filters."""
-    from flask import g
-
-    def _names():
-        from privacy_service.web.dashboard.common import staff_names
-
-        return staff_names() if g else {}
-
-    bp.add_app_template_filter(status, "status_label")
-    bp.add_app_template_filter(request_type, "type_label")
-    bp.add_app_template_filter(action, "action_label")
-    bp.add_app_template_filter(role, "role_label")
-    bp.add_app_template_filter(channel, "channel_label")
-    bp.add_app_template_filter(short_id, "short_id")
-    bp.add_app_template_filter(lambda code: actor(code, _names()), "actor_name")
-    bp.add_app_template_filter(lambda d: details(d, _names()), "details_text")
-    bp.add_app_template_filter(lambda sid: _names().get(sid, "—") if sid else "—", "staff_name")

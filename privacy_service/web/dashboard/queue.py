@@ -9,7 +9,8 @@ import time
 from flask import Response, abort, current_app, flash, g, redirect, request, session, url_for
 from sqlalchemy import delete, func, select
 
-from privacy_service.requests import lifecycle
+from privacy_service.errors import Problem
+from privacy_service.requests import lifecycle, staff
 from privacy_service.requests.models import REQUEST_TYPES, DataRequest
 from privacy_service.team.models import SavedView
 from privacy_service.web.context import runtime
@@ -25,6 +26,7 @@ from privacy_service.web.dashboard.common import (
 )
 from privacy_service.web.dashboard.queries import QueueFilter
 from privacy_service.web.dashboard.request_page import refusal_templates, remember_queue
+from privacy_service.web.dashboard.work import assign, assignee_from
 
 # Views every member has; their own saved views come after these.
 BUILT_IN_VIEWS = (
@@ -265,10 +267,6 @@ def bulk():
 @roles("agent", "admin")
 def bulk_confirm():
     """Step two: carry out the confirmed action, request by request (each committed alone)."""
-    from privacy_service.errors import Problem
-    from privacy_service.requests import staff
-    from privacy_service.web.dashboard.work import assign, assignee_from
-
     rt = runtime()
     s = rt.db.session
     action = request.form.get("action", "")

@@ -16,7 +16,7 @@ import io
 import time
 from collections import Counter
 
-from flask import Response, g, request
+from flask import Response, current_app, g, request
 from sqlalchemy import func, select
 
 from privacy_service import audit
@@ -77,8 +77,6 @@ def cached(s, calendar, since: dt.date, until: dt.date, now_day: dt.date) -> Rep
     At a million requests a report reads a few hundred thousand rows (about a second); the
     figures are for the period's records, not a live view.
     """
-    from flask import current_app
-
     cache = current_app.extensions.setdefault("privacy.reports", {})
     key = (since, until, now_day)
     hit = cache.get(key)

@@ -12,11 +12,11 @@ from privacy_service.crypto.normalize import mask
 from privacy_service.datamap import steps as source_steps
 from privacy_service.datamap.http_source import HttpSourceError
 from privacy_service.errors import Problem
-from privacy_service.requests import lifecycle, staff
+from privacy_service.requests import extension, lifecycle, staff
 from privacy_service.requests.models import DataRequest, Verification
 from privacy_service.subjects.scope import for_request
 from privacy_service.team.accounts import StaffUser
-from privacy_service.team.models import RequestNote
+from privacy_service.team.models import ReplyTemplate, RequestNote
 from privacy_service.web.context import runtime
 from privacy_service.web.dashboard import labels
 from privacy_service.web.dashboard.common import actor, bp, get_request, render, roles, today
@@ -39,8 +39,6 @@ REFUSAL_TEMPLATES = {
 
 def refusal_templates() -> dict[str, tuple[str, str]]:
     """The refusal templates: the built-in ones, as edited and added to by admins."""
-    from privacy_service.team.models import ReplyTemplate
-
     out = dict(REFUSAL_TEMPLATES)
     for row in runtime().db.session.scalars(select(ReplyTemplate).order_by(ReplyTemplate.key)):
         out[row.key] = (row.zh, row.en)
@@ -104,9 +102,7 @@ def _timeline(s, r: DataRequest) -> list[AuditEntry]:
 
 
 def _can_extend(rt, r: DataRequest) -> bool:
-    from privacy_service.web.dashboard.work import extension_allowed
-
-    return extension_allowed(rt, r)
+    return extension.allowed(rt.db.session, rt.policies, r)
 
 
 def page_context(r: DataRequest, **extra) -> dict:

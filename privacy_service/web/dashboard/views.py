@@ -16,7 +16,10 @@ from flask import current_app, flash, redirect, request, session, url_for
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from privacy_service import audit
 from privacy_service.db import utcnow
+from privacy_service.jobs import JOBS, run_job
+from privacy_service.purges import PurgeRun
 from privacy_service.requests import lifecycle
 from privacy_service.requests.models import REQUEST_TYPES, DataRequest
 from privacy_service.team import sessions
@@ -24,8 +27,10 @@ from privacy_service.team.accounts import authenticate
 from privacy_service.web.context import runtime
 from privacy_service.web.dashboard import charts, labels
 from privacy_service.web.dashboard.common import actor, bp, render, roles, today
+from privacy_service.web.dashboard.jobinfo import next_run
 from privacy_service.web.dashboard.queries import local
 from privacy_service.web.forms import same_site_path
+from retention.engine import preview
 
 __all__ = ["bp"]
 LOGIN_FAILED = (
@@ -173,8 +178,6 @@ def _rule_counts(next_run: dict) -> dict[str, str]:
 
 
 def _next_run_time() -> str:
-    from privacy_service.jobs import JOBS
-    from privacy_service.web.dashboard.jobinfo import next_run
 
     spec = next(s for s in JOBS if s.id == "retention.nightly")
     return next_run(spec, None)
@@ -183,8 +186,6 @@ def _next_run_time() -> str:
 @bp.get("/retention")
 def retention():
     """The rules, what the next run would remove (when asked: it reads every source), past runs."""
-    from privacy_service.purges import PurgeRun
-
     rt = runtime()
     s = rt.db.session
     runs = s.scalars(select(PurgeRun).order_by(PurgeRun.started_at.desc()).limit(20)).all()
@@ -201,9 +202,6 @@ def retention():
 @bp.post("/retention/dry-run")
 def retention_dry_run():
     """Count what the next run would remove (changes nothing)."""
-    from privacy_service.purges import PurgeRun
-    from retention.engine import preview
-
     rt = runtime()
     s = rt.db.session
     error = None
@@ -229,9 +227,6 @@ def retention_dry_run():
 @roles("admin")
 def retention_run():
     """Run the retention pass now, after a confirmation page (it deletes rows for good)."""
-    from privacy_service import audit
-    from privacy_service.jobs import JOBS, run_job
-
     if request.method == "GET":
         return render(
             "dashboard/confirm.html",

@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from privacy_service import audit, holds
 from privacy_service.db import is_uuid, utcnow
-from privacy_service.requests import lifecycle
+from privacy_service.policies import _add_period
+from privacy_service.requests import extension, lifecycle
 from privacy_service.requests.models import DataRequest
 from privacy_service.subjects.models import Subject
 from privacy_service.team.accounts import StaffUser
@@ -377,35 +378,16 @@ EXTENSION_TEXT = (
 )
 
 
-def extension_allowed(rt, r: DataRequest) -> bool:
-    """The jurisdiction allows one extension, and this open request has not had it."""
-    from privacy_service.audit import AuditEntry
-
-    jurisdiction = rt.policies.requests.jurisdictions.get(r.jurisdiction)
-    if jurisdiction is None or not jurisdiction.extension or r.status in lifecycle.TERMINAL:
-        return False
-    return (
-        rt.db.session.scalar(
-            select(AuditEntry.seq)
-            .where(AuditEntry.request_id == r.id, AuditEntry.action == "request.deadline_extended")
-            .limit(1)
-        )
-        is None
-    )
-
-
 @bp.post("/requests/<request_id>/extend")
 @roles("agent", "admin")
 def extend_deadline(request_id: str):
     """Extend the deadline once, where the jurisdiction allows it, telling the customer why."""
-    from privacy_service.policies import _add_period
-
     rt = runtime()
     s = rt.db.session
     r = get_request(request_id)
     zh = request.form.get("reason_zh", "").strip()[:500]
     en = request.form.get("reason_en", "").strip()[:500]
-    if not extension_allowed(rt, r):
+    if not extension.allowed(rt.db.session, rt.policies, r):
         return render(
             "dashboard/message.html",
             409,

@@ -22,6 +22,7 @@ from flask import (
 )
 from marshmallow import ValidationError
 
+from exports.delivery import download as deliver
 from privacy_service.db import is_uuid, utcnow
 from privacy_service.errors import Problem
 from privacy_service.requests import service, verification
@@ -315,8 +316,6 @@ def cancel(request_id: str):
 @bp.get("/r/<request_id>/download")
 def download(request_id: str):
     """The export ZIP (counts against the download limit)."""
-    from exports.delivery import download as deliver
-
     rt = runtime()
     lang = _lang()
     found = _owned(request_id)
