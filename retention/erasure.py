@@ -21,7 +21,7 @@ from privacy_service.datamap import steps
 from privacy_service.datamap.collect import matches
 from privacy_service.db import ids_clause as _ids_clause
 from privacy_service.holds import HOLD_BASIS, LegalHold
-from privacy_service.retention_policy import Period
+from privacy_service.policies.retention import Period
 from privacy_service.subjects.history import CorrectionRecord
 from privacy_service.subjects.vault_tables import VAULT_TABLES
 from retention import http_erasure

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from privacy_service import holds, notices
 from privacy_service.datamap import steps
 from privacy_service.db import claim_one, utcnow
-from privacy_service.erasure_policy import Blocker
+from privacy_service.policies.erasure import Blocker
 from privacy_service.requests import lifecycle
 from privacy_service.requests.models import DataRequest
 from privacy_service.subjects.models import Subject

@@ -191,7 +191,7 @@ def test_deadline_reminders_reach_the_privacy_team(make_app, smtp, verified, ses
 
 
 def test_periods_land_on_month_ends_and_leap_days():
-    from privacy_service.retention_policy import Period
+    from privacy_service.policies.retention import Period
     from retention.periods import cutoff, cutoff_inverse
 
     leap = dt.datetime(2028, 2, 29, 12, tzinfo=dt.UTC)

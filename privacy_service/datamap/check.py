@@ -13,7 +13,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
 from privacy_service.datamap.http_source import HttpSourceError
-from privacy_service.datamap.model import DataMap, SourceSpec
+from privacy_service.policies.datamap import DataMap, SourceSpec
 
 
 def check(datamap: DataMap, engines: Mapping[str, Engine]) -> list[str]:

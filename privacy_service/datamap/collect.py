@@ -16,8 +16,8 @@ from sqlalchemy import MetaData, Table, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from privacy_service.datamap.model import DataMap, SourceSpec, TableSpec
 from privacy_service.datamap.sources import engines_for  # noqa: F401 - the older import path
+from privacy_service.policies.datamap import DataMap, SourceSpec, TableSpec
 from privacy_service.subjects.models import Subject
 from privacy_service.subjects.vault_tables import VAULT_TABLES
 

@@ -19,7 +19,7 @@ from sqlalchemy.exc import ArgumentError
 
 from privacy_service.config import ConfigError
 from privacy_service.datamap.http_source import HttpSource
-from privacy_service.datamap.model import DataMap, SourceSpec
+from privacy_service.policies.datamap import DataMap, SourceSpec
 
 DRIVER_HINTS = {
     "mysql": "install the [mysql] extra (PyMySQL): pip install 'privacy-service[mysql]'",

@@ -28,10 +28,10 @@ from marshmallow import (
 from privacy_service.calendar import Deadline, WorkingCalendar, YearCalendar, receipt_day
 
 if TYPE_CHECKING:
-    from privacy_service.datamap.model import DataMap
-    from privacy_service.erasure_policy import ErasurePolicy
-    from privacy_service.recipients_policy import Recipient
-    from privacy_service.retention_policy import RetentionPolicy
+    from privacy_service.policies.datamap import DataMap
+    from privacy_service.policies.erasure import ErasurePolicy
+    from privacy_service.policies.recipients import Recipient
+    from privacy_service.policies.retention import RetentionPolicy
 
 REQUEST_TYPES = ("access", "correction", "deletion", "account_closure")
 
@@ -388,8 +388,8 @@ class Policies:
         return self.labels.get(field, {"zh-CN": field, "en": field})
 
 
-SHIPPED_POLICIES = Path(__file__).resolve().parent.parent / "policies"
-POLICY_DEFAULTS = Path(__file__).resolve().parent / "policy_defaults"
+SHIPPED_POLICIES = Path(__file__).resolve().parents[2] / "policies"
+POLICY_DEFAULTS = Path(__file__).resolve().parents[1] / "policy_defaults"
 # Files an operator may leave out: where the fallback comes from. The shipped erasure and
 # retention policies name the demo's tables, so an operator's shop gets neutral ones instead.
 OPTIONAL_FILES = {
@@ -422,10 +422,10 @@ def policy_folders(policies_dir: str | Path) -> tuple[dict[str, Path], list[str]
 def load_policies(policies_dir: str | Path) -> Policies:
     """Load and validate every policy file; raises ``PolicyError`` on the first bad file."""
     from privacy_service.config import Settings
-    from privacy_service.datamap.model import load_datamap
-    from privacy_service.erasure_policy import load_erasure_policy
-    from privacy_service.recipients_policy import load_recipients
-    from privacy_service.retention_policy import load_retention_policy
+    from privacy_service.policies.datamap import load_datamap
+    from privacy_service.policies.erasure import load_erasure_policy
+    from privacy_service.policies.recipients import load_recipients
+    from privacy_service.policies.retention import load_retention_policy
 
     folder = Path(policies_dir)
     if not (folder / "datamap.yaml").is_file():

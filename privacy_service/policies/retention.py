@@ -7,7 +7,7 @@ from pathlib import Path
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from privacy_service.erasure_policy import (
+from privacy_service.policies.erasure import (
     _S,
     _WHEN,
     Condition,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from privacy_service.datamap import http_model
+from privacy_service.policies import datamap_http as http_model
 from privacy_service.subjects.vault_tables import VAULT_TABLES
 
 FIELD_TYPES = (
