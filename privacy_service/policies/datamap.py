@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+import yaml
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from privacy_service.policies import datamap_http as http_model
-from privacy_service.subjects.vault_tables import VAULT_TABLES
+from privacy_service.policies._base import Strict, Text, bilingual, line_of, load_yaml
 
 FIELD_TYPES = (
     "text",
@@ -26,7 +27,29 @@ FIELD_TYPES = (
 )
 SUBJECT_FIELDS = ("external_ref", "id")
 CONTACT_KINDS = ("email", "phone")
-VAULT_FIELDS = ("kind", "id_number", "holder_name", "created_at", "last_read_at", "created_by")
+# The service's own tables a ``kind: vault`` source may list, and the fields it may name
+# (privacy_service.subjects.vault_tables maps each to its model).
+VAULT_TABLE_FIELDS: dict[str, tuple[str, ...]] = {
+    "identity_documents": (
+        "kind",
+        "id_number",
+        "holder_name",
+        "created_at",
+        "last_read_at",
+        "created_by",
+    ),
+    "correction_history": (
+        "corrected_category",
+        "corrected_table",
+        "record_id",
+        "field",
+        "old_value",
+        "new_value",
+        "approved_by",
+        "approved_at",
+        "request_id",
+    ),
+}
 # Consents a customer can give or withdraw at once on their page (PIPL Art. 15): boolean fields.
 CHOICES = ("marketing_email", "marketing_sms", "personalised_ads")
 _NAME = validate.Regexp(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -113,6 +136,10 @@ class SourceSpec:
             current = self.tables[current.parent_table]
         return out
 
+    def lineage(self, table: str) -> list[str]:
+        """``table``, its ancestors and the identity table: where a period may be anchored."""
+        return [t.name for t in self.chain(table)] + [self.identity_table]
+
     def parent_keys(self, table: str) -> list[tuple[str, FieldSpec]]:
         """The exported human keys of ``table``'s ancestors, nearest first: (table, field).
 
@@ -176,19 +203,7 @@ class DataMap:
         return out
 
 
-class _Strict(Schema):
-    class Meta:
-        """Unknown keys are errors (typos must not pass silently)."""
-
-        unknown = RAISE
-
-
-class _Local(_Strict):
-    zh = fields.String(required=True, data_key="zh-CN")
-    en = fields.String(required=True)
-
-
-class _Field(_Strict):
+class _Field(Strict):
     category = fields.String(required=True)
     # Optional: plain text unless it says otherwise (the type validates corrections).
     type = fields.String(load_default="text", validate=validate.OneOf(FIELD_TYPES))
@@ -214,7 +229,7 @@ class _Field(_Strict):
             raise ValidationError("A choice is a boolean field.", field_name="choice")
 
 
-class _Link(_Strict):
+class _Link(Strict):
     column = fields.String(required=True, validate=_NAME)
     references = fields.String(
         required=True,
@@ -224,7 +239,7 @@ class _Link(_Strict):
     )
 
 
-class _Table(_Strict):
+class _Table(Strict):
     link = fields.Nested(_Link)
     find = fields.Nested(http_model.Find)  # HTTP sources only
     key = fields.String(load_default="id")
@@ -239,7 +254,7 @@ class _Table(_Strict):
     )
 
 
-class _Identity(_Strict):
+class _Identity(Strict):
     table = fields.String(required=True, validate=_NAME)
     column = fields.String(required=True, validate=_NAME)
     # Which directory field holds this source's key (sources without ``contacts`` default to
@@ -256,8 +271,8 @@ class _Identity(_Strict):
     )
 
 
-class _Source(_Strict):
-    title = fields.Nested(_Local)  # optional: the source's name in both languages
+class _Source(Strict):
+    title = fields.Nested(Text)  # optional: the source's name in both languages
     kind = fields.String(load_default="sql", validate=validate.OneOf(("sql", "vault", "http")))
     token_env = fields.String(validate=_ENV)
     timeout_seconds = fields.Float(load_default=5.0, validate=validate.Range(min=0.1, max=120))
@@ -274,7 +289,7 @@ class _Source(_Strict):
     )
 
 
-class DataMapSchema(_Strict):
+class DataMapSchema(Strict):
     """The whole file, cross-checked: categories exist, links reach the identity table."""
 
     sources = fields.Dict(
@@ -315,12 +330,12 @@ def _check_source(source: dict, categories: set, settings_fields: set) -> dict:
         return problems
     if source.get("kind") == "vault":
         for table_name, table in tables.items():
-            if table_name not in VAULT_TABLES:
+            if table_name not in VAULT_TABLE_FIELDS:
                 problems.setdefault("tables", {})[table_name] = [
-                    f"The vault holds {' and '.join(VAULT_TABLES)} only."
+                    f"The vault holds {' and '.join(VAULT_TABLE_FIELDS)} only."
                 ]
                 continue
-            allowed = VAULT_TABLES[table_name].fields
+            allowed = VAULT_TABLE_FIELDS[table_name]
             for field_name in table["fields"]:
                 if field_name not in allowed:
                     problems.setdefault("tables", {}).setdefault(table_name, {}).setdefault(
@@ -453,9 +468,7 @@ def _build(data: dict, path: Path | None = None, lines: dict | None = None) -> D
         identity = s.get("identity") or {}
         sources[name] = SourceSpec(
             name=name,
-            title={"zh-CN": s["title"]["zh"], "en": s["title"]["en"]}
-            if s.get("title")
-            else {"zh-CN": name, "en": name},
+            title=bilingual(s["title"]) if s.get("title") else {"zh-CN": name, "en": name},
             kind=s["kind"],
             tables=tables,
             url_setting=s.get("url_setting"),
@@ -478,12 +491,8 @@ def _build(data: dict, path: Path | None = None, lines: dict | None = None) -> D
 
 def load_datamap(policies_dir: Path, categories, settings_fields) -> DataMap:
     """Load and validate ``datamap.yaml``; errors name the file, the line and the field."""
-    import yaml
-
-    from privacy_service.policies import _line_of, load_yaml
-
     path = Path(policies_dir) / "datamap.yaml"
     data = load_yaml(path, DataMapSchema(categories, settings_fields))
     node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-    lines = {name: _line_of(node, ("sources", name)) for name in data["sources"]}
+    lines = {name: line_of(node, ("sources", name)) for name in data["sources"]}
     return _build(data, path, lines)

@@ -25,19 +25,14 @@ field holding the next page's URL or path (none: one page).
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import fields, validate
+
+from privacy_service.policies._base import Strict
 
 _PATH = validate.Regexp(r"^/[^\s]*$", error="A path starting with / (the base URL is in url_env).")
 
 
-class _S(Schema):
-    class Meta:
-        """Unknown keys are errors."""
-
-        unknown = RAISE
-
-
-class Find(_S):
+class Find(Strict):
     """How to list a table's records."""
 
     path = fields.String(required=True, validate=_PATH)
@@ -46,7 +41,7 @@ class Find(_S):
     item = fields.String(validate=_PATH)  # one record by {id}: required on the identity table
 
 
-class Erase(_S):
+class Erase(Strict):
     """How to erase one record (``{id}`` is its id)."""
 
     method = fields.String(load_default="DELETE", validate=validate.OneOf(("DELETE", "POST")))

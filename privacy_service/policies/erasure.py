@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from privacy_service.policies._base import Strict, Text, bilingual, load_yaml
 
 ACTIONS = ("delete", "anonymise", "keep")
 OPS = ("in", "gt", "eq")
@@ -65,24 +67,13 @@ class ErasurePolicy:
     blockers: tuple[Blocker, ...]
 
 
-class _S(Schema):
-    class Meta:
-        """Unknown keys are errors."""
-
-        unknown = RAISE
-
-
-class _Text(_S):
-    zh = fields.String(required=True, data_key="zh-CN")
-    en = fields.String(required=True)
-
-
-class _Anchor(_S):
+class _Anchor(Strict):
     table = fields.String(required=True)
     field = fields.String(required=True)
 
 
-_WHEN = fields.Dict(
+# ``column: {op: value}`` conditions on a row (erasure keep rules, blockers, retention).
+WHEN = fields.Dict(
     keys=fields.String(),
     values=fields.Dict(
         keys=fields.String(validate=validate.OneOf(OPS)),
@@ -92,14 +83,14 @@ _WHEN = fields.Dict(
 )
 
 
-class _Keep(_S):
-    basis = fields.Nested(_Text, required=True)
+class _Keep(Strict):
+    basis = fields.Nested(Text, required=True)
     tables = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
     anchor = fields.Nested(_Anchor)
     years = fields.Integer(validate=validate.Range(min=1, max=30))
-    when = _WHEN
+    when = WHEN
     # What the kept rows hold (and do not), told to the customer in the receipt.
-    note = fields.Nested(_Text)
+    note = fields.Nested(Text)
 
     @validates_schema
     def _period_or_condition(self, data, **_kwargs):
@@ -108,20 +99,20 @@ class _Keep(_S):
             raise ValidationError("Give either anchor and years, or when.")
 
 
-class _Category(_S):
+class _Category(Strict):
     action = fields.String(required=True, validate=validate.OneOf(ACTIONS))
     keep = fields.List(fields.Nested(_Keep), load_default=list)
 
 
-class _Blocker(_S):
+class _Blocker(Strict):
     code = fields.String(required=True, validate=validate.Regexp(r"^[a-z_]+$"))
     table = fields.String(required=True)
-    when = _WHEN
-    reason = fields.Nested(_Text, required=True)
-    remedy = fields.Nested(_Text, required=True)
+    when = WHEN
+    reason = fields.Nested(Text, required=True)
+    remedy = fields.Nested(Text, required=True)
 
 
-class ErasurePolicySchema(_S):
+class ErasurePolicySchema(Strict):
     """The file, cross-checked against the data map."""
 
     cooling_off_days = fields.Integer(required=True, validate=validate.Range(min=0, max=60))
@@ -176,7 +167,7 @@ def _check_keep(keep: dict, category: str, tables: dict) -> dict:
             if table not in tables:
                 continue
             source, _spec = tables[table]
-            lineage = [t.name for t in source.chain(table)] + [source.identity_table]
+            lineage = source.lineage(table)
             if anchor["table"] not in lineage:
                 problems["anchor"] = [f"{anchor['table']} is not {table} or one of its ancestors."]
         if anchor["table"] in tables:
@@ -188,18 +179,13 @@ def _check_keep(keep: dict, category: str, tables: dict) -> dict:
     return problems
 
 
-def _conditions(when: dict | None) -> tuple[Condition, ...]:
+def conditions(when: dict | None) -> tuple[Condition, ...]:
+    """Loaded ``WHEN`` conditions as ``Condition`` objects."""
     return tuple(Condition(col, *next(iter(spec.items()))) for col, spec in (when or {}).items())
-
-
-def _local(text: dict) -> dict[str, str]:
-    return {"zh-CN": text["zh"], "en": text["en"]}
 
 
 def load_erasure_policy(policies_dir: Path, datamap) -> ErasurePolicy:
     """Load and validate ``erasure.yaml``; categories it does not name are deleted."""
-    from privacy_service.policies import load_yaml
-
     data = load_yaml(Path(policies_dir) / "erasure.yaml", ErasurePolicySchema(datamap))
     rules = {
         code: CategoryRule(
@@ -207,13 +193,13 @@ def load_erasure_policy(policies_dir: Path, datamap) -> ErasurePolicy:
             action=rule["action"],
             keep=tuple(
                 KeepRule(
-                    basis=_local(k["basis"]),
+                    basis=bilingual(k["basis"]),
                     tables=tuple(k["tables"]),
                     anchor_table=(k.get("anchor") or {}).get("table"),
                     anchor_field=(k.get("anchor") or {}).get("field"),
                     years=k.get("years"),
-                    when=_conditions(k.get("when")),
-                    note=_local(k["note"]) if k.get("note") else None,
+                    when=conditions(k.get("when")),
+                    note=bilingual(k["note"]) if k.get("note") else None,
                 )
                 for k in rule["keep"]
             ),
@@ -229,9 +215,9 @@ def load_erasure_policy(policies_dir: Path, datamap) -> ErasurePolicy:
             Blocker(
                 code=b["code"],
                 table=b["table"],
-                when=_conditions(b.get("when")),
-                reason=_local(b["reason"]),
-                remedy=_local(b["remedy"]),
+                when=conditions(b.get("when")),
+                reason=bilingual(b["reason"]),
+                remedy=bilingual(b["remedy"]),
             )
             for b in data["closure_blockers"]
         ),

@@ -12,7 +12,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from privacy_service.policies._base import Strict, Text, bilingual, load_yaml
 
 KINDS = {
     "seller": {"zh-CN": "商家", "en": "Seller"},
@@ -24,35 +26,23 @@ KINDS = {
 }
 
 
-class _S(Schema):
-    class Meta:
-        """Unknown keys are errors (typos must not pass silently)."""
-
-        unknown = RAISE
-
-
-class _Text(_S):
-    zh = fields.String(required=True, data_key="zh-CN", validate=validate.Length(min=1))
-    en = fields.String(required=True, validate=validate.Length(min=1))
-
-
-class _Country(_Text):
+class _Country(Text):
     code = fields.String(
         required=True,
         validate=validate.Regexp(r"^[A-Z]{2}$", error="An ISO 3166 code such as CN."),
     )
 
 
-class _Recipient(_S):
-    name = fields.Nested(_Text, required=True)
+class _Recipient(Strict):
+    name = fields.Nested(Text, required=True)
     kind = fields.String(required=True, validate=validate.OneOf(tuple(KINDS)))
     categories = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
-    purpose = fields.Nested(_Text, required=True)
+    purpose = fields.Nested(Text, required=True)
     country = fields.Nested(_Country, required=True)
     contact = fields.String(required=True, validate=validate.Length(min=3, max=200))
 
 
-class RecipientsSchema(_S):
+class RecipientsSchema(Strict):
     """The whole file; categories are checked against ``categories.yaml``."""
 
     home_country = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{2}$"))
@@ -99,14 +89,8 @@ class Recipient:
         return KINDS[self.kind]
 
 
-def _local(text: dict) -> dict[str, str]:
-    return {"zh-CN": text["zh"], "en": text["en"]}
-
-
 def load_recipients(policies_dir: Path, categories) -> tuple[Recipient, ...]:
     """Load and validate ``recipients.yaml`` (none when the file does not exist)."""
-    from privacy_service.policies import load_yaml
-
     path = Path(policies_dir) / "recipients.yaml"
     if not path.exists():
         return ()
@@ -115,12 +99,12 @@ def load_recipients(policies_dir: Path, categories) -> tuple[Recipient, ...]:
     return tuple(
         Recipient(
             code=code,
-            name=_local(r["name"]),
+            name=bilingual(r["name"]),
             kind=r["kind"],
             categories=tuple(r["categories"]),
-            purpose=_local(r["purpose"]),
+            purpose=bilingual(r["purpose"]),
             country=r["country"]["code"],
-            country_name=_local(r["country"]),
+            country_name=bilingual(r["country"]),
             contact=r["contact"],
             cross_border=r["country"]["code"] != home,
         )

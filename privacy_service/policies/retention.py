@@ -7,14 +7,9 @@ from pathlib import Path
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from privacy_service.policies.erasure import (
-    _S,
-    _WHEN,
-    Condition,
-    _conditions,
-    _local,
-    _Text,
-)
+from privacy_service.policies._base import Period as _OneUnit
+from privacy_service.policies._base import Strict, Text, bilingual, load_yaml
+from privacy_service.policies.erasure import WHEN, Condition, conditions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,45 +55,40 @@ class RetentionPolicy:
     identity_documents: IdentityDocumentRule | None
 
 
-class _Field(_S):
+class _Field(Strict):
     table = fields.String(required=True)
     field = fields.String(required=True)
 
 
-class _Period(_S):
+class _Period(_OneUnit):
     days = fields.Integer(validate=validate.Range(min=1, max=36500))
     months = fields.Integer(validate=validate.Range(min=1, max=1200))
     years = fields.Integer(validate=validate.Range(min=1, max=100))
 
-    @validates_schema
-    def _one(self, data, **_kwargs):
-        if len(data) != 1:
-            raise ValidationError("Give exactly one of days, months, years.")
 
-
-class _Rule(_S):
+class _Rule(Strict):
     id = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_]*$"))
     category = fields.String(required=True)
     tables = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
     trigger = fields.Nested(_Field, required=True)
     period = fields.Nested(_Period, required=True)
     action = fields.String(required=True, validate=validate.OneOf(("delete", "anonymise")))
-    basis = fields.Nested(_Text, required=True)
+    basis = fields.Nested(Text, required=True)
 
 
-class _Open(_S):
+class _Open(Strict):
     table = fields.String(required=True)
-    when = _WHEN
+    when = WHEN
 
 
-class _Identity(_S):
+class _Identity(Strict):
     after_last = fields.Nested(_Field, required=True)
     days = fields.Integer(required=True, validate=validate.Range(min=1, max=3650))
     unless_open = fields.Nested(_Open, required=True)
-    basis = fields.Nested(_Text, required=True)
+    basis = fields.Nested(Text, required=True)
 
 
-class RetentionSchema(_S):
+class RetentionSchema(Strict):
     """The file, cross-checked: categories, tables and fields exist in the data map."""
 
     rules = fields.List(fields.Nested(_Rule), required=True)
@@ -127,7 +117,7 @@ class RetentionSchema(_S):
                     problems["tables"] = [f"{table} holds no {rule['category']} field."]
                     continue
                 source, _spec = tables[table]
-                lineage = [t.name for t in source.chain(table)] + [source.identity_table]
+                lineage = source.lineage(table)
                 if rule["trigger"]["table"] not in lineage:
                     problems["trigger"] = [
                         f"{rule['trigger']['table']} is not {table} or an ancestor."
@@ -143,8 +133,6 @@ class RetentionSchema(_S):
 
 def load_retention_policy(policies_dir: Path, datamap) -> RetentionPolicy:
     """Load and validate ``retention.yaml``."""
-    from privacy_service.policies import load_yaml
-
     data = load_yaml(Path(policies_dir) / "retention.yaml", RetentionSchema(datamap))
     rules = tuple(
         Rule(
@@ -155,7 +143,7 @@ def load_retention_policy(policies_dir: Path, datamap) -> RetentionPolicy:
             trigger_field=r["trigger"]["field"],
             period=Period(**r["period"]),
             action=r["action"],
-            basis=_local(r["basis"]),
+            basis=bilingual(r["basis"]),
         )
         for r in data["rules"]
     )
@@ -167,7 +155,7 @@ def load_retention_policy(policies_dir: Path, datamap) -> RetentionPolicy:
             after_field=ident["after_last"]["field"],
             days=ident["days"],
             open_table=ident["unless_open"]["table"],
-            open_when=_conditions(ident["unless_open"].get("when")),
-            basis=_local(ident["basis"]),
+            open_when=conditions(ident["unless_open"].get("when")),
+            basis=bilingual(ident["basis"]),
         )
     return RetentionPolicy(rules=rules, identity_documents=identity_rule)

@@ -14,7 +14,7 @@ from privacy_service import audit, notices
 from privacy_service.audit import AuditEntry
 from privacy_service.errors import Conflict, Unprocessable
 from privacy_service.notices import outcomes
-from privacy_service.policies import _add_period
+from privacy_service.policies.requests import add_period
 from privacy_service.requests import lifecycle
 
 EXTENDED = "request.deadline_extended"
@@ -54,7 +54,7 @@ def extend(
     if already:
         raise Conflict("The deadline was extended before; once is the limit.", slug="extended")
     old_due = request.due_date
-    extended = _add_period(old_due, jurisdiction.extension, policies.calendar)
+    extended = add_period(old_due, jurisdiction.extension, policies.calendar)
     request.due_date = extended.due_date
     request.due_date_provisional = extended.provisional
     audit.record(

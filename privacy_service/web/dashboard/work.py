@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from privacy_service import audit, holds
 from privacy_service.db import is_uuid, utcnow
-from privacy_service.policies import _add_period
+from privacy_service.policies.requests import add_period
 from privacy_service.requests import extension, lifecycle
 from privacy_service.requests.models import DataRequest
 from privacy_service.subjects.models import Subject
@@ -397,7 +397,7 @@ def extend_deadline(request_id: str):
         errors = {"extension": "请用中文和英文写出延期原因。 Give the reason in both languages."}
         return render("dashboard/request.html", 422, **page_context(r, errors=errors, form={}))
     jurisdiction = rt.policies.requests.jurisdictions[r.jurisdiction]
-    new = _add_period(r.due_date, jurisdiction.extension, rt.policies.calendar)
+    new = add_period(r.due_date, jurisdiction.extension, rt.policies.calendar)
     old = r.due_date
     r.due_date, r.due_date_provisional = new.due_date, new.provisional
     audit.record(
