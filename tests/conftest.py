@@ -160,6 +160,9 @@ def make_app(database_url, tmp_path, smtp):
             "smtp_host": "127.0.0.1",
             "smtp_port": smtp.port,
             "otp_resend_cooldown_seconds": 0,
+            # One delivery thread: messages reach the test SMTP server in the order they were
+            # queued, so tests that count messages see them in that order.
+            "delivery_threads": 1,
             **TEST_SECRETS,
             **overrides,
         }
@@ -263,20 +266,22 @@ def code_from(smtp, rt):
     """Factory: wait for the n-th message carrying a code and return the 6-digit code in it.
 
     Messages about other outcomes (verified, export ready, ...) carry no code and do not count.
+    ``code_from(rid=...)`` returns the latest code sent for that request instead.
     """
     import re
 
-    def codes() -> list[str]:
-        found = [re.search(r"\b(\d{6})\b", body) for body in smtp.bodies()]
+    def codes(rid: str | None = None) -> list[str]:
+        bodies = [b for b in smtp.bodies() if rid is None or rid in b]
+        found = [re.search(r"\b(\d{6})\b", body) for body in bodies]
         return [m.group(1) for m in found if m]
 
-    def factory(n: int = 1) -> str:
+    def factory(n: int = 1, *, rid: str | None = None) -> str:
         rt.notifier.wait()
         with smtp._cond:
-            smtp._cond.wait_for(lambda: len(codes()) >= n, timeout=10)
-        found = codes()
-        assert len(found) >= n, f"expected {n} code message(s), got {len(found)}"
-        return found[n - 1]
+            smtp._cond.wait_for(lambda: len(codes(rid)) >= (1 if rid else n), timeout=10)
+        found = codes(rid)
+        assert found and (rid or len(found) >= n), f"expected {n} code message(s), got {found}"
+        return found[-1] if rid else found[n - 1]
 
     def count() -> int:
         rt.notifier.wait()
