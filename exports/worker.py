@@ -315,3 +315,16 @@ def _postpone(session: Session, request_id: str, worker: str, outage, exc) -> No
             "retry_in_seconds": delay,
         },
     )
+
+
+def retry_failed(session: Session, request_id: str, *, actor: str) -> bool:
+    """Queue a failed export again (after its cause is fixed); False when none failed.
+
+    Audited; the caller commits. The worker builds it on its next pass, attempts counted anew.
+    """
+    archive = session.get(ExportArchive, request_id)
+    if archive is None or archive.status != ExportArchive.FAILED:
+        return False
+    archive.status, archive.attempts, archive.error = ExportArchive.QUEUED, 0, None
+    audit.record(session, "export.retried", actor=actor, request_id=request_id)
+    return True

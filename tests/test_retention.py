@@ -42,6 +42,7 @@ def test_a_simulated_year_removes_exactly_what_the_rules_say(shop_db, rt, sessio
         reason="regulator inquiry",
         until=(START + dt.timedelta(days=400)).date(),
         actor="staff:li.na",
+        categories=rt.policies.categories,
     )
     session.commit()
     initial = _browsing(shop_db)
@@ -109,6 +110,7 @@ def test_explain_says_when_a_row_goes_and_why_a_held_row_stays(shop_db, rt, sess
         reason="court order",
         until=(START + dt.timedelta(days=10)).date(),
         actor="staff:li.na",
+        categories=rt.policies.categories,
     )
     session.commit()
     held = explain(collector, rt.policies, session, "browsing_events", row_id, now=START)

@@ -173,8 +173,11 @@ def rewrap(
     return RotationResult(version=version, rewrapped=done, remaining=remaining)
 
 
-def retire(session: Session, version: int) -> None:
-    """Mark a KEK version retired once no data key uses it; it can then leave the key ring."""
+def retire(session: Session, version: int, *, actor: str) -> None:
+    """Mark a KEK version retired once no data key uses it (audited; the caller commits).
+
+    It can then leave the key ring.
+    """
     row = session.get(KeyVersion, version)
     if row is None:
         raise KeyMaterialError(f"key version {version} is not registered")
@@ -189,6 +192,7 @@ def retire(session: Session, version: int) -> None:
             "to finish re-wrapping"
         )
     row.status, row.retired_at = RETIRED, utcnow()
+    audit.record(session, "keys.retired", actor=actor, details={"version": version})
 
 
 # --- the record of a rotation --------------------------------------------------------------------

@@ -184,3 +184,52 @@ def _password_ok(user: StaffUser | None, password: str) -> bool:
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     return True
+
+
+def _changed(session: Session, user: StaffUser, change: str, actor: str, end_sessions: bool):
+    # Sessions started before now are refused on their next page, and the open ones end now.
+    if end_sessions:
+        user.sessions_revoked_at = utcnow()
+        sessions.end_all(session, user.id)
+    audit.record(
+        session, "staff.changed", actor=actor, details={"staff_id": user.id, "change": change}
+    )
+
+
+def disable(session: Session, user: StaffUser, *, actor: str) -> None:
+    """Disable an account: it cannot sign in, and its sessions end at once (caller commits)."""
+    user.disabled_at = utcnow()
+    _changed(session, user, "disabled", actor, end_sessions=True)
+
+
+def enable(session: Session, user: StaffUser, *, actor: str) -> None:
+    """Enable a disabled account again, with a clean slate of failed sign-ins."""
+    user.disabled_at = None
+    user.failed_logins, user.locked_until = 0, None
+    _changed(session, user, "enabled", actor, end_sessions=False)
+
+
+def reset_second_factor(session: Session, user: StaffUser, *, actor: str) -> str:
+    """A new authenticator secret; returns its enrolment URI (show it once). Sessions end."""
+    user.totp_secret = pyotp.random_base32()
+    _changed(session, user, "second_factor_reset", actor, end_sessions=True)
+    return enrolment_uri(user)
+
+
+def sign_out(session: Session, user: StaffUser, *, actor: str) -> None:
+    """End every open session of a member."""
+    _changed(session, user, "signed_out", actor, end_sessions=True)
+
+
+def enrolment_uri(user: StaffUser) -> str:
+    """The ``otpauth://`` URI an authenticator app enrols from (shown once, never stored)."""
+    return pyotp.TOTP(user.totp_secret).provisioning_uri(
+        name=user.email, issuer_name="privacy-service"
+    )
+
+
+def by_email(session: Session, email: str) -> StaffUser | None:
+    """The account with this e-mail (compared trimmed and in lower case), if any."""
+    return session.scalars(
+        select(StaffUser).where(StaffUser.email == email.strip().lower())
+    ).first()

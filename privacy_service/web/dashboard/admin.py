@@ -10,7 +10,6 @@ import re
 import secrets
 from pathlib import Path
 
-import pyotp
 from flask import abort, flash, g, redirect, request, url_for
 from sqlalchemy import select
 
@@ -18,7 +17,7 @@ from privacy_service import audit
 from privacy_service.db import is_uuid, utcnow
 from privacy_service.jobs import JOBS, JobLease, run_job
 from privacy_service.policies import load_policies
-from privacy_service.team import sessions
+from privacy_service.team import accounts, sessions
 from privacy_service.team.accounts import ROLES, StaffUser, create
 from privacy_service.team.models import ReplyTemplate
 from privacy_service.web.context import runtime
@@ -79,7 +78,7 @@ def invite_staff():
         )
     password = secrets.token_urlsafe(INVITE_PASSWORD_BYTES)
     member = create(s, email=email, role=role, password=password, totp=True, actor=actor())
-    uri = pyotp.TOTP(member.totp_secret).provisioning_uri(name=email, issuer_name="privacy-service")
+    uri = accounts.enrolment_uri(member)
     s.commit()
     return render("dashboard/admin_secret.html", member=member, password=password, uri=uri)
 
@@ -104,25 +103,13 @@ def change_staff(staff_id: str):
         member.role = request.form["role"]
         sessions.end_all(s, member.id)  # a new role starts with a new sign-in
     elif what == "disable":
-        member.disabled_at = member.sessions_revoked_at = utcnow()
-        sessions.end_all(s, member.id)
-        _changed(s, member, "disabled")
+        accounts.disable(s, member, actor=actor())
     elif what == "enable":
-        member.disabled_at = None
-        member.failed_logins, member.locked_until = 0, None
-        _changed(s, member, "enabled")
+        accounts.enable(s, member, actor=actor())
     elif what == "reset_2fa":
-        member.totp_secret = pyotp.random_base32()
-        member.sessions_revoked_at = utcnow()
-        sessions.end_all(s, member.id)
-        uri = pyotp.TOTP(member.totp_secret).provisioning_uri(
-            name=member.email, issuer_name="privacy-service"
-        )
-        _changed(s, member, "second_factor_reset")
+        uri = accounts.reset_second_factor(s, member, actor=actor())
     elif what == "sign_out":
-        member.sessions_revoked_at = utcnow()
-        sessions.end_all(s, member.id)
-        _changed(s, member, "signed_out")
+        accounts.sign_out(s, member, actor=actor())
     else:
         abort(400)
     s.commit()

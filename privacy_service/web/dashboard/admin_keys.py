@@ -162,8 +162,7 @@ def retire_key(version: int):
         )
     s = runtime().db.session
     try:
-        retire(s, version)
-        audit.record(s, "keys.retired", actor=actor(), details={"version": version})
+        retire(s, version, actor=actor())
         s.commit()
     except KeyMaterialError as exc:
         s.rollback()

@@ -250,7 +250,13 @@ def hold(request_id: str):
     if errors:
         form = {f"hold_{k}": request.form.get(k, "") for k in ("until", "reason", "category")}
         return render("dashboard/request.html", 422, **page_context(r, errors=errors, form=form))
-    holds.place(rt.db.session, subject_id=r.subject_id, actor=actor(), **values)
+    holds.place(
+        rt.db.session,
+        subject_id=r.subject_id,
+        actor=actor(),
+        categories=rt.policies.categories,
+        **values,
+    )
     rt.db.session.commit()
     flash("法律保全已设置 Legal hold placed")
     return _back(r)

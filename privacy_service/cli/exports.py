@@ -1,0 +1,32 @@
+"""``privacy exports``: build access-request exports now, or queue a failed one again."""
+
+from __future__ import annotations
+
+import click
+
+from exports.worker import retry_failed, run_pending
+from privacy_service.web.context import runtime
+
+
+@click.group()
+def exports():
+    """Access-request exports."""
+
+
+@exports.command("build")
+@click.option("--limit", type=int, default=None, help="Build at most this many.")
+def exports_build(limit):
+    """Build waiting exports now, in this process."""
+    built = run_pending(runtime().export_deps(), limit=limit)
+    click.echo(f"{built} export(s) built")
+
+
+@exports.command("retry")
+@click.argument("request_id")
+def exports_retry(request_id):
+    """Queue a failed export again (after fixing the cause)."""
+    session = runtime().db.session
+    if not retry_failed(session, request_id, actor="cli"):
+        raise click.ClickException("no failed export for that request")
+    session.commit()
+    click.echo("queued")
