@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar as _stdlib_calendar
 import dataclasses
 import datetime as dt
+from enum import StrEnum
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,7 +14,17 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from privacy_service.calendar import Deadline, WorkingCalendar, receipt_day
 from privacy_service.policies._base import Period, Strict, Text, bilingual, load_yaml
 
-REQUEST_TYPES = ("access", "correction", "deletion", "account_closure")
+
+class RequestType(StrEnum):
+    """What a customer asks for; stored and shown as its value (``"account_closure"``)."""
+
+    ACCESS = "access"
+    CORRECTION = "correction"
+    DELETION = "deletion"
+    ACCOUNT_CLOSURE = "account_closure"
+
+
+REQUEST_TYPES = tuple(RequestType)
 
 
 class _Deadline(Period):

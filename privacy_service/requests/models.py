@@ -23,8 +23,6 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from privacy_service.crypto.fields import Encrypted
 from privacy_service.db import ID, Base, UTCDateTime, utcnow
 
-REQUEST_TYPES = ("access", "correction", "deletion", "account_closure")
-
 
 class DataRequest(Base):
     """A data-subject request. Contacts, notes and corrections are stored only encrypted."""

@@ -7,6 +7,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from exports.delivery import download
+from privacy_service import operations
 from privacy_service.db import is_uuid
 from privacy_service.errors import NotFound, Problem, TooManyRequests
 from privacy_service.requests import service, tokens, verification
@@ -101,14 +102,8 @@ class Verify(MethodView):
         """
         rt = runtime()
         session = rt.db.session
-        signed = service.verify(session, rt, _request_id(request_id), data["code"])
+        signed = operations.verify(session, rt, _request_id(request_id), data["code"])
         verified, result = signed.request, signed.result
-        if signed.first and verified.type == "account_closure":
-            from retention.processor import start_closure
-
-            # Blockers are checked now, so the customer learns at once what stands in the way.
-            start_closure(rt.erasure_deps(), session, verified)
-        session.commit()
         if result.outcome == verification.VOID:
             raise TooManyRequests(
                 "This code can no longer be used; ask for a new one.", slug="code-void"

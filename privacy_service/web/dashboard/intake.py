@@ -16,8 +16,8 @@ from privacy_service import audit
 from privacy_service.crypto.normalize import InvalidValue
 from privacy_service.db import utcnow
 from privacy_service.errors import Problem
+from privacy_service.policies.requests import REQUEST_TYPES
 from privacy_service.requests import lifecycle, service
-from privacy_service.requests.models import REQUEST_TYPES
 from privacy_service.subjects.directory import find_by_contact
 from privacy_service.team.models import RequestNote
 from privacy_service.web.context import runtime

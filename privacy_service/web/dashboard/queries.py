@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 
 from privacy_service.crypto.normalize import InvalidValue
 from privacy_service.db import is_uuid
+from privacy_service.policies.requests import REQUEST_TYPES
 from privacy_service.requests import lifecycle
-from privacy_service.requests.models import REQUEST_TYPES, DataRequest
+from privacy_service.requests.models import DataRequest
 from privacy_service.subjects.directory import find_by_contact
 from privacy_service.subjects.identity import IdentityDocument
 

@@ -10,8 +10,9 @@ from flask import Response, abort, current_app, flash, g, redirect, request, ses
 from sqlalchemy import delete, func, select
 
 from privacy_service.errors import Problem
+from privacy_service.policies.requests import REQUEST_TYPES
 from privacy_service.requests import lifecycle, staff
-from privacy_service.requests.models import REQUEST_TYPES, DataRequest
+from privacy_service.requests.models import DataRequest
 from privacy_service.team.models import SavedView
 from privacy_service.web.context import runtime
 from privacy_service.web.dashboard import queries

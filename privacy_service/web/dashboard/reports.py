@@ -20,7 +20,8 @@ from flask import Response, current_app, g, request
 from sqlalchemy import func, select
 
 from privacy_service import audit
-from privacy_service.requests.models import REQUEST_TYPES, DataRequest
+from privacy_service.policies.requests import REQUEST_TYPES
+from privacy_service.requests.models import DataRequest
 from privacy_service.web.context import runtime
 from privacy_service.web.dashboard import charts, labels
 from privacy_service.web.dashboard.common import SHANGHAI, bp, query_string, render, today

@@ -19,9 +19,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from privacy_service import audit
 from privacy_service.db import utcnow
 from privacy_service.jobs import JOBS, run_job
+from privacy_service.policies.requests import REQUEST_TYPES
 from privacy_service.purges import PurgeRun
 from privacy_service.requests import lifecycle
-from privacy_service.requests.models import REQUEST_TYPES, DataRequest
+from privacy_service.requests.models import DataRequest
 from privacy_service.team import sessions
 from privacy_service.team.accounts import authenticate
 from privacy_service.web.context import runtime

@@ -23,6 +23,7 @@ from flask import (
 from marshmallow import ValidationError
 
 from exports.delivery import download as deliver
+from privacy_service import operations
 from privacy_service.db import is_uuid, utcnow
 from privacy_service.errors import Problem
 from privacy_service.requests import service, verification
@@ -192,12 +193,8 @@ def verify(request_id: str):
     found = _request_or_404(request_id)
     pending = found.status == "pending_verification"
     if request.method == "POST":
-        signed = service.verify(rt.db.session, rt, request_id, request.form.get("code", "").strip())
-        if signed.first and signed.request.type == "account_closure":
-            from retention.processor import start_closure
-
-            start_closure(rt.erasure_deps(), rt.db.session, signed.request)
-        rt.db.session.commit()
+        code = request.form.get("code", "").strip()
+        signed = operations.verify(rt.db.session, rt, request_id, code)
         if signed.request is not None:
             signin.sign_in(signed.request.subject_id, request_id)
             return redirect(url_for("portal.status", request_id=request_id), code=303)
