@@ -29,7 +29,7 @@ from shopfix import metadata  # noqa: E402
 
 from privacy_service.datamap.collect import Collector  # noqa: E402
 from privacy_service.datamap.lookup import find_accounts, phone_expression  # noqa: E402
-from privacy_service.policies.datamap import _build  # noqa: E402
+from privacy_service.policies.datamap import build as _build  # noqa: E402
 
 ROWS = int(os.environ.get("BENCH_IDENTITY_ROWS", "1000000"))
 LOOKUPS = int(os.environ.get("BENCH_IDENTITY_LOOKUPS", "2000"))

@@ -29,8 +29,8 @@ from privacy_service.requests import lifecycle
 from privacy_service.requests.models import DataRequest
 from privacy_service.subjects.models import Subject
 from privacy_service.subjects.scope import for_request
-from retention import erasure
-from retention.erasure import _condition
+from retention import erasure, plan
+from retention.rows import condition
 from retention.shred import shred_subject
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def _count(deps, subject, blocker: Blocker) -> int:
             if key is None:
                 return 0
             joined, tables, where = collector.scope(source, source.tables[blocker.table], key)
-            condition = and_(*(_condition(tables[blocker.table], c) for c in blocker.when))
+            condition = and_(*(condition(tables[blocker.table], c) for c in blocker.when))
             with collector.engines[source.name].connect() as conn:
                 return conn.execute(
                     select(func.count()).select_from(joined).where(where, condition)
@@ -224,7 +224,7 @@ def _heartbeat(request_id: str, worker: str, lease_seconds: int) -> Callable[[Se
 
 
 def _plan(deps, session, subject, request, closing):
-    return erasure.plan(
+    return plan.plan(
         deps.collector,
         deps.policies,
         session,

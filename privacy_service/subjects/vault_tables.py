@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from privacy_service.policies.datamap import VAULT_TABLE_FIELDS
+from privacy_service.policies.datamap_schema import VAULT_TABLE_FIELDS
 from privacy_service.subjects.history import CorrectionRecord
 from privacy_service.subjects.identity import IdentityDocument
 

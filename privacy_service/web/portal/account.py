@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import redirect, request, send_from_directory, session, url_for
 from werkzeug.exceptions import NotFound
 
-from privacy_service.policies.datamap import CHOICES
+from privacy_service.policies.datamap_schema import CHOICES
 from privacy_service.requests import service
 from privacy_service.subjects import choices
 from privacy_service.subjects.models import Subject
