@@ -5,12 +5,13 @@ from __future__ import annotations
 import sys
 
 import click
+from flask.cli import AppGroup
 
 from privacy_service import audit
 from privacy_service.web.context import runtime
 
 
-@click.group("audit")
+@click.group("audit", cls=AppGroup)
 def audit_group():
     """The tamper-evident audit log."""
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 import click
+from flask.cli import AppGroup
 
 from privacy_service.requests.deadlines import recompute_provisional
 from privacy_service.web.context import runtime
 
 
-@click.group()
+@click.group(cls=AppGroup)
 def calendar():
     """Working days and deadlines."""
 

@@ -7,6 +7,7 @@ import os
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 
 from privacy_service.config import Settings
 from privacy_service.crypto.keyring import DEV_KEYRING_FILE
@@ -14,6 +15,7 @@ from privacy_service.web.context import runtime
 
 
 @click.command("config")
+@with_appcontext
 def show_config():
     """Print the effective settings; for each secret, whether it is set and where it comes from."""
     settings = runtime().settings
@@ -38,6 +40,7 @@ def show_config():
 
 
 @click.command("routes")
+@with_appcontext
 def routes():
     """List the HTTP routes."""
     for rule in sorted(current_app.url_map.iter_rules(), key=lambda r: r.rule):

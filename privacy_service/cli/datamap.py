@@ -6,6 +6,7 @@ import os
 import sys
 
 import click
+from flask.cli import AppGroup
 
 from privacy_service.datamap.check import check
 from privacy_service.datamap.scan import scan, to_yaml
@@ -13,7 +14,7 @@ from privacy_service.db import make_engine
 from privacy_service.web.context import runtime
 
 
-@click.group()
+@click.group(cls=AppGroup)
 def datamap():
     """Where personal data lives."""
 

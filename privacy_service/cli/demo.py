@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
+from flask.cli import AppGroup
 from sqlalchemy import select
 
 from privacy_service.demo import refusal, seed
@@ -12,7 +13,7 @@ from privacy_service.team.accounts import StaffUser, create
 from privacy_service.web.context import runtime
 
 
-@click.group()
+@click.group(cls=AppGroup)
 def demo():
     """The demo shop."""
 

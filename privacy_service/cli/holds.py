@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import click
+from flask.cli import AppGroup
 
 from privacy_service import holds
 from privacy_service.cli.staff import deciding_actor
@@ -12,7 +13,7 @@ from privacy_service.subjects.directory import find_by_contact
 from privacy_service.web.context import runtime
 
 
-@click.group("holds")
+@click.group("holds", cls=AppGroup)
 def holds_group():
     """Legal holds on a customer's data."""
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 import click
+from flask.cli import AppGroup, with_appcontext
 
 from privacy_service.jobs import JOBS, run_job, start_scheduler
 from privacy_service.recovery import recover_abandoned, recover_at_start
 from privacy_service.web.context import runtime
 
 
-@click.group()
+@click.group(cls=AppGroup)
 def jobs():
     """Scheduled jobs."""
 
@@ -41,6 +42,7 @@ def jobs_run(job_id):
 
 
 @click.command("worker")
+@with_appcontext
 def worker():
     """Run the background worker: builds exports and runs the scheduled jobs (Ctrl-C stops)."""
     rt = runtime()

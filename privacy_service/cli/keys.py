@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from flask.cli import AppGroup
 from sqlalchemy import func, select
 
 from privacy_service.crypto.keyring import KeyMaterialError
@@ -12,7 +13,7 @@ from privacy_service.keys.rotation import retire
 from privacy_service.web.context import runtime
 
 
-@click.group()
+@click.group(cls=AppGroup)
 def keys():
     """Key-encryption keys: status, rotation, retirement."""
 

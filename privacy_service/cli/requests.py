@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import click
+from flask.cli import AppGroup
 from sqlalchemy import select
 
 from privacy_service.cli.staff import deciding_actor
@@ -14,7 +15,7 @@ from privacy_service.requests.models import DataRequest
 from privacy_service.web.context import runtime
 
 
-@click.group("requests")
+@click.group("requests", cls=AppGroup)
 def requests_group():
     """The privacy team's decisions on requests."""
 

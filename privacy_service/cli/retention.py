@@ -6,13 +6,14 @@ import json
 import sys
 
 import click
+from flask.cli import AppGroup
 
 from privacy_service.web.context import runtime
 from retention.engine import explain, preview, run
 from retention.processor import run_pending
 
 
-@click.group("erasures")
+@click.group("erasures", cls=AppGroup)
 def erasures_group():
     """Deletions and account closures."""
 
@@ -23,7 +24,7 @@ def erasures_run():
     click.echo(f"{run_pending(runtime().erasure_deps())} erasure(s) completed")
 
 
-@click.group()
+@click.group(cls=AppGroup)
 def retention():
     """Retention rules and purges."""
 

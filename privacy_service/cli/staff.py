@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import click
+from flask.cli import AppGroup
 from sqlalchemy import select
 
 from privacy_service.team import accounts
@@ -14,7 +15,7 @@ from privacy_service.web.context import runtime
 CLI = "cli"  # the audit actor of an operator at the terminal
 
 
-@click.group("staff")
+@click.group("staff", cls=AppGroup)
 def staff_group():
     """Accounts of the privacy team."""
 
