@@ -38,17 +38,11 @@ import time
 from pathlib import Path
 
 import sqlalchemy as sa
+from harness import DEFAULT_PG_URL, env_num, first_line, postgres_database
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
-# Python puts bench/ first on sys.path; a bench script named like a package of the project
-# (bench/retention.py and the retention package) would shadow it.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
-sys.path.append(str(ROOT / "bench"))  # last: bench/run.py's helpers, after the project's packages
 
-from run import _first_line, postgres_database  # noqa: E402
-
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DEMO_EMAIL = "demo@example.com"
 BATCH = 2000
 CHECKPOINT = 100_000
@@ -61,14 +55,9 @@ BARE_SQL = (
 )
 
 
-def _env_num(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw.replace("_", "")) if raw else default
-
-
-ROWS = _env_num("BENCH_COLLECT_ROWS", 1_000_000)
-CUSTOMERS = _env_num("BENCH_COLLECT_CUSTOMERS", 2)
-REPEAT = max(1, _env_num("BENCH_COLLECT_REPEAT", 2))
+ROWS = env_num("BENCH_COLLECT_ROWS", 1_000_000)
+CUSTOMERS = env_num("BENCH_COLLECT_CUSTOMERS", 2)
+REPEAT = max(1, env_num("BENCH_COLLECT_REPEAT", 2))
 PROFILE = os.environ.get("BENCH_COLLECT_PROFILE", "0") not in ("", "0")
 BACKENDS = [
     b.strip()
@@ -493,7 +482,7 @@ def main() -> int:
                                 postgres_database(base_url, "privacy_bench_collect")
                             )
                         except sa.exc.SQLAlchemyError as exc:
-                            skipped[name] = f"unreachable: {_first_line(exc)}"
+                            skipped[name] = f"unreachable: {first_line(exc)}"
                             continue
                         print(f"running postgresql (server {version}) ...", flush=True)
                         results[name] = bench_backend(name, url, workdir, env)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import os
 import platform
 import random
@@ -40,17 +39,11 @@ import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
+from harness import DEFAULT_PG_URL, b64key, env_num, first_line, percentile, postgres_database
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
-# Python puts bench/ first on sys.path; a bench script named like a package of the project
-# (bench/retention.py and the retention package) would shadow it.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
-sys.path.append(str(ROOT / "bench"))  # last: bench/run.py's helpers, after the project's packages
 
-from run import _b64key, _first_line, postgres_database  # noqa: E402
-
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 GOAL_MS = 150.0
 WARMUP = 3
 CHUNK = 100_000
@@ -88,16 +81,11 @@ COLUMNS = (
 )
 
 
-def _env_num(name: str, default, cast=int):
-    raw = os.environ.get(name)
-    return cast(raw.replace("_", "")) if raw else default
-
-
-ROWS = _env_num("BENCH_DASHBOARD_ROWS", 1_000_000)
-REPEAT = max(1, _env_num("BENCH_DASHBOARD_REPEAT", 50))
-OLD_OPEN = _env_num("BENCH_DASHBOARD_OLD_OPEN", 0.03, float)
-CLEARED = _env_num("BENCH_DASHBOARD_CLEARED", 1) != 0
-B_BUDGET_S = _env_num("BENCH_DASHBOARD_B_SECONDS", 10.0, float)
+ROWS = env_num("BENCH_DASHBOARD_ROWS", 1_000_000)
+REPEAT = max(1, env_num("BENCH_DASHBOARD_REPEAT", 50))
+OLD_OPEN = env_num("BENCH_DASHBOARD_OLD_OPEN", 0.03, float)
+CLEARED = env_num("BENCH_DASHBOARD_CLEARED", 1) != 0
+B_BUDGET_S = env_num("BENCH_DASHBOARD_B_SECONDS", 10.0, float)
 MIN_REPEAT = 5
 PLAN_LINES = 16
 LEGEND = (
@@ -244,11 +232,6 @@ class SqlLog:
         return entries
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
 def _rows_shown(body: str) -> int:
     # One link per row to the request itself (other links carry a suffix or a query).
     return len(re.findall(r'href="/staff/requests/[0-9a-f-]{36}"', body))
@@ -290,7 +273,7 @@ def measure(
         "name": name,
         "n": len(times),
         "p50": statistics.median(times),
-        "p95": _pct(times, 0.95),
+        "p95": percentile(times, 95),
         "max": max(times),
         "sql_p50": statistics.median(sql_ms),
         "days_p50": statistics.median(days_ms),
@@ -426,9 +409,9 @@ def run(url: str, version: str, workdir: Path) -> None:
             "instance_dir": str(workdir / "instance"),
             "shop_database_url": f"sqlite:///{workdir / 'shop.db'}",
             "secret_key": "x" * 40,
-            "keys": "1:" + _b64key(),
-            "index_key": _b64key(),
-            "audit_key": _b64key(),
+            "keys": "1:" + b64key(),
+            "index_key": b64key(),
+            "audit_key": b64key(),
             "scheduler_enabled": False,
         }
     )
@@ -557,7 +540,7 @@ def main() -> int:
         ):
             run(url, version, Path(tmp))
     except (BenchError, sa.exc.SQLAlchemyError) as exc:
-        print(f"error: {_first_line(exc)}", file=sys.stderr)
+        print(f"error: {first_line(exc)}", file=sys.stderr)
         return 1
     print(f"\n(total {time.perf_counter() - started:.0f} s)")
     return 0
