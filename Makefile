@@ -41,12 +41,15 @@ run: seed
 system-deps:
 	@bash scripts/system-deps.sh
 
+# Tests run on every core (pytest-xdist): each test has its own database, so workers never meet.
+# JOBS=0 runs them in one process (e.g. to read a failure's output in order).
+JOBS ?= auto
 test: install system-deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 # The quick subset (no browser, nothing marked slow): for the edit-test loop, not for CI.
 test-fast: install
-	$(BIN)/python -m pytest -m "not browser and not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(JOBS) -m "not browser and not slow" $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python bench/run.py

@@ -88,9 +88,10 @@ def database_url(database_template, tmp_path):
             .scalars()
             .all()
         )
-        # TRUNCATE does not fire the append-only row triggers; that is what tests need here.
-        truncate = "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"
-        conn.execute(text(truncate))
+        # The tables hold a test's few rows: DELETE is ~20x faster than TRUNCATE's file work.
+        # Replica mode skips the triggers (foreign keys, append-only rows) for this cleanup only.
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        conn.execute(text("; ".join(f'DELETE FROM "{t}"' for t in tables)))  # noqa: S608 (names from pg_tables)
         conn.execute(text("UPDATE audit_head SET seq = 0, hash = :h"), {"h": "0" * 64})
     engine.dispose()
     return where

@@ -88,7 +88,7 @@ def test_right_codes_do_not_use_up_the_budget(make_app, customer, code_from):
     app = make_app(ratelimit_wrong_codes_per_contact_ip="2 per hour")
     client = app.test_client()
     customer(email="demo@example.com")
-    for _n in range(1, 6):
+    for _ in range(5):
         rid = _new(client, "demo@example.com")
         assert _guess(client, rid, code_from(rid=rid)).status_code == 200
     rid = _new(client, "demo@example.com")

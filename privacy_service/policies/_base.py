@@ -49,12 +49,21 @@ class Period(Strict):
             raise ValidationError(f"Give exactly one of {', '.join(self.declared_fields)}.")
 
 
+# libyaml's loader when PyYAML was built with it (the PyPI wheels are): every app start parses
+# all policy files, and the pure-Python parser made that a third of a second.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def compose_yaml(text: str) -> Any:
+    """The YAML node tree of ``text`` (positions of keys, for messages that name a line)."""
+    return yaml.compose(text, Loader=_LOADER)
+
+
 def load_yaml(path: Path, schema: Schema) -> Any:
     """Parse ``path`` and validate it with ``schema``; errors name the file, line and field."""
     try:
         text = path.read_text(encoding="utf-8")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_LOADER)  # noqa: S506 (a safe loader, C or Python)
     except OSError as exc:
         raise PolicyError(f"{path}: cannot read: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
@@ -64,6 +73,7 @@ def load_yaml(path: Path, schema: Schema) -> Any:
     try:
         return schema.load(data if data is not None else {})
     except ValidationError as exc:
+        node = compose_yaml(text)  # only to point at lines: parsed again on failure only
         problems = []
         for raw_path, message in _flatten(exc.messages):
             field_path = _document_path(node, raw_path)

@@ -5,9 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import yaml
-
-from privacy_service.policies._base import bilingual, line_of, load_yaml
+from privacy_service.policies._base import bilingual, compose_yaml, line_of, load_yaml
 from privacy_service.policies.datamap_schema import DataMapSchema
 
 
@@ -218,6 +216,6 @@ def load_datamap(policies_dir: Path, categories, settings_fields) -> DataMap:
     """Load and validate ``datamap.yaml``; errors name the file, the line and the field."""
     path = Path(policies_dir) / "datamap.yaml"
     data = load_yaml(path, DataMapSchema(categories, settings_fields))
-    node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    node = compose_yaml(path.read_text(encoding="utf-8"))
     lines = {name: line_of(node, ("sources", name)) for name in data["sources"]}
     return build(data, path, lines)
