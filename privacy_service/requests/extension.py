@@ -20,10 +20,18 @@ from privacy_service.requests import lifecycle
 EXTENDED = "request.deadline_extended"
 
 
+def _open(request) -> bool:
+    # Verified and not closed: only then is there a deadline the team is working towards.
+    return (
+        request.status not in lifecycle.TERMINAL
+        and request.status != lifecycle.PENDING_VERIFICATION
+    )
+
+
 def allowed(session: Session, policies, request) -> bool:
     """The jurisdiction allows one extension, and this open request has not had it."""
     jurisdiction = policies.requests.jurisdictions.get(request.jurisdiction)
-    if jurisdiction is None or not jurisdiction.extension or request.status in lifecycle.TERMINAL:
+    if jurisdiction is None or not jurisdiction.extension or not _open(request):
         return False
     return (
         session.scalar(
@@ -44,7 +52,7 @@ def extend(
     jurisdiction = policies.requests.jurisdiction(request.jurisdiction)
     if not jurisdiction.extension:
         raise Conflict(f"The {jurisdiction.code} rules allow no extension.", slug="no-extension")
-    if request.status in lifecycle.TERMINAL or request.status == lifecycle.PENDING_VERIFICATION:
+    if not _open(request):
         raise Conflict("Only an open, verified request can be extended.", slug="not-extendable")
     already = session.scalar(
         select(func.count())

@@ -13,7 +13,6 @@ from sqlalchemy import select
 
 from privacy_service import audit, holds
 from privacy_service.db import is_uuid, utcnow
-from privacy_service.policies.requests import add_period
 from privacy_service.requests import extension, lifecycle
 from privacy_service.requests.models import DataRequest
 from privacy_service.subjects.models import Subject
@@ -376,14 +375,6 @@ def notes_of(request_id: str) -> list[RequestNote]:
     )
 
 
-EXTENSION_SUBJECT = "您的隐私请求需要更多时间 / Your privacy request needs more time"
-EXTENSION_TEXT = (
-    "关于您的请求 {request_id}：由于{reason_zh}，我们需要更多时间，新的答复期限为 {due}。\n\n"
-    "About your request {request_id}: because {reason_en}, we need more time; "
-    "we will answer by {due}.\n"
-)
-
-
 @bp.post("/requests/<request_id>/extend")
 @roles("agent", "admin")
 def extend_deadline(request_id: str):
@@ -402,34 +393,8 @@ def extend_deadline(request_id: str):
     if not zh or not en:
         errors = {"extension": "请用中文和英文写出延期原因。 Give the reason in both languages."}
         return render("dashboard/request.html", 422, **page_context(r, errors=errors, form={}))
-    jurisdiction = rt.policies.requests.jurisdictions[r.jurisdiction]
-    new = add_period(r.due_date, jurisdiction.extension, rt.policies.calendar)
-    old = r.due_date
-    r.due_date, r.due_date_provisional = new.due_date, new.provisional
-    audit.record(
-        s,
-        "request.deadline_extended",
-        actor=actor(),
-        request_id=r.id,
-        subject_id=r.subject_id,
-        fields=["reason"],
-        details={"from": old.isoformat(), "to": new.due_date.isoformat()},
-    )
+    extension.extend(s, rt.policies, r, actor=actor(), reason_zh=zh, reason_en=en)
     _add_note(s, r, f"{zh}\n{en}", "extension")
-    s.commit()
-    try:
-        to = r.contact
-    except Exception:
-        to = None
-    if to:
-        rt.notifier.send_request_message(
-            channel=r.contact_kind,
-            to=to,
-            subject=EXTENSION_SUBJECT,
-            text=EXTENSION_TEXT.format(
-                request_id=r.id, reason_zh=zh, reason_en=en, due=new.due_date.isoformat()
-            ),
-            request_id=r.id,
-        )
-    flash(f"期限已延至 {new.due_date} Deadline extended to {new.due_date}; the customer was told.")
+    s.commit()  # the customer's notice (in their language) goes out once this commits
+    flash(f"期限已延至 {r.due_date} Deadline extended to {r.due_date}; the customer was told.")
     return _back(r)
