@@ -29,7 +29,8 @@ from privacy_service.requests import lifecycle
 from privacy_service.requests.models import DataRequest
 from privacy_service.subjects.models import Subject
 from privacy_service.subjects.scope import for_request
-from retention import erasure, plan
+from retention import erasure
+from retention import plan as planning
 from retention.rows import condition
 from retention.shred import shred_subject
 
@@ -76,10 +77,10 @@ def _count(deps, subject, blocker: Blocker) -> int:
             if key is None:
                 return 0
             joined, tables, where = collector.scope(source, source.tables[blocker.table], key)
-            condition = and_(*(condition(tables[blocker.table], c) for c in blocker.when))
+            matching = and_(*(condition(tables[blocker.table], c) for c in blocker.when))
             with collector.engines[source.name].connect() as conn:
                 return conn.execute(
-                    select(func.count()).select_from(joined).where(where, condition)
+                    select(func.count()).select_from(joined).where(where, matching)
                 ).scalar()
     return 0
 
@@ -224,7 +225,7 @@ def _heartbeat(request_id: str, worker: str, lease_seconds: int) -> Callable[[Se
 
 
 def _plan(deps, session, subject, request, closing):
-    return plan.plan(
+    return planning.plan(
         deps.collector,
         deps.policies,
         session,
