@@ -25,7 +25,6 @@ postgresql+psycopg://postgres@127.0.0.1:5432/postgres).
 from __future__ import annotations
 
 import base64
-import contextlib
 import gc
 import json
 import os
@@ -33,12 +32,11 @@ import platform
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import sqlalchemy as sa
-from harness import DEFAULT_PG_URL, env_num, first_line, postgres_database
+from harness import each_backend, env_num
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -462,36 +460,12 @@ def main() -> int:
         {k: base64.b64encode(os.urandom(32)).decode() for k in ("kek", "index", "audit")}
     )
     os.environ[KEYS_ENV] = env[KEYS_ENV]
-    results: dict[str, dict] = {}
-    skipped: dict[str, str] = {}
-    failed = False
-    with tempfile.TemporaryDirectory(prefix="privacy-bench-collect-") as tmp:
-        workdir = Path(tmp)
-        for name in BACKENDS:
-            try:
-                if name == "sqlite":
-                    print("running sqlite ...", flush=True)
-                    results[name] = bench_backend(
-                        name, f"sqlite:///{workdir / 'shop.db'}", workdir, env
-                    )
-                elif name == "postgresql":
-                    base_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG_URL)
-                    with contextlib.ExitStack() as stack:
-                        try:
-                            url, version = stack.enter_context(
-                                postgres_database(base_url, "privacy_bench_collect")
-                            )
-                        except sa.exc.SQLAlchemyError as exc:
-                            skipped[name] = f"unreachable: {first_line(exc)}"
-                            continue
-                        print(f"running postgresql (server {version}) ...", flush=True)
-                        results[name] = bench_backend(name, url, workdir, env)
-                else:
-                    skipped[name] = "unknown backend"
-            except (BenchError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
-                failed = True
-                skipped[name] = f"failed: {str(exc).splitlines()[0]}"
-                print(f"{name} failed:\n{exc}", file=sys.stderr)
+    results, skipped, failed = each_backend(
+        BACKENDS,
+        lambda backend, url, workdir: bench_backend(backend, url, workdir, env),
+        name="collect",
+        errors=(BenchError, subprocess.TimeoutExpired, json.JSONDecodeError),
+    )
     report(results, skipped)  # a missed goal is a figure, not a failure of the benchmark
     return 1 if failed or not results else 0
 

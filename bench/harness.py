@@ -12,6 +12,7 @@ import math
 import os
 import secrets
 import sys
+import tempfile
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -76,3 +77,40 @@ def postgres_database(base_url: str, prefix: str = "privacy_bench"):
                 print(f"warning: could not drop {name}: {first_line(exc)}", file=sys.stderr)
     finally:
         admin.dispose()
+
+
+def each_backend(backends, run, *, name: str, errors: tuple[type[BaseException], ...]):
+    """``run(backend, url, workdir)`` on each backend; returns (results, skipped, failed).
+
+    SQLite gets a file in a temporary folder, PostgreSQL a scratch database (BENCH_DATABASE_URL;
+    skipped with the reason when unreachable). An error of ``errors`` marks the backend failed.
+    """
+    results: dict[str, dict] = {}
+    skipped: dict[str, str] = {}
+    failed = False
+    with tempfile.TemporaryDirectory(prefix=f"privacy-bench-{name}-") as tmp:
+        workdir = Path(tmp)
+        for backend in backends:
+            try:
+                if backend == "sqlite":
+                    print("running sqlite ...", flush=True)
+                    results[backend] = run(backend, f"sqlite:///{workdir / 'bench.db'}", workdir)
+                elif backend == "postgresql":
+                    base_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG_URL)
+                    with contextlib.ExitStack() as stack:
+                        try:
+                            url, version = stack.enter_context(
+                                postgres_database(base_url, f"privacy_bench_{name}")
+                            )
+                        except sa.exc.SQLAlchemyError as exc:
+                            skipped[backend] = f"unreachable: {first_line(exc)}"
+                            continue
+                        print(f"running postgresql (server {version}) ...", flush=True)
+                        results[backend] = run(backend, url, workdir)
+                else:
+                    skipped[backend] = "unknown backend"
+            except errors as exc:
+                failed = True
+                skipped[backend] = f"failed: {str(exc).splitlines()[0]}"
+                print(f"{backend} failed:\n{exc}", file=sys.stderr)
+    return results, skipped, failed

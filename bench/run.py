@@ -25,14 +25,13 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import sqlalchemy as sa
-from harness import DEFAULT_PG_URL, b64key, env_num, first_line, postgres_database
+from harness import b64key, each_backend, env_num
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -278,34 +277,13 @@ def main() -> int:
         "note: server, database and client share this machine; figures are noisy and only "
         "meaningful side by side, measured in one run."
     )
-    results: dict[str, dict] = {}
-    skipped: dict[str, str] = {}
-    failed = False
-    with tempfile.TemporaryDirectory(prefix="privacy-bench-") as tmp:
-        workdir = Path(tmp)
-        for name in BACKENDS:
-            try:
-                if name == "sqlite":
-                    print("running sqlite ...", flush=True)
-                    url = f"sqlite:///{workdir / 'bench.db'}"
-                    results[name] = bench_backend(name, url, workdir)
-                elif name == "postgresql":
-                    base_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG_URL)
-                    with contextlib.ExitStack() as stack:
-                        try:
-                            url, version = stack.enter_context(postgres_database(base_url))
-                        except sa.exc.SQLAlchemyError as exc:
-                            skipped[name] = f"unreachable: {first_line(exc)}"
-                            continue
-                        print(f"running postgresql (server {version}) ...", flush=True)
-                        results[name] = bench_backend(name, url, workdir)
-                else:
-                    skipped[name] = "unknown backend"
-            except (BenchError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
-                failed = True
-                skipped[name] = f"failed: {str(exc).splitlines()[0]}"
-                print(f"{name} failed:\n{exc}", file=sys.stderr)
-        report(results, skipped)
+    results, skipped, failed = each_backend(
+        BACKENDS,
+        bench_backend,
+        name="intake",
+        errors=(BenchError, subprocess.TimeoutExpired, json.JSONDecodeError),
+    )
+    report(results, skipped)
     return 1 if failed or not results else 0
 
 

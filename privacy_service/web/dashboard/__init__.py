@@ -1,1 +1,1 @@
-"""The privacy team's dashboard: staff accounts and roles, the queue, decisions, oversight."""
+"""The privacy team's dashboard at /staff/: the queue, decisions, oversight, administration."""
