@@ -14,13 +14,13 @@ from flask import abort, flash, g, redirect, request, url_for
 from sqlalchemy import select
 
 from privacy_service import audit
-from privacy_service.db import is_uuid, utcnow
+from privacy_service.db import utcnow
 from privacy_service.jobs import JOBS, JobLease, run_job
 from privacy_service.policies import load_policies
 from privacy_service.team import accounts, sessions
 from privacy_service.team.accounts import ROLES, StaffUser, create
 from privacy_service.team.models import ReplyTemplate
-from privacy_service.web.context import runtime
+from privacy_service.web.context import get_or_404, runtime
 from privacy_service.web.dashboard import jobinfo
 from privacy_service.web.dashboard.common import actor, bp, render, roles
 from privacy_service.web.dashboard.request_page import refusal_templates
@@ -38,10 +38,7 @@ def admin_staff():
 
 
 def _member(staff_id: str) -> StaffUser:
-    found = runtime().db.session.get(StaffUser, staff_id) if is_uuid(staff_id) else None
-    if found is None:
-        abort(404)
-    return found
+    return get_or_404(StaffUser, staff_id)
 
 
 def _changed(s, member: StaffUser, what: str, **details) -> None:

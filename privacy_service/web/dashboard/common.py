@@ -25,11 +25,11 @@ from flask import (
 from sqlalchemy import select
 
 from privacy_service.calendar import receipt_day
-from privacy_service.db import is_uuid, utcnow
+from privacy_service.db import utcnow
 from privacy_service.requests.models import DataRequest
 from privacy_service.team import sessions
 from privacy_service.team.accounts import StaffUser
-from privacy_service.web.context import runtime
+from privacy_service.web.context import get_or_404, runtime
 from privacy_service.web.dashboard import labels
 from privacy_service.web.errors import from_http_exception
 from privacy_service.web.forms import check_csrf, csrf_token, html
@@ -103,10 +103,7 @@ def message(text: str, status: int = 200, **context):
 
 def get_request(request_id: str) -> DataRequest:
     """The request with this id, or a 404 page."""
-    found = runtime().db.session.get(DataRequest, request_id) if is_uuid(request_id) else None
-    if found is None:
-        abort(404)
-    return found
+    return get_or_404(DataRequest, request_id)
 
 
 def actor() -> str:

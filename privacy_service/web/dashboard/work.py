@@ -18,7 +18,7 @@ from privacy_service.requests.models import DataRequest
 from privacy_service.subjects.models import Subject
 from privacy_service.team.accounts import StaffUser
 from privacy_service.team.models import RequestNote
-from privacy_service.web.context import runtime
+from privacy_service.web.context import get_or_404, runtime
 from privacy_service.web.dashboard import labels
 from privacy_service.web.dashboard.common import (
     actor,
@@ -262,8 +262,8 @@ def hold(request_id: str):
 
 
 def _hold_of(r: DataRequest, hold_id: str):
-    found = runtime().db.session.get(holds.LegalHold, hold_id) if is_uuid(hold_id) else None
-    if found is None or found.subject_id != r.subject_id:
+    found = get_or_404(holds.LegalHold, hold_id)
+    if found.subject_id != r.subject_id:
         abort(404)
     return found
 

@@ -24,13 +24,13 @@ from marshmallow import ValidationError
 
 from exports.delivery import download as deliver
 from privacy_service import operations
-from privacy_service.db import is_uuid, utcnow
+from privacy_service.db import utcnow
 from privacy_service.errors import Problem
 from privacy_service.requests import service, verification
 from privacy_service.requests.models import DataRequest, Verification
 from privacy_service.requests.schemas import RequestCreateSchema
 from privacy_service.subjects.models import Subject
-from privacy_service.web.context import runtime
+from privacy_service.web.context import get_or_404, runtime
 from privacy_service.web.forms import (
     check_csrf,
     csrf_token,
@@ -152,10 +152,7 @@ def submit():
 
 
 def _request_or_404(request_id: str) -> DataRequest:
-    found = runtime().db.session.get(DataRequest, request_id) if is_uuid(request_id) else None
-    if found is None:
-        abort(404)
-    return found
+    return get_or_404(DataRequest, request_id)
 
 
 def _resend_wait(found: DataRequest) -> int:
@@ -258,10 +255,7 @@ def _owned(request_id: str) -> DataRequest:
 
     Otherwise a page that offers to sign in again (a new code to the request's contact).
     """
-    rt = runtime()
-    found = rt.db.session.get(DataRequest, request_id) if is_uuid(request_id) else None
-    if found is None:
-        abort(404)
+    found = get_or_404(DataRequest, request_id)
     subject_id = signin.current_subject()
     if subject_id is None or found.subject_id != subject_id:
         if found.status == "pending_verification":
