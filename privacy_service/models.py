@@ -8,7 +8,6 @@ from privacy_service.db import Base
 from privacy_service.holds import LegalHold
 from privacy_service.jobs import JobLease
 from privacy_service.keys.rotation import KeyRotation
-from privacy_service.purges import PurgeRun
 from privacy_service.requests.models import (
     DataRequest,
     ExportArchive,
@@ -21,6 +20,7 @@ from privacy_service.subjects.models import Subject, SubjectAccount
 from privacy_service.team.accounts import StaffUser
 from privacy_service.team.models import ReplyTemplate, RequestNote, SavedView
 from privacy_service.team.sessions import StaffSession
+from retention.purge_records import PurgeRun
 
 __all__ = [
     "AuditCheck",

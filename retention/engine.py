@@ -24,11 +24,10 @@ from sqlalchemy.orm import Session
 from privacy_service import audit, batches, runs
 from privacy_service.db import ids_clause, utcnow
 from privacy_service.holds import LegalHold
-from privacy_service.purges import PurgeRun
 from privacy_service.subjects.identity import IdentityDocument
 from privacy_service.subjects.models import Subject
 from retention.periods import cutoff, cutoff_inverse, naive_if_sqlite
-from retention.purge_records import add_count, recover_abandoned, settle_pending
+from retention.purge_records import PurgeRun, add_count, recover_abandoned, settle_pending
 from retention.rows import anonymised, condition
 
 BATCH = 5000

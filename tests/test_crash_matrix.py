@@ -32,9 +32,9 @@ from privacy_service.db import make_engine
 from privacy_service.demo import seed
 from privacy_service.demo import shop_schema as shop
 from privacy_service.keys.rotation import KeyRotation
-from privacy_service.purges import PurgeRun
 from privacy_service.requests.models import DataRequest, ExportArchive
 from retention.engine import preview
+from retention.purge_records import PurgeRun
 
 pytestmark = pytest.mark.slow
 

@@ -15,10 +15,10 @@ from privacy_service.crypto.keyring import parse_keks
 from privacy_service.demo import seed
 from privacy_service.demo import shop_schema as shop
 from privacy_service.keys import rotation
-from privacy_service.purges import PurgeRun
 from privacy_service.requests.models import DataRequest
 from retention import engine
 from retention.processor import run_pending
+from retention.purge_records import PurgeRun
 
 START = dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 from privacy_service import holds, jobs
 from privacy_service.demo import seed
 from privacy_service.demo import shop_schema as shop
-from privacy_service.purges import PurgeRun
 from privacy_service.subjects.directory import find_by_contact
 from retention.engine import explain, preview, run
+from retention.purge_records import PurgeRun
 
 START = dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)
 be = shop.browsing_events

@@ -20,7 +20,6 @@ from privacy_service import audit
 from privacy_service.db import utcnow
 from privacy_service.jobs import JOBS, run_job
 from privacy_service.policies.requests import REQUEST_TYPES
-from privacy_service.purges import PurgeRun
 from privacy_service.requests import lifecycle
 from privacy_service.requests.models import DataRequest
 from privacy_service.team import sessions
@@ -32,6 +31,7 @@ from privacy_service.web.dashboard.jobinfo import next_run
 from privacy_service.web.dashboard.queries import local
 from privacy_service.web.forms import same_site_path
 from retention.engine import preview
+from retention.purge_records import PurgeRun
 
 __all__ = ["bp"]
 LOGIN_FAILED = (
