@@ -30,8 +30,11 @@ run: seed
 	@echo "  customer page:  http://127.0.0.1:$(PORT)/  (request my data)"
 	@echo "  staff dashboard: http://127.0.0.1:$(PORT)/staff/  demo login admin@shop.example / demo-admin-password"
 	@echo "  API docs:       http://127.0.0.1:$(PORT)/api/docs"
-	@echo "  demo customer:  demo@example.com / 13800138000"
-	@echo "  one-time codes: instance/outbox.log (no SMTP configured)"
+	@if [ -z "$${PRIVACY_POLICIES_DIR:-}" ]; then \
+		echo "  demo customer:  demo@example.com / 13800138000"; \
+	else echo "  shop:           the data map in $${PRIVACY_POLICIES_DIR}"; fi
+	@if [ -z "$${PRIVACY_SMTP_HOST:-}" ]; then \
+		echo "  one-time codes: instance/outbox.log (no SMTP configured)"; fi
 	@echo ""
 	PRIVACY_PUBLIC_URL=$${PRIVACY_PUBLIC_URL:-http://127.0.0.1:$(PORT)} PRIVACY_SCHEDULER_ENABLED=true $(BIN)/gunicorn -c gunicorn.conf.py \
 		--workers 1 --bind 127.0.0.1:$(PORT) wsgi:app

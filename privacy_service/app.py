@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, send_from_directory
+from flask import Flask, request, send_from_directory
 from flask_smorest import Api
 from swagger_ui_bundle import swagger_ui_path
 
@@ -40,6 +40,7 @@ from privacy_service.web.bodies import check_api_body, check_no_nul
 from privacy_service.web.context import budget_caller
 from privacy_service.web.dashboard.views import bp as dashboard_bp
 from privacy_service.web.errors import register_error_handlers
+from privacy_service.web.forms import API_DOCS_CSP
 from privacy_service.web.health import bp as health_bp
 from privacy_service.web.portal import account as _portal_account  # noqa: F401 - its pages
 from privacy_service.web.portal.views import bp as portal_bp
@@ -61,7 +62,12 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     settings = _load_settings(config_overrides)
     logs.configure(settings.log_format)
     _private_instance(settings)
-    app = Flask(__name__, instance_path=settings.instance_dir, static_folder="web/static")
+    app = Flask(
+        __name__,
+        instance_path=settings.instance_dir,
+        static_folder="web/static",
+        template_folder="web/templates",  # app-wide templates (Swagger UI's page)
+    )
     rt = configure_runtime(app, settings, config_overrides)
     configure_notices(rt)
     configure_flask(app, settings)
@@ -202,12 +208,20 @@ def configure_limits(app: Flask, settings: Settings) -> None:
 
 
 def configure_api_docs_assets(app: Flask) -> None:
-    """Swagger UI's files, served from the installed package."""
+    """Swagger UI's files, served from the installed package, and its page's CSP."""
 
     # Swagger UI served from the installed package: the docs page loads nothing from the internet.
     @app.get("/api/docs/assets/<path:filename>")
     def _swagger_assets(filename: str):
         return send_from_directory(str(swagger_ui_path), filename, max_age=86400)
+
+    @app.after_request
+    def _api_docs_policy(response):
+        if request.path == "/api/docs":
+            response.headers["Content-Security-Policy"] = API_DOCS_CSP
+            response.headers["X-Content-Type-Options"] = "nosniff"
+            response.headers["Referrer-Policy"] = "no-referrer"
+        return response
 
 
 def _stop_scheduler(scheduler) -> None:

@@ -10,11 +10,19 @@ from urllib.parse import urlsplit
 from flask import Response, abort, request, session, stream_with_context
 
 CSP = (
-    # Scripts only from our own files: no inline script, no inline handler, no eval.
-    "default-src 'none'; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'none'; "
+    # Scripts and styles only from our own files: no inline script, handler, style or eval.
+    "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'none'; "
     "form-action 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
 )
 
+
+# The API docs page (Swagger UI, served from the installed package): it fetches the OpenAPI
+# document and sets styles from script (allowed: CSSOM, not style attributes in markup).
+API_DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'none'"
+)
 
 _DIGITS = re.compile(r"[0-9]{1,18}")
 
