@@ -36,7 +36,14 @@ run: seed
 	@if [ -z "$${PRIVACY_SMTP_HOST:-}" ]; then \
 		echo "  one-time codes: instance/outbox.log (no SMTP configured)"; fi
 	@echo ""
-	PRIVACY_PUBLIC_URL=$${PRIVACY_PUBLIC_URL:-http://127.0.0.1:$(PORT)} PRIVACY_SCHEDULER_ENABLED=true $(BIN)/gunicorn -c gunicorn.conf.py \
+	@# Two processes, no server to install: the web app (with the scheduler) and one queue
+	@# worker beside it, on the embedded queue (instance/queue.db). The worker has real threads
+	@# (the web worker is gevent: a CPU-bound export inside it would stall every page). Ctrl-C
+	@# stops both.
+	export PRIVACY_PUBLIC_URL=$${PRIVACY_PUBLIC_URL:-http://127.0.0.1:$(PORT)}; \
+	$(BIN)/privacy worker & worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+	PRIVACY_SCHEDULER_ENABLED=true $(BIN)/gunicorn -c gunicorn.conf.py \
 		--workers 1 --bind 127.0.0.1:$(PORT) wsgi:app
 
 # Chromium, a CJK font and pg_dump: installed with apt-get when run as root, otherwise the exact

@@ -288,8 +288,8 @@ def main() -> int:
 
 
 # The other benchmarks, each in its own process after the intake one; BENCH_ONLY="vault,export"
-# picks some (names: vault, collect, export, purge, dashboard, identity).
-OTHER_BENCHES = ("vault", "collect", "export", "purge", "dashboard", "identity")
+# picks some (names: vault, collect, export, purge, dashboard, identity, queue).
+OTHER_BENCHES = ("vault", "collect", "export", "purge", "dashboard", "identity", "queue")
 
 
 def run_other_benches() -> int:

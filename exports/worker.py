@@ -54,14 +54,28 @@ class ExportDeps:
     max_attempts: int = 3
     lease_seconds: int = 900
     notify_ready: Callable[[DataRequest], None] | None = None
+    # progress(request_id, categories written): what the customer's page shows while building.
+    progress: Callable[[str, int], None] | None = None
 
 
-def claim(session: Session, worker: str, lease_seconds: int, max_attempts: int) -> str | None:
-    """Take one buildable export (queued, or abandoned by a dead worker); returns its request id."""
+def claim(
+    session: Session,
+    worker: str,
+    lease_seconds: int,
+    max_attempts: int,
+    *,
+    request_id: str | None = None,
+) -> str | None:
+    """Take one buildable export (queued, or abandoned by a dead worker); returns its request id.
+
+    ``request_id`` limits the claim to that request's export (a queued task names it).
+    """
     now = utcnow()
+    only = () if request_id is None else (ExportArchive.request_id == request_id,)
     candidates = (
         select(ExportArchive.request_id)
         .where(
+            *only,
             or_(
                 ExportArchive.status == ExportArchive.QUEUED,
                 (ExportArchive.status == ExportArchive.BUILDING)
@@ -142,6 +156,8 @@ def build_one(deps: ExportDeps, request_id: str, worker: str = WORKER_ID) -> boo
 
 def _write(deps, session, request, subject, aead, key, built_at, tally, progress=None):
     plans = plan_categories(deps.policies, request.categories)
+    if progress is None and deps.progress is not None:
+        progress = _reporter(deps.progress, request.id)
 
     def collect(category):
         try:
@@ -176,6 +192,22 @@ def _write(deps, session, request, subject, aead, key, built_at, tally, progress
             sealed.write(chunk)
         sealed.close()
     return digest.hexdigest(), size, manifest
+
+
+def _reporter(report: Callable[[str, int], None], request_id: str):
+    """``build``'s ``progress(done, total)`` as ``report(request_id, done)``, never raising.
+
+    Progress is for the customer's eyes only: a store that is briefly unreachable must not
+    fail the export.
+    """
+
+    def progress(done: int, _total: int) -> None:
+        try:
+            report(request_id, done)
+        except Exception as exc:
+            log.debug("progress not recorded", extra={"error_type": type(exc).__name__})
+
+    return progress
 
 
 def _complete(deps, session, request_id, worker, key, size, digest, records, built_at) -> bool:
@@ -278,10 +310,13 @@ def expire(deps: ExportDeps) -> int:
             .limit(500)
         ).all()
         for archive in due:
-            deps.storage.delete(archive.storage_key)
             archive.status = ExportArchive.EXPIRED
             audit.record(session, "export.expired", actor="system", request_id=archive.request_id)
         session.commit()
+        # After the commit: a READY row never points at a deleted object, and a store in the
+        # service database is written outside this transaction (SQLite has one writer).
+        for archive in due:
+            deps.storage.delete(archive.storage_key)
         deps.storage.purge_partials(older_than_seconds=deps.lease_seconds)
         return len(due)
     finally:
@@ -315,16 +350,3 @@ def _postpone(session: Session, request_id: str, worker: str, outage, exc) -> No
             "retry_in_seconds": delay,
         },
     )
-
-
-def retry_failed(session: Session, request_id: str, *, actor: str) -> bool:
-    """Queue a failed export again (after its cause is fixed); False when none failed.
-
-    Audited; the caller commits. The worker builds it on its next pass, attempts counted anew.
-    """
-    archive = session.get(ExportArchive, request_id)
-    if archive is None or archive.status != ExportArchive.FAILED:
-        return False
-    archive.status, archive.attempts, archive.error = ExportArchive.QUEUED, 0, None
-    audit.record(session, "export.retried", actor=actor, request_id=request_id)
-    return True

@@ -32,6 +32,8 @@ from privacy_service.notify import Notifier
 from privacy_service.policies import load_policies
 from privacy_service.recovery import recover_at_start
 from privacy_service.runtime import Runtime
+from privacy_service.tasks import consumer, dispatch
+from privacy_service.tasks.queue import TaskQueue
 from privacy_service.web import ratelimit
 from privacy_service.web.api.choices import blp as choices_blp
 from privacy_service.web.api.identity import blp as identity_blp
@@ -75,6 +77,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     configure_api_docs_assets(app)
     configure_limits(app, settings)
     configure_sessions(app, rt)
+    configure_queue(rt)
     if settings.scheduler_enabled:
         configure_scheduler(app, rt)
     # Objects alive after start-up stay for good: keep them out of every full GC pass (the
@@ -100,6 +103,15 @@ def configure_runtime(
     )
     app.extensions["privacy"] = rt
     return rt
+
+
+def configure_queue(rt: Runtime) -> None:
+    """The task queue: tasks queued at commit; consumers in this process when configured."""
+    rt.queue = TaskQueue(rt)
+    dispatch.install(rt.db.session_factory, rt.queue)
+    if rt.settings.queue_consumer:
+        rt.queue.consumer = consumer.start_in_process(rt, rt.queue, rt.settings.queue_workers)
+        atexit.register(rt.queue.stop)
 
 
 def configure_sessions(app: Flask, rt: Runtime) -> None:

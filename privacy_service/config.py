@@ -88,6 +88,17 @@ class Settings:
     export_lease_seconds: int = 900
     erasure_lease_seconds: int = 900
     erasure_batch: int = 5000
+    # Export archives: "local" (exports_dir, one machine) or "database" (rows every node reads).
+    export_storage: str = "local"
+
+    # The task queue: empty = a SQLite file under instance/; redis://... in production.
+    queue_url: str = ""
+    queue_name: str = "privacy"
+    # Consumer threads inside the web process (make run); production runs `privacy worker`.
+    queue_consumer: bool = False
+    queue_workers: int = 2
+    # A failed task is retried after this many seconds, doubled per attempt.
+    task_retry_seconds: int = 5
 
     max_content_length: int = 64 * 1024
 
@@ -192,6 +203,12 @@ class Settings:
         problems.extend(_ratelimit_problems(self))
         if self.trusted_proxies < 0:
             problems.append("PRIVACY_TRUSTED_PROXIES must be 0 or more")
+        if self.export_storage not in ("local", "database"):
+            problems.append("PRIVACY_EXPORT_STORAGE must be 'local' or 'database'")
+        if self.queue_url and not self.queue_url.startswith(
+            ("sqlite:///", "redis://", "rediss://", "unix://")
+        ):
+            problems.append("PRIVACY_QUEUE_URL must be empty, sqlite:///<file> or redis://...")
         if not Path(self.policies_dir).is_dir():
             problems.append(f"PRIVACY_POLICIES_DIR {self.policies_dir!r} is not a directory")
         if problems:

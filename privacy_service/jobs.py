@@ -130,23 +130,9 @@ def reject_unverified_requests(session: Session, rt: Runtime) -> int:
     return len(stale)
 
 
-def resolve_identities(session: Session, rt: Runtime) -> int:
-    """Look up contacts still waiting (a source was down, or a process died); sends codes."""
-    from privacy_service.requests.resolve import run_due
-
-    return run_due(rt)
-
-
 def purge_idempotency_keys(session: Session, rt: Runtime) -> int:
     """Forget idempotency keys older than a day."""
     return purge_idempotency_records(session, utcnow() - dt.timedelta(days=1))
-
-
-def build_exports(session: Session, rt: Runtime) -> int:
-    """Build every waiting export (several processes may run this at once: claims decide)."""
-    from exports.worker import run_pending
-
-    return run_pending(rt.export_deps())
 
 
 def expire_exports(session: Session, rt: Runtime) -> int:
@@ -156,11 +142,18 @@ def expire_exports(session: Session, rt: Runtime) -> int:
     return expire(rt.export_deps())
 
 
-def carry_out_erasures(session: Session, rt: Runtime) -> int:
-    """End due cooling-offs; carry out approved deletions and due closures (claimed per row)."""
-    from retention.processor import run_pending
+def end_cooling_offs(session: Session, rt: Runtime) -> int:
+    """Closures whose cooling-off is over: checked again, then due (their task is enqueued)."""
+    from retention.processor import end_cooling_off
 
-    return run_pending(rt.erasure_deps())
+    return end_cooling_off(rt.erasure_deps(), session)
+
+
+def sweep_tasks(session: Session, rt: Runtime) -> int:
+    """Enqueue open exports, erasures and lookups whose task went missing (``tasks.sweeper``)."""
+    from privacy_service.tasks.sweeper import sweep
+
+    return sweep(rt, rt.queue) if rt.queue is not None else 0
 
 
 def retention_pass(session: Session, rt: Runtime) -> int:
@@ -267,8 +260,6 @@ class JobSpec:
     trigger: str
     trigger_args: dict
     quiet_seconds: float
-    # False: every process may run it at once (the work is claimed row by row).
-    exclusive: bool = True
 
 
 JOBS: tuple[JobSpec, ...] = (
@@ -282,23 +273,17 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec(
         "requests.reject_unverified", reject_unverified_requests, "interval", {"hours": 1}, 1800
     ),
-    JobSpec(
-        "requests.resolve_identities",
-        resolve_identities,
-        "interval",
-        {"seconds": 10},
-        0,
-        exclusive=False,
-    ),
     JobSpec("idempotency.purge", purge_idempotency_keys, "interval", {"hours": 6}, 3600),
     JobSpec("deadlines.remind", remind_deadlines, "cron", {"hour": 9, "minute": 0}, 3600),
     JobSpec("retention.nightly", retention_pass, "cron", {"hour": 2, "minute": 0}, 3600),
     JobSpec("runs.close_abandoned", close_abandoned_runs, "interval", {"minutes": 10}, 300),
-    JobSpec("exports.build", build_exports, "interval", {"seconds": 5}, 0, exclusive=False),
     JobSpec("exports.expire", expire_exports, "interval", {"hours": 1}, 1800),
     JobSpec("exports.warn_expiring", warn_expiring_exports, "interval", {"hours": 1}, 1800),
-    JobSpec("erasures.run", carry_out_erasures, "interval", {"seconds": 30}, 0, exclusive=False),
     JobSpec("audit.verify", verify_audit_chain, "cron", {"hour": 3, "minute": 30}, 3600),
+    # On-demand work runs on the task queue (privacy_service.tasks), enqueued on commit; these
+    # two only make time-based work due and recover tasks that went missing.
+    JobSpec("closures.end_cooling_off", end_cooling_offs, "interval", {"minutes": 1}, 30),
+    JobSpec("tasks.sweep", sweep_tasks, "interval", {"minutes": 1}, 30),
 )
 
 
@@ -306,7 +291,7 @@ def run_job(rt: Runtime, spec: JobSpec, lease_seconds: float = 900) -> int | Non
     """Run ``spec`` under its lease; returns its count, or None when another process holds it."""
     session = rt.db.new_session()
     try:
-        if spec.exclusive and not acquire(session, spec.id, lease_seconds):
+        if not acquire(session, spec.id, lease_seconds):
             log.info("job skipped: held elsewhere", extra={"job": spec.id})
             return None
         started = utcnow()
@@ -317,14 +302,12 @@ def run_job(rt: Runtime, spec: JobSpec, lease_seconds: float = 900) -> int | Non
             session.rollback()
             log.error("job failed", extra={"job": spec.id, "error_type": type(exc).__name__})
             record_failure(session, spec.id, type(exc).__name__)
-            if spec.exclusive:
-                release(session, spec.id, 0)
+            release(session, spec.id, 0)
             raise
-        if spec.exclusive:
-            release(session, spec.id, spec.quiet_seconds)
+        release(session, spec.id, spec.quiet_seconds)
         # Frequent jobs that found nothing to do stay out of the log.
         log.log(
-            logging.INFO if count or spec.exclusive else logging.DEBUG,
+            logging.INFO if count else logging.DEBUG,
             "job done",
             extra={
                 "job": spec.id,
@@ -337,10 +320,25 @@ def run_job(rt: Runtime, spec: JobSpec, lease_seconds: float = 900) -> int | Non
         session.close()
 
 
+# Interval jobs count from this instant in every process, so all schedulers fire them at the
+# same moments and the lease lets exactly one of them run (quiet periods are under an interval).
+ANCHOR = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+
+
+def trigger_for(spec: JobSpec, timezone):
+    """The APScheduler trigger of ``spec``: the same fire times in every process."""
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    if spec.trigger == "cron":
+        return CronTrigger(timezone=timezone, **spec.trigger_args)
+    return IntervalTrigger(timezone=timezone, start_date=ANCHOR, **spec.trigger_args)
+
+
 def start_scheduler(rt: Runtime, *, blocking: bool = False):
     """An APScheduler scheduler with every job of the table (coalesced, with grace).
 
-    In the background of the web process (``make run``), or blocking (``privacy worker``).
+    In the background of the web process (``make run``), or blocking (``privacy scheduler``).
     """
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.schedulers.blocking import BlockingScheduler
@@ -350,14 +348,13 @@ def start_scheduler(rt: Runtime, *, blocking: bool = False):
     for spec in JOBS:
         scheduler.add_job(
             _safe_run,
-            spec.trigger,
+            trigger_for(spec, rt.settings.timezone),
             args=(rt, spec),
             id=spec.id,
             coalesce=True,
             misfire_grace_time=600,
             max_instances=1,
             replace_existing=True,
-            **spec.trigger_args,
         )
     scheduler.start()
     return scheduler

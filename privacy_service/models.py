@@ -1,5 +1,6 @@
 """Every mapped model, imported in one place so ``Base.metadata`` is complete (Alembic, tests)."""
 
+from exports.storage_db import ExportChunk
 from privacy_service.audit import AuditCheck, AuditEntry, AuditHead
 from privacy_service.batches import WorkBatch
 from privacy_service.crypto.keystore import DataKey, KeyVersion
@@ -17,6 +18,7 @@ from privacy_service.requests.models import (
 from privacy_service.subjects.history import CorrectionRecord
 from privacy_service.subjects.identity import IdentityDocument
 from privacy_service.subjects.models import Subject, SubjectAccount
+from privacy_service.tasks.models import TaskFailure
 from privacy_service.team.accounts import StaffUser
 from privacy_service.team.models import ReplyTemplate, RequestNote, SavedView
 from privacy_service.team.sessions import StaffSession
@@ -31,6 +33,7 @@ __all__ = [
     "DataKey",
     "DataRequest",
     "ExportArchive",
+    "ExportChunk",
     "IdempotencyRecord",
     "IdentityDocument",
     "JobLease",
@@ -46,6 +49,7 @@ __all__ = [
     "StaffUser",
     "Subject",
     "SubjectAccount",
+    "TaskFailure",
     "Verification",
     "WorkBatch",
 ]

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 
-from exports.storage import LocalStorage
+from exports.storage import LocalStorage, Storage
+from exports.storage_db import DatabaseStorage
 from exports.worker import ExportDeps
 from privacy_service import notices
 from privacy_service.config import Settings
 from privacy_service.crypto import Vault
 from privacy_service.datamap.collect import Collector
-from privacy_service.db import Database
+from privacy_service.db import Database, make_engine
 from privacy_service.notices import Notice
 from privacy_service.notify import Notifier
 from privacy_service.policies import Policies
@@ -34,15 +36,25 @@ class Runtime:
     sources: dict[str, Engine] = dataclasses.field(default_factory=dict)
     # Renders and sends one customer notice (privacy_service.notices.templates.deliverer).
     deliver_notice: Callable[[Notice], None] | None = None
+    # The task queue (privacy_service.tasks.queue.TaskQueue), set up by the app factory.
+    queue: object = None
 
     def collector(self) -> Collector:
         """A collector over the data map's sources."""
         return Collector(self.policies.datamap, self.sources)
 
     @property
-    def storage(self) -> LocalStorage:
-        """Where export archives are kept."""
+    def storage(self) -> Storage:
+        """Where export archives are kept (``PRIVACY_EXPORT_STORAGE``: local or database)."""
+        if self.settings.export_storage == "database":
+            return self._database_storage
         return LocalStorage(self.settings.exports_dir)
+
+    @functools.cached_property
+    def _database_storage(self) -> DatabaseStorage:
+        # Its own pool, whose transactions do not take SQLite's write lock at BEGIN: a download
+        # reads chunks while the request's session holds that lock (counting the download).
+        return DatabaseStorage(make_engine(self.db.url, immediate=False))
 
     def export_deps(self) -> ExportDeps:
         """Everything the export worker needs, wired from this runtime."""
@@ -70,6 +82,7 @@ class Runtime:
             max_attempts=s.export_max_attempts,
             lease_seconds=s.export_lease_seconds,
             notify_ready=notify_ready,
+            progress=self.queue.set_progress if self.queue is not None else None,
         )
 
     def erasure_deps(self) -> ErasureDeps:
@@ -83,7 +96,11 @@ class Runtime:
         )
 
     def dispose(self) -> None:
-        """Close every pool (service database and sources)."""
+        """Stop in-process queue consumers; close every pool (service database and sources)."""
+        if self.queue is not None:
+            self.queue.stop()
+        if "_database_storage" in self.__dict__:
+            self._database_storage.engine.dispose()
         self.db.dispose()
         for engine in self.sources.values():
             engine.dispose()

@@ -129,12 +129,19 @@ def end_cooling_off(deps: ErasureDeps, session: Session, now: dt.datetime | None
     return len(due)
 
 
-def claim(session: Session, worker: str, lease_seconds: int) -> str | None:
-    """Take one deletion or closure that is in progress and not held by a live worker."""
+def claim(
+    session: Session, worker: str, lease_seconds: int, *, request_id: str | None = None
+) -> str | None:
+    """Take one deletion or closure that is in progress and not held by a live worker.
+
+    ``request_id`` limits the claim to that request (a queued task names it).
+    """
     now = utcnow()
+    only = () if request_id is None else (DataRequest.id == request_id,)
     candidates = (
         select(DataRequest.id)
         .where(
+            *only,
             DataRequest.type.in_(("deletion", "account_closure")),
             DataRequest.status == lifecycle.IN_PROGRESS,
             or_(DataRequest.claim_until.is_(None), DataRequest.claim_until < now),

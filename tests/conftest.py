@@ -401,3 +401,33 @@ def page(repo_root):
         yield page
         assert external == [], "the page loads nothing from outside"
         browser.close()
+
+
+def run_queue(rt) -> int:
+    """Run every task waiting on the app's queue now, in this thread (a consumer's loop body)."""
+    huey, ran = rt.queue.huey, 0
+    while (task := huey.dequeue()) is not None:
+        huey.execute(task)
+        ran += 1
+    return ran
+
+
+def run_at_once(rt, spec, times: int = 2) -> list:
+    """Run scheduled job ``spec`` from ``times`` threads at the same instant (as schedulers in
+    several processes would); the results of ``jobs.run_job`` (None: the lease was held)."""
+    import threading
+
+    from privacy_service import jobs
+
+    results, barrier = [], threading.Barrier(times)
+
+    def scheduler():
+        barrier.wait()
+        results.append(jobs.run_job(rt, spec))
+
+    threads = [threading.Thread(target=scheduler) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

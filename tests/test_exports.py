@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import bearer, worker_env
+from conftest import bearer, run_queue, worker_env
 from sqlalchemy import func, select, update
 
 from exports.worker import run_pending
@@ -85,7 +85,8 @@ def test_access_request_completes_without_staff_and_the_zip_checks_out(access, c
         assert f"{category}/{category}.json" in names and f"{category}/{category}.csv" in names
     assert manifest["categories"]["browsing"]["records"] == 40
 
-    # The customer was told, without personal data in the message.
+    # The customer was told (a notice task), without personal data in the message.
+    run_queue(rt)
     rt.notifier.wait()
     ready = smtp.wait_for(2)[1]
     text = ready.get_payload(decode=True).decode()

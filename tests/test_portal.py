@@ -61,8 +61,14 @@ def test_access_journey_on_a_phone(live, page, smtp, rt, tmp_path):
     page.wait_for_url(re.compile(r"/r/[^/]+$"))
     shot(page, "3-status")
     assert "剩余工作日" in page.content()
+    assert page.locator("#progress").get_attribute("data-state") == "queued"
+    assert "排队中" in page.locator("#progress").inner_text()
 
-    assert run_pending(rt.export_deps()) == 1  # the worker's turn
+    assert run_pending(rt.export_deps()) == 1  # the worker's turn; the page updates itself
+    page.wait_for_selector("#progress[data-state=ready]", timeout=10_000)
+    assert "已生成" in page.locator("#progress-text").inner_text()
+    assert page.locator("#progress-ready").is_visible()
+
     page.reload()
     assert page.locator("#status").inner_text() == "已完成"
     shot(page, "4-ready")

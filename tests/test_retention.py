@@ -2,9 +2,9 @@
 dry runs, explanations, legal holds, crash-resume, and one purge at a time across schedulers."""
 
 import datetime as dt
-import threading
 
 import pytest
+from conftest import run_at_once
 from sqlalchemy import func, select
 
 from privacy_service import holds, jobs
@@ -141,18 +141,7 @@ def test_a_purge_killed_mid_run_removes_the_rest_once(shop_db, rt, session):
 
 def test_two_schedulers_never_run_the_purge_at_the_same_time(shop_db, rt, app):
     spec = next(s for s in jobs.JOBS if s.id == "retention.nightly")
-    results = []
-    barrier = threading.Barrier(2)
-
-    def scheduler():
-        barrier.wait()
-        results.append(jobs.run_job(rt, spec))
-
-    threads = [threading.Thread(target=scheduler) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_at_once(rt, spec)
     assert results.count(None) == 1, results
     with app.app_context():
         assert rt.db.session.scalar(select(func.count()).select_from(PurgeRun)) == 1

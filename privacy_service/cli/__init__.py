@@ -26,6 +26,7 @@ from privacy_service.cli import (
     requests,
     retention,
     staff,
+    tasks,
 )
 from privacy_service.config import ConfigError
 
@@ -52,7 +53,9 @@ for command in (
     audit.audit_group,
     keys.keys,
     jobs.jobs,
-    jobs.worker,
+    jobs.scheduler,
+    tasks.worker,
+    tasks.tasks,
     exports.exports,
     requests.requests_group,
     holds.holds_group,

@@ -5,7 +5,10 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from exports.worker import retry_failed, run_pending
+from exports.worker import run_pending
+from privacy_service.errors import Problem
+from privacy_service.requests.models import DataRequest
+from privacy_service.tasks import failures
 from privacy_service.web.context import runtime
 
 
@@ -27,7 +30,12 @@ def exports_build(limit):
 def exports_retry(request_id):
     """Queue a failed export again (after fixing the cause)."""
     session = runtime().db.session
-    if not retry_failed(session, request_id, actor="cli"):
-        raise click.ClickException("no failed export for that request")
+    request = session.get(DataRequest, request_id)
+    try:
+        if request is None:
+            raise click.ClickException("no failed export for that request")
+        failures.retry(session, request, actor="cli")
+    except Problem as exc:
+        raise click.ClickException("no failed export for that request") from exc
     session.commit()
     click.echo("queued")

@@ -1,4 +1,4 @@
-"""``privacy jobs`` and ``privacy worker``: the scheduled jobs, now or in a worker."""
+"""``privacy jobs`` and ``privacy scheduler``: the scheduled jobs, now or in a scheduler."""
 
 from __future__ import annotations
 
@@ -41,14 +41,14 @@ def jobs_run(job_id):
     click.echo("held by another process; skipped" if count is None else f"{job_id}: {count}")
 
 
-@click.command("worker")
+@click.command("scheduler")
 @with_appcontext
-def worker():
-    """Run the background worker: builds exports and runs the scheduled jobs (Ctrl-C stops)."""
+def scheduler():
+    """Run the scheduled jobs (retention, reminders, expiry, sweeper); one run per schedule."""
     rt = runtime()
     recover_at_start(rt)
-    click.echo(f"worker started: {len(JOBS)} jobs; exports build as soon as they are queued")
+    click.echo(f"scheduler started: {len(JOBS)} jobs")
     try:
         start_scheduler(rt, blocking=True)
     except (KeyboardInterrupt, SystemExit):
-        click.echo("worker stopped")
+        click.echo("scheduler stopped")

@@ -7,10 +7,10 @@ links each matched account to it, records the accounts the request covers, re-se
 request's fields under the subject's key, and issues the one-time code to send. No match: the
 request stays unanswered (its code is never sent). A source that fails makes the lookup
 ``retrying`` with the source and error type recorded (the staff request page shows it; the log
-says it), and the scheduled job tries again with backoff: never a silent "not a customer".
+says it), and its task on the queue tries again with backoff: never a silent "not a customer".
 
 A lookup is claimed with a lease on the request row (``identity_next_at``), so the in-process
-thread and the scheduled job never both do it, and a process killed mid-way is taken over.
+thread and the queued task never both do it, and a process killed mid-way is taken over.
 """
 
 from __future__ import annotations
@@ -302,7 +302,10 @@ def resolve_and_send(rt, request_id: str) -> bool:
 
 
 def run_due(rt, limit: int = 50) -> int:
-    """Look up every request waiting for it (the scheduled job); returns codes sent."""
+    """Look up, in this process, every request due for it; returns codes sent (tests, drains).
+
+    In service the queued ``identity`` tasks do this, one request each (``tasks.work``).
+    """
     session = rt.db.new_session()
     try:
         waiting = due(session, limit)

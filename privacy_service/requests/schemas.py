@@ -145,6 +145,14 @@ class ExportStatusSchema(Schema):
     downloads_left = fields.Integer()
 
 
+class ProgressSchema(Schema):
+    """How far the export's build got (access requests, once verified)."""
+
+    state = fields.String(metadata={"description": "queued, building, ready, failed, expired"})
+    categories_done = fields.Integer(metadata={"description": "Categories written so far"})
+    categories_total = fields.Integer(metadata={"description": "Categories in the export"})
+
+
 class KeptSchema(Schema):
     """Data kept despite the request: how much, why and until when."""
 
@@ -215,6 +223,7 @@ class RequestStatusSchema(RequestReceiptSchema):
     can_cancel = fields.Boolean()
     reasons = fields.List(fields.Nested(ReasonSchema))
     export = fields.Nested(ExportStatusSchema, allow_none=True)
+    progress = fields.Nested(ProgressSchema, allow_none=True)
     cooling_off_until = fields.AwareDateTime(allow_none=True)
     receipt = fields.Nested(DeletionReceiptSchema, allow_none=True)
     accounts = fields.List(

@@ -138,6 +138,9 @@ def deliver(rt: Runtime, delivery: Delivery | Notice | None) -> None:
 
     A ``Delivery`` without a code: look the contact up in the sources first, off the request
     thread (``requests.resolve``), which sends the "received" notice with its code on a match.
+    The submission's commit also queued the lookup as a task (``tasks.dispatch``): its durable
+    copy, for a process that dies first and for retries; the lookup's claim lets one of the two
+    do it.
     A ``Notice``: a code notice for a known customer.
     """
     if isinstance(delivery, Delivery):
@@ -336,6 +339,7 @@ def status_view(request: DataRequest, rt: Runtime, now: dt.datetime | None = Non
         "can_cancel": request.status in lifecycle.CUSTOMER_CANCELLABLE,
         "reasons": request.reasons or [],
         "export": _export_view(request),
+        "progress": _progress_view(request, rt),
         "cooling_off_until": request.cooling_off_until,
         "receipt": request.receipt,
         "accounts": request.accounts or [],
@@ -346,6 +350,27 @@ def status_view(request: DataRequest, rt: Runtime, now: dt.datetime | None = Non
 def _source_steps(request: DataRequest) -> list[dict]:
     session = object_session(request)
     return steps.summary(session, request.id) if session is not None else []
+
+
+def _progress_view(request: DataRequest, rt: Runtime) -> dict | None:
+    """Where the export's build stands: queued, building N of M categories, ready.
+
+    The count of a running build lives in the task queue's store (``TaskQueue.progress``), not
+    in the service database: the build writes it between categories without touching a
+    transaction of its own.
+    """
+    from exports.assemble import plan_categories
+
+    archive = request.export_archive
+    if archive is None:
+        return None
+    total = len(plan_categories(rt.policies, request.categories))
+    done = 0
+    if archive.status == ExportArchive.READY:
+        done = total
+    elif archive.status == ExportArchive.BUILDING and rt.queue is not None:
+        done = min(total, rt.queue.progress(request.id) or 0)
+    return {"state": archive.status, "categories_done": done, "categories_total": total}
 
 
 def _export_view(request: DataRequest) -> dict | None:

@@ -10,8 +10,9 @@ from urllib.parse import urlsplit
 from flask import Response, abort, request, session, stream_with_context
 
 CSP = (
-    # Scripts and styles only from our own files: no inline script, handler, style or eval.
-    "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'none'; "
+    # Scripts and styles only from our own files: no inline script, handler, style or eval;
+    # scripts may fetch from this site only (the request page polls its progress).
+    "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; "
     "form-action 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
 )
 

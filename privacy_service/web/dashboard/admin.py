@@ -170,7 +170,6 @@ def admin_jobs():
                 "next": jobinfo.next_run(spec, lease.last_started_at if lease else None),
                 "failed_at": lease.last_failed_at if lease else None,
                 "error": lease.last_error if lease else None,
-                "exclusive": spec.exclusive,
             }
         )
     return render("dashboard/admin_jobs.html", jobs=rows)

@@ -5,10 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
-
 from privacy_service.db import utcnow
-from privacy_service.jobs import JobSpec
+from privacy_service.jobs import JobSpec, trigger_for
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NAMES = {
@@ -17,9 +15,11 @@ NAMES = {
     "idempotency.purge": ("清理幂等键", "Forget idempotency keys"),
     "deadlines.remind": ("期限提醒", "Deadline reminders"),
     "retention.nightly": ("保存期限清理", "Retention pass"),
-    "exports.build": ("生成副本", "Build exports"),
     "exports.expire": ("过期副本清理", "Expire exports"),
-    "erasures.run": ("执行删除", "Carry out erasures"),
+    "exports.warn_expiring": ("副本即将过期提醒", "Warn of expiring exports"),
+    "runs.close_abandoned": ("关闭中断的运行", "Close abandoned runs"),
+    "closures.end_cooling_off": ("结束冷静期", "End cooling-off periods"),
+    "tasks.sweep": ("补回丢失的任务", "Re-enqueue missing tasks"),
     "audit.verify": ("审计链校验", "Verify the audit chain"),
 }
 
@@ -43,11 +43,5 @@ def schedule(spec: JobSpec) -> str:
 def next_run(spec: JobSpec, last_started: dt.datetime | None, now: dt.datetime | None = None):
     """When the scheduler fires the job next, as local text."""
     now = (now or utcnow()).astimezone(SHANGHAI)
-    if spec.trigger == "cron":
-        trigger = CronTrigger(timezone=SHANGHAI, **spec.trigger_args)
-        fire = trigger.get_next_fire_time(None, now)
-    else:
-        step = dt.timedelta(**spec.trigger_args)
-        fire = (last_started.astimezone(SHANGHAI) + step) if last_started else now
-        fire = max(fire, now)
-    return fire.strftime("%Y-%m-%d %H:%M") if fire else "—"
+    fire = trigger_for(spec, SHANGHAI).get_next_fire_time(None, now)
+    return fire.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if fire else "—"

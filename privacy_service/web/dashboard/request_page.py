@@ -15,6 +15,9 @@ from privacy_service.errors import Problem
 from privacy_service.requests import extension, lifecycle, staff
 from privacy_service.requests.models import DataRequest, Verification
 from privacy_service.subjects.scope import for_request
+from privacy_service.tasks import dispatch
+from privacy_service.tasks import failures as task_failures
+from privacy_service.tasks.kinds import ERASURE
 from privacy_service.team.accounts import StaffUser
 from privacy_service.team.models import ReplyTemplate, RequestNote
 from privacy_service.web.context import runtime
@@ -153,6 +156,8 @@ def page_context(r: DataRequest, **extra) -> dict:
         "today_date": today(),
         "can_extend": _can_extend(rt, r),
         "extension": jurisdiction.extension if jurisdiction else None,
+        "task_failures": task_failures.for_request(s, r),
+        "can_retry": task_failures.retryable(s, r),
         "errors": {},
         "form": {},
         **extra,
@@ -175,8 +180,25 @@ def source_not_applicable(request_id: str, source: str):
         rt.db.session, r.id, source, action, reason=reason, actor=actor()
     )
     if r.claim_until is not None:
-        r.claim_until = None  # the worker picks it up again at once
+        r.claim_until = None  # a worker picks it up again at once
+        dispatch.on_commit(rt.db.session, ERASURE, r.id)
     rt.db.session.commit()
+    return redirect(url_for("dashboard.detail", request_id=request_id), code=303)
+
+
+@bp.post("/requests/<request_id>/retry")
+@roles("agent", "admin")
+def retry(request_id: str):
+    """Run a failed background task again (audited; enqueued once this commits)."""
+    rt = runtime()
+    r = get_request(request_id)
+    try:
+        kind = task_failures.retry(rt.db.session, r, actor=actor())
+        rt.db.session.commit()
+    except Problem as exc:
+        rt.db.session.rollback()
+        return render("dashboard/message.html", exc.status, message=exc.detail)
+    flash(f"已重新排队 Queued again: {kind} {labels.short_id(r.id)}")
     return redirect(url_for("dashboard.detail", request_id=request_id), code=303)
 
 

@@ -145,6 +145,31 @@ TEXT: dict[str, dict[str, str]] = {
     },
 }
 
+# Progress of an export's build (the status page updates itself while it runs).
+TEXT |= {
+    "pg_title": {"zh-CN": "进度", "en": "Progress"},
+    "pg_queued": {"zh-CN": "排队中，马上开始", "en": "Queued, starting shortly"},
+    "pg_building": {
+        "zh-CN": "正在生成：已完成 {done}/{total} 个类别",
+        "en": "Building: {done} of {total} categories done",
+    },
+    "pg_ready": {"zh-CN": "已生成，可以下载", "en": "Ready to download"},
+    "pg_failed": {
+        "zh-CN": "生成失败，隐私团队会处理",
+        "en": "Failed; the privacy team will follow up",
+    },
+    "pg_expired": {"zh-CN": "下载已过期", "en": "The download has expired"},
+}
+
+
+def progress_text(progress: dict, lang: str) -> str:
+    """An export's progress in words ("Building: 3 of 11 categories done")."""
+    text = t("pg_" + progress["state"], lang)
+    total = progress.get("categories_total")
+    return text.replace("{done}", str(progress.get("categories_done") or 0)).replace(
+        "{total}", str(total) if total else "?"
+    )
+
 
 TEXT.update(ACCOUNT_TEXT)
 

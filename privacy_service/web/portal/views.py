@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from flask import (
     Blueprint,
     abort,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -47,7 +48,7 @@ from privacy_service.web.portal.forms import (
     record_choices,
     with_value_errors,
 )
-from privacy_service.web.portal.i18n import LANGUAGES, t, table_label
+from privacy_service.web.portal.i18n import LANGUAGES, progress_text, t, table_label
 
 bp = Blueprint(
     "portal",
@@ -281,8 +282,19 @@ def status(request_id: str):
         "portal/status.html",
         r=view,
         changes=correction_changes(rt.db.session, rt.policies, found, _lang()),
+        progress_text=view["progress"] and progress_text(view["progress"], _lang()),
         page_title=t("status_title", _lang()),
     )
+
+
+@bp.get("/r/<request_id>/progress")
+def progress(request_id: str):
+    """The export's progress as JSON: the status page polls it while the export builds."""
+    found = _owned(request_id)
+    view = service.status_view(found, runtime())["progress"]
+    if view is None:
+        return jsonify({"state": None})
+    return jsonify({**view, "text": progress_text(view, _lang())})
 
 
 @bp.route("/r/<request_id>/cancel", methods=["GET", "POST"])
