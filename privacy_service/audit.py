@@ -43,13 +43,14 @@ class AuditEntry(Base):
     """One audit event. Rows are never updated or deleted (enforced by triggers)."""
 
     __tablename__ = "audit_entries"
-    # The audit page filters by actor, action or request and pages by sequence number (newest
-    # first): each filter walks its own index in ``seq`` order, whatever the log's size.
+    # The audit page filters by actor, action or request, and by dates, and pages by (time,
+    # sequence number), newest first: each filter, with or without dates, is one range of its
+    # own index, whatever the log's size and however deep the page.
     __table_args__ = (
-        Index("ix_audit_entries_actor_seq", "actor", "seq"),
-        Index("ix_audit_entries_action_seq", "action", "seq"),
-        Index("ix_audit_entries_request_seq", "request_id", "seq"),
-        Index("ix_audit_entries_at", "at"),
+        Index("ix_audit_entries_actor_at", "actor", "at", "seq"),
+        Index("ix_audit_entries_action_at", "action", "at", "seq"),
+        Index("ix_audit_entries_request_at", "request_id", "at", "seq"),
+        Index("ix_audit_entries_at_seq", "at", "seq"),
     )
 
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

@@ -251,6 +251,22 @@ def verify_audit_chain(session: Session, rt: Runtime) -> int:
     return check.entries
 
 
+def refresh_reports(session: Session, rt: Runtime) -> int:
+    """Bring the reports' per-day figures up to date (the days touched since the last run)."""
+    from privacy_service.team import aggregates
+
+    done = aggregates.refresh(session, rt.policies.calendar)
+    return done.received_days + done.closed_days
+
+
+def rebuild_reports(session: Session, rt: Runtime) -> int:
+    """Recompute every day of the reports' figures (catches what a refresh could not see)."""
+    from privacy_service.team import aggregates
+
+    done = aggregates.refresh(session, rt.policies.calendar, full=True)
+    return done.received_days + done.closed_days
+
+
 @dataclasses.dataclass(frozen=True)
 class JobSpec:
     """One scheduled job: a stable id, a body, and a cron or interval trigger."""
@@ -280,6 +296,8 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("exports.expire", expire_exports, "interval", {"hours": 1}, 1800),
     JobSpec("exports.warn_expiring", warn_expiring_exports, "interval", {"hours": 1}, 1800),
     JobSpec("audit.verify", verify_audit_chain, "cron", {"hour": 3, "minute": 30}, 3600),
+    JobSpec("reports.refresh", refresh_reports, "interval", {"minutes": 1}, 30),
+    JobSpec("reports.rebuild", rebuild_reports, "cron", {"hour": 3, "minute": 50}, 3600),
     # On-demand work runs on the task queue (privacy_service.tasks), enqueued on commit; these
     # two only make time-based work due and recover tasks that went missing.
     JobSpec("closures.end_cooling_off", end_cooling_offs, "interval", {"minutes": 1}, 30),

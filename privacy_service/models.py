@@ -20,7 +20,15 @@ from privacy_service.subjects.identity import IdentityDocument
 from privacy_service.subjects.models import Subject, SubjectAccount
 from privacy_service.tasks.models import TaskFailure
 from privacy_service.team.accounts import StaffUser
-from privacy_service.team.models import ReplyTemplate, RequestNote, SavedView
+from privacy_service.team.models import (
+    ReplyTemplate,
+    ReportClosed,
+    ReportCloseDays,
+    ReportReceived,
+    ReportState,
+    RequestNote,
+    SavedView,
+)
 from privacy_service.team.sessions import StaffSession
 from retention.purge_records import PurgeRun
 
@@ -42,6 +50,10 @@ __all__ = [
     "LegalHold",
     "PurgeRun",
     "ReplyTemplate",
+    "ReportCloseDays",
+    "ReportClosed",
+    "ReportReceived",
+    "ReportState",
     "RequestNote",
     "SavedView",
     "SourceStep",

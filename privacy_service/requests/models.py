@@ -23,6 +23,21 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from privacy_service.crypto.fields import Encrypted
 from privacy_service.db import ID, Base, UTCDateTime, utcnow
 
+OPEN_ONLY = "status NOT IN ('completed', 'rejected', 'cancelled')"
+
+
+def _open_and_all(name: str, columns: tuple[str, ...]) -> tuple[Index, Index]:
+    """An index of every request and a partial one of the open requests, on ``columns``."""
+    return (
+        Index(f"ix_requests_sort_{name}", *columns),
+        Index(
+            f"ix_requests_open_sort_{name}",
+            *columns,
+            postgresql_where=text(OPEN_ONLY),
+            sqlite_where=text(OPEN_ONLY),
+        ),
+    )
+
 
 class DataRequest(Base):
     """A data-subject request. Contacts, notes and corrections are stored only encrypted."""
@@ -30,10 +45,8 @@ class DataRequest(Base):
     __tablename__ = "requests"
     __table_args__ = (
         Index("ix_requests_status_due", "status", "due_date"),
-        Index("ix_requests_received_at", "received_at"),
         # The queue's order (due date, then id): a page is an index range, not a sort.
         Index("ix_requests_due_id", "due_date", "id"),
-        Index("ix_requests_type_due", "type", "due_date"),
         Index("ix_requests_closed_at", "closed_at"),
         Index("ix_requests_identity", "identity_status", "identity_next_at"),
         # Open requests only: the queue's pages never walk past the closed ones (90%+ of rows).
@@ -44,8 +57,8 @@ class DataRequest(Base):
             postgresql_where=text("status NOT IN ('completed', 'rejected', 'cancelled')"),
             sqlite_where=text("status NOT IN ('completed', 'rejected', 'cancelled')"),
         ),
-        # Open requests by assignee: "unassigned" and "mine" counts read only this index, and
-        # the queue sorted by assignee is an index range.
+        # Open requests by assignee: the "unassigned" and "mine" views and counts read only
+        # this index (the sort by assignee goes by name: ix_requests_*sort_assignee).
         Index(
             "ix_requests_open_assignee",
             "assignee_id",
@@ -54,6 +67,21 @@ class DataRequest(Base):
             postgresql_where=text("status NOT IN ('completed', 'rejected', 'cancelled')"),
             sqlite_where=text("status NOT IN ('completed', 'rejected', 'cancelled')"),
         ),
+        # The queue's other orders, each an index range for the open requests and for all
+        # (keyset pages: "next" starts after the last row's key, whatever the page number).
+        *_open_and_all("type", ("type", "due_date", "id")),
+        *_open_and_all("assignee", ("assignee_sort", "due_date", "id")),
+        *_open_and_all("received", ("received_at", "id")),
+        # Open requests waiting for the customer: that view and its count read only this.
+        Index(
+            "ix_requests_open_waiting",
+            "due_date",
+            "id",
+            postgresql_where=text(f"waiting_since IS NOT NULL AND {OPEN_ONLY}"),
+            sqlite_where=text(f"waiting_since IS NOT NULL AND {OPEN_ONLY}"),
+        ),
+        # Status changes since a time: what the reports' refresh recomputes.
+        Index("ix_requests_status_changed_at", "status_changed_at"),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
@@ -86,6 +114,10 @@ class DataRequest(Base):
     # waits for the customer's answer to a question (NULL: not waiting). Both are internal:
     # the public status stays one of the contract's.
     assignee_id: Mapped[str | None] = mapped_column(ID, index=True)
+    # The assignee's e-mail ("" for nobody), copied at assignment: what the queue sorts by.
+    assignee_sort: Mapped[str] = mapped_column(
+        String(254), nullable=False, default="", server_default=""
+    )
     waiting_since: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     # How the request arrived: web (the customer's page or the API), or logged by an agent.
     channel: Mapped[str] = mapped_column(String(12), nullable=False, default="web")

@@ -1,10 +1,10 @@
-"""What the dashboard keeps of its own: internal notes, saved views, reply templates."""
+"""What the dashboard keeps of its own: notes, saved views, reply templates, report figures."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from privacy_service.crypto.fields import Encrypted
@@ -60,3 +60,46 @@ class ReplyTemplate(Base):
     en: Mapped[str] = mapped_column(Text, nullable=False)
     updated_by: Mapped[str] = mapped_column(String(120), nullable=False)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class ReportReceived(Base):
+    """Requests received on a local day, per type."""
+
+    __tablename__ = "report_received"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    type: Mapped[str] = mapped_column(String(20), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class ReportClosed(Base):
+    """Requests closed on a local day, per type and final status; how many by their due date."""
+
+    __tablename__ = "report_closed"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    type: Mapped[str] = mapped_column(String(20), primary_key=True)
+    status: Mapped[str] = mapped_column(String(24), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, nullable=False)
+    on_time: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class ReportCloseDays(Base):
+    """Requests closed on a local day, by working days taken (the median and p90 of a period)."""
+
+    __tablename__ = "report_close_days"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    working_days: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class ReportState(Base):
+    """One row: when the figures were last refreshed, from which change on, on which calendar."""
+
+    __tablename__ = "report_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    refreshed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    watermark: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    calendar: Mapped[str | None] = mapped_column(String(64))

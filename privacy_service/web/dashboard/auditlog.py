@@ -1,8 +1,9 @@
 """The audit log page: filters (actor, action, request, dates), pages, CSV export, chain state.
 
 The chain is verified by a scheduled job (``audit.verify``) whose outcome is stored with its time;
-the page shows the last outcome and never walks the whole chain itself. Pages go by sequence
-number (keyset), so page 1000 costs what page 1 does.
+the page shows the last outcome and never walks the whole chain itself. Pages go by time and
+sequence number (keyset, on an index per filter that leads with the filter's column and then the
+time), so page 1000 costs what page 1 does, with or without dates.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import datetime as dt
 import io
 
 from flask import Response, flash, g, redirect, request, stream_with_context, url_for
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 
 from privacy_service import audit
 from privacy_service.audit import AuditCheck, AuditEntry
@@ -44,6 +45,17 @@ def _day(value: str) -> dt.date | None:
 
 def _local_midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), SHANGHAI).astimezone(dt.UTC)
+
+
+def _anchor(s, value: str) -> tuple | None:
+    """The (time, sequence number) of the entry a page link starts from (None: no such entry).
+
+    Links carry only the entry's sequence number; its time is looked up (primary key).
+    """
+    if not _digits(value):
+        return None
+    at = s.scalar(select(AuditEntry.at).where(AuditEntry.seq == int(value)))
+    return None if at is None else (at, int(value))
 
 
 def conditions(args) -> tuple[list, dict]:
@@ -83,18 +95,23 @@ def audit_log():
     s = runtime().db.session
     where, kept = conditions(request.args)
     stmt = select(AuditEntry).where(*where)
-    before, after = request.args.get("before", ""), request.args.get("after", "")
-    if _digits(after):  # the page of newer entries, going back up
+    key = tuple_(AuditEntry.at, AuditEntry.seq)
+    before, after = (
+        _anchor(s, request.args.get("before", "")),
+        _anchor(s, request.args.get("after", "")),
+    )
+    if after is not None:  # the page of newer entries, going back up
         rows = s.scalars(
-            stmt.where(AuditEntry.seq > int(after)).order_by(AuditEntry.seq).limit(PAGE + 1)
+            stmt.where(key > after).order_by(AuditEntry.at, AuditEntry.seq).limit(PAGE + 1)
         ).all()
         newer, older = len(rows) > PAGE, True
         entries = list(reversed(rows[:PAGE]))
     else:
-        if _digits(before):
-            stmt = stmt.where(AuditEntry.seq < int(before))
-        rows = s.scalars(stmt.order_by(AuditEntry.seq.desc()).limit(PAGE + 1)).all()
-        newer, older = _digits(before), len(rows) > PAGE
+        if before is not None:
+            stmt = stmt.where(key < before)
+        newest_first = (AuditEntry.at.desc(), AuditEntry.seq.desc())
+        rows = s.scalars(stmt.order_by(*newest_first).limit(PAGE + 1)).all()
+        newer, older = before is not None, len(rows) > PAGE
         entries = rows[:PAGE]
     check = s.scalars(select(AuditCheck).order_by(AuditCheck.id.desc()).limit(1)).first()
     names = staff_names()
@@ -115,7 +132,7 @@ def audit_log():
 
 @bp.get("/audit.csv")
 def audit_csv():
-    """The filtered log as CSV, streamed (every matching entry, oldest first)."""
+    """The filtered log as CSV, streamed (every matching entry, oldest first by time)."""
     rt = runtime()
     where, kept = conditions(request.args)
     names = staff_names()
@@ -147,12 +164,14 @@ def audit_csv():
         yield "\ufeff" + out.getvalue()
         session = rt.db.new_session()
         try:
-            last = 0
+            after = []
             while True:
+                # Oldest first by (time, sequence number): each batch is a range of the filter's
+                # index, however far into the log.
                 batch = session.scalars(
                     select(AuditEntry)
-                    .where(*where, AuditEntry.seq > last)
-                    .order_by(AuditEntry.seq)
+                    .where(*where, *after)
+                    .order_by(AuditEntry.at, AuditEntry.seq)
                     .limit(5000)
                 ).all()
                 if not batch:
@@ -174,7 +193,7 @@ def audit_csv():
                         ]
                     )
                 yield out.getvalue()
-                last = batch[-1].seq
+                after = [tuple_(AuditEntry.at, AuditEntry.seq) > (batch[-1].at, batch[-1].seq)]
                 session.expunge_all()
         finally:
             session.close()

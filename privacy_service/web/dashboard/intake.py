@@ -23,6 +23,7 @@ from privacy_service.team.models import RequestNote
 from privacy_service.web.context import runtime
 from privacy_service.web.dashboard.common import SHANGHAI, actor, bp, render, roles
 from privacy_service.web.dashboard.labels import METHODS
+from privacy_service.web.dashboard.work import set_assignee
 
 CHANNELS = ("email", "phone", "letter")
 TEXT_MAX = 20_000
@@ -136,7 +137,7 @@ def log_request():
             logged_by=actor(),
             channel_in=v["channel"],
         )
-        r.assignee_id = g.staff.id
+        set_assignee(s, r, g.staff.id)
         if v["original"]:
             note = RequestNote(
                 request_id=r.id, key_owner=r.key_owner, author_id=g.staff.id, kind="original"

@@ -21,6 +21,8 @@ NAMES = {
     "closures.end_cooling_off": ("结束冷静期", "End cooling-off periods"),
     "tasks.sweep": ("补回丢失的任务", "Re-enqueue missing tasks"),
     "audit.verify": ("审计链校验", "Verify the audit chain"),
+    "reports.refresh": ("更新报告数字", "Refresh the reports' figures"),
+    "reports.rebuild": ("重建报告数字", "Rebuild the reports' figures"),
 }
 
 

@@ -3,8 +3,9 @@
 On-time rate, working days to close (median, p90), backlog by age, requests per type per ISO
 week and month.
 
-Aggregation happens in SQL down to (day, type) groups, a few thousand rows whatever the volume;
-working days and percentiles are then counted in Python on the policy's calendar.
+Receipts and closures are read from the pre-aggregated days of ``aggregates`` (refreshed when
+older than a minute, and by the scheduled job ``reports.refresh``; the page shows their time),
+a few thousand rows whatever the volume; the backlog is counted live over the open requests.
 """
 
 from __future__ import annotations
@@ -13,19 +14,21 @@ import csv
 import dataclasses
 import datetime as dt
 import io
-import time
 from collections import Counter
 
-from flask import Response, current_app, g, request
+from flask import Response, g, request
 from sqlalchemy import func, select
 
 from privacy_service import audit
+from privacy_service.db import local_day
 from privacy_service.policies.requests import REQUEST_TYPES
 from privacy_service.requests.models import DataRequest
+from privacy_service.team import aggregates
+from privacy_service.team.models import ReportClosed
 from privacy_service.web.context import runtime
 from privacy_service.web.dashboard import charts, labels
 from privacy_service.web.dashboard.common import SHANGHAI, bp, query_string, render, today
-from privacy_service.web.dashboard.queries import local_day, open_requests
+from privacy_service.web.dashboard.queries import open_requests
 
 AGE_BUCKETS = (("0-5", 0, 5), ("6-10", 6, 10), ("11-15", 11, 15), (">15", 16, 10**6))
 MAX_DAYS = 732
@@ -65,49 +68,19 @@ def _percentile(counts: Counter, q: float) -> float | None:
     return float(max(counts))
 
 
-def _utc_start(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), SHANGHAI).astimezone(dt.UTC)
-
-
-REPORT_SECONDS = 300
-
-
-def cached(s, calendar, since: dt.date, until: dt.date, now_day: dt.date) -> Report:
-    """The report of a period, computed at most every 5 minutes per process.
-
-    At a million requests a report reads a few hundred thousand rows (about a second); the
-    figures are for the period's records, not a live view.
-    """
-    cache = current_app.extensions.setdefault("privacy.reports", {})
-    key = (since, until, now_day)
-    hit = cache.get(key)
-    if hit and hit[1] > time.monotonic():
-        return hit[0]
-    report = build(s, calendar, since, until, now_day)
-    if len(cache) > 100:
-        cache.clear()
-    cache[key] = (report, time.monotonic() + REPORT_SECONDS)
-    return report
-
-
 def build(s, calendar, since: dt.date, until: dt.date, now_day: dt.date) -> Report:
-    """Compute the report for requests received / closed between ``since`` and ``until``."""
-    start, end = _utc_start(since), _utc_start(until + dt.timedelta(days=1))
-    rday = local_day(s, DataRequest.received_at)
-    cday = local_day(s, DataRequest.closed_at)
-    closed_rows = s.execute(
-        select(rday, cday, DataRequest.due_date, DataRequest.type, func.count())
-        .where(DataRequest.closed_at >= start, DataRequest.closed_at < end)
-        .group_by(rday, cday, DataRequest.due_date, DataRequest.type)
-    ).all()
-    days, closed, on_time, by_type = Counter(), 0, 0, Counter()
-    for received, closed_on, due, kind, n in closed_rows:
-        r, c = dt.date.fromisoformat(str(received)[:10]), dt.date.fromisoformat(str(closed_on)[:10])
-        due = due if isinstance(due, dt.date) else dt.date.fromisoformat(str(due)[:10])
-        days[max(0, calendar.working_days_between(r, c))] += n
+    """The report for requests received / closed between ``since`` and ``until``.
+
+    Closures and receipts come from the pre-aggregated days (``aggregates``: the caller refreshes
+    them first); the backlog is live, from the open requests (an index of them by receipt).
+    """
+    days = aggregates.working_days_taken(s, since, until)
+    closed, on_time, by_type = 0, 0, Counter()
+    for kind, n, ok in aggregates.closed(s, since, until, ReportClosed.type):
         closed += n
-        on_time += n if c <= due else 0
+        on_time += ok
         by_type[kind] += n
+    rday = local_day(s, DataRequest.received_at)
     backlog = Counter()
     for received, n in s.execute(
         select(rday, func.count()).where(open_requests()).group_by(rday)
@@ -116,12 +89,7 @@ def build(s, calendar, since: dt.date, until: dt.date, now_day: dt.date) -> Repo
         bucket = next(name for name, lo, hi in AGE_BUCKETS if lo <= age <= hi)
         backlog[bucket] += n
     weeks, months = {}, {}
-    for received, kind, n in s.execute(
-        select(rday, DataRequest.type, func.count())
-        .where(DataRequest.received_at >= start, DataRequest.received_at < end)
-        .group_by(rday, DataRequest.type)
-    ).all():
-        day = dt.date.fromisoformat(str(received)[:10])
+    for day, kind, n in aggregates.received(s, since, until):
         year, week, _ = day.isocalendar()
         weeks.setdefault(f"{year}-W{week:02d}", Counter())[kind] += n
         months.setdefault(day.strftime("%Y-%m"), Counter())[kind] += n
@@ -137,6 +105,14 @@ def build(s, calendar, since: dt.date, until: dt.date, now_day: dt.date) -> Repo
         weeks=sorted(weeks.items()),
         months=sorted(months.items()),
     )
+
+
+def current(since: dt.date, until: dt.date) -> tuple[Report, dt.datetime]:
+    """The report of a period on figures refreshed within the last minute, and their time."""
+    rt = runtime()
+    s = rt.db.session
+    as_of = aggregates.ensure_fresh(s, rt.policies.calendar)
+    return build(s, rt.policies.calendar, since, until, today()), as_of
 
 
 def period(args) -> tuple[dt.date, dt.date, dict]:
@@ -161,13 +137,14 @@ def period(args) -> tuple[dt.date, dt.date, dict]:
 @bp.get("/reports")
 def reports():
     """The report page with its charts."""
-    rt = runtime()
     since, until, errors = period(request.args)
-    report = cached(rt.db.session, rt.policies.calendar, since, until, today())
+    report, as_of = current(since, until)
     type_labels = {t: labels.request_type(t) for t in REQUEST_TYPES}
     return render(
         "dashboard/reports.html",
         report=report,
+        as_of=as_of,
+        fresh_seconds=aggregates.FRESH_SECONDS,
         errors=errors,
         types=REQUEST_TYPES,
         week_chart=charts.stacked_bars(
@@ -192,11 +169,12 @@ def reports_csv():
     """The same figures as CSV, for the privacy officer's records (PIPL Art. 54 audits)."""
     rt = runtime()
     since, until, _ = period(request.args)
-    report = cached(rt.db.session, rt.policies.calendar, since, until, today())
+    report, as_of = current(since, until)
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(["section", "period_or_bucket", "type", "value"])
     w.writerow(["period", f"{since}..{until}", "", ""])
+    w.writerow(["figures_as_of", as_of.astimezone(SHANGHAI).isoformat(timespec="seconds"), "", ""])
     w.writerow(["closed", "", "all", report.closed])
     w.writerow(["closed_on_time", "", "all", report.on_time])
     w.writerow(["on_time_rate_percent", "", "all", report.on_time_rate or ""])

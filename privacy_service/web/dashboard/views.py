@@ -9,26 +9,24 @@ The other pages live in their own modules, imported at the end so their routes r
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections import Counter
 
-from flask import current_app, flash, redirect, request, session, url_for
-from sqlalchemy import case, func, select
+from flask import flash, redirect, request, session, url_for
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from privacy_service import audit
-from privacy_service.db import utcnow
 from privacy_service.jobs import JOBS, run_job
 from privacy_service.policies.requests import REQUEST_TYPES
 from privacy_service.requests import lifecycle
 from privacy_service.requests.models import DataRequest
-from privacy_service.team import sessions
+from privacy_service.team import aggregates, sessions
 from privacy_service.team.accounts import authenticate
+from privacy_service.team.models import ReportClosed
 from privacy_service.web.context import runtime
-from privacy_service.web.dashboard import charts, labels
+from privacy_service.web.dashboard import charts, labels, queries
 from privacy_service.web.dashboard.common import actor, bp, render, roles, today
 from privacy_service.web.dashboard.jobinfo import next_run
-from privacy_service.web.dashboard.queries import local
 from privacy_service.web.forms import same_site_path
 from retention.engine import preview
 from retention.purge_records import PurgeRun
@@ -78,30 +76,43 @@ def logout():
 
 @bp.get("/")
 def overview():
-    """Counts by status, due this week, overdue, on-time rate, requests per ISO week by type."""
-    s = runtime().db.session
+    """Counts by status, due this week, overdue, on-time rate, requests per ISO week by type.
+
+    Open requests are counted live and capped as the queue's counts are (indexes of open
+    requests); closed ones and the history come from the pre-aggregated days (``aggregates``),
+    refreshed when older than a minute.
+    """
+    rt = runtime()
+    s = rt.db.session
     day = today()
+    as_of = aggregates.ensure_fresh(s, rt.policies.calendar)
     open_ = DataRequest.status.not_in(lifecycle.TERMINAL)
-    by_status = dict(
-        s.execute(select(DataRequest.status, func.count()).group_by(DataRequest.status)).all()
-    )
-    due_week = s.scalar(
-        select(func.count())
-        .select_from(DataRequest)
-        .where(open_, DataRequest.due_date >= day, DataRequest.due_date <= day + dt.timedelta(7))
-    )
-    overdue = s.scalar(
-        select(func.count()).select_from(DataRequest).where(open_, DataRequest.due_date < day)
-    )
-    weeks, months = _history(s)
+    # Open requests are work: counted like the queue's views the cards link to, up to the cap
+    # ("1,000+"), in one statement. Closed ones are history: exact, from the per-day figures.
+    wanted = {
+        st: [DataRequest.status == st] for st in lifecycle.STATUSES if st not in lifecycle.TERMINAL
+    }
+    wanted["week"] = [
+        open_,
+        DataRequest.due_date >= day,
+        DataRequest.due_date <= day + dt.timedelta(7),
+    ]
+    wanted["overdue"] = [open_, DataRequest.due_date < day]
+    counted = {k: queries.count_label(n) for k, n in queries.counts(s, wanted).items()}
+    by_status = {st: counted[st] for st in lifecycle.STATUSES if st not in lifecycle.TERMINAL}
+    first = dt.date(1970, 1, 1)
+    for status, n, _ in aggregates.closed(s, first, day, ReportClosed.status):
+        by_status[status] = f"{n:,}"
+    weeks, months = _history(s, day)
     ordered = sorted(weeks.items())[-8:]
     type_labels = {t: labels.request_type(t) for t in REQUEST_TYPES}
     return render(
         "dashboard/overview.html",
         by_status=by_status,
-        due_week=due_week,
-        overdue=overdue,
+        due_week=counted["week"],
+        overdue=counted["overdue"],
         weeks=ordered,
+        as_of=as_of,
         chart=charts.stacked_bars(
             ordered, REQUEST_TYPES, type_labels, "每周请求数 Requests per ISO week"
         ),
@@ -112,61 +123,23 @@ def overview():
     )
 
 
-HISTORY_SECONDS = 300
+def _history(s, day: dt.date) -> tuple[dict, dict]:
+    """Requests per ISO week and type (8 weeks) and on-time closures per month (6 months).
 
-
-def _history(s) -> tuple[dict, dict]:
-    """Requests per ISO week and on-time closures per month, recomputed at most every 5 minutes.
-
-    They change slowly and cost a scan of months of rows (~0.6 s at 1,000,000 requests), so one
-    computation serves every page view of the next minutes (per process).
+    Weeks are formed in Python with ``isocalendar`` (ISO 8601 weeks: SQLite has no ISO week
+    format, and one rule for both databases keeps the labels the same).
     """
-    cache = current_app.extensions.setdefault("privacy.history", {})
-    if cache.get("until", 0) > time.monotonic():
-        return cache["weeks"], cache["months"]
     weeks: dict = {}
-    for day, kind, count in s.execute(_per_day(s)).all():
-        year, week, _ = dt.date.fromisoformat(str(day)[:10]).isocalendar()
-        weeks.setdefault(f"{year}-W{week:02d}", Counter())[kind] += count
-    months = {
-        month: (int(ok or 0), total) for month, total, ok in s.execute(_on_time_per_month(s)).all()
-    }
-    cache.update(weeks=weeks, months=months, until=time.monotonic() + HISTORY_SECONDS)
+    for received, kind, n in aggregates.received(s, day - dt.timedelta(weeks=8), day):
+        year, week, _ = received.isocalendar()
+        weeks.setdefault(f"{year}-W{week:02d}", Counter())[kind] += n
+    months: dict = {}
+    since = day - dt.timedelta(days=183)
+    for closed_on, n, ok in aggregates.closed(s, since, day, ReportClosed.day):
+        month = str(closed_on)[:7]
+        done, total = months.get(month, (0, 0))
+        months[month] = (done + ok, total + n)
     return weeks, months
-
-
-def _per_day(s):
-    """Requests received per local day and type over the last 8 weeks (aggregated in SQL).
-
-    Weeks are then formed in Python with ``isocalendar`` (ISO 8601 weeks: SQLite has no ISO
-    week format, and one rule for both databases keeps the labels the same).
-    """
-    day = local(s, DataRequest.received_at, "YYYY-MM-DD", "%Y-%m-%d")
-    since = utcnow() - dt.timedelta(weeks=8)
-    return (
-        select(day, DataRequest.type, func.count())
-        .where(DataRequest.received_at >= since)
-        .group_by(day, DataRequest.type)
-    )
-
-
-def _on_time_per_month(s):
-    """Requests closed per month over the last 6 months, and how many by their due date."""
-    month = local(s, DataRequest.closed_at, "YYYY-MM", "%Y-%m")
-    closed_day = local(s, DataRequest.closed_at, "YYYY-MM-DD", "%Y-%m-%d")
-    due = (
-        func.to_char(DataRequest.due_date, "YYYY-MM-DD")
-        if s.get_bind().dialect.name == "postgresql"
-        else DataRequest.due_date
-    )
-    on_time = func.sum(case((closed_day <= due, 1), else_=0))
-    since = utcnow() - dt.timedelta(days=183)
-    return (
-        select(month, func.count(), on_time)
-        .where(DataRequest.closed_at >= since)
-        .group_by(month)
-        .order_by(month)
-    )
 
 
 def _rule_counts(next_run: dict) -> dict[str, str]:

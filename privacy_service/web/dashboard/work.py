@@ -60,7 +60,17 @@ def assign(session, r: DataRequest, to: str | None, *, by: str) -> None:
         subject_id=r.subject_id,
         details={"from": r.assignee_id, "to": to},
     )
+    set_assignee(session, r, to)
+
+
+def set_assignee(session, r: DataRequest, to: str | None) -> None:
+    """Set the assignee and its sort key (the member's e-mail, "" for nobody).
+
+    The queue sorts by assignee on an index of that column, with no join to the staff table.
+    """
+    member = session.get(StaffUser, to) if to else None
     r.assignee_id = to
+    r.assignee_sort = member.email if member is not None else ""
 
 
 def assignee_from(session, value: str) -> tuple[bool, str | None]:
