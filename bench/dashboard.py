@@ -526,8 +526,8 @@ def _api_request(client) -> str:
 
 def cases(client, csrf: str, samples: dict, staff_ids: list[str]) -> list[tuple]:
     """(name, goal ms, call, check) for every page the goals name."""
+    from privacy_service.policies.requests import REQUEST_TYPES
     from privacy_service.requests import lifecycle
-    from privacy_service.requests.models import REQUEST_TYPES
 
     def get(path):
         return lambda: client.get(path)

@@ -357,10 +357,12 @@ def _waits(database_url: str, rids: list[str]) -> list[float]:
     return [(aware(b) - aware(a)).total_seconds() for a, b in rows]
 
 
-def _shop(rows: int) -> list[str]:
+def _shop(rows: int, customers: int = 2) -> list[str]:
+    """``privacy demo seed`` arguments: ``customers`` (the demo one first) of ``rows`` browsing rows
+    and 1,000 orders each (bench/load.py builds its 1,000,000-row customer with this too)."""
     return [
         "--customers",
-        "2",
+        str(customers),
         "--orders-per-customer",
         "1000",
         "--browsing-per-customer",

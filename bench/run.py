@@ -10,8 +10,9 @@ Only prints figures; nothing depends on it.
 Settings (environment): BENCH_DURATION (measured seconds, 12), BENCH_WARMUP (2),
 BENCH_CONCURRENCY (client connections, 16), BENCH_WORKERS (2), BENCH_THREADS (gthread
 threads per worker, 4; 1 = sync workers), BENCH_BACKENDS ("sqlite,postgresql"), BENCH_VAULT
-(0 skips bench/vault.py), BENCH_ONLY (which of vault, collect, export, purge run afterwards, each
-in its own process; all by default).
+(0 skips bench/vault.py), BENCH_ONLY (which of vault, collect, export, purge, dashboard, identity,
+queue, multisource, load run afterwards, each in its own process; all by default). bench/load.py
+has its own LOAD_* settings (LOAD_SECONDS, 600 by default; LOAD_CLIENTS; see its docstring).
 """
 
 from __future__ import annotations
@@ -288,8 +289,19 @@ def main() -> int:
 
 
 # The other benchmarks, each in its own process after the intake one; BENCH_ONLY="vault,export"
-# picks some (names: vault, collect, export, purge, dashboard, identity, queue).
-OTHER_BENCHES = ("vault", "collect", "export", "purge", "dashboard", "identity", "queue")
+# picks some (names: vault, collect, export, purge, dashboard, identity, queue, multisource, load).
+# The load test (bench/load.py) runs last: 10 minutes by default (LOAD_SECONDS).
+OTHER_BENCHES = (
+    "vault",
+    "collect",
+    "export",
+    "purge",
+    "dashboard",
+    "identity",
+    "queue",
+    "multisource",
+    "load",
+)
 
 
 def run_other_benches() -> int:

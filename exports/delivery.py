@@ -24,6 +24,18 @@ def download(
     The caller's session is committed here (the count must stick even if the transfer fails).
     """
     archive = session.get(ExportArchive, request.id)
+    if request.on_behalf:
+        # Never before the team accepted the requester's evidence (the archive is only queued on
+        # approval; this holds even if one were built some other way).
+        from privacy_service.requests.behalf import ACCEPTED, requester_of
+
+        requester = requester_of(session, request)
+        if requester is None or requester.evidence_status != ACCEPTED:
+            raise Conflict(
+                "The export is released once the privacy team has reviewed the request.",
+                slug="export-awaiting-review",
+                title="Not ready",
+            )
     if (
         request.type != "access"
         or archive is None

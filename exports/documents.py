@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 
 from exports.formats import html_table, page
+from privacy_service.policies.recipients import RIGHTS
 
 HTML_PAGE_ROWS = 500
 HTML_MAX_ROWS = 10_000
@@ -72,6 +73,7 @@ def _recipients_html(recipients: list[dict]) -> str:
         "<th>联系方式<small>Contact</small></th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table></div>"
+        + f"<p>{_e(RIGHTS['zh-CN'])}</p><p>{_e(RIGHTS['en'])}</p>"
     )
 
 
@@ -195,5 +197,5 @@ def readme_md(plans, counts, pages, manifest, recipients: list[dict], style) -> 
                 f"{r['country']['zh-CN']} / {r['country']['en']}{abroad}: {cats}. "
                 f"{r['purpose']['zh-CN']} / {r['purpose']['en']}. {r['contact']}"
             )
-        lines.append("")
+        lines += ["", RIGHTS["zh-CN"], "", RIGHTS["en"], ""]
     return "\n".join(lines).encode()

@@ -2,7 +2,10 @@
 
 A recipient is listed with the categories it receives that have records in this archive (a
 customer without identity documents is not told that customs brokers got theirs); one that
-receives none of them is left out. The same list feeds ``index.html`` and ``README.md``.
+receives none of them is left out. The same list feeds ``index.html`` and ``README.md``; its
+shape (``shown``) and the text on exercising rights against a recipient (``RIGHTS``) also feed the
+customer's request page, the API's status view and the staff request page (both live in
+``privacy_service/policies/recipients.py``, which the core's request status reads too).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import io
 import json
 
 from exports.formats import BOM
+from privacy_service.policies.recipients import RIGHTS, shown
 
 
 def recipients_in(recipients, plans, counts: dict[str, dict[str, int]]) -> list[dict]:
@@ -20,24 +24,7 @@ def recipients_in(recipients, plans, counts: dict[str, dict[str, int]]) -> list[
         return []
     names = {plan.code: plan.name for plan in plans}
     present = {code for code, tables in counts.items() if sum(tables.values())}
-    out = []
-    for r in recipients:
-        cats = [{"code": c, "name": names[c]} for c in r.categories if c in present]
-        if not cats:
-            continue
-        out.append(
-            {
-                "id": r.code,
-                "name": r.name,
-                "kind": {"code": r.kind, **r.kind_name},
-                "categories": cats,
-                "purpose": r.purpose,
-                "country": {"code": r.country, **r.country_name},
-                "cross_border": r.cross_border,
-                "contact": r.contact,
-            }
-        )
-    return out
+    return shown(recipients, names, present)
 
 
 def recipients_json(recipients: list[dict]) -> bytes:
@@ -47,6 +34,7 @@ def recipients_json(recipients: list[dict]) -> bytes:
             "zh-CN": "接收您个人信息的第三方、所接收的信息类别、目的和所在国家或地区",
             "en": "Who receives your personal data: the categories, the purpose and the country",
         },
+        "how_to_exercise_rights": RIGHTS,
         "recipients": recipients,
     }
     return json.dumps(doc, ensure_ascii=False, indent=1).encode()

@@ -22,7 +22,7 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -96,12 +96,13 @@ def utcnow() -> dt.datetime:
 ID = String(36)
 
 
-def make_engine(url: str, *, immediate: bool = True) -> Engine:
+def make_engine(url: str, *, immediate: bool = True, connect_timeout: int | None = None) -> Engine:
     """Create an engine with per-backend settings that matter for concurrency.
 
     ``immediate`` (SQLite): take the write lock at BEGIN, so read-then-write transactions cannot
     deadlock; source systems read for long stretches (collection) and pass False, so their
-    readers never lock the shop's writers out.
+    readers never lock the shop's writers out. ``connect_timeout`` (seconds, server databases):
+    a source that does not answer fails in that time (and is retried) instead of hanging.
     """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
@@ -122,7 +123,12 @@ def make_engine(url: str, *, immediate: bool = True) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # The URL's own ?connect_timeout= (an operator's choice) wins.
+    own = "connect_timeout" in make_url(url).query
+    connect_args = {"connect_timeout": connect_timeout} if connect_timeout and not own else {}
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args
+    )
 
 
 def ids_clause(engine: Engine, pk, ids: list):

@@ -9,6 +9,7 @@ from privacy_service.db import Base
 from privacy_service.holds import LegalHold
 from privacy_service.jobs import JobLease
 from privacy_service.keys.rotation import KeyRotation
+from privacy_service.requests.behalf import Evidence, Requester
 from privacy_service.requests.models import (
     DataRequest,
     ExportArchive,
@@ -40,6 +41,7 @@ __all__ = [
     "CorrectionRecord",
     "DataKey",
     "DataRequest",
+    "Evidence",
     "ExportArchive",
     "ExportChunk",
     "IdempotencyRecord",
@@ -55,6 +57,7 @@ __all__ = [
     "ReportReceived",
     "ReportState",
     "RequestNote",
+    "Requester",
     "SavedView",
     "SourceStep",
     "StaffSession",

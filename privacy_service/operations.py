@@ -18,11 +18,17 @@ def verify(session: Session, rt: Runtime, request_id: str, code: str) -> service
     """Check a request's code and commit what it changed (the caller turns it into an answer).
 
     A first verification of an account closure decides it now (refused with reasons, or into the
-    cooling-off), so the customer learns at once what stands in the way. Wrong guesses are
+    cooling-off), so the customer learns at once what stands in the way; one made on someone
+    else's behalf is decided after the team accepts the evidence. Wrong guesses are
     committed too: they count against the code.
     """
     signed = service.verify(session, rt, request_id, code)
-    if signed.first and signed.request.type == RequestType.ACCOUNT_CLOSURE:
+    # A closure on someone else's behalf waits for the team's review of the evidence first.
+    if (
+        signed.first
+        and signed.request.type == RequestType.ACCOUNT_CLOSURE
+        and not signed.request.on_behalf
+    ):
         start_closure(rt.erasure_deps(), session, signed.request)
     session.commit()
     return signed

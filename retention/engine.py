@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from privacy_service import audit, batches, runs
 from privacy_service.db import ids_clause, utcnow
 from privacy_service.holds import LegalHold
+from privacy_service.requests.behalf import EVIDENCE_KEEP_DAYS, purge_evidence
 from privacy_service.subjects.identity import IdentityDocument
 from privacy_service.subjects.models import Subject
 from retention.periods import cutoff, cutoff_inverse, naive_if_sqlite
@@ -184,6 +185,10 @@ def _run(collector, policies, session, record, now, started, batch, progress) ->
         session.execute(delete(IdentityDocument).where(IdentityDocument.id.in_(documents)))
     # Same transaction as the deletion above: the service's own rows are counted atomically.
     add_count(record, "identity_documents", "identity_documents", len(documents))
+    # Evidence given for requests on someone else's behalf, once kept long enough after closing.
+    evidence = purge_evidence(session, days=EVIDENCE_KEEP_DAYS, now=now)
+    if evidence:
+        add_count(record, "on_behalf_evidence", "request_evidence", evidence)
     for rule_id, tables in record.counts.items():
         if sum(tables.values()):
             audit.record(

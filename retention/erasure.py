@@ -150,9 +150,8 @@ def _run_step(
         return 0
     source = policies.datamap.sources[step["source"]]
     table = source.tables[step["table"]]
-    if action == "http_erase":
-        changed = http_erasure.run(collector, source, table, subject, step, progress)
-        return step["rows"] if changed is None else changed
+    if action in ("http_erase", "http_anonymise"):
+        return http_erasure.run(collector, source, table, subject, step, progress)
     if action == "history_delete":
         return session.execute(
             delete(CorrectionRecord).where(
@@ -233,7 +232,7 @@ def receipt(request, completed_at: dt.datetime, *, shredded: bool) -> dict:
         entry = categories.setdefault(step["category"], {"deleted": 0, "anonymised": 0, "kept": []})
         if step["action"] in ("delete", "vault_delete", "http_erase", "history_delete"):
             entry["deleted"] += step["rows"]
-        elif step["action"] == "anonymise":
+        elif step["action"] in ("anonymise", "http_anonymise"):
             entry["anonymised"] += step["rows"]
         else:
             entry["kept"].append(

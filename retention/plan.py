@@ -162,7 +162,7 @@ def _history_steps(session, subject, category, rule, hold) -> list[dict]:
 
 def _table_steps(collector, session, subject, source, table, category, rule, hold, chosen, now):
     if source.kind == "http":
-        return http_erasure.steps(collector, subject, source, table, category, rule, hold)
+        return http_erasure.steps(collector, subject, source, table, category, rule, hold, chosen)
     if source.kind == "vault":
         model = VAULT_TABLES[table.name].model
         count = (

@@ -3,6 +3,7 @@
 * A verified closure is checked at once: legal holds and blockers (unshipped orders, open refunds,
   a balance) refuse it with reasons; otherwise it enters ``cooling_off``.
 * When the cooling-off ends, blockers are checked again, then the closure runs.
+* A correction whose source failed at approval is retried here too (``requests/corrections``).
 * Approved deletions and due closures are claimed by one worker at a time (a lease on the request
   row; ``SKIP LOCKED`` on PostgreSQL), planned once, executed step by step (resumable), and
   completed with a receipt. A closure ends by crypto-shredding the subject's key.
@@ -25,7 +26,7 @@ from privacy_service import holds, notices
 from privacy_service.datamap import steps
 from privacy_service.db import claim_one, utcnow
 from privacy_service.policies.erasure import Blocker
-from privacy_service.requests import lifecycle
+from privacy_service.requests import corrections, lifecycle
 from privacy_service.requests.models import DataRequest
 from privacy_service.subjects.models import Subject
 from privacy_service.subjects.scope import for_request
@@ -132,8 +133,9 @@ def end_cooling_off(deps: ErasureDeps, session: Session, now: dt.datetime | None
 def claim(
     session: Session, worker: str, lease_seconds: int, *, request_id: str | None = None
 ) -> str | None:
-    """Take one deletion or closure that is in progress and not held by a live worker.
+    """Take one deletion, closure or correction in progress and not held by a live worker.
 
+    A correction is in progress after its approval only while a source has not taken it yet.
     ``request_id`` limits the claim to that request (a queued task names it).
     """
     now = utcnow()
@@ -142,7 +144,7 @@ def claim(
         select(DataRequest.id)
         .where(
             *only,
-            DataRequest.type.in_(("deletion", "account_closure")),
+            DataRequest.type.in_(("deletion", "account_closure", "correction")),
             DataRequest.status == lifecycle.IN_PROGRESS,
             or_(DataRequest.claim_until.is_(None), DataRequest.claim_until < now),
         )
@@ -164,11 +166,20 @@ def claim(
 
 
 def carry_out(deps: ErasureDeps, request_id: str, worker: str = WORKER_ID) -> bool:
-    """Plan (once), execute (resuming), and complete one claimed deletion or closure."""
+    """Plan (once), execute (resuming), and complete one claimed deletion or closure.
+
+    A claimed correction gets another pass over the sources that have not taken it.
+    """
     session = deps.new_session()
     try:
         request = session.get(DataRequest, request_id)
         subject = for_request(session, request)
+        if request.type == "correction":
+            done = corrections.carry_out(
+                session, deps.collector, request, subject, actor="worker", first=False
+            )
+            session.commit()
+            return done
         closing = request.type == "account_closure"
         if request.erasure_plan is None:
             try:

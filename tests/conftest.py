@@ -127,6 +127,24 @@ class SmtpSink:
         """Text of every message received."""
         return [m.get_payload(decode=True).decode() for m in self.messages]
 
+    def code_for(self, rid: str, timeout: float = 10) -> str:
+        """The latest one-time code sent about request ``rid``, waited for.
+
+        Picked by the request id, never by position: another request's notice may arrive
+        in between.
+        """
+        import re
+
+        def codes() -> list[str]:
+            found = [re.search(r"\b(\d{6})\b", b) for b in self.bodies() if rid in b]
+            return [m.group(1) for m in found if m]
+
+        with self._cond:
+            self._cond.wait_for(lambda: bool(codes()), timeout=timeout)
+        found = codes()
+        assert found, f"no code sent for {rid}"
+        return found[-1]
+
 
 def _free_port() -> int:
     with socket.socket() as s:

@@ -94,6 +94,32 @@ DATAMAP = textwrap.dedent(
     """
 )
 
+# The shop's marketing-email provider as an HTTP source (tests/test_http_source.py plays it;
+# bench/multisource.py too): subscribers found by e-mail, their send logs in pages.
+MAILER = """
+  mailer:
+    kind: http
+    title: {zh-CN: 邮件营销服务, en: Marketing e-mail provider}
+    url_env: PRIVACY_SOURCE_MAILER_URL
+    token_env: PRIVACY_SOURCE_MAILER_TOKEN
+    timeout_seconds: 2
+    retries: 1
+    identity: {table: subscribers, column: id, contacts: {email: email}}
+    tables:
+      subscribers:
+        find: {path: /subscribers, records: data, item: "/subscribers/{id}"}
+        erase: {method: DELETE, path: "/subscribers/{id}"}
+        fields:
+          email: {category: preferences, type: email}
+          subscribed_at: {category: preferences, type: datetime}
+      sends:
+        find: {path: "/subscribers/{key}/sends", records: page.items, next: page.next}
+        erase: {method: DELETE, path: "/sends/{id}"}
+        fields:
+          campaign: {category: preferences, type: text}
+          sent_at: {category: preferences, type: datetime}
+"""
+
 # Li Na has two accounts under one e-mail address (typed differently), one phone on the first.
 PEOPLE = [
     ("M-001", " Li.Na@Example.COM ", "+86 139-1234-5678", "李娜"),

@@ -16,7 +16,7 @@ import zipfile
 
 import pytest
 from conftest import approver, bearer
-from shopfix import PG_URL, ShopDatabase, fill, member_addresses, members, write_policies
+from shopfix import DATAMAP, PG_URL, ShopDatabase, fill, member_addresses, members, write_policies
 from sqlalchemy import select, update
 
 from exports.worker import run_pending as build_exports
@@ -59,7 +59,7 @@ def _rt(app):
     return app.extensions["privacy"]
 
 
-def _code(app, smtp, before_mail: int, before_sms: int, phone: bool) -> str:
+def _code(app, smtp, rid: str, before_sms: int, phone: bool) -> str:
     """The code just sent: by SMTP for e-mail, from the outbox for phones (no SMS gateway)."""
     import re
     from pathlib import Path
@@ -67,8 +67,7 @@ def _code(app, smtp, before_mail: int, before_sms: int, phone: bool) -> str:
     rt = _rt(app)
     rt.notifier.wait()
     if not phone:
-        smtp.wait_for(before_mail + 1)
-        return re.search(r"\b(\d{6})\b", smtp.bodies()[before_mail]).group(1)
+        return smtp.code_for(rid)
     lines = Path(rt.settings.outbox_log).read_text(encoding="utf-8").splitlines()
     assert len(lines) == before_sms + 1, "exactly one code sent to the phone"
     return re.search(r"\b(\d{6})\b", json.loads(lines[-1])["text"]).group(1)
@@ -83,11 +82,11 @@ def _outbox_count(app) -> int:
 
 def _submit_and_verify(app, client, smtp, **body):
     _rt(app).notifier.wait()
-    before_mail, before_sms = len(smtp.messages), _outbox_count(app)
+    before_sms = _outbox_count(app)
     answer = client.post("/api/v1/requests", json={"type": "access", **body})
     assert answer.status_code == 202
     rid = answer.json["id"]
-    code = _code(app, smtp, before_mail, before_sms, "phone" in body)
+    code = _code(app, smtp, rid, before_sms, "phone" in body)
     verified = client.post(f"/api/v1/requests/{rid}/verify", json={"code": code})
     assert verified.status_code == 200, verified.json
     return rid, verified.json["access_token"]
@@ -470,3 +469,76 @@ def test_a_contact_still_in_the_shop_after_closure_starts_afresh(
         assert new != old, "the closed account's key is gone; the new request has its own"
         link = session.scalars(select(SubjectAccount).where(SubjectAccount.account_key == "M-003"))
         assert link.one().subject_id == new
+
+
+def _advice(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("ADVICE: ")]
+
+
+def test_datamap_check_advises_the_index_each_contact_lookup_needs(
+    shop_app, shop_db, make_app, smtp, runner_for, tmp_path
+):
+    """No index serves the contact columns: check says so and gives the statement; once it is
+    run (on MariaDB: a generated column declared as identity.lookup), the advice is gone and a
+    customer is still found."""
+    from sqlalchemy import create_engine, text
+
+    first = runner_for(shop_app).invoke(args=["datamap", "check"])
+    assert first.exit_code == 0, "advice, not a failure"
+    advice = _advice(first.output)
+    assert len(advice) == 2, first.output
+    assert "members.mail (email contact column): no index" in advice[0]
+    assert "members.mobile (phone contact column): no index" in advice[1]
+    engine = create_engine(shop_db.url)
+    with engine.begin() as conn:
+        for line in advice:
+            statement = line.split("reads the whole table: ", 1)[1].partition("; then")[0]
+            conn.execute(text(statement))
+    engine.dispose()
+    app = shop_app
+    if shop_db.backend == "mariadb":
+        assert "PERSISTENT" in advice[0] and "identity.lookup: {email: mail_lookup}" in advice[0]
+        lookup = "lookup: {email: mail_lookup, phone: mobile_lookup},\n                   "
+        datamap = DATAMAP.replace("close: {column", lookup + "close: {column")
+        app = make_app(policies_dir=write_policies(tmp_path / "with-lookup", datamap))
+    again = runner_for(app).invoke(args=["datamap", "check"])
+    assert again.exit_code == 0, again.output
+    assert _advice(again.output) == [], again.output
+    client = app.test_client()
+    rid, _token = _submit_and_verify(app, client, smtp, email=" LI.NA@example.com")
+    with app.app_context():
+        accounts = _rt(app).db.session.get(DataRequest, rid).accounts
+    assert sorted(a["key"] for a in accounts if a["source"] == "crm") == ["M-001", "M-002"]
+    rid, _token = _submit_and_verify(app, client, smtp, phone="139 1234 5678")
+    with app.app_context():
+        accounts = _rt(app).db.session.get(DataRequest, rid).accounts
+    assert [a["key"] for a in accounts if a["source"] == "crm"] == ["M-001"]
+
+
+def test_a_source_that_does_not_answer_times_out_and_is_retried(make_app, tmp_path, monkeypatch):
+    """A PostgreSQL server that accepts the connection and never speaks (a hung database, a
+    proxy with nothing behind it): the lookup fails in the source's connect timeout, recorded
+    for a retry, instead of hanging (libpq has no timeout of its own). PyMySQL bounds the TCP
+    connect by itself (10 s) but not the server's greeting, which this does not change."""
+    import socket
+
+    from privacy_service.datamap import sources
+    from privacy_service.requests.resolve import look_up
+
+    monkeypatch.setattr(sources, "CONNECT_TIMEOUT_SECONDS", 2)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel completes the handshake; nothing ever answers
+    try:
+        port = silent.getsockname()[1]
+        monkeypatch.setenv("PRIVACY_SOURCE_CRM_URL", f"postgresql+psycopg://u@127.0.0.1:{port}/x")
+        app = make_app(policies_dir=write_policies(tmp_path / "operator"))
+        rt = _rt(app)
+        with app.app_context():
+            found = look_up(
+                rt.db.session, rt.collector(), rt.policies.datamap, "email", "li.na@example.com"
+            )
+        assert found.failures == {"crm": "OperationalError"}
+        assert found.accounts == []
+    finally:
+        silent.close()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import io
 import json
-import re
+import os
+import signal
 import threading
 import urllib.parse
 import zipfile
@@ -17,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import approver, bearer
-from shopfix import DATAMAP, fill
+from shopfix import DATAMAP, MAILER, fill
 from sqlalchemy import create_engine, update
 
 from exports.worker import run_pending as build_exports
@@ -27,29 +28,6 @@ from privacy_service.requests.resolve import run_due
 from retention.processor import run_pending as run_erasures
 
 TOKEN = "mailer-token-0123456789"
-MAILER = """
-  mailer:
-    kind: http
-    title: {zh-CN: 邮件营销服务, en: Marketing e-mail provider}
-    url_env: PRIVACY_SOURCE_MAILER_URL
-    token_env: PRIVACY_SOURCE_MAILER_TOKEN
-    timeout_seconds: 2
-    retries: 1
-    identity: {table: subscribers, column: id, contacts: {email: email}}
-    tables:
-      subscribers:
-        find: {path: /subscribers, records: data, item: "/subscribers/{id}"}
-        erase: {method: DELETE, path: "/subscribers/{id}"}
-        fields:
-          email: {category: preferences, type: email}
-          subscribed_at: {category: preferences, type: datetime}
-      sends:
-        find: {path: "/subscribers/{key}/sends", records: page.items, next: page.next}
-        erase: {method: DELETE, path: "/sends/{id}"}
-        fields:
-          campaign: {category: preferences, type: text}
-          sent_at: {category: preferences, type: datetime}
-"""
 
 
 class Provider:
@@ -77,6 +55,13 @@ class Provider:
             }
             for i in range(7)
         }
+        # A payment provider's records, kept by the shop's member number (key_from: crm).
+        self.payments = {
+            f"p{i}": {"id": f"p{i}", "member": m, "card_last4": f"00{i}{i}", "paid_at": "2025"}
+            for i, m in enumerate(["M-001", "M-002", "M-003"])
+        }
+        self.patches: list[tuple[str, dict]] = []  # (subscriber, body) of every PATCH applied
+        self.kill_on_patch: int | None = None  # a process id to kill -9 at the next PATCH
         self.fail_next = 0  # answer 503 to this many calls
         self.garbage = False
         self.calls = 0
@@ -124,6 +109,9 @@ def _handler(state: Provider):
             if len(parts) == 2 and parts[0] == "subscribers":
                 found = state.subscribers.get(parts[1])
                 return self._send(200, found) if found else self._send(404, {"error": "none"})
+            if len(parts) == 3 and parts[0] == "members" and parts[2] == "payments":
+                mine = [p for p in state.payments.values() if p["member"] == parts[1]]
+                return self._send(200, {"data": mine})
             if len(parts) == 3 and parts[2] == "sends":
                 mine = sorted(k for k, v in state.sends.items() if v["subscriber"] == parts[1])
                 page = int(query.get("page", ["0"])[0])
@@ -133,11 +121,30 @@ def _handler(state: Provider):
                 return self._send(200, {"page": {"items": items, "next": following}})
             self._send(404, {"error": "no such path"})
 
+        def do_PATCH(self):
+            if not self._guard():
+                return
+            parts = self.path.strip("/").split("/")
+            record = state.subscribers.get(parts[1]) if parts[0] == "subscribers" else None
+            if record is None:
+                return self._send(404, {"error": "none"})
+            length = int(self.headers.get("Content-Length") or 0)
+            change = json.loads(self.rfile.read(length))
+            if state.kill_on_patch:  # the caller dies mid-call: nothing applied, no answer
+                os.kill(state.kill_on_patch, signal.SIGKILL)
+                state.kill_on_patch = None
+                return
+            state.patches.append((parts[1], change))
+            record.update(change)
+            self._send(200, record)
+
         def do_DELETE(self):
             if not self._guard():
                 return
             parts = self.path.strip("/").split("/")
-            table = state.subscribers if parts[0] == "subscribers" else state.sends
+            table = {"subscribers": state.subscribers, "payments": state.payments}.get(
+                parts[0], state.sends
+            )
             if table.pop(parts[1], None) is None:
                 return self._send(404, {"error": "gone"})
             if parts[0] == "subscribers":  # the provider drops a subscriber's logs with them
@@ -160,8 +167,8 @@ def provider():
     server.server_close()
 
 
-@pytest.fixture
-def app_with_mailer(make_app, provider, tmp_path, monkeypatch):
+def operator_app(make_app, provider, tmp_path, monkeypatch, sources: str):
+    """The service on the operator's shop (SQLite) plus ``sources`` served by ``provider``."""
     engine = create_engine(f"sqlite:///{tmp_path / 'crm.db'}")
     fill(engine)
     engine.dispose()
@@ -170,18 +177,20 @@ def app_with_mailer(make_app, provider, tmp_path, monkeypatch):
     monkeypatch.setenv("PRIVACY_SOURCE_MAILER_TOKEN", TOKEN)
     folder = tmp_path / "operator"
     folder.mkdir()
-    (folder / "datamap.yaml").write_text(DATAMAP + MAILER, encoding="utf-8")
+    (folder / "datamap.yaml").write_text(DATAMAP + sources, encoding="utf-8")
     return make_app(policies_dir=str(folder))
 
 
+@pytest.fixture
+def app_with_mailer(make_app, provider, tmp_path, monkeypatch):
+    return operator_app(make_app, provider, tmp_path, monkeypatch, MAILER)
+
+
 def _verify(app, smtp, **body):
-    rt = app.extensions["privacy"]
     client = app.test_client()
-    before = len(smtp.messages)
     rid = client.post("/api/v1/requests", json=body).json["id"]
-    rt.notifier.wait()
-    smtp.wait_for(before + 1)
-    code = re.search(r"\b(\d{6})\b", smtp.bodies()[before]).group(1)
+    app.extensions["privacy"].notifier.wait()
+    code = smtp.code_for(rid)
     answer = client.post(f"/api/v1/requests/{rid}/verify", json={"code": code})
     assert answer.status_code == 200, answer.json
     return client, rid, answer.json["access_token"]
@@ -285,3 +294,58 @@ def test_readyz_asks_the_provider(app_with_mailer, provider):
     provider.fail_next = 100
     answer = client.get("/readyz")
     assert answer.status_code == 503 and "source:mailer" in answer.get_data(as_text=True)
+
+
+PAYER = """
+  payer:
+    kind: http
+    title: {zh-CN: 支付服务, en: Payment provider}
+    url_env: PRIVACY_SOURCE_MAILER_URL
+    token_env: PRIVACY_SOURCE_MAILER_TOKEN
+    identity: {table: payments, column: id, key_from: crm}
+    tables:
+      payments:
+        find: {path: "/members/{key}/payments", records: data}
+        erase: {method: DELETE, path: "/payments/{id}"}
+        fields:
+          card_last4: {category: payments, type: text}
+          paid_at: {category: payments, type: text}
+"""
+
+
+@pytest.fixture
+def app_with_payer(make_app, provider, tmp_path, monkeypatch):
+    return operator_app(make_app, provider, tmp_path, monkeypatch, PAYER)
+
+
+def test_a_provider_keyed_by_the_shops_customer_id(app_with_payer, provider, smtp, runner_for):
+    """key_from: the payment provider knows members by their number in the shop; it is not asked
+    at the contact lookup, and access and deletion reach each of the customer's accounts."""
+    app = app_with_payer
+    assert runner_for(app).invoke(args=["datamap", "check"]).exit_code == 0
+    client, rid, token = _verify(
+        app, smtp, type="deletion", email="li.na@example.com", categories=["payments"]
+    )
+    steps = client.get(f"/api/v1/requests/{rid}", headers=bearer(token)).json["sources"]
+    assert ("payer", "lookup") not in {(s["source"], s["action"]) for s in steps}
+    assert (
+        runner_for(app).invoke(args=["requests", "approve", rid, "--by", approver(app)]).exit_code
+        == 0
+    )
+    assert run_erasures(app.extensions["privacy"].erasure_deps()) == 1
+    assert sorted(provider.payments) == ["p2"], "only M-003's payment (another person) remains"
+    receipt = client.get(f"/api/v1/requests/{rid}", headers=bearer(token)).json["receipt"]
+    assert receipt["categories"]["payments"]["deleted"] == 2
+    _c, rid, token = _verify(app, smtp, type="access", email="wang@example.org")
+    assert build_exports(app.extensions["privacy"].export_deps()) == 1
+    answer = client.get(f"/api/v1/requests/{rid}/export", headers=bearer(token))
+    archive = zipfile.ZipFile(io.BytesIO(answer.data))
+    assert "0022" in archive.read("payments/payments.json").decode()
+
+
+def test_key_from_must_name_another_sql_source(make_app, tmp_path, monkeypatch, provider):
+    from privacy_service.policies import PolicyError
+
+    with pytest.raises(PolicyError) as exc:
+        operator_app(make_app, provider, tmp_path, monkeypatch, PAYER.replace("crm}", "shopp}"))
+    assert "sources.payer.identity.key_from: Must name another, SQL source." in str(exc.value)

@@ -61,7 +61,7 @@ def requests_approve(request_id, actor):
     rt = runtime()
     by = deciding_actor(actor)
     found = _request(request_id)
-    _decide(lambda: staff.approve(rt.db.session, rt.collector(), found, actor=by))
+    _decide(lambda: staff.approve(rt.db.session, rt.collector(), found, actor=by, rt=rt))
     click.echo(f"approved; status {_request(request_id).status}")
 
 

@@ -8,12 +8,16 @@ This is what exports, corrections, deletions and retention build on.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import uuid
+import warnings
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 
-from sqlalchemy import MetaData, Table, select
+from sqlalchemy import MetaData, Table, event, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SAWarning
 from sqlalchemy.orm import Session
 
 from privacy_service.datamap.sources import engines_for  # noqa: F401 - the older import path
@@ -62,13 +66,28 @@ class Collector:
         self._tables: dict[tuple[str, str], Table] = {}
 
     def table(self, source: str, name: str) -> Table:
-        """The reflected table of a source (reflected once per collector)."""
+        """The reflected table of a source.
+
+        Reflected once per engine, not per collector: reflecting the demo shop's tables takes
+        about 150 ms on PostgreSQL, which every request's contact lookup (a new collector each)
+        would pay again. Any error on the engine drops what it reflected, so a table an
+        operator renamed or changed is reflected afresh when the failed step is retried.
+        """
         key = (source, name)
         if key not in self._tables:
-            metadata = MetaData()
-            spec = self.datamap.sources[source]
-            metadata.reflect(self.engines[source], only=list(spec.tables))
-            for table_name, table in metadata.tables.items():
+            engine = self.engines[source]
+            wanted = tuple(sorted(self.datamap.sources[source].tables))
+            shared = _reflected(engine)
+            tables = shared.get(wanted)
+            if tables is None:
+                metadata = MetaData()
+                with warnings.catch_warnings():
+                    # The expression indexes the docs advise for contact lookups cannot be
+                    # reflected; they are not needed here (only columns and keys are).
+                    warnings.filterwarnings("ignore", r".*expression-based index", SAWarning)
+                    metadata.reflect(engine, only=list(wanted))
+                tables = shared[wanted] = dict(metadata.tables)
+            for table_name, table in tables.items():
                 self._tables[(source, table_name)] = table
         return self._tables[key]
 
@@ -79,6 +98,8 @@ class Collector:
         accounts that request covers; a plain subject has every account linked to it, plus
         the directory field the source names (``subject_field``).
         """
+        if source.key_from:  # the provider knows the customer by another source's key
+            return self.subject_keys(self.datamap.sources[source.key_from], subject)
         scoped = getattr(subject, "accounts_by_source", None)
         if scoped is not None:
             return list(scoped.get(source.name, ()))
@@ -178,6 +199,20 @@ class Collector:
                 continue
             if on_source is not None:
                 on_source(source.name)
+            yield from self._source(
+                service_session, subject, source, wanted, exported_only, batch_size, parent_keys
+            )
+
+    def _source(
+        self, service_session, subject, source, wanted, exported_only, batch_size, parent_keys
+    ) -> Iterator[Batch]:
+        """One source's batches; its SQL tables read through one connection and transaction.
+
+        A connection per table cost a pool check-out, a ping and a rollback each
+        (``bench/multisource.py``).
+        """
+        with contextlib.ExitStack() as stack:
+            connection = _Lazy(self.engines.get(source.name), stack)
             for table in source.tables.values():
                 for category in table.categories():
                     if wanted is not None and category not in wanted:
@@ -202,11 +237,18 @@ class Collector:
                             else []
                         )
                         yield from self._sql(
-                            subject, source, table, category, columns, batch_size, keys
+                            subject,
+                            source,
+                            table,
+                            category,
+                            columns,
+                            batch_size,
+                            keys,
+                            connection,
                         )
 
     def _sql(
-        self, subject, source, table, category, columns, batch_size, parent_keys=()
+        self, subject, source, table, category, columns, batch_size, parent_keys, connection
     ) -> Iterator[Batch]:
         key = self.subject_key(source, subject)
         if key is None:
@@ -214,31 +256,31 @@ class Collector:
         stmt = self.query(source, table, columns, key, parent_keys)
         names = ("id", *(field for _table, field in parent_keys), *columns)
         engine = self.engines[source.name]
+        conn = connection()
         if _plain_psycopg(stmt, engine.dialect):
-            yield from self._psycopg(engine, stmt, batch_size, category, source, table, names)
+            yield from self._psycopg(conn, stmt, batch_size, category, source, table, names)
             return
-        with engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(stmt)
-            for rows in result.partitions(batch_size):
-                yield Batch(category, source.name, table.name, names, rows)
+        result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(stmt)
+        for rows in result.partitions(batch_size):
+            yield Batch(category, source.name, table.name, names, rows)
 
     @staticmethod
-    def _psycopg(engine, stmt, batch_size, category, source, table, names) -> Iterator[Batch]:
+    def _psycopg(conn, stmt, batch_size, category, source, table, names) -> Iterator[Batch]:
         """The same rows through a psycopg server-side cursor, as the driver's tuples.
 
         Used when no column needs a result processor, so the tuples are what SQLAlchemy would
         return; skipping its Row objects saves about a third of a million-row export's reads.
         """
         # render_postcompile: an account list (``IN`` over several keys) becomes plain parameters.
-        compiled = stmt.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
-        with engine.connect() as conn:
-            driver = conn.connection.dbapi_connection
-            with driver.cursor(name=f"collect_{uuid.uuid4().hex}") as cursor:
-                cursor.itersize = batch_size
-                cursor.execute(str(compiled), compiled.params)
-                while rows := cursor.fetchmany(batch_size):
-                    yield Batch(category, source.name, table.name, names, rows)
-            conn.rollback()  # the read's transaction; nothing was written
+        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+        driver = conn.connection.dbapi_connection
+        with driver.cursor(name=f"collect_{uuid.uuid4().hex}") as cursor:
+            cursor.itersize = batch_size
+            cursor.execute(str(compiled), compiled.params)
+            while rows := cursor.fetchmany(batch_size):
+                yield Batch(category, source.name, table.name, names, rows)
+                if len(rows) < batch_size:
+                    break  # the last batch: no round trip to learn that nothing follows
 
     def _http(self, subject, source, table, category, columns) -> Iterator[Batch]:
         keys = self.subject_key(source, subject)
@@ -263,6 +305,30 @@ class Collector:
         if documents:
             rows = [(d.id, *(getattr(d, c) for c in columns)) for d in documents]
             yield Batch(category, source.name, table.name, ("id", *columns), rows)
+
+
+class _Lazy:
+    """A source's connection, opened at first use and closed (rolled back) with ``stack``."""
+
+    def __init__(self, engine, stack: contextlib.ExitStack):
+        self.engine, self.stack, self.conn = engine, stack, None
+
+    def __call__(self):
+        if self.conn is None:
+            self.conn = self.stack.enter_context(self.engine.connect())
+        return self.conn
+
+
+_REFLECTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _reflected(engine: Engine) -> dict:
+    """Tables reflected through ``engine``, by the data map's names; emptied on any error."""
+    cache = _REFLECTED.get(engine)
+    if cache is None:
+        cache = _REFLECTED[engine] = {}
+        event.listen(engine, "handle_error", lambda _context: cache.clear())
+    return cache
 
 
 def _plain_psycopg(stmt, dialect) -> bool:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from privacy_service.crypto.normalize import normalize
 
 MAX_PAGES = 1000
+_GONE = object()  # a 404 answer to a change: the record is not there
 
 
 class HttpSourceError(Exception):
@@ -44,22 +45,32 @@ class HttpSource:
             url += ("&" if "?" in url else "?") + urllib.parse.urlencode(params)
         return url
 
-    def call(self, method: str, url: str, what: str):
-        """One call with retries; the decoded JSON (None for an empty body, or 404 on DELETE)."""
+    def call(self, method: str, url: str, what: str, body: dict | None = None, gone=None):
+        """One call with retries; the decoded JSON (None for an empty body; ``gone`` for 404).
+
+        ``body`` is sent as JSON. Only calls that are safe to repeat are made (reads, erasing a
+        record, setting fields to values), so a call that timed out is simply sent again.
+        """
         headers = {"Accept": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
         last = "no answer"
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(min(4.0, 0.25 * 2 ** (attempt - 1)))
-            request = urllib.request.Request(url, method=method, headers=headers)  # noqa: S310
+            request = urllib.request.Request(  # noqa: S310
+                url, data=data, method=method, headers=headers
+            )
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as answer:  # noqa: S310
                     body = answer.read()
             except urllib.error.HTTPError as exc:
                 if exc.code == 404:
-                    return None  # nothing there (or already erased: erasing is idempotent)
+                    return gone  # nothing there (or already erased: erasing is idempotent)
                 last = f"HTTP {exc.code}"
                 if exc.code < 500 and exc.code != 429:
                     break  # the request is wrong (auth, path): retrying will not help
@@ -115,7 +126,7 @@ class HttpSource:
     def account_records(self, table, keys) -> Iterator[dict]:
         """Records of ``table`` for each of the customer's accounts."""
         for key in keys:
-            if table.name == self.spec.identity_table:
+            if table.name == self.spec.identity_table and not self.spec.key_from:
                 # The account record itself, read by its id (find.item).
                 doc = self.call(
                     "GET", self._url(table.http["find"]["item"].replace("{id}", _q(key))), "read"
@@ -137,8 +148,23 @@ class HttpSource:
         url = self._url(erase["path"].replace("{id}", _q(record_id)))
         self.call(erase["method"], url, "erase")
 
+    def change(self, table, call: str, record_id, values: dict) -> bool:
+        """Set fields of one record through the table's ``update`` or ``anonymise`` call.
+
+        False when the provider no longer has the record (404): there is nothing to change.
+        """
+        spec = table.http.get(call)
+        if not spec:
+            raise HttpSourceError(f"source {self.spec.name!r} table {table.name!r}: no {call}")
+        url = self._url(spec["path"].replace("{id}", _q(record_id)))
+        return self.call(spec["method"], url, call, body=values, gone=_GONE) is not _GONE
+
     def ping(self) -> None:
         """Reach the provider with a search that matches nobody (``privacy datamap check``)."""
+        if self.spec.key_from:
+            table = self.spec.tables[self.spec.identity_table]
+            list(self.records(table, key="datamap-check-probe"))
+            return
         kind = next(iter(self.spec.contacts))
         probe = {"email": "datamap-check@invalid.example", "phone": "13000000000"}[kind]
         self.find_accounts(kind, probe)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import warnings
 from collections import deque
 
 from sqlalchemy import Boolean, Date, DateTime, Integer, MetaData, Numeric, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SAWarning
 
 from privacy_service.crypto.normalize import InvalidValue, normalize
 
@@ -152,7 +154,10 @@ def _paths(metadata: MetaData, root: str) -> dict[str, tuple[str, str, str] | No
 def scan(engine: Engine, *, identity: str | None = None) -> Draft:
     """Reflect ``engine``'s database and draft its data map."""
     metadata = MetaData()
-    metadata.reflect(engine)
+    with warnings.catch_warnings():
+        # Expression indexes (as the docs advise for contact lookups) are not reflected.
+        warnings.filterwarnings("ignore", r".*expression-based index", SAWarning)
+        metadata.reflect(engine)
     root = identity or _customer_table(metadata)
     links = _paths(metadata, root)
     pk = next(iter(metadata.tables[root].primary_key.columns)).name

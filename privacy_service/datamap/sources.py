@@ -21,6 +21,9 @@ from privacy_service.config import ConfigError
 from privacy_service.datamap.http_source import HttpSource
 from privacy_service.policies.datamap import DataMap, SourceSpec
 
+# A source database that does not answer (a dropped route, a firewall) fails in this time and
+# is retried, instead of holding a lookup or an export for the operating system's TCP timeout.
+CONNECT_TIMEOUT_SECONDS = 10
 DRIVER_HINTS = {
     "mysql": "install the [mysql] extra (PyMySQL): pip install 'privacy-service[mysql]'",
     "mariadb": "install the [mysql] extra (PyMySQL): pip install 'privacy-service[mysql]'",
@@ -88,7 +91,9 @@ def engines_for(
             continue
         _instance_folder(url, settings)
         try:
-            engines[name] = make_engine(url, immediate=False)
+            engines[name] = make_engine(
+                url, immediate=False, connect_timeout=CONNECT_TIMEOUT_SECONDS
+            )
         except ArgumentError:
             problems.append(f"{where}: {source.url_name} is not a valid SQLAlchemy URL")
         except ImportError as exc:

@@ -117,6 +117,31 @@ def mark_not_applicable(
     return step
 
 
+def retry_now(session: Session, request, *, actor: str) -> list[str]:
+    """Try a request's failed sources again at the worker's next run, not after the pause.
+
+    Only while the request is in progress and no pass is running (a step ``started``: two
+    passes at once could both write). Returns the sources to be retried; audited. Caller commits.
+    """
+    from privacy_service.errors import Conflict
+
+    current = [s for s in for_request(session, request.id) if s.action != "lookup"]
+    if request.status != "in_progress" or not any(s.status == FAILED for s in current):
+        raise Conflict("Nothing to retry: no source of this request has failed.", slug="no-retry")
+    if any(s.status == STARTED for s in current):
+        raise Conflict("A pass over the sources is running; wait for it.", slug="pass-running")
+    failed_sources = sorted({s.source for s in current if s.status == FAILED})
+    request.claim_until = None  # the worker claims it at its next run
+    audit.record(
+        session,
+        "source.retry_requested",
+        actor=actor,
+        request_id=request.id,
+        details={"sources": failed_sources},
+    )
+    return failed_sources
+
+
 def for_request(session: Session, request_id: str) -> list[SourceStep]:
     """Every step of a request, by action then source."""
     return list(

@@ -35,6 +35,7 @@ KINDS = (
     "deadline_extended",
     "export_ready",
     "export_expiring",
+    "on_behalf_requested",
 )
 
 
@@ -59,23 +60,32 @@ def remember_contact(session: Session, request) -> None:
 def make(request, kind: str, *, contact: str | None = None, **params) -> Notice | None:
     """Notice ``kind`` about ``request``, or None when it cannot go to anyone.
 
-    Nothing goes to a contact that belongs to no customer, or whose key was destroyed.
+    Nothing goes to a contact that belongs to no customer, or whose key was destroyed. A request
+    made on someone else's behalf carries the requester's own contact: it is told even when the
+    account they named matched nothing (so the notices do not say whether an account exists).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown notice {kind!r}")
-    if request.subject_id is None:
+    if request.subject_id is None and request.on_behalf is None:
         return None
     if contact is None:
         try:
             contact = request.contact
         except DecryptionError:
             return None
+    return _notice(request, kind, request.contact_kind, contact, params)
+
+
+def _notice(
+    request, kind: str, channel: str, to: str, params: dict, language: str | None = None
+) -> Notice:
+    language = language or request.language
     return Notice(
         kind=kind,
         request_id=request.id,
-        channel=request.contact_kind,
-        to=contact,
-        language=request.language if request.language in ("zh-CN", "en") else "zh-CN",
+        channel=channel,
+        to=to,
+        language=language if language in ("zh-CN", "en") else "zh-CN",
         params={"request_id": request.id, **params},
     )
 
@@ -87,6 +97,27 @@ def queue(session: Session, request, kind: str, **params) -> bool:
         return False
     session.info.setdefault(KEY, []).append(notice)
     return True
+
+
+def queue_to(
+    session: Session,
+    request,
+    kind: str,
+    *,
+    channel: str,
+    to: str,
+    language: str | None = None,
+    **params,
+) -> None:
+    """Queue notice ``kind`` about ``request`` to another contact than the request's own.
+
+    For the account holder of a request someone else made on their behalf (in the holder's
+    language when known, else the request's).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown notice {kind!r}")
+    notice = _notice(request, kind, channel, to, params, language)
+    session.info.setdefault(KEY, []).append(notice)
 
 
 def install(session_factory, deliver) -> None:

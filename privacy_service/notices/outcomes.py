@@ -50,8 +50,12 @@ def masked(kind: str, value) -> str:
     return text[0] + "*" * min(len(text) - 1, 6) + (text[-1] if len(text) > 3 else "")
 
 
-def _lang(request) -> str:
+def lang_of(request) -> str:
+    """The request's language for notices and labels (zh-CN unless English)."""
     return request.language if request.language in ("zh-CN", "en") else "zh-CN"
+
+
+_lang = lang_of
 
 
 def on_transition(session: Session, request, current: str, target: str, *, actor: str) -> None:

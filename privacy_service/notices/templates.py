@@ -29,7 +29,7 @@ SAMPLES: dict[str, dict] = {
     "code": {"code": "123456", "minutes": 10},
     "verified": {"type_label": "x", "due_date": "2026-01-01"},
     "refused": {"type_label": "x", "reasons": ["reason"]},
-    "correction_done": {"changes": _CHANGES},
+    "correction_done": {"changes": _CHANGES, "remained": ["客服系统"]},
     "deletion_done": {"receipt_url": "https://example.com/r/x"},
     "closure_refused": {"blockers": _BLOCKERS},
     "cooling_off_started": {"ends": "2026-01-01 12:00", "cancel_url": "https://example.com/r/x"},
@@ -42,6 +42,7 @@ SAMPLES: dict[str, dict] = {
     },
     "export_ready": {"days": 7, "downloads": 5, "url": "https://example.com/r/x"},
     "export_expiring": {"expires": "2026-01-01 12:00", "downloads_left": 5, "url": "u"},
+    "on_behalf_requested": {"relationship": "x", "type_label": "x"},
 }
 
 

@@ -42,7 +42,7 @@ class TableSpec:
     parent_table: str | None = None
     parent_column: str | None = None
     human_key: str | None = None  # the field a person knows a row by (order_no), shown on children
-    http: dict | None = None  # HTTP sources: find, key, erase
+    http: dict | None = None  # HTTP sources: find, key, erase, update, anonymise
 
     def categories(self) -> list[str]:
         """Categories of this table's fields, in declaration order."""
@@ -67,6 +67,9 @@ class SourceSpec:
     currency: str = "CNY"  # of money fields that name no currency
     # Contact kind (email, phone) -> column of the identity table that holds it.
     contacts: dict[str, str] = dataclasses.field(default_factory=dict)
+    key_from: str | None = None  # HTTP: the source whose account keys this provider uses
+    # Contact kind -> a column holding that contact already normalised (``identity.lookup``).
+    lookup: dict[str, str] = dataclasses.field(default_factory=dict)
     line: int = 1  # where the source starts in datamap.yaml (for messages)
     http: dict | None = None  # HTTP sources: token_env, timeout_seconds, retries
 
@@ -180,7 +183,11 @@ def build(data: dict, path: Path | None = None, lines: dict | None = None) -> Da
                     for f, spec in t["fields"].items()
                 ),
                 restrict_column=t.get("restrict_column"),
-                http={"find": t["find"], "key": t["key"], "erase": t.get("erase")}
+                http={
+                    "find": t["find"],
+                    "key": t["key"],
+                    **{call: t.get(call) for call in ("erase", "update", "anonymise")},
+                }
                 if t.get("find")
                 else None,
                 link_column=link["column"] if link else None,
@@ -197,6 +204,8 @@ def build(data: dict, path: Path | None = None, lines: dict | None = None) -> Da
             url_setting=s.get("url_setting"),
             url_env=s.get("url_env"),
             contacts=dict(identity.get("contacts") or {}),
+            lookup=dict(identity.get("lookup") or {}),
+            key_from=identity.get("key_from"),
             line=(lines or {}).get(name, 1),
             http={k: s.get(k) for k in ("token_env", "timeout_seconds", "retries")}
             if s["kind"] == "http"

@@ -101,6 +101,8 @@ class _Table(Strict):
     find = fields.Nested(http_model.Find)  # HTTP sources only
     key = fields.String(load_default="id")
     erase = fields.Nested(http_model.Erase)
+    update = fields.Nested(http_model.Change)
+    anonymise = fields.Nested(http_model.Change)
     restrict_column = fields.String(validate=_NAME)
     human_key = fields.String(validate=_NAME)
     fields = fields.Dict(
@@ -126,6 +128,24 @@ class _Identity(Strict):
         values=fields.String(validate=_NAME),
         validate=validate.Length(min=1),
     )
+    # HTTP only: the provider knows customers by their key in another source (the shop's
+    # customer id), not by a contact: {key} in its paths is that key.
+    key_from = fields.String(validate=_NAME)
+    # Optional, SQL only: a column holding the contact already normalised (a generated column
+    # with an index, for databases that cannot index an expression: MariaDB).
+    lookup = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(CONTACT_KINDS)),
+        values=fields.String(validate=_NAME),
+    )
+
+    @validates_schema
+    def _lookup_for_contacts(self, data, **_kwargs):
+        extra = set(data.get("lookup") or {}) - set(data.get("contacts") or {})
+        if extra:
+            raise ValidationError(
+                f"Only for contacts the source declares (not {', '.join(sorted(extra))}).",
+                field_name="lookup",
+            )
 
 
 class _Source(Strict):
@@ -164,8 +184,18 @@ class DataMapSchema(Strict):
     @validates_schema
     def _cross_check(self, data, **_kwargs):
         errors: dict = {}
-        for name, source in data.get("sources", {}).items():
+        sources = data.get("sources", {})
+        for name, source in sources.items():
             problems = _check_source(source, self.known_categories, self.settings_fields)
+            key_from = (source.get("identity") or {}).get("key_from")
+            if key_from and (
+                key_from == name
+                or key_from not in sources
+                or sources[key_from].get("kind") != "sql"
+            ):
+                problems.setdefault("identity", {})
+                if isinstance(problems["identity"], dict):
+                    problems["identity"]["key_from"] = ["Must name another, SQL source."]
             if problems:
                 errors[name] = problems
         if errors:
@@ -199,6 +229,12 @@ def _check_source(source: dict, categories: set, settings_fields: set) -> dict:
                         "fields", {}
                     )[field_name] = [f"Not a vault field; one of {list(allowed)}."]
         return problems
+    for table_name, table in tables.items():
+        calls = sorted({"find", "erase", "update", "anonymise"} & set(table))
+        if calls:
+            problems.setdefault("tables", {})[table_name] = {
+                call: ["Only tables of an HTTP source (kind: http) take this."] for call in calls
+            }
     if source.get("url_env") and source.get("url_setting"):
         problems["url_env"] = ["Give url_env or url_setting, not both."]
     elif source.get("url_setting"):

@@ -122,6 +122,10 @@ class DataRequest(Base):
     # How the request arrived: web (the customer's page or the API), or logged by an agent.
     channel: Mapped[str] = mapped_column(String(12), nullable=False, default="web")
     claimed_by: Mapped[str | None] = mapped_column(String(120))
+    # Made on someone else's behalf: the requester's relationship to the account holder
+    # (requests/behalf.py: guardian, deceased_relative, agent); NULL when the holder asked.
+    # The request's contact is then the requester's own.
+    on_behalf: Mapped[str | None] = mapped_column(String(24))
     # Finding the customer in the sources (requests/resolve.py): pending, matched, unmatched,
     # retrying (a source failed: when to try again, and which source with which error type).
     identity_status: Mapped[str | None] = mapped_column(String(12))

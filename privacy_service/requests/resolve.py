@@ -29,7 +29,7 @@ from privacy_service.datamap import steps
 from privacy_service.datamap.lookup import find_accounts
 from privacy_service.db import utcnow
 from privacy_service.notices import outcomes
-from privacy_service.requests import verification
+from privacy_service.requests import behalf, verification
 from privacy_service.requests.models import DataRequest
 from privacy_service.subjects.directory import find_by_contact, register
 from privacy_service.subjects.models import Subject, SubjectAccount
@@ -136,8 +136,8 @@ def _subject_for(session: Session, request: DataRequest, found: Lookup) -> tuple
             owner = session.get(Subject, linked.subject_id)
             if not _shredded(owner):
                 return owner, False
-    kind = request.contact_kind
-    subject = register(session, **{kind: request.contact}, preferred_language=request.language)
+    kind, contact = behalf.subject_contact(session, request)
+    subject = register(session, **{kind: contact}, preferred_language=request.language)
     session.flush()
     return subject, True
 
@@ -179,9 +179,11 @@ def resolve(session: Session, rt, request_id: str) -> str | None:
         session.commit()
         return None
     datamap = rt.policies.datamap
-    found = look_up(session, rt.collector(), datamap, request.contact_kind, request.contact)
+    # The account's contact: the request's own, or the one a requester for someone else gave.
+    kind, contact = behalf.subject_contact(session, request)
+    found = look_up(session, rt.collector(), datamap, kind, contact)
     now = utcnow()
-    for source in datamap.contact_sources(request.contact_kind):
+    for source in datamap.contact_sources(kind):
         steps.started(session, request.id, source.name, "lookup")
         if source.name in found.failures:
             steps.failed(session, request.id, source.name, "lookup", found.failures[source.name])
@@ -215,8 +217,15 @@ def resolve(session: Session, rt, request_id: str) -> str | None:
     request.identity_next_at = None
     if not found.accounts and found.directory is None:
         request.identity_status = UNMATCHED
+        code = None
+        if request.on_behalf:
+            # The requester proves their own contact whether or not the account exists: no
+            # code arriving must not tell a stranger that nobody has that contact.
+            code = verification.reissue(
+                request, verification.otp_key(rt), verification.otp_policy(rt)
+            )
         session.commit()
-        return None
+        return code
     subject, registered = _subject_for(session, request, found)
     if registered:
         audit.record(
@@ -239,6 +248,9 @@ def resolve(session: Session, rt, request_id: str) -> str | None:
     _reseal(request, subject)
     request.accounts = accounts
     request.identity_status = MATCHED
+    if request.on_behalf and request.status != "pending_verification":
+        # Verified by staff before the lookup ended: the holder is told now it is known.
+        behalf.tell_holder(session, request)
     code = verification.reissue(request, verification.otp_key(rt), verification.otp_policy(rt))
     audit.record(
         session,

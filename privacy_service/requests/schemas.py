@@ -6,6 +6,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from privacy_service.crypto.normalize import InvalidValue, normalize
 from privacy_service.policies.requests import REQUEST_TYPES
+from privacy_service.requests.behalf import RELATIONSHIPS, SELF
 from privacy_service.requests.lifecycle import STATUSES
 
 LANGUAGES = ("zh-CN", "en")
@@ -69,6 +70,38 @@ class CorrectionSchema(StrictSchema):
     )
 
 
+class OnBehalfSchema(StrictSchema):
+    """Who asks for someone else: the relationship and the requester's own contact."""
+
+    relationship = fields.String(
+        required=True,
+        validate=validate.OneOf((SELF, *RELATIONSHIPS)),
+        metadata={
+            "description": "self (the account holder; the default), guardian (of a minor), "
+            "deceased_relative (a close relative of a deceased customer) or agent (with a "
+            "written authorisation)."
+        },
+    )
+    name = SafeString(
+        validate=validate.Length(min=1, max=100), metadata={"description": "The requester's name."}
+    )
+    email = Identifier("email", metadata={"description": "The requester's e-mail; or phone."})
+    phone = Identifier("phone", metadata={"description": "The requester's mobile; or e-mail."})
+
+    @validates_schema
+    def _contact(self, data, **_kwargs):
+        if data.get("relationship") == SELF:
+            if {"email", "phone", "name"} & set(data):
+                raise ValidationError(
+                    "The account holder asks with the request's own contact.", field_name="email"
+                )
+        elif ("email" in data) == ("phone" in data):
+            raise ValidationError(
+                "Give exactly one of email or phone: the requester's own contact.",
+                field_name="email",
+            )
+
+
 class RequestCreateSchema(StrictSchema):
     """A new data-subject request."""
 
@@ -88,6 +121,14 @@ class RequestCreateSchema(StrictSchema):
     jurisdiction = SafeString(
         validate=[validate.Length(max=32)],
         metadata={"description": "Deadline policy code from policies/; the default is China."},
+    )
+    on_behalf = fields.Nested(
+        OnBehalfSchema,
+        metadata={
+            "description": "For someone else: email or phone above is then the account's "
+            "contact, and the code goes to the requester's own contact given here. Such a "
+            "request waits for the privacy team to check the requester's evidence."
+        },
     )
 
     @validates_schema
@@ -204,6 +245,52 @@ class DeletionReceiptSchema(Schema):
     sources = fields.List(fields.Nested(SourceStepSchema))
 
 
+class CategoryNameSchema(Schema):
+    """A category by code and name."""
+
+    code = fields.String()
+    name = fields.Nested(LocalTextSchema)
+
+
+class CodedTextSchema(LocalTextSchema):
+    """A code with its name in both languages."""
+
+    code = fields.String()
+
+
+class RecipientSchema(Schema):
+    """Who receives which of the customer's categories, why and where (PIPL Art. 23, 39)."""
+
+    id = fields.String()
+    name = fields.Nested(LocalTextSchema)
+    kind = fields.Nested(CodedTextSchema)
+    categories = fields.List(fields.Nested(CategoryNameSchema))
+    purpose = fields.Nested(LocalTextSchema)
+    country = fields.Nested(CodedTextSchema)
+    cross_border = fields.Boolean(metadata={"description": "Outside the shop's home country."})
+    contact = fields.String()
+
+
+class EvidenceItemSchema(Schema):
+    """A document given for a request on someone else's behalf (never its content)."""
+
+    id = fields.String()
+    kind = fields.String()
+    uploaded_at = fields.AwareDateTime()
+    deleted = fields.Boolean()
+
+
+class OnBehalfStatusSchema(Schema):
+    """A request made for someone else: the relationship and where the evidence check stands."""
+
+    relationship = fields.String()
+    evidence_status = fields.String(metadata={"description": "awaiting, accepted, rejected"})
+    evidence_kinds = fields.List(
+        fields.String(), metadata={"description": "Documents this relationship can prove with."}
+    )
+    evidence = fields.List(fields.Nested(EvidenceItemSchema))
+
+
 class RequestStatusSchema(RequestReceiptSchema):
     """The customer's view of their request."""
 
@@ -233,6 +320,17 @@ class RequestStatusSchema(RequestReceiptSchema):
     sources = fields.List(
         fields.Nested(SourceStepSchema),
         metadata={"description": "Each source system's part in the request, step by step."},
+    )
+    on_behalf = fields.Nested(OnBehalfStatusSchema, allow_none=True)
+    recipients = fields.List(
+        fields.Nested(RecipientSchema),
+        metadata={
+            "description": "Who receives the categories of an access request (all when it "
+            "names none), and whether they are abroad; empty for other requests."
+        },
+    )
+    recipients_rights = fields.Nested(
+        LocalTextSchema, metadata={"description": "How to exercise rights against recipients."}
     )
 
 

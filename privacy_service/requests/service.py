@@ -19,7 +19,8 @@ from privacy_service.datamap import correct, steps
 from privacy_service.db import utcnow
 from privacy_service.errors import Conflict, NotFound, TooManyRequests, Unprocessable
 from privacy_service.notices import Notice
-from privacy_service.requests import lifecycle, verification
+from privacy_service.policies.recipients import RIGHTS, shown
+from privacy_service.requests import behalf, lifecycle, verification
 from privacy_service.requests.models import DataRequest, ExportArchive
 from privacy_service.requests.resolve import resolve_and_send
 
@@ -70,9 +71,15 @@ def submit(
     _check_categories(data, policies.categories)
     if data.get("corrections"):
         data = {**data, "corrections": correct.validate(policies.datamap, data["corrections"])}
+    if (data.get("on_behalf") or {}).get("relationship") == behalf.SELF:
+        data = {k: v for k, v in data.items() if k != "on_behalf"}
+    behalf.check_intake(data)
+    for_someone = data.get("on_behalf")
 
-    channel = "email" if "email" in data else "phone"
-    contact = data[channel]
+    # The request's contact is whoever asked: for someone else, the requester's own.
+    asking = for_someone or data
+    channel = "email" if "email" in asking else "phone"
+    contact = asking[channel]
     contact_bidx = rt.vault.blind_index(channel, contact)
     # Counted whether or not the contact is a customer's, so the answers stay the same.
     budgets.charge_code_sent(contact_bidx)
@@ -92,6 +99,7 @@ def submit(
         language=language,
         received_at=received,
         channel=channel_in,
+        on_behalf=for_someone["relationship"] if for_someone else None,
         due_date=deadline.due_date,
         due_date_provisional=deadline.provisional,
         status_changed_at=now,
@@ -100,6 +108,8 @@ def submit(
     request.contact = contact
     request.corrections = data.get("corrections")
     request.note = data.get("note")
+    if for_someone:
+        behalf.attach(session, request, data)
     code = verification.start(request, verification.otp_key(rt), verification.otp_policy(rt))
     session.flush()
     audit.record(
@@ -112,6 +122,7 @@ def submit(
         details={
             "type": request.type,
             "channel": channel,
+            **({"on_behalf": request.on_behalf} if for_someone else {}),
             **(
                 {"received_by": channel_in, "received_at": received.isoformat()}
                 if logged_by
@@ -177,9 +188,12 @@ def get_request(session: Session, request_id: str, *, for_update: bool = False) 
 
 
 def get_for_subject(session: Session, request_id: str, subject_id: str) -> DataRequest:
-    """The request if it belongs to ``subject_id``; otherwise the same 404 as a missing one."""
+    """The request if the token's ``subject_id`` may read it, else the 404 of a missing one.
+
+    ``behalf.may_read``: the holder, or the requester of a request on someone else's behalf.
+    """
     request = session.get(DataRequest, request_id)
-    if request is None or request.subject_id != subject_id:
+    if request is None or not behalf.may_read(subject_id, request):
         raise NotFound("No such request.")
     return request
 
@@ -212,9 +226,14 @@ def verify(session: Session, rt: Runtime, request_id: str, code: str) -> SignIn:
             session, request, code, verification.otp_key(rt), verification.otp_policy(rt)
         )
         guess.wrong = result.wrong_guess
-    if result.outcome == verification.CORRECT and request.subject_id is None:
+    if (
+        result.outcome == verification.CORRECT
+        and request.subject_id is None
+        and request.on_behalf is None
+    ):
         # No customer behind the contact: nothing to sign in to (never reached in practice, as
-        # the code was never sent), and no token can name a subject.
+        # the code was never sent), and no token can name a subject. A requester for someone
+        # else proves their own contact either way; the team then finds no account to act on.
         result = dataclasses.replace(result, outcome=verification.WRONG)
     audit.record(
         session,
@@ -241,8 +260,25 @@ def verify(session: Session, rt: Runtime, request_id: str, code: str) -> SignIn:
     return SignIn(request, result, first=True)
 
 
+def token_subject(request: DataRequest) -> str:
+    """Whom a verification of ``request`` signs in.
+
+    Its account holder, or (for a request on someone else's behalf) the requester, for this one
+    request only.
+    """
+    return behalf.principal(request.id) if request.on_behalf else request.subject_id
+
+
 def after_verification(session: Session, rt: Runtime, request: DataRequest) -> None:
-    """What follows a verification, by code or by staff: queue the export, or await review."""
+    """What follows a verification, by code or by staff: queue the export, or await review.
+
+    A request on someone else's behalf always waits for the team (evidence first); nothing is
+    built or changed before it is approved, and the account's own contact is told.
+    """
+    if request.on_behalf:
+        behalf.tell_holder(session, request)
+        lifecycle.transition(session, request, lifecycle.AWAITING_REVIEW, actor="system")
+        return
     if request.type == "access":
         # No staff action: a worker picks the export up (exports/worker.py).
         session.add(
@@ -287,7 +323,9 @@ def resend_code(session: Session, rt: Runtime, request_id: str) -> Delivery | No
         subject_id=request.subject_id,
         details={"purpose": "sign_in_again" if again else "verification"},
     )
-    if request.subject_id is None:
+    if request.subject_id is None and (
+        request.on_behalf is None or request.identity_status in ("pending", "retrying")
+    ):
         # Still looking the contact up (a source was down): this nudges it, within its backoff.
         return Delivery(request.contact_kind, None, None, request.id)
     # None for a contact of no customer, or once a closed account's key is destroyed.
@@ -295,7 +333,13 @@ def resend_code(session: Session, rt: Runtime, request_id: str) -> Delivery | No
 
 
 def list_for_subject(session: Session, subject_id: str) -> list[DataRequest]:
-    """Every request made with the customer's contacts, newest first (with their status)."""
+    """Every request made with the customer's contacts, newest first (with their status).
+
+    For a requester on someone else's behalf (``behalf.principal``): the one request they made.
+    """
+    if subject_id.startswith(behalf.principal("")):
+        found = session.get(DataRequest, subject_id.removeprefix(behalf.principal("")))
+        return [found] if found is not None and behalf.may_read(subject_id, found) else []
     return list(
         session.scalars(
             select(DataRequest)
@@ -319,6 +363,11 @@ def cancel(session: Session, request: DataRequest, *, actor: str = CUSTOMER) -> 
 def status_view(request: DataRequest, rt: Runtime, now: dt.datetime | None = None) -> dict:
     """The customer's view of a request, with working days left on the policy's calendar."""
     today = receipt_day(now or utcnow())
+    shows_account = request.on_behalf is None or request.status in (
+        lifecycle.IN_PROGRESS,
+        lifecycle.COOLING_OFF,
+        lifecycle.COMPLETED,
+    )
     return {
         "id": request.id,
         "type": request.type,
@@ -342,9 +391,43 @@ def status_view(request: DataRequest, rt: Runtime, now: dt.datetime | None = Non
         "progress": _progress_view(request, rt),
         "cooling_off_until": request.cooling_off_until,
         "receipt": request.receipt,
-        "accounts": request.accounts or [],
-        "sources": _source_steps(request),
+        # For someone else, the holder's accounts are shown once the team accepted the evidence.
+        "accounts": (request.accounts or []) if shows_account else [],
+        "sources": _source_steps(request) if shows_account else [],
+        "on_behalf": _on_behalf_view(request),
+        "recipients": _recipients(request, rt),
+        "recipients_rights": RIGHTS,
     }
+
+
+def _on_behalf_view(request: DataRequest) -> dict | None:
+    session = object_session(request)
+    requester = behalf.requester_of(session, request) if session is not None else None
+    if requester is None:
+        return None
+    return {
+        "relationship": requester.relationship,
+        "evidence_status": requester.evidence_status,
+        "evidence_kinds": list(behalf.RELATIONSHIPS[requester.relationship]["evidence"]),
+        "evidence": [
+            {
+                "id": e.id,
+                "kind": e.kind,
+                "uploaded_at": e.uploaded_at,
+                "deleted": bool(e.deleted_at),
+            }
+            for e in behalf.evidence_of(session, request.id)
+        ],
+    }
+
+
+def _recipients(request: DataRequest, rt: Runtime) -> list[dict]:
+    """Who receives the categories of an access request (PIPL Art. 39), for the pages and API."""
+    if request.type != "access":
+        return []
+    categories = rt.policies.categories
+    names = {code: c.name for code, c in categories.items()}
+    return shown(rt.policies.recipients, names, set(request.categories or names))
 
 
 def _source_steps(request: DataRequest) -> list[dict]:

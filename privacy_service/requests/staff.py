@@ -7,42 +7,48 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from privacy_service import notices
-from privacy_service.datamap import correct
 from privacy_service.errors import Conflict, Unprocessable
-from privacy_service.notices import outcomes
-from privacy_service.requests import lifecycle
-from privacy_service.requests.models import DataRequest
+from privacy_service.requests import behalf, corrections, lifecycle
+from privacy_service.requests.models import DataRequest, ExportArchive
 from privacy_service.subjects.scope import for_request
 
 
-def approve(session: Session, collector, request: DataRequest, *, actor: str) -> None:
+def approve(session: Session, collector, request: DataRequest, *, actor: str, rt=None) -> None:
     """Approve a request awaiting review.
 
-    A correction is written to the sources at once and completes; a deletion goes to the worker.
+    A correction is written to the sources at once and completes when every source took it
+    (a source that failed is retried by the worker); a deletion goes to the worker.
+    A request on someone else's behalf needs the requester's evidence accepted first; its access
+    export is queued only now, and its closure starts the cooling-off now (both need ``rt``).
     """
     if request.status != lifecycle.AWAITING_REVIEW:
         raise Conflict(
             f"Only a request awaiting review can be approved, not '{request.status}'.",
             slug="not-awaiting-review",
         )
+    behalf.require_accepted(session, request)
+    if request.on_behalf and request.type in ("access", "account_closure") and rt is None:
+        raise Conflict("Approve this request on the dashboard.", slug="needs-dashboard")
     lifecycle.transition(
         session, request, lifecycle.IN_PROGRESS, actor=actor, details={"decision": "approved"}
     )
+    if request.on_behalf and request.type == "access":
+        # Built only now that the team checked who asked (exports/worker.py takes it from here).
+        session.add(
+            ExportArchive(
+                request_id=request.id,
+                status=ExportArchive.QUEUED,
+                max_downloads=rt.settings.export_max_downloads,
+            )
+        )
+    elif request.on_behalf and request.type == "account_closure":
+        from retention.processor import start_closure
+
+        # In this transaction: the erasure worker never sees it in progress without a cooling-off.
+        start_closure(rt.erasure_deps(), session, request)
     if request.type == "correction":
         subject = for_request(session, request)
-        changed = correct.apply(collector, session, request, subject, actor=actor)
-        lifecycle.transition(session, request, lifecycle.COMPLETED, actor=actor)
-        # What changed, as the customer typed it but partly hidden (they know the value).
-        notices.queue(
-            session,
-            request,
-            "correction_done",
-            changes=[
-                {"field": c["field"], "value": outcomes.masked(c["type"], c["value"])}
-                for c in changed
-            ],
-        )
+        corrections.carry_out(session, collector, request, subject, actor=actor, first=True)
 
 
 def refuse(

@@ -4,6 +4,8 @@ Listeners on the runtime's session factory notice, at flush, the rows that make 
 
 * an export archive becoming ``queued`` with no attempt yet (verification, a staff retry);
 * a deletion or account closure becoming ``in_progress`` (approval, the end of a cooling-off);
+* a correction whose approval left a source failed (``requests/corrections.py``), at the end of
+  its pause;
 * a new request whose contact waits to be looked up in the shop's sources.
 
 Other work (a staff retry of an erasure, a source marked not applicable) is named with
@@ -15,11 +17,13 @@ is down, the sweeper (``tasks.sweeper``) finds the due work and enqueues it agai
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
+from privacy_service.db import utcnow
 from privacy_service.requests import lifecycle
 from privacy_service.requests.models import DataRequest, ExportArchive
 from privacy_service.tasks.kinds import ERASURE, EXPORT, IDENTITY
@@ -27,6 +31,11 @@ from privacy_service.tasks.kinds import ERASURE, EXPORT, IDENTITY
 log = logging.getLogger(__name__)
 KEY = "privacy.tasks"
 ERASURE_TYPES = ("deletion", "account_closure")
+
+
+def seconds_until(moment: dt.datetime | None) -> float:
+    """Seconds from now until ``moment`` (0 when it has passed or is unknown)."""
+    return max(0.0, (moment - utcnow()).total_seconds()) if moment else 0.0
 
 
 def on_commit(session: Session, kind: str, request_id: str, delay: float = 0) -> None:
@@ -41,6 +50,8 @@ def install(session_factory, queue) -> None:
         for obj in [*session.new, *session.dirty]:
             for kind, request_id in _due(obj):
                 on_commit(session, kind, request_id)
+            if _correction_waits(obj):  # approved, a source left: when its pause ends
+                on_commit(session, ERASURE, obj.id, seconds_until(obj.claim_until))
 
     def after_commit(session):
         due = session.info.pop(KEY, None)
@@ -80,6 +91,21 @@ def _due(obj) -> list[tuple[str, str]]:
     if inspect(obj).pending and obj.identity_status == "pending":
         due.append((IDENTITY, obj.id))
     return due
+
+
+def _correction_waits(obj) -> bool:
+    """A correction whose approval left a source to retry (``requests/corrections.py``).
+
+    The worker's own passes (``claimed_by`` set) are retried by their task.
+    """
+    return (
+        isinstance(obj, DataRequest)
+        and obj.type == "correction"
+        and obj.status == lifecycle.IN_PROGRESS
+        and obj.claimed_by is None
+        and obj.claim_until is not None
+        and _changed(obj, "claim_until")
+    )
 
 
 def _changed(obj, attr: str) -> bool:

@@ -17,9 +17,9 @@ from sqlalchemy import select
 from privacy_service.requests import lifecycle
 from privacy_service.requests.models import DataRequest, ExportArchive
 from privacy_service.requests.resolve import OPEN
+from privacy_service.tasks.dispatch import seconds_until
 from privacy_service.tasks.kinds import ERASURE, EXPORT, IDENTITY
 from privacy_service.tasks.models import TaskFailure
-from privacy_service.tasks.work import seconds_until
 
 log = logging.getLogger(__name__)
 LIMIT = 1000
@@ -42,7 +42,7 @@ def due_work(session, max_attempts: int) -> list[tuple[str, str, float]]:
     erasures = session.execute(
         select(DataRequest.id, DataRequest.claim_until)
         .where(
-            DataRequest.type.in_(("deletion", "account_closure")),
+            DataRequest.type.in_(("deletion", "account_closure", "correction")),
             DataRequest.status == lifecycle.IN_PROGRESS,
             DataRequest.id.not_in(failed),
         )

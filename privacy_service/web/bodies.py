@@ -31,12 +31,26 @@ def json_depth(body: bytes) -> int:
     return deepest
 
 
+# Uploads: evidence for a request on someone's behalf (API and customer page) is a file sent as
+# multipart, with its own size limit (bytes); every other body keeps max_content_length.
+UPLOAD_PATH = re.compile(r"^(/api/v1/requests|/r)/[^/]+/evidence$")
+UPLOAD_LIMIT = 5 * 1024 * 1024 + 64 * 1024
+
+
+def is_upload() -> bool:
+    """True for a document upload (multipart, larger than other bodies)."""
+    return request.method == "POST" and bool(UPLOAD_PATH.match(request.path))
+
+
 def check_no_nul() -> None:
     """Refuse a NUL character in a query string or form (400).
 
     No field of this service takes one, PostgreSQL cannot store or compare one in text (its
     driver raises), and it has no use but to confuse whatever reads the value next.
     """
+    if is_upload():
+        # Set before anything reads the body (this is the first check to run).
+        request.max_content_length = UPLOAD_LIMIT
     sources = [request.args]
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         sources.append(request.form)
@@ -55,6 +69,8 @@ def check_no_nul() -> None:
 def check_api_body() -> None:
     """Refuse non-JSON bodies (415) and JSON nested too deeply (400) on ``/api/``."""
     if not request.path.startswith("/api/") or request.method not in ("POST", "PUT", "PATCH"):
+        return
+    if is_upload() and request.mimetype == "multipart/form-data":
         return
     if request.content_length and not request.is_json:
         # A form or text body would otherwise be read as "no fields": say what is wrong instead.

@@ -9,10 +9,11 @@ from flask_smorest import Blueprint
 from exports.delivery import download
 from privacy_service import operations
 from privacy_service.db import is_uuid
-from privacy_service.errors import NotFound, Problem, TooManyRequests
-from privacy_service.requests import service, tokens, verification
+from privacy_service.errors import NotFound, Problem, TooManyRequests, Unprocessable
+from privacy_service.requests import behalf, service, tokens, verification
 from privacy_service.requests.schemas import (
     AcceptedSchema,
+    EvidenceItemSchema,
     RequestCreateSchema,
     RequestListSchema,
     RequestReceiptSchema,
@@ -23,6 +24,8 @@ from privacy_service.requests.schemas import (
 from privacy_service.web import idempotency
 from privacy_service.web.context import runtime
 from privacy_service.web.forms import zip_download
+
+CUSTOMER_REQUESTER = "requester"
 
 blp = Blueprint(
     "requests",
@@ -125,7 +128,10 @@ class Verify(MethodView):
             )
         ttl = rt.settings.token_ttl_seconds
         token = tokens.issue(
-            rt.token_secret, subject_id=verified.subject_id, request_id=verified.id, ttl_seconds=ttl
+            rt.token_secret,
+            subject_id=service.token_subject(verified),
+            request_id=verified.id,
+            ttl_seconds=ttl,
         )
         return {
             "status": verified.status,
@@ -190,6 +196,37 @@ class Export(MethodView):
         rt, found = _authorised(request_id)
         chunks, size = download(rt.db.session, found, rt.storage, rt.vault)
         return zip_download(found.id, chunks, size)
+
+
+@blp.route("/<request_id>/evidence")
+class EvidenceUpload(MethodView):
+    """Documents proving the requester's relationship (requests on someone else's behalf)."""
+
+    @blp.response(201, EvidenceItemSchema)
+    @blp.alt_response(409, description="Not a request on someone's behalf, or review is over")
+    @blp.alt_response(422, description="Unknown kind, or not a PDF, PNG or JPEG")
+    def post(self, request_id):
+        """Upload one document (multipart: ``kind``, ``file``; bearer token of the requester).
+
+        Kinds by relationship: guardian - guardianship, birth_certificate, household_register;
+        deceased_relative - death_certificate, relationship_proof; agent - authorisation; any -
+        requester_id. PDF, PNG or JPEG, at most 5 MB, 5 documents. Stored sealed; the privacy
+        team reviews it; deleted some time after the request is closed.
+        """
+        rt, found = _authorised(request_id)
+        upload = http_request.files.get("file")
+        if upload is None:
+            raise Unprocessable(errors={"file": ["Attach the document as 'file'."]})
+        doc = behalf.add_evidence(
+            rt.db.session,
+            found,
+            kind=http_request.form.get("kind", ""),
+            filename=upload.filename or "",
+            content=upload.read(behalf.MAX_BYTES + 1),
+            actor=CUSTOMER_REQUESTER,
+        )
+        rt.db.session.commit()
+        return {"id": doc.id, "kind": doc.kind, "uploaded_at": doc.uploaded_at, "deleted": False}
 
 
 @blp.route("/<request_id>/cancel")

@@ -132,6 +132,7 @@ def _names() -> dict[str, str]:
 # The labels as template filters (labels.py holds the words; the filters need the page's staff).
 bp.add_app_template_filter(labels.status, "status_label")
 bp.add_app_template_filter(labels.request_type, "type_label")
+bp.add_app_template_filter(labels.relationship, "relationship_label")
 bp.add_app_template_filter(labels.action, "action_label")
 bp.add_app_template_filter(labels.role, "role_label")
 bp.add_app_template_filter(labels.channel, "channel_label")

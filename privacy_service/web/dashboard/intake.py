@@ -13,11 +13,11 @@ import datetime as dt
 from flask import flash, g, redirect, request, url_for
 
 from privacy_service import audit
-from privacy_service.crypto.normalize import InvalidValue
+from privacy_service.crypto.normalize import InvalidValue, normalize
 from privacy_service.db import utcnow
 from privacy_service.errors import Problem
 from privacy_service.policies.requests import REQUEST_TYPES
-from privacy_service.requests import lifecycle, service
+from privacy_service.requests import behalf, lifecycle, service
 from privacy_service.subjects.directory import find_by_contact
 from privacy_service.team.models import RequestNote
 from privacy_service.web.context import runtime
@@ -34,6 +34,7 @@ def _form_context(rt, **extra) -> dict:
     now = utcnow().astimezone(SHANGHAI)
     return {
         "types": REQUEST_TYPES,
+        "relationships": behalf.RELATIONSHIPS,
         "channels": CHANNELS,
         "methods": METHODS,
         "categories": rt.policies.categories,
@@ -69,6 +70,7 @@ def _parse(form, rt) -> tuple[dict, dict]:
     v["contact"] = form.get("contact", "").strip()[:254]
     if v["contact_kind"] not in ("email", "phone") or not v["contact"]:
         errors["contact"] = "请填写客户的邮箱或手机。 Give the customer's e-mail or phone."
+    _parse_behalf(form, v, errors)
     v["jurisdiction"] = form.get("jurisdiction") or rt.policies.requests.default_jurisdiction
     v["categories"] = [c for c in form.getlist("categories") if c in rt.policies.categories]
     v["asked"] = form.get("asked", "").strip()[:TEXT_MAX]
@@ -86,6 +88,33 @@ def _parse(form, rt) -> tuple[dict, dict]:
     if v["method"] in METHODS and v["method"] != "code" and not v["evidence"]:
         errors["evidence"] = "请写明核实的经过和证据。 Describe how identity was checked."
     return v, errors
+
+
+def _parse_behalf(form, v: dict, errors: dict) -> None:
+    """For someone else: the relationship and the requester's own contact (codes go there)."""
+    v["relationship"] = form.get("relationship") or behalf.SELF
+    if v["relationship"] not in (behalf.SELF, *behalf.RELATIONSHIPS):
+        errors["relationship"] = "请选择为谁提出。 Choose whom the request is for."
+        return
+    if v["relationship"] == behalf.SELF:
+        return
+    if v.get("type") in REQUEST_TYPES and not behalf.allowed(v["relationship"], v["type"]):
+        errors["relationship"] = (
+            "此身份不能提出这类请求。 This relationship cannot make this request."
+        )
+    kind = form.get("requester_contact_kind", "")
+    try:
+        if kind not in ("email", "phone"):
+            raise InvalidValue(kind)
+        v["requester"] = {kind: normalize(kind, form.get("requester_contact", "").strip()[:254])}
+    except InvalidValue:
+        errors["requester_contact"] = (
+            "请填写申请人本人有效的邮箱或手机。 Give the requester's own valid e-mail or phone."
+        )
+        return
+    name = form.get("requester_name", "").strip()[:100]
+    if name:
+        v["requester"]["name"] = name
 
 
 @bp.get("/requests/new")
@@ -127,6 +156,8 @@ def log_request():
     }
     if v["categories"]:
         data["categories"] = v["categories"]
+    if v["relationship"] != behalf.SELF:
+        data["on_behalf"] = {"relationship": v["relationship"], **v["requester"]}
     try:
         r, delivery = service.submit(
             s,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from privacy_service.requests.behalf import CHECK_METHODS, EVIDENCE_KINDS, RELATIONSHIPS
+
 STATUSES = {
     "pending_verification": ("待验证身份", "Awaiting identity check"),
     "verified": ("已验证", "Verified"),
@@ -53,6 +55,9 @@ ACTIONS = {
     "request.correction_revealed": ("查看更正前的值", "Current value revealed"),
     "request.records_viewed": ("查看找到的数据", "Records viewed"),
     "correction.applied": ("更正已写入", "Correction written"),
+    "source.step_failed": ("来源系统步骤失败", "Source step failed"),
+    "source.not_applicable": ("来源系统不适用", "Source marked not applicable"),
+    "source.retry_requested": ("立即重试来源系统", "Source retry requested"),
     "erasure.step_done": ("删除步骤完成", "Erasure step done"),
     "export.built": ("副本已生成", "Export built"),
     "export.downloaded": ("副本已下载", "Export downloaded"),
@@ -81,6 +86,13 @@ ACTIONS = {
     "template.saved": ("保存回复模板", "Reply template saved"),
     "job.run_by_staff": ("手动运行任务", "Job run by hand"),
     "demo.seeded": ("演示数据", "Demo data seeded"),
+    "request.identity_matched": ("找到账户", "Account found"),
+    "request.holder_told": ("已通知账户持有人", "Account holder told"),
+    "request.evidence_added": ("收到证明材料", "Evidence received"),
+    "request.evidence_viewed": ("查看证明材料", "Evidence viewed"),
+    "request.evidence_checked": ("核实证明材料", "Evidence checked"),
+    "request.evidence_deleted": ("删除证明材料", "Evidence deleted"),
+    "request.requester_revealed": ("显示申请人信息", "Requester shown"),
 }
 # Keys of audit details, and what they mean.
 DETAIL_KEYS = {
@@ -112,9 +124,15 @@ DETAIL_KEYS = {
     "count": ("数量", "count"),
     "role": ("角色", "role"),
     "version": ("版本", "version"),
+    "on_behalf": ("代他人", "on behalf"),
+    "relationship": ("关系", "relationship"),
+    "kind": ("材料", "document"),
+    "content_type": ("格式", "format"),
 }
 DECISIONS = {"approved": ("批准", "approved"), "refused": ("拒绝", "refused")}
 OUTCOMES = {
+    "accepted": ("已接受", "accepted"),
+    "rejected": ("未接受", "rejected"),
     "correct": ("正确", "correct"),
     "wrong": ("错误", "wrong"),
     "expired": ("已过期", "expired"),
@@ -123,6 +141,7 @@ OUTCOMES = {
 _ACTORS = {
     "system": ("系统", "System"),
     "customer": ("客户", "Customer"),
+    "requester": ("代他人提出的申请人", "Requester (on behalf)"),
     "anonymous": ("未知用户", "Unknown user"),
     "cli": ("命令行", "Command line"),
 }
@@ -136,6 +155,14 @@ def both(pair: tuple[str, str]) -> str:
 def status(code: str | None) -> str:
     """A status's label."""
     return both(STATUSES[code]) if code in STATUSES else str(code or "—")
+
+
+def relationship(code: str | None) -> str:
+    """Who asked: the holder, or someone on their behalf (requests/behalf.py)."""
+    if code in RELATIONSHIPS:
+        text = RELATIONSHIPS[code]["label"]
+        return f"{text['zh-CN']} {text['en']}"
+    return "本人 The account holder" if not code else str(code)
 
 
 def request_type(code: str | None) -> str:
@@ -181,6 +208,12 @@ def _value(key: str, value, names: dict[str, str]) -> str:
         return channel(value)
     if key == "method" and value in METHODS:
         return both(METHODS[value])
+    if key == "method" and value in CHECK_METHODS:
+        return f"{CHECK_METHODS[value]['zh-CN']} {CHECK_METHODS[value]['en']}"
+    if key in ("on_behalf", "relationship"):
+        return relationship(value)
+    if key == "kind" and value in EVIDENCE_KINDS:
+        return f"{EVIDENCE_KINDS[value]['zh-CN']} {EVIDENCE_KINDS[value]['en']}"
     if key == "decision" and value in DECISIONS:
         return both(DECISIONS[value])
     if key == "role":

@@ -298,7 +298,7 @@ def bulk_confirm():
             continue
         try:
             if action == "approve":
-                staff.approve(s, rt.collector(), r, actor=f"staff:{g.staff.id}")
+                staff.approve(s, rt.collector(), r, actor=f"staff:{g.staff.id}", rt=rt)
             elif action.startswith("refuse:"):
                 zh, en = refusal_templates()[action[7:]]
                 staff.refuse(s, r, actor=f"staff:{g.staff.id}", zh=zh, en=en, code=action[7:])

@@ -12,6 +12,7 @@ from privacy_service.crypto.normalize import mask
 from privacy_service.datamap import steps as source_steps
 from privacy_service.datamap.http_source import HttpSourceError
 from privacy_service.errors import Problem
+from privacy_service.policies.recipients import RIGHTS, shown
 from privacy_service.requests import extension, lifecycle, staff
 from privacy_service.requests.models import DataRequest, Verification
 from privacy_service.subjects.scope import for_request
@@ -23,6 +24,7 @@ from privacy_service.team.models import ReplyTemplate, RequestNote
 from privacy_service.web.context import runtime
 from privacy_service.web.dashboard import labels
 from privacy_service.web.dashboard.common import actor, bp, get_request, render, roles, today
+from privacy_service.web.dashboard.requester import requester_context
 
 REFUSAL_TEMPLATES = {
     "identity": (
@@ -131,6 +133,7 @@ def page_context(r: DataRequest, **extra) -> dict:
             .order_by(RequestNote.created_at)
         ).all()
     jurisdiction = rt.policies.requests.jurisdictions.get(r.jurisdiction)
+    names = {code: c.name for code, c in rt.policies.categories.items()}
     assignable = s.scalars(
         select(StaffUser)
         .where(StaffUser.role.in_(("agent", "admin")), StaffUser.disabled_at.is_(None))
@@ -160,6 +163,11 @@ def page_context(r: DataRequest, **extra) -> dict:
         "can_retry": task_failures.retryable(s, r),
         "errors": {},
         "form": {},
+        "check_form": {},
+        # Who receives the categories this request is about (all when it names none).
+        "recipients": shown(rt.policies.recipients, names, set(r.categories or names)),
+        "recipients_rights": RIGHTS,
+        **requester_context(s, r),
         **extra,
     }
 
@@ -183,6 +191,23 @@ def source_not_applicable(request_id: str, source: str):
         r.claim_until = None  # a worker picks it up again at once
         dispatch.on_commit(rt.db.session, ERASURE, r.id)
     rt.db.session.commit()
+    return redirect(url_for("dashboard.detail", request_id=request_id), code=303)
+
+
+@bp.post("/requests/<request_id>/sources/retry")
+@roles("agent", "admin")
+def sources_retry(request_id: str):
+    """Try the failed sources again at the worker's next run (audited)."""
+    rt = runtime()
+    r = get_request(request_id)
+    try:
+        retried = source_steps.retry_now(rt.db.session, r, actor=actor())
+    except Problem as exc:
+        rt.db.session.rollback()
+        return render("dashboard/message.html", exc.status, message=exc.detail)
+    dispatch.on_commit(rt.db.session, ERASURE, r.id)  # the worker's claim runs it
+    rt.db.session.commit()
+    flash(f"将重试 Will retry: {', '.join(retried)}")
     return redirect(url_for("dashboard.detail", request_id=request_id), code=303)
 
 
@@ -218,6 +243,13 @@ def _approval_changes(r: DataRequest) -> list[str]:
             for c in (r.corrections or [])
             if isinstance(c, dict)
         ] + ["更正立即写入各系统。 The corrections are written to the systems at once."]
+    if r.type == "access":
+        # Only on someone else's behalf does an access request wait for approval.
+        return [
+            f"为申请人（{labels.relationship(r.on_behalf)}）生成账户持有人的数据副本并允许其下载。 "
+            "Build a copy of the account holder's data and let the requester download it.",
+            "请确认已核实申请人的证明材料。 Make sure the requester's evidence was checked.",
+        ]
     subject = for_request(s, r)
     found, _ = _found(rt, s, r, subject)
     categories = rt.policies.categories
@@ -265,7 +297,7 @@ def approve(request_id: str):
             danger=r.type in ("deletion", "account_closure"),
         )
     try:
-        staff.approve(rt.db.session, rt.collector(), r, actor=actor())
+        staff.approve(rt.db.session, rt.collector(), r, actor=actor(), rt=rt)
         rt.db.session.commit()
     except Problem as exc:
         rt.db.session.rollback()

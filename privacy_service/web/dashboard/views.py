@@ -234,6 +234,7 @@ def retention_run():
 from privacy_service.web.dashboard import (  # noqa: E402, F401
     admin,
     auditlog,
+    behalf_pages,
     intake,
     queue,
     reports,

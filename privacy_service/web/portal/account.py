@@ -49,6 +49,14 @@ def privacy_choices():
         return _sign_in_first(lang, "choices_title")
     rt = runtime()
     subject = rt.db.session.get(Subject, subject_id)
+    if subject is None:
+        # Signed in as the requester of a request made for someone else: not the holder.
+        return _render(
+            "portal/message.html",
+            403,
+            message=t("behalf_no_choices", lang),
+            page_title=t("choices_title", lang),
+        )
     collector = rt.collector()
     if request.method == "POST":
         if request.form.get("all") == "off":

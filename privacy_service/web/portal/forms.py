@@ -36,6 +36,14 @@ def form_data(form, lang: str) -> dict:
             data["corrections"].append(item)
     if form.get("note", "").strip():
         data["note"] = form["note"].strip()
+    who = form.get("for", "self") or "self"
+    if who != "self":
+        # For someone else: the contact above is the account's; the requester's own goes here.
+        data["on_behalf"] = {"relationship": who}
+        mine = form.get("requester_contact", "").strip()
+        data["on_behalf"]["email" if "@" in mine else "phone"] = mine
+        if form.get("requester_name", "").strip():
+            data["on_behalf"]["name"] = form["requester_name"].strip()
     return data
 
 
@@ -47,11 +55,26 @@ def field_errors(messages: dict, lang: str, rows: list[int] | None = None) -> di
             errors["contact"] = t("bad_contact", lang)
         elif name == "corrections":
             errors.update(_correction_errors(message, lang, rows or []))
+        elif name == "on_behalf":
+            errors.update(_behalf_errors(message, lang))
         elif name in ("type", "categories", "note"):
             errors[name] = t("fix_errors", lang) if name != "type" else t("pick_type", lang)
         else:
             errors.setdefault("contact", t("fix_errors", lang))
     return errors
+
+
+def _behalf_errors(message, lang: str) -> dict:
+    if not isinstance(message, dict):
+        return {"who": t("fix_errors", lang)}
+    errors = {}
+    if "relationship" in message:
+        errors["who"] = t("bad_behalf", lang)
+    if "email" in message or "phone" in message:
+        errors["requester_contact"] = t("bad_contact", lang)
+    if "name" in message:
+        errors["requester_name"] = t("fix_errors", lang)
+    return errors or {"who": t("fix_errors", lang)}
 
 
 def _correction_errors(message, lang: str, rows: list[int]) -> dict:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from privacy_service.web.portal.texts import ACCOUNT_TEXT, TABLES
+from privacy_service.web.portal.texts import ACCOUNT_TEXT, BEHALF_TEXT, TABLES
 
 LANGUAGES = ("zh-CN", "en")
 
@@ -172,6 +172,7 @@ def progress_text(progress: dict, lang: str) -> str:
 
 
 TEXT.update(ACCOUNT_TEXT)
+TEXT.update(BEHALF_TEXT)
 
 
 def t(key: str, lang: str) -> str:

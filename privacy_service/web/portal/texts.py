@@ -130,3 +130,103 @@ TABLES: dict[str, dict[str, str]] = {
     "customers": {"zh-CN": "账户", "en": "Account"},
     "correction_history": {"zh-CN": "更正历史", "en": "Corrections history"},
 }
+
+# Requests on someone else's behalf, and who receives the data (PIPL Art. 31, 39, 49).
+BEHALF_TEXT: dict[str, dict[str, str]] = {
+    "who": {"zh-CN": "为谁提出？", "en": "Who is this for?"},
+    "who_self": {"zh-CN": "为我自己", "en": "For myself"},
+    "who_self_help": {
+        "zh-CN": "您是账户持有人。",
+        "en": "You hold the account.",
+    },
+    "who_guardian": {"zh-CN": "为我监护的未成年人", "en": "For a child in my care"},
+    "who_guardian_help": {
+        "zh-CN": "您是未满 18 周岁账户持有人的父母或其他监护人"
+        "（不满 14 周岁的儿童须由监护人代为行使权利）。",
+        "en": "You are the parent or guardian of an account holder under 18 (a child under 14 "
+        "exercises these rights through a guardian).",
+    },
+    "who_deceased_relative": {
+        "zh-CN": "为已故的近亲属",
+        "en": "For a close relative who has died",
+    },
+    "who_deceased_relative_help": {
+        "zh-CN": "为了您自身的合法、正当利益，您可以查阅、复制、更正、删除已故近亲属的相关个人信息"
+        "（《个人信息保护法》第四十九条）；注销账户不在此列。",
+        "en": "For your own lawful interests you may see, copy, correct or delete a deceased "
+        "relative's data (PIPL Art. 49); closing the account is not among these.",
+    },
+    "who_agent": {"zh-CN": "作为受托代理人", "en": "As an authorised agent"},
+    "who_agent_help": {
+        "zh-CN": "账户持有人已签署书面授权委托书，委托您办理（不含注销账户）。",
+        "en": "The account holder signed a written authorisation for you (closing the account "
+        "is not included).",
+    },
+    "behalf_intro": {
+        "zh-CN": "上面请填写账户的手机号或邮箱；这里填写您本人的。验证码会发给您本人。"
+        "验证后请上传证明材料；隐私团队核实之前，不会提供或更改任何信息，"
+        "账户持有人（已故者除外）会收到通知。",
+        "en": "Above, give the account's mobile or e-mail; here, your own. The code goes to "
+        "you. Once verified, upload your evidence; nothing is disclosed or changed before the "
+        "privacy team has checked it, and the account holder (unless deceased) is told.",
+    },
+    "requester_name": {"zh-CN": "您的姓名", "en": "Your name"},
+    "verify_intro_behalf": {
+        "zh-CN": "我们已向您本人的手机号或邮箱发送了 6 位验证码，10 分钟内有效。",
+        "en": "We have sent a 6-digit code to your own mobile or e-mail, valid for 10 minutes.",
+    },
+    "requester_contact": {
+        "zh-CN": "您本人的手机号或电子邮箱",
+        "en": "Your own mobile number or e-mail",
+    },
+    "bad_behalf": {
+        "zh-CN": "此身份不能提出这类请求，请选择其他请求类型。",
+        "en": "This relationship cannot make this kind of request; choose another type.",
+    },
+    "behalf_title": {"zh-CN": "代他人提出的请求", "en": "Made on someone else's behalf"},
+    "relationship": {"zh-CN": "您的身份", "en": "You are"},
+    "evidence_status": {"zh-CN": "证明材料", "en": "Evidence"},
+    "ev_awaiting": {"zh-CN": "等待隐私团队核实", "en": "Waiting for the privacy team"},
+    "ev_accepted": {"zh-CN": "已核实", "en": "Checked and accepted"},
+    "ev_rejected": {"zh-CN": "未通过核实", "en": "Not accepted"},
+    "evidence_given": {"zh-CN": "已提交的材料", "en": "Documents you gave"},
+    "evidence_deleted": {"zh-CN": "已删除", "en": "deleted"},
+    "upload_title": {"zh-CN": "上传证明材料", "en": "Upload evidence"},
+    "upload_help": {
+        "zh-CN": "PDF、PNG 或 JPEG，不超过 5 MB，最多 5 份。材料加密保存，仅隐私团队查看，"
+        "请求结束后一段时间删除。",
+        "en": "PDF, PNG or JPEG, at most 5 MB, up to 5 documents. Stored encrypted, seen only "
+        "by the privacy team, and deleted some time after the request is closed.",
+    },
+    "evidence_kind": {"zh-CN": "材料类型", "en": "Kind of document"},
+    "evidence_file": {"zh-CN": "文件", "en": "File"},
+    "upload": {"zh-CN": "上传", "en": "Upload"},
+    "uploaded": {"zh-CN": "材料已上传。", "en": "Document uploaded."},
+    "bad_upload": {
+        "zh-CN": "请选择材料类型，并上传 5 MB 以内的 PDF、PNG 或 JPEG 文件。",
+        "en": "Choose the kind and upload a PDF, PNG or JPEG of at most 5 MB.",
+    },
+    "nx_awaiting_review_behalf": {
+        "zh-CN": "隐私团队会核实您的身份证明材料，核实后才会办理；结果会显示在这里。",
+        "en": "The privacy team checks your evidence first and only then acts; the outcome "
+        "shows here.",
+    },
+    "recipients_title": {"zh-CN": "谁接收这些信息", "en": "Who receives this data"},
+    "recipients_intro": {
+        "zh-CN": "为完成订单、配送、支付、清关和您同意的营销，我们向下列接收方提供相关类别的信息"
+        "（《个人信息保护法》第二十三、三十九条）。",
+        "en": "To fulfil orders, deliver, take payment, clear customs and send the marketing "
+        "you agreed to, we share these categories with the recipients below (PIPL Art. 23 "
+        "and 39).",
+    },
+    "recipient": {"zh-CN": "接收方", "en": "Recipient"},
+    "recipient_categories": {"zh-CN": "信息类别", "en": "Categories"},
+    "purpose": {"zh-CN": "目的", "en": "Purpose"},
+    "country": {"zh-CN": "所在国家或地区", "en": "Country"},
+    "abroad": {"zh-CN": "境外", "en": "abroad"},
+    "recipient_contact": {"zh-CN": "联系方式", "en": "Contact"},
+    "behalf_no_choices": {
+        "zh-CN": "隐私选择只能由账户持有人本人设置。",
+        "en": "Only the account holder sets their privacy choices.",
+    },
+}

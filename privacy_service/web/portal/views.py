@@ -27,7 +27,7 @@ from exports.delivery import download as deliver
 from privacy_service import operations
 from privacy_service.db import utcnow
 from privacy_service.errors import Problem
-from privacy_service.requests import service, verification
+from privacy_service.requests import behalf, service, verification
 from privacy_service.requests.models import DataRequest, Verification
 from privacy_service.requests.schemas import RequestCreateSchema
 from privacy_service.subjects.models import Subject
@@ -95,7 +95,7 @@ def _correctable_options(lang: str) -> list[tuple[str, str]]:
 
 
 # Where the error summary's links go (the first input of a group).
-ERROR_TARGETS = {"type": "type", "categories": "categories"}
+ERROR_TARGETS = {"type": "type", "categories": "categories", "who": "who"}
 
 
 @bp.get("/")
@@ -194,7 +194,7 @@ def verify(request_id: str):
         code = request.form.get("code", "").strip()
         signed = operations.verify(rt.db.session, rt, request_id, code)
         if signed.request is not None:
-            signin.sign_in(signed.request.subject_id, request_id)
+            signin.sign_in(service.token_subject(signed.request), request_id)
             return redirect(url_for("portal.status", request_id=request_id), code=303)
         result = signed.result
         session["verify_error"] = {
@@ -203,7 +203,8 @@ def verify(request_id: str):
             "left": result.attempts_left,
         }
         return redirect(url_for("portal.verify", request_id=request_id), code=303)
-    if not pending and found.subject_id and signin.current_subject() == found.subject_id:
+    signed_in = signin.current_subject()
+    if not pending and signed_in and behalf.may_read(signed_in, found):
         return redirect(url_for("portal.status", request_id=request_id), code=303)
     error = None
     shown = session.pop("verify_error", None)
@@ -226,6 +227,7 @@ def verify(request_id: str):
         flash=t(flash, lang) if flash else None,
         wait=_resend_wait(found),
         again=not pending,
+        for_someone=found.on_behalf is not None,
         code_usable=state is None,
         page_title=t("verify_title", lang),
     )
@@ -258,7 +260,7 @@ def _owned(request_id: str) -> DataRequest:
     """
     found = get_or_404(DataRequest, request_id)
     subject_id = signin.current_subject()
-    if subject_id is None or found.subject_id != subject_id:
+    if subject_id is None or not behalf.may_read(subject_id, found):
         if found.status == "pending_verification":
             abort(redirect(url_for("portal.verify", request_id=request_id), code=303))
         abort(
@@ -276,15 +278,50 @@ def _owned(request_id: str) -> DataRequest:
 def status(request_id: str):
     """Where the request stands: status, deadline, reasons, receipt, download, cancel."""
     found = _owned(request_id)
+    flash = session.pop("portal_flash", None)
+    return _status_page(found, flash=t(flash, _lang()) if flash else None)
+
+
+def _status_page(found: DataRequest, status: int = 200, **extra):
     rt = runtime()
     view = service.status_view(found, rt)
     return _render(
         "portal/status.html",
+        status,
         r=view,
         changes=correction_changes(rt.db.session, rt.policies, found, _lang()),
+        evidence_kinds=behalf.EVIDENCE_KINDS,
         progress_text=view["progress"] and progress_text(view["progress"], _lang()),
         page_title=t("status_title", _lang()),
+        **extra,
     )
+
+
+@bp.post("/r/<request_id>/evidence")
+def evidence(request_id: str):
+    """The requester of a request on someone else's behalf uploads a document (sealed)."""
+    rt = runtime()
+    found = _owned(request_id)
+    upload = request.files.get("file")
+    try:
+        if upload is None or not upload.filename:
+            raise Problem("No file.", status=422)
+        behalf.add_evidence(
+            rt.db.session,
+            found,
+            kind=request.form.get("kind", ""),
+            filename=upload.filename,
+            content=upload.read(behalf.MAX_BYTES + 1),
+            actor="requester",
+        )
+        rt.db.session.commit()
+    except Problem as exc:
+        rt.db.session.rollback()
+        if exc.status != 422:
+            return _status_page(found, exc.status, upload_error=exc.detail)
+        return _status_page(found, 422, upload_error=t("bad_upload", _lang()))
+    session["portal_flash"] = "uploaded"
+    return redirect(url_for("portal.status", request_id=request_id), code=303)
 
 
 @bp.get("/r/<request_id>/progress")
