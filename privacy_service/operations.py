@@ -9,7 +9,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from privacy_service.policies.requests import RequestType
-from privacy_service.requests import service
+from privacy_service.requests import service, staff
+from privacy_service.requests.models import DataRequest
 from privacy_service.runtime import Runtime
 from retention.processor import start_closure
 
@@ -32,3 +33,15 @@ def verify(session: Session, rt: Runtime, request_id: str, code: str) -> service
         start_closure(rt.erasure_deps(), session, signed.request)
     session.commit()
     return signed
+
+
+def approve(session: Session, rt: Runtime, request: DataRequest, *, actor: str) -> None:
+    """Approve a request awaiting review (``requests.staff.approve``); the caller commits.
+
+    A closure on someone else's behalf, decided only now that the team accepted the evidence,
+    starts its cooling-off (or is refused with reasons) in the same transaction: the erasure
+    worker never sees it in progress without one.
+    """
+    staff.approve(session, rt.collector(), request, actor=actor, rt=rt)
+    if request.on_behalf and request.type == RequestType.ACCOUNT_CLOSURE:
+        start_closure(rt.erasure_deps(), session, request)

@@ -8,6 +8,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from privacy_service import operations
 from privacy_service.cli.staff import deciding_actor
 from privacy_service.errors import Problem
 from privacy_service.requests import extension, staff
@@ -61,7 +62,7 @@ def requests_approve(request_id, actor):
     rt = runtime()
     by = deciding_actor(actor)
     found = _request(request_id)
-    _decide(lambda: staff.approve(rt.db.session, rt.collector(), found, actor=by, rt=rt))
+    _decide(lambda: operations.approve(rt.db.session, rt, found, actor=by))
     click.echo(f"approved; status {_request(request_id).status}")
 
 

@@ -9,6 +9,7 @@ import time
 from flask import Response, abort, current_app, flash, g, redirect, request, session, url_for
 from sqlalchemy import delete, func, select
 
+from privacy_service import operations
 from privacy_service.errors import Problem
 from privacy_service.policies.requests import REQUEST_TYPES
 from privacy_service.requests import lifecycle, staff
@@ -298,7 +299,7 @@ def bulk_confirm():
             continue
         try:
             if action == "approve":
-                staff.approve(s, rt.collector(), r, actor=f"staff:{g.staff.id}", rt=rt)
+                operations.approve(s, rt, r, actor=f"staff:{g.staff.id}")
             elif action.startswith("refuse:"):
                 zh, en = refusal_templates()[action[7:]]
                 staff.refuse(s, r, actor=f"staff:{g.staff.id}", zh=zh, en=en, code=action[7:])

@@ -6,7 +6,7 @@ from flask import flash, redirect, request, session, url_for
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from privacy_service import holds
+from privacy_service import holds, operations
 from privacy_service.audit import AuditEntry
 from privacy_service.crypto.normalize import mask
 from privacy_service.datamap import steps as source_steps
@@ -297,7 +297,7 @@ def approve(request_id: str):
             danger=r.type in ("deletion", "account_closure"),
         )
     try:
-        staff.approve(rt.db.session, rt.collector(), r, actor=actor(), rt=rt)
+        operations.approve(rt.db.session, rt, r, actor=actor())
         rt.db.session.commit()
     except Problem as exc:
         rt.db.session.rollback()
