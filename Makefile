@@ -78,6 +78,7 @@ soak: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports  # the import contract in pyproject.toml (docs/architecture.md)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

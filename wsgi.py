@@ -6,7 +6,7 @@ gunicorn's master give up instead of restarting the worker), without a traceback
 
 import sys
 
-from privacy_service import create_app
+from privacy_service.app import create_app
 from privacy_service.config import ConfigError
 
 try:

@@ -25,7 +25,6 @@ postgresql+psycopg://postgres@127.0.0.1:5432/postgres).
 from __future__ import annotations
 
 import base64
-import contextlib
 import gc
 import json
 import os
@@ -33,22 +32,15 @@ import platform
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import sqlalchemy as sa
+from harness import each_backend, env_num
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
-# Python puts bench/ first on sys.path; a bench script named like a package of the project
-# (bench/retention.py and the retention package) would shadow it.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
-sys.path.append(str(ROOT / "bench"))  # last: bench/run.py's helpers, after the project's packages
 
-from run import _first_line, postgres_database  # noqa: E402
-
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DEMO_EMAIL = "demo@example.com"
 BATCH = 2000
 CHECKPOINT = 100_000
@@ -61,14 +53,9 @@ BARE_SQL = (
 )
 
 
-def _env_num(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw.replace("_", "")) if raw else default
-
-
-ROWS = _env_num("BENCH_COLLECT_ROWS", 1_000_000)
-CUSTOMERS = _env_num("BENCH_COLLECT_CUSTOMERS", 2)
-REPEAT = max(1, _env_num("BENCH_COLLECT_REPEAT", 2))
+ROWS = env_num("BENCH_COLLECT_ROWS", 1_000_000)
+CUSTOMERS = env_num("BENCH_COLLECT_CUSTOMERS", 2)
+REPEAT = max(1, env_num("BENCH_COLLECT_REPEAT", 2))
 PROFILE = os.environ.get("BENCH_COLLECT_PROFILE", "0") not in ("", "0")
 BACKENDS = [
     b.strip()
@@ -473,36 +460,12 @@ def main() -> int:
         {k: base64.b64encode(os.urandom(32)).decode() for k in ("kek", "index", "audit")}
     )
     os.environ[KEYS_ENV] = env[KEYS_ENV]
-    results: dict[str, dict] = {}
-    skipped: dict[str, str] = {}
-    failed = False
-    with tempfile.TemporaryDirectory(prefix="privacy-bench-collect-") as tmp:
-        workdir = Path(tmp)
-        for name in BACKENDS:
-            try:
-                if name == "sqlite":
-                    print("running sqlite ...", flush=True)
-                    results[name] = bench_backend(
-                        name, f"sqlite:///{workdir / 'shop.db'}", workdir, env
-                    )
-                elif name == "postgresql":
-                    base_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG_URL)
-                    with contextlib.ExitStack() as stack:
-                        try:
-                            url, version = stack.enter_context(
-                                postgres_database(base_url, "privacy_bench_collect")
-                            )
-                        except sa.exc.SQLAlchemyError as exc:
-                            skipped[name] = f"unreachable: {_first_line(exc)}"
-                            continue
-                        print(f"running postgresql (server {version}) ...", flush=True)
-                        results[name] = bench_backend(name, url, workdir, env)
-                else:
-                    skipped[name] = "unknown backend"
-            except (BenchError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
-                failed = True
-                skipped[name] = f"failed: {str(exc).splitlines()[0]}"
-                print(f"{name} failed:\n{exc}", file=sys.stderr)
+    results, skipped, failed = each_backend(
+        BACKENDS,
+        lambda backend, url, workdir: bench_backend(backend, url, workdir, env),
+        name="collect",
+        errors=(BenchError, subprocess.TimeoutExpired, json.JSONDecodeError),
+    )
     report(results, skipped)  # a missed goal is a figure, not a failure of the benchmark
     return 1 if failed or not results else 0
 

@@ -36,7 +36,6 @@ import base64
 import datetime as dt
 import hashlib
 import logging
-import math
 import os
 import platform
 import random
@@ -49,17 +48,11 @@ import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
+from harness import DEFAULT_PG_URL, env_num, first_line, percentile
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
-# Python puts bench/ first on sys.path; a bench script named like a package of the project
-# (bench/retention.py and the retention package) would shadow it.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
-sys.path.append(str(ROOT / "bench"))  # last: bench/run.py's helpers, after the project's packages
 
-from run import _first_line  # noqa: E402
-
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 # Bump when the seeded data changes: a kept database of another version is dropped and reloaded.
 DATA_VERSION = 1
 QUEUE_MS, PAGE_MS, AUDIT_MS, REPORT_MS = 150.0, 150.0, 300.0, 1000.0
@@ -117,15 +110,10 @@ ACTION_MIX = {
 ACTOR_MIX = {"system": 50, "customer": 20, "staff": 25, "anonymous": 5}
 
 
-def _env_num(name: str, default, cast=int):
-    raw = os.environ.get(name)
-    return cast(raw.replace("_", "")) if raw else default
-
-
-ROWS = _env_num("BENCH_DASHBOARD_ROWS", 1_000_000)
-AUDIT_ROWS = _env_num("BENCH_DASHBOARD_AUDIT", 10_000_000)
-REPEAT = max(1, _env_num("BENCH_DASHBOARD_REPEAT", 20))
-FRESH = _env_num("BENCH_DASHBOARD_FRESH", 0) != 0
+ROWS = env_num("BENCH_DASHBOARD_ROWS", 1_000_000)
+AUDIT_ROWS = env_num("BENCH_DASHBOARD_AUDIT", 10_000_000)
+REPEAT = max(1, env_num("BENCH_DASHBOARD_REPEAT", 20))
+FRESH = env_num("BENCH_DASHBOARD_FRESH", 0) != 0
 ONLY = os.environ.get("BENCH_DASHBOARD_ONLY", "")
 PLAN_LINES = 18
 
@@ -344,11 +332,6 @@ class SqlLog:
         return entries
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
 def _rows_shown(body: str) -> int:
     # One link per row to the request itself (other links carry a suffix or a query).
     return len(re.findall(r'href="/staff/requests/[0-9a-f-]{36}"', body))
@@ -379,7 +362,7 @@ def measure(sql: SqlLog, forget, case: tuple) -> dict:
         "goal": goal,
         "n": len(times),
         "p50": statistics.median(times),
-        "p95": _pct(times, 0.95),
+        "p95": percentile(times, 95),
         "max": max(times),
         "sql_p50": statistics.median(sql_ms),
         "statements": {s: (p, statistics.median(v)) for s, (p, v) in per_stmt.items()},
@@ -465,7 +448,7 @@ def _time_refresh(app, rt) -> None:
     """The reports' per-day figures: a full rebuild (the nightly job, and the first page view
     of a new installation) and an incremental refresh (the job every minute)."""
     try:
-        from privacy_service.dashboard import aggregates
+        from privacy_service.team import aggregates
     except ImportError:  # a checkout from before the per-day figures
         return
     with app.app_context():
@@ -494,7 +477,7 @@ def _sign_in(client, email: str) -> str:
 
 def _staff(app, rt) -> list[str]:
     """The bench's staff accounts (made once), by id; the admin first."""
-    from privacy_service.dashboard.staff import StaffUser, create
+    from privacy_service.team.accounts import StaffUser, create
 
     with app.app_context():
         s = rt.db.session
@@ -543,8 +526,8 @@ def _api_request(client) -> str:
 
 def cases(client, csrf: str, samples: dict, staff_ids: list[str]) -> list[tuple]:
     """(name, goal ms, call, check) for every page the goals name."""
+    from privacy_service.policies.requests import REQUEST_TYPES
     from privacy_service.requests import lifecycle
-    from privacy_service.requests.models import REQUEST_TYPES
 
     def get(path):
         return lambda: client.get(path)
@@ -731,7 +714,7 @@ def cases(client, csrf: str, samples: dict, staff_ids: list[str]) -> list[tuple]
 
 
 def run(url: str, version: str, loaded: bool, workdir: Path) -> int:
-    from privacy_service import create_app
+    from privacy_service.app import create_app
     from privacy_service.migrate import current, upgrade
 
     app = create_app(
@@ -814,7 +797,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as tmp:
             missed = run(url, version, loaded, Path(tmp))
     except (BenchError, sa.exc.SQLAlchemyError) as exc:
-        print(f"error: {_first_line(exc)}", file=sys.stderr)
+        print(f"error: {first_line(exc)}", file=sys.stderr)
         return 1
     print(f"\n(total {time.perf_counter() - started:.0f} s)")
     return 1 if missed else 0

@@ -38,13 +38,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness import DEFAULT_PG_URL  # first: the project before bench/ on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
-# The project first, and not bench/ itself: bench/retention.py would shadow the retention package.
-sys.path[:] = [
-    str(ROOT),
-    *(p for p in sys.path if Path(p or ".").resolve() not in (ROOT, ROOT / "bench")),
-]
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PG_URL = os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG_URL)
 SIZES = [
     int(s.replace("_", ""))

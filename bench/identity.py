@@ -1,6 +1,6 @@
 """Identity resolution: contact lookups across a shop of 1,000,000 customers and its other sources.
 
-Three sources, as ``privacy_service.subjects.resolve.look_up`` asks them at every request:
+Three sources, as ``privacy_service.requests.resolve.look_up`` asks them at every request:
 
 * the shop's members on PostgreSQL (``tests/shopfix.py``'s schema): BENCH_IDENTITY_ROWS
   customers (1,000,000) generated server-side (``generate_series``), contacts typed in mixed
@@ -47,7 +47,7 @@ from privacy_service.crypto.normalize import normalize  # noqa: E402
 from privacy_service.datamap.check import advice  # noqa: E402
 from privacy_service.datamap.collect import _REFLECTED, Collector  # noqa: E402
 from privacy_service.datamap.lookup import find_accounts  # noqa: E402
-from privacy_service.datamap.model import _build  # noqa: E402
+from privacy_service.policies.datamap import build as _build  # noqa: E402
 
 ROWS = int(os.environ.get("BENCH_IDENTITY_ROWS", "1000000"))
 DESK_ROWS = int(os.environ.get("BENCH_IDENTITY_DESK_ROWS", "200000"))

@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import math
 import random
 import sys
 import threading
 import time
 from urllib.parse import urlsplit
+
+from harness import percentile
 
 PATH = "/api/v1/requests"
 DEMO_EMAIL = "demo@example.com"
@@ -127,14 +128,6 @@ class Worker(threading.Thread):
                     self.error_samples.append({"status": status, "kind": kind, "detail": detail})
         finally:
             conn.close()
-
-
-def percentile(sorted_values: list[float], pct: float) -> float:
-    """Nearest-rank percentile of an already sorted list (0 when empty)."""
-    if not sorted_values:
-        return 0.0
-    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
 def run(args) -> dict:

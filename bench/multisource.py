@@ -144,7 +144,7 @@ def run(service_url: str, shop_url: str, desk_url: str, workdir: Path) -> None:
     """Seed the three sources, then time the request REPEAT times."""
     import importlib
 
-    from privacy_service import create_app
+    from privacy_service.app import create_app
     from privacy_service.demo import seed
     from privacy_service.migrate import upgrade
     from privacy_service.requests.models import DataRequest

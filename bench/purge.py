@@ -37,7 +37,6 @@ import argparse
 import datetime as dt
 import http.client
 import json
-import math
 import os
 import platform
 import random
@@ -52,15 +51,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from harness import DEFAULT_PG_URL, env_num, first_line, percentile
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-sys.path.insert(0, str(BENCH))
-sys.path.insert(0, str(ROOT))
 
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 RULE = "browsing_history"
 WARMUP = 2.0
 RATIO_GOAL = 0.5
@@ -72,22 +69,17 @@ BARE_SQL = (
 )
 
 
-def _env_num(name: str, default, cast=int):
-    raw = os.environ.get(name)
-    return cast(raw.replace("_", "")) if raw else default
-
-
-TOTAL = _env_num("BENCH_RETENTION_TOTAL", 5_000_000)
-EXPIRED = _env_num("BENCH_RETENTION_EXPIRED", 1_000_000)
-CUSTOMERS = _env_num("BENCH_RETENTION_CUSTOMERS", 1000)
-BATCH = _env_num("BENCH_RETENTION_BATCH", 5000)
-IDLE = _env_num("BENCH_RETENTION_IDLE", 10.0, float)
+TOTAL = env_num("BENCH_RETENTION_TOTAL", 5_000_000)
+EXPIRED = env_num("BENCH_RETENTION_EXPIRED", 1_000_000)
+CUSTOMERS = env_num("BENCH_RETENTION_CUSTOMERS", 1000)
+BATCH = env_num("BENCH_RETENTION_BATCH", 5000)
+IDLE = env_num("BENCH_RETENTION_IDLE", 10.0, float)
 # Two orders each: demo.generate's writer flushes order_items (written before their order) once
 # 5,000 are buffered, before the order itself, so a seed with more than ~5,000 items fails on
 # the foreign key. The orders only matter to the other rules here.
 ORDERS = 2
-RATE = _env_num("BENCH_RETENTION_RATE", 30.0, float)
-CLIENTS = _env_num("BENCH_RETENTION_CLIENTS", 4)
+RATE = env_num("BENCH_RETENTION_RATE", 30.0, float)
+CLIENTS = env_num("BENCH_RETENTION_CLIENTS", 4)
 
 
 class BenchError(RuntimeError):
@@ -191,13 +183,6 @@ class Client:
             self.proc.wait()
 
 
-def _pct(sorted_values: list[float], pct: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
-
-
 def window(samples: list, start: float, end: float) -> dict:
     """Latency figures (ms) of the requests sent in [start, end)."""
     inside = [s for s in samples if start <= s[0] < end]
@@ -208,23 +193,17 @@ def window(samples: list, start: float, end: float) -> dict:
         "seconds": end - start,
         "count": len(inside),
         "rps": len(inside) / (end - start) if end > start else 0.0,
-        "p50": _pct(ms, 50),
-        "p90": _pct(ms, 90),
-        "p99": _pct(ms, 99),
+        "p50": percentile(ms, 50, empty=float("nan")),
+        "p90": percentile(ms, 90, empty=float("nan")),
+        "p99": percentile(ms, 99, empty=float("nan")),
         "max": ms[-1] if ms else float("nan"),
-        "p99_sched": _pct(late, 99),
+        "p99_sched": percentile(late, 99, empty=float("nan")),
         "errors": len(errors),
         "statuses": sorted({str(s[2]) for s in errors}),
     }
 
 
 # --- databases ----------------------------------------------------------------------------------
-
-
-def _first_line(exc: BaseException) -> str:
-    cause = getattr(exc, "orig", None) or exc
-    text = str(cause).strip()
-    return text.splitlines()[0] if text else type(cause).__name__
 
 
 def _libpq(url: str) -> str:
@@ -266,7 +245,7 @@ class Server:
         try:
             self.sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         except sa.exc.SQLAlchemyError as exc:
-            print(f"warning: could not drop {name}: {_first_line(exc)}", file=sys.stderr)
+            print(f"warning: could not drop {name}: {first_line(exc)}", file=sys.stderr)
             return
         if name in self.created:
             self.created.remove(name)
@@ -422,8 +401,8 @@ def _summary(batches: list[dict], seconds: float, rows: int) -> dict:
         "rate": rows / seconds if seconds else 0.0,
         "batches": len(batches),
         "txn_max": txns[-1] if txns else 0.0,
-        "txn_p50": _pct(txns, 50),
-        "txn_p99": _pct(txns, 99),
+        "txn_p50": percentile(txns, 50, empty=float("nan")),
+        "txn_p99": percentile(txns, 99, empty=float("nan")),
         "batch_list": batches,
     }
 
@@ -719,7 +698,7 @@ def main() -> int:
                 for k in ("shared_buffers", "max_wal_size", "synchronous_commit", "autovacuum")
             }
         except sa.exc.SQLAlchemyError as exc:
-            print(f"PostgreSQL unreachable: {_first_line(exc)}")
+            print(f"PostgreSQL unreachable: {first_line(exc)}")
             return 1
         print(
             f"server: PostgreSQL {version}, " + ", ".join(f"{k} {v}" for k, v in settings.items())

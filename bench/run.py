@@ -17,7 +17,6 @@ has its own LOAD_* settings (LOAD_SECONDS, 600 by default; LOAD_CLIENTS; see its
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
@@ -27,40 +26,29 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
+from harness import b64key, each_backend, env_num
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
-def _env_num(name: str, default, cast=int):
-    raw = os.environ.get(name)
-    return cast(raw) if raw else default
-
-
-DURATION = _env_num("BENCH_DURATION", 12.0, float)
-WARMUP = _env_num("BENCH_WARMUP", 2.0, float)
-CONCURRENCY = _env_num("BENCH_CONCURRENCY", 16)
-WORKERS = _env_num("BENCH_WORKERS", 2)
-THREADS = _env_num("BENCH_THREADS", 4)
+DURATION = env_num("BENCH_DURATION", 12.0, float)
+WARMUP = env_num("BENCH_WARMUP", 2.0, float)
+CONCURRENCY = env_num("BENCH_CONCURRENCY", 16)
+WORKERS = env_num("BENCH_WORKERS", 2)
+THREADS = env_num("BENCH_THREADS", 4)
 BACKENDS = [b.strip() for b in os.environ.get("BENCH_BACKENDS", "sqlite,postgresql").split(",")]
 
 
 class BenchError(RuntimeError):
     """A step of the benchmark failed; the message says which."""
-
-
-def _b64key() -> str:
-    return base64.b64encode(os.urandom(32)).decode()
 
 
 def service_env(database_url: str, instance_dir: Path) -> dict[str, str]:
@@ -71,9 +59,9 @@ def service_env(database_url: str, instance_dir: Path) -> dict[str, str]:
         PRIVACY_DATABASE_URL=database_url,
         PRIVACY_INSTANCE_DIR=str(instance_dir),
         PRIVACY_SECRET_KEY=secrets.token_urlsafe(48),
-        PRIVACY_KEYS="1:" + _b64key(),
-        PRIVACY_INDEX_KEY=_b64key(),
-        PRIVACY_AUDIT_KEY=_b64key(),
+        PRIVACY_KEYS="1:" + b64key(),
+        PRIVACY_INDEX_KEY=b64key(),
+        PRIVACY_AUDIT_KEY=b64key(),
         PRIVACY_LOG_FORMAT="text",
         PRIVACY_SCHEDULER_ENABLED="false",
         PYTHONUNBUFFERED="1",
@@ -217,36 +205,6 @@ def bench_backend(name: str, database_url: str, workdir: Path) -> dict:
     return result
 
 
-def _first_line(exc: BaseException) -> str:
-    cause = getattr(exc, "orig", None) or exc
-    text = str(cause).strip()
-    return text.splitlines()[0] if text else type(cause).__name__
-
-
-@contextlib.contextmanager
-def postgres_database(base_url: str, prefix: str = "privacy_bench"):
-    """Create a fresh, uniquely named database; yield its URL and the server version; drop it."""
-    base = make_url(base_url)
-    admin = sa.create_engine(
-        base, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
-    )
-    name = f"{prefix}_{secrets.token_hex(4)}"
-    try:
-        with admin.connect() as conn:
-            version = conn.execute(sa.text("SHOW server_version")).scalar_one()
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield base.set(database=name).render_as_string(hide_password=False), version
-        finally:
-            try:
-                with admin.connect() as conn:
-                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            except sa.exc.SQLAlchemyError as exc:
-                print(f"warning: could not drop {name}: {_first_line(exc)}", file=sys.stderr)
-    finally:
-        admin.dispose()
-
-
 def _row(name: str, r: dict) -> str:
     lat = r["latency_ms"]
     return (
@@ -320,34 +278,13 @@ def main() -> int:
         "note: server, database and client share this machine; figures are noisy and only "
         "meaningful side by side, measured in one run."
     )
-    results: dict[str, dict] = {}
-    skipped: dict[str, str] = {}
-    failed = False
-    with tempfile.TemporaryDirectory(prefix="privacy-bench-") as tmp:
-        workdir = Path(tmp)
-        for name in BACKENDS:
-            try:
-                if name == "sqlite":
-                    print("running sqlite ...", flush=True)
-                    url = f"sqlite:///{workdir / 'bench.db'}"
-                    results[name] = bench_backend(name, url, workdir)
-                elif name == "postgresql":
-                    base_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG_URL)
-                    with contextlib.ExitStack() as stack:
-                        try:
-                            url, version = stack.enter_context(postgres_database(base_url))
-                        except sa.exc.SQLAlchemyError as exc:
-                            skipped[name] = f"unreachable: {_first_line(exc)}"
-                            continue
-                        print(f"running postgresql (server {version}) ...", flush=True)
-                        results[name] = bench_backend(name, url, workdir)
-                else:
-                    skipped[name] = "unknown backend"
-            except (BenchError, subprocess.TimeoutExpired, json.JSONDecodeError) as exc:
-                failed = True
-                skipped[name] = f"failed: {str(exc).splitlines()[0]}"
-                print(f"{name} failed:\n{exc}", file=sys.stderr)
-        report(results, skipped)
+    results, skipped, failed = each_backend(
+        BACKENDS,
+        bench_backend,
+        name="intake",
+        errors=(BenchError, subprocess.TimeoutExpired, json.JSONDecodeError),
+    )
+    report(results, skipped)
     return 1 if failed or not results else 0
 
 

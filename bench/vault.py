@@ -26,7 +26,6 @@ import contextlib
 import datetime as dt
 import gc
 import json
-import math
 import os
 import platform
 import random
@@ -42,30 +41,26 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from harness import DEFAULT_PG_URL, env_num, first_line, percentile
 
 from privacy_service import migrate
-from privacy_service.crypto import KeyRing, Vault, install_vault, rotation
+from privacy_service.crypto import KeyRing, Vault, install_vault
 from privacy_service.crypto.normalize import id_check_character
 from privacy_service.db import Database, new_id
+from privacy_service.keys import rotation
 from privacy_service.subjects import identity
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
-def _env_num(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw.replace("_", "")) if raw else default
-
-
-N = _env_num("BENCH_VAULT_N", 1_000_000)
-LOOKUPS = _env_num("BENCH_VAULT_LOOKUPS", 2000)
+N = env_num("BENCH_VAULT_N", 1_000_000)
+LOOKUPS = env_num("BENCH_VAULT_LOOKUPS", 2000)
 OWNERS = 1000
 BATCHES = [
     int(b) for b in os.environ.get("BENCH_VAULT_BATCHES", "1000,2500,5000,10000").split(",") if b
 ]
-CALIBRATE_ROWS = _env_num("BENCH_VAULT_CALIBRATE_ROWS", 30_000)
-CALIBRATE_ROUNDS = _env_num("BENCH_VAULT_CALIBRATE_ROUNDS", 2)
+CALIBRATE_ROWS = env_num("BENCH_VAULT_CALIBRATE_ROWS", 30_000)
+CALIBRATE_ROUNDS = env_num("BENCH_VAULT_CALIBRATE_ROUNDS", 2)
 BACKENDS = [
     b.strip() for b in os.environ.get("BENCH_VAULT_BACKENDS", "sqlite,postgresql").split(",")
 ]
@@ -78,27 +73,17 @@ REGIONS = [  # real county codes: Beijing, Tianjin, Shanghai, Shenzhen, Chengdu,
 ]
 
 
+NAN = float("nan")  # a percentile of no samples
+
+
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _first_line(exc: BaseException) -> str:
-    cause = getattr(exc, "orig", None) or exc
-    text = str(cause).strip()
-    return text.splitlines()[0] if text else type(cause).__name__
-
-
-def pct(sorted_values: list[float], p: float) -> float:
-    """Nearest-rank percentile of an already sorted list."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
 def lat_summary(latencies_ms: list[float]) -> str:
     s = sorted(latencies_ms)
     return (
-        f"p50 {pct(s, 50):.2f} ms, p95 {pct(s, 95):.2f} ms, p99 {pct(s, 99):.2f} ms, "
+        f"p50 {percentile(s, 50, NAN):.2f} ms, p95 {percentile(s, 95, NAN):.2f} ms, "
+        f"p99 {percentile(s, 99, NAN):.2f} ms, "
         f"max {s[-1] if s else float('nan'):.2f} ms"
     )
 
@@ -637,7 +622,7 @@ def lookup_worker_main() -> int:
             ms = (time.time() - started) * 1000
             errors += 1
             if len(samples) < 5:
-                samples.append(f"{type(exc).__name__}: {_first_line(exc)}")
+                samples.append(f"{type(exc).__name__}: {first_line(exc)}")
             starts.append(-started)  # negative start marks an error
         else:
             starts.append(started)
@@ -723,7 +708,7 @@ def report_rotation(r: dict) -> None:
     print(
         f"   lookups kept answering: {n_during:,} lookups "
         f"({n_during / d['seconds'] if d['seconds'] else 0:,.0f}/s), "
-        f"p99 {pct(sorted(d['latencies']), 99):.2f} ms, {d['errors']} errors "
+        f"p99 {percentile(sorted(d['latencies']), 99, NAN):.2f} ms, {d['errors']} errors "
         f"(during rotation; {lat_summary(d['latencies'])})"
     )
     print(
@@ -835,7 +820,7 @@ def main() -> int:
                 try:
                     run_sqlite(lite_path, vault, seed, state)
                 except Exception as exc:
-                    skipped["sqlite"] = f"failed: {type(exc).__name__}: {_first_line(exc)}"
+                    skipped["sqlite"] = f"failed: {type(exc).__name__}: {first_line(exc)}"
                     traceback.print_exc()
             seed.data_keys, seed.documents = [], []  # free the rows
 
@@ -850,11 +835,11 @@ def main() -> int:
                         run_postgresql(url, vault, seed, lite_seed, keys, state)
                     except Exception as exc:
                         failed = True
-                        skipped["postgresql"] = f"failed: {type(exc).__name__}: {_first_line(exc)}"
+                        skipped["postgresql"] = f"failed: {type(exc).__name__}: {first_line(exc)}"
                         traceback.print_exc()
             except sa.exc.SQLAlchemyError as exc:
                 if "postgresql" not in skipped:
-                    skipped["postgresql"] = f"unreachable: {_first_line(exc)}"
+                    skipped["postgresql"] = f"unreachable: {first_line(exc)}"
         if "sqlite" not in skipped:
             lite_seed()  # PostgreSQL skipped or failed before it
         install_vault(None)
@@ -882,8 +867,8 @@ def main() -> int:
     for name, why in skipped.items():
         print(f"   {'PostgreSQL' if name == 'postgresql' else name}: skipped ({why})")
     if "postgresql" in lookups:
-        cold = pct(sorted(lookups["postgresql"]["cold"]["latencies"]), 99)
-        warm = pct(sorted(lookups["postgresql"]["warm"]["latencies"]), 99)
+        cold = percentile(sorted(lookups["postgresql"]["cold"]["latencies"]), 99, NAN)
+        warm = percentile(sorted(lookups["postgresql"]["warm"]["latencies"]), 99, NAN)
         print(
             f"   PostgreSQL p99: cold {cold:.2f} ms (goal < 5 ms: {goal(cold < 5)}), "
             f"warm {warm:.2f} ms (goal < 5 ms: {goal(warm < 5)})"
@@ -892,8 +877,9 @@ def main() -> int:
         s = sorted(lookups["sqlite"]["cold"]["latencies"])
         p = sorted(lookups["postgresql"]["cold"]["latencies"])
         print(
-            f"   PostgreSQL vs SQLite (cold): p50 {pct(p, 50) / pct(s, 50):.2f}x, "
-            f"p99 {pct(p, 99) / pct(s, 99):.2f}x"
+            "   PostgreSQL vs SQLite (cold): "
+            f"p50 {percentile(p, 50, NAN) / percentile(s, 50, NAN):.2f}x, "
+            f"p99 {percentile(p, 99, NAN) / percentile(s, 99, NAN):.2f}x"
         )
     print()
     print(f"3. KEK rotation over {N:,} data keys on PostgreSQL, lookups from a second process")

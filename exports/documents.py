@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 
 from exports.formats import html_table, page
-from exports.recipients import RIGHTS
+from privacy_service.policies.recipients import RIGHTS
 
 HTML_PAGE_ROWS = 500
 HTML_MAX_ROWS = 10_000

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from exports.documents import HTML_MAX_ROWS
 from exports.formats import CsvMember, JsonMember
+from privacy_service.crypto.stream import open_sealed, owner_of
 
 SPOOL_MEMORY = 8 << 20
 QUEUE_CHUNKS = 16
@@ -67,8 +68,6 @@ class Spool:
 
     def chunks(self) -> Iterator[bytes]:
         """Everything written, in order (once); the temporary file is closed afterwards."""
-        from privacy_service.crypto.stream import open_sealed, owner_of
-
         try:
             yield from self.parts
             if self.sealed is not None:

@@ -4,7 +4,8 @@ A recipient is listed with the categories it receives that have records in this 
 customer without identity documents is not told that customs brokers got theirs); one that
 receives none of them is left out. The same list feeds ``index.html`` and ``README.md``; its
 shape (``shown``) and the text on exercising rights against a recipient (``RIGHTS``) also feed the
-customer's request page, the API's status view and the staff request page.
+customer's request page, the API's status view and the staff request page (both live in
+``privacy_service/policies/recipients.py``, which the core's request status reads too).
 """
 
 from __future__ import annotations
@@ -14,48 +15,7 @@ import io
 import json
 
 from exports.formats import BOM
-
-# How a customer exercises their rights over what a recipient holds (PIPL Art. 39 asks that the
-# customer be told this for a transfer abroad; it holds for every recipient).
-RIGHTS = {
-    "zh-CN": "您可以直接联系接收方，对其持有的您的个人信息行使查阅、复制、更正、删除等权利；"
-    "也可以联系我们的隐私团队，我们会转达并协助您。境外接收方同样受此约束"
-    "（《个人信息保护法》第三十九条）。",
-    "en": "You can write to a recipient at its contact to see, copy, correct or delete the data "
-    "it holds about you, or ask our privacy team, who will pass your request on and help. "
-    "This holds for recipients abroad too (PIPL Art. 39).",
-}
-
-
-def shown(recipients, names: dict[str, dict], present=None) -> list[dict]:
-    """The recipients of the categories in ``present`` (all when None), as plain dicts.
-
-    ``names`` maps category codes to their names in both languages. A recipient that receives
-    none of those categories is left out. The export, the customer page, the API and the staff
-    page all show this shape.
-    """
-    out = []
-    for r in recipients or ():
-        cats = [
-            {"code": c, "name": names[c]}
-            for c in r.categories
-            if c in names and (present is None or c in present)
-        ]
-        if not cats:
-            continue
-        out.append(
-            {
-                "id": r.code,
-                "name": r.name,
-                "kind": {"code": r.kind, **r.kind_name},
-                "categories": cats,
-                "purpose": r.purpose,
-                "country": {"code": r.country, **r.country_name},
-                "cross_border": r.cross_border,
-                "contact": r.contact,
-            }
-        )
-    return out
+from privacy_service.policies.recipients import RIGHTS, shown
 
 
 def recipients_in(recipients, plans, counts: dict[str, dict[str, int]]) -> list[dict]:

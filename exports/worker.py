@@ -132,7 +132,7 @@ def build_one(deps: ExportDeps, request_id: str, worker: str = WORKER_ID) -> boo
             tally.record(session, request_id, "access", exc)
             session.commit()
             if tally.outage:
-                steps.postpone_export(session, request_id, worker, tally.outage, exc)
+                _postpone(session, request_id, worker, tally.outage, exc)
                 return False
             raise
         tally.record(session, request_id, "access")
@@ -321,3 +321,32 @@ def expire(deps: ExportDeps) -> int:
         return len(due)
     finally:
         session.close()
+
+
+def _postpone(session: Session, request_id: str, worker: str, outage, exc) -> None:
+    """A source was down while building an export: try again later, attempts not used up.
+
+    The archive goes back to the claimable pool once its lease (the delay) has passed.
+    """
+    source, attempts = outage
+    delay = steps.retry_delay(attempts)
+    session.execute(
+        update(ExportArchive)
+        .where(ExportArchive.request_id == request_id, ExportArchive.claimed_by == worker)
+        .values(
+            status=ExportArchive.BUILDING,
+            attempts=ExportArchive.attempts - 1,
+            error=type(exc).__name__,
+            lease_until=utcnow() + dt.timedelta(seconds=delay),
+        )
+    )
+    session.commit()
+    log.warning(
+        "export waits for a source",
+        extra={
+            "request_id": request_id,
+            "source": source,
+            "error_type": type(exc).__name__,
+            "retry_in_seconds": delay,
+        },
+    )

@@ -19,7 +19,18 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, event, select, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Index,
+    Integer,
+    String,
+    Text,
+    event,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column, scoped_session
 
 from privacy_service.crypto import current_vault
@@ -221,3 +232,31 @@ def verify_chain(session: Session, max_problems: int = 20) -> VerifyResult:
             f"the chain head says {head.seq} entries but the log ends at {expected_seq - 1}"
         )
     return VerifyResult(ok=not problems, entries=count, problems=problems)
+
+
+class AuditCheck(Base):
+    """One run of the scheduled audit-chain verification: when, the outcome, the problems."""
+
+    __tablename__ = "audit_checks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    finished_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    ok: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    entries: Mapped[int] = mapped_column(Integer, nullable=False)
+    problems: Mapped[str] = mapped_column(Text, nullable=False, default="")
+
+
+def verify_and_store(session: Session) -> AuditCheck:
+    """Verify the whole chain and store the outcome with its time (the scheduled job's body)."""
+    started = utcnow()
+    result = verify_chain(session)
+    check = AuditCheck(
+        started_at=started,
+        finished_at=utcnow(),
+        ok=result.ok,
+        entries=result.entries,
+        problems="\n".join(result.problems),
+    )
+    session.add(check)
+    return check

@@ -12,6 +12,9 @@ be used to lock a customer out of the other beyond what the (contact, IP) limit 
 Contacts are named by their blind index (a keyed hash), never in plaintext. The counts live in
 the rate-limit store (``PRIVACY_RATELIMIT_STORAGE_URL``). If that store is down, checks fail
 closed with 503: a guess that cannot be counted is not made.
+
+Budgets apply to callers of the web: the web layer tells who is calling (``install_caller``);
+the CLI and jobs act for operators and are not counted.
 """
 
 from __future__ import annotations
@@ -21,9 +24,8 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-from flask import current_app, has_request_context, request
 from limits import RateLimitItem, parse_many
 from limits.strategies import FixedWindowRateLimiter
 
@@ -48,6 +50,7 @@ class Budgets:
         self._limiter = FixedWindowRateLimiter(storage)
         self._storage = storage
         self._prefix = settings.ratelimit_key_prefix
+        self.secret = settings.secret_key or ""  # keys the staff account counter names
         s = settings
         self.wrong_codes = (
             parse_many(s.ratelimit_wrong_codes_per_contact_ip),
@@ -118,14 +121,18 @@ def _limited(retry_after: int) -> TooManyRequests:
     )
 
 
-def _current() -> tuple[Budgets, str] | None:
-    # Budgets apply to web requests; the CLI and jobs act for operators, not for callers.
-    if not has_request_context():
-        return None
-    budgets = current_app.extensions.get("privacy.budgets")
-    if budgets is None:
-        return None
-    return budgets, request.remote_addr or "unknown"
+def _no_caller() -> tuple[Budgets, str] | None:
+    return None
+
+
+# The budgets and client address of the web request being served (None outside one).
+_current: Callable[[], tuple[Budgets, str] | None] = _no_caller
+
+
+def install_caller(current: Callable[[], tuple[Budgets, str] | None]) -> None:
+    """Say how to find the budgets and client address of the request being served."""
+    global _current
+    _current = current
 
 
 def charge_code_sent(contact_bidx: str) -> None:
@@ -170,7 +177,8 @@ class Guess:
 
 def account_key(email: str) -> str:
     """A staff e-mail as a counter name: keyed hash, so the store never holds the address."""
-    secret = current_app.config.get("SECRET_KEY") or "" if has_request_context() else ""
+    found = _current()
+    secret = found[0].secret if found else ""
     digest = hmac.new(str(secret).encode(), email.encode(), hashlib.sha256).hexdigest()
     return digest[:32]
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    func,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine, make_url
@@ -184,3 +185,17 @@ class Database:
         """Close every pooled connection."""
         self.session.remove()
         self.engine.dispose()
+
+
+def local(s: Session, column, fmt_pg: str, fmt_sqlite: str):
+    """``column`` as text in Shanghai time, by format (the databases spell it differently)."""
+    if s.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("Asia/Shanghai", column), fmt_pg)
+    return func.strftime(fmt_sqlite, column, "+8 hours")
+
+
+def local_day(s: Session, column):
+    """The Shanghai calendar day of ``column`` (a date on PostgreSQL, ``YYYY-MM-DD`` on SQLite)."""
+    if s.get_bind().dialect.name == "postgresql":
+        return func.date(func.timezone("Asia/Shanghai", column))
+    return func.strftime("%Y-%m-%d", column, "+8 hours")

@@ -8,6 +8,7 @@ kept to meet a legal obligation.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 
 from sqlalchemy import Date, ForeignKey, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -93,6 +94,10 @@ def change(
     return hold
 
 
+class UnknownCategory(ValueError):
+    """A hold names a category the policies do not know (it would keep nothing)."""
+
+
 def place(
     session: Session,
     *,
@@ -101,8 +106,14 @@ def place(
     reason: str,
     until: dt.date,
     actor: str,
+    categories: Collection[str],
 ) -> LegalHold:
-    """Place a hold (audited; the reason is stored, never shown to the customer)."""
+    """Place a hold (audited; the reason is stored, never shown to the customer).
+
+    ``category`` is one of ``categories`` (the policy's), or None for all of the customer's data.
+    """
+    if category is not None and category not in categories:
+        raise UnknownCategory(f"unknown category; one of {list(categories)}")
     hold = LegalHold(
         subject_id=subject_id, category=category, reason=reason, until=until, created_by=actor
     )

@@ -19,10 +19,10 @@ from sqlalchemy import String, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from privacy_service import idempotency
+from privacy_service import audit
 from privacy_service.db import Base, UTCDateTime, utcnow
 from privacy_service.requests import deadlines, lifecycle
-from privacy_service.requests.models import DataRequest
+from privacy_service.requests.models import DataRequest, purge_idempotency_records
 from privacy_service.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ def reject_unverified_requests(session: Session, rt: Runtime) -> int:
 
 def purge_idempotency_keys(session: Session, rt: Runtime) -> int:
     """Forget idempotency keys older than a day."""
-    return idempotency.purge_older_than(session, utcnow() - dt.timedelta(days=1))
+    return purge_idempotency_records(session, utcnow() - dt.timedelta(days=1))
 
 
 def expire_exports(session: Session, rt: Runtime) -> int:
@@ -245,9 +245,7 @@ def remind_deadlines(session: Session, rt: Runtime) -> int:
 
 def verify_audit_chain(session: Session, rt: Runtime) -> int:
     """Check the whole audit chain and store the outcome with its time (the dashboard shows it)."""
-    from privacy_service.dashboard.auditlog import verify_and_store
-
-    check = verify_and_store(session)
+    check = audit.verify_and_store(session)
     if not check.ok:
         log.error("audit chain broken", extra={"entries": check.entries})
     return check.entries
@@ -255,7 +253,7 @@ def verify_audit_chain(session: Session, rt: Runtime) -> int:
 
 def refresh_reports(session: Session, rt: Runtime) -> int:
     """Bring the reports' per-day figures up to date (the days touched since the last run)."""
-    from privacy_service.dashboard import aggregates
+    from privacy_service.team import aggregates
 
     done = aggregates.refresh(session, rt.policies.calendar)
     return done.received_days + done.closed_days
@@ -263,7 +261,7 @@ def refresh_reports(session: Session, rt: Runtime) -> int:
 
 def rebuild_reports(session: Session, rt: Runtime) -> int:
     """Recompute every day of the reports' figures (catches what a refresh could not see)."""
-    from privacy_service.dashboard import aggregates
+    from privacy_service.team import aggregates
 
     done = aggregates.refresh(session, rt.policies.calendar, full=True)
     return done.received_days + done.closed_days

@@ -11,14 +11,14 @@ import logging
 
 from sqlalchemy.orm import Session
 
+from privacy_service.keys.rotation import recover_abandoned as rotations
+from retention.engine import recover_abandoned as purges
+
 log = logging.getLogger(__name__)
 
 
 def recover_abandoned(session: Session, collector) -> dict[str, int]:
     """Close abandoned runs as ``interrupted`` (audited); returns how many of each kind."""
-    from privacy_service.crypto.rotation import recover_abandoned as rotations
-    from retention.engine import recover_abandoned as purges
-
     found = {
         "purge_runs": len(purges(collector, session)),
         "key_rotations": len(rotations(session)),

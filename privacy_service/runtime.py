@@ -6,7 +6,6 @@ import dataclasses
 import functools
 from collections.abc import Callable
 
-from flask import current_app
 from sqlalchemy.engine import Engine
 
 from exports.storage import LocalStorage, Storage
@@ -110,8 +109,3 @@ class Runtime:
     def token_secret(self) -> str:
         """The key that signs customer bearer tokens."""
         return self.settings.secret_key
-
-
-def runtime() -> Runtime:
-    """The current app's runtime (inside an app context)."""
-    return current_app.extensions["privacy"]

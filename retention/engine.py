@@ -22,15 +22,14 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from privacy_service import audit, batches, runs
-from privacy_service.db import utcnow
+from privacy_service.db import ids_clause, utcnow
 from privacy_service.holds import LegalHold
-from privacy_service.purges import PurgeRun
 from privacy_service.requests.behalf import EVIDENCE_KEEP_DAYS, purge_evidence
 from privacy_service.subjects.identity import IdentityDocument
 from privacy_service.subjects.models import Subject
-from retention.erasure import _anonymised, _condition, _ids_clause
 from retention.periods import cutoff, cutoff_inverse, naive_if_sqlite
-from retention.purge_records import add_count, recover_abandoned, settle_pending
+from retention.purge_records import PurgeRun, add_count, recover_abandoned, settle_pending
+from retention.rows import anonymised, condition
 
 BATCH = 5000
 
@@ -88,7 +87,7 @@ def targets(collector, policies, session, now: dt.datetime) -> list[Target]:
                     where = and_(where, root.notin_(held))
                 values = None
                 if rule.action == "anonymise":
-                    values = _anonymised(t, table, rule.category)
+                    values = anonymised(t, table, rule.category)
                     if not values:
                         continue
                     # Only rows not anonymised yet: the purge must converge, not repeat nightly.
@@ -233,7 +232,7 @@ def _purge(target: Target, batch: int, progress, session: Session, record: Purge
             ids=ids,
             values=target.values,
         )
-        chosen, params = _ids_clause(target.engine, pk, ids)
+        chosen, params = ids_clause(target.engine, pk, ids)
         with target.engine.begin() as conn:
             if target.values is None:
                 n = conn.execute(delete(target.t).where(chosen), params).rowcount
@@ -288,7 +287,7 @@ def _expired_documents(collector, policies, session, now: dt.datetime) -> list[s
         open_joined, open_tables, open_where = collector.scope(
             source, source.tables[rule.open_table], key
         )
-        open_cond = and_(*(_condition(open_tables[rule.open_table], c) for c in rule.open_when))
+        open_cond = and_(*(condition(open_tables[rule.open_table], c) for c in rule.open_when))
         with engine.connect() as conn:
             last, pending = conn.execute(
                 select(func.max(cleared), func.count() - func.count(cleared))

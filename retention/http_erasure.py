@@ -11,7 +11,7 @@ or a provider outage finishes the rest and repeats nothing that matters.
 
 from __future__ import annotations
 
-REPLACEMENT = {"name": "匿名用户", "address_part": "已删除"}
+from retention.rows import REPLACEMENT
 
 
 def steps(collector, subject, source, table, category, rule, hold, chosen=()) -> list[dict]:

@@ -25,14 +25,15 @@ from sqlalchemy.orm import Session
 from privacy_service import holds, notices
 from privacy_service.datamap import steps
 from privacy_service.db import claim_one, utcnow
-from privacy_service.erasure_policy import Blocker
+from privacy_service.policies.erasure import Blocker
 from privacy_service.requests import corrections, lifecycle
 from privacy_service.requests.models import DataRequest
-from privacy_service.subjects.erasure import shred_subject
 from privacy_service.subjects.models import Subject
 from privacy_service.subjects.scope import for_request
 from retention import erasure
-from retention.erasure import _condition
+from retention import plan as planning
+from retention.rows import condition
+from retention.shred import shred_subject
 
 log = logging.getLogger(__name__)
 SOURCE_RETRY_SECONDS = 60  # a failed source is tried again after this (the job runs every 30 s)
@@ -77,10 +78,10 @@ def _count(deps, subject, blocker: Blocker) -> int:
             if key is None:
                 return 0
             joined, tables, where = collector.scope(source, source.tables[blocker.table], key)
-            condition = and_(*(_condition(tables[blocker.table], c) for c in blocker.when))
+            matching = and_(*(condition(tables[blocker.table], c) for c in blocker.when))
             with collector.engines[source.name].connect() as conn:
                 return conn.execute(
-                    select(func.count()).select_from(joined).where(where, condition)
+                    select(func.count()).select_from(joined).where(where, matching)
                 ).scalar()
     return 0
 
@@ -242,7 +243,7 @@ def _heartbeat(request_id: str, worker: str, lease_seconds: int) -> Callable[[Se
 
 
 def _plan(deps, session, subject, request, closing):
-    return erasure.plan(
+    return planning.plan(
         deps.collector,
         deps.policies,
         session,

@@ -1,4 +1,8 @@
-"""The record of a purge run while it works and after its process died.
+"""The record of each retention pass (``PurgeRun``), while it works and after its process died.
+
+``status`` is ``running`` while a process executes it (``holder``, refreshed ``heartbeat_at``),
+then ``done``, ``failed`` (a rule raised; the others ran) or ``interrupted`` (its process died;
+``counts`` then says what it had removed, batch by batch, before it died).
 
 Counts grow with every settled batch (``privacy_service.batches``); a run whose process died is
 closed as ``interrupted`` with them (``recover_abandoned``), and batches a run could not count
@@ -7,16 +11,34 @@ are counted when the source can tell.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import JSON, Boolean, Float, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from privacy_service import audit, batches, runs
-from privacy_service.db import utcnow
-from privacy_service.purges import PurgeRun
+from privacy_service.db import ID, Base, UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)
+
+
+class PurgeRun(Base):
+    """One pass of the retention engine (or a dry run)."""
+
+    __tablename__ = "purge_runs"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    as_of: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    dry_run: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    counts: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    errors: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
+    seconds: Mapped[float | None] = mapped_column(Float)
+    holder: Mapped[str | None] = mapped_column(String(120))
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 def add_count(record: PurgeRun, rule_id: str, table: str, rows: int) -> None:

@@ -22,7 +22,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from privacy_service import create_app, migrate
+from privacy_service import migrate
+from privacy_service.app import create_app
 from privacy_service.crypto import install_vault
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
@@ -377,7 +378,7 @@ def approver(app, email: str = "li.na@shop.example") -> str:
     """An active agent account for ``--by`` (the CLI names staff accounts only); its e-mail."""
     from sqlalchemy import select
 
-    from privacy_service.dashboard.staff import StaffUser, create
+    from privacy_service.team.accounts import StaffUser, create
 
     rt = app.extensions["privacy"]
     session = rt.db.new_session()

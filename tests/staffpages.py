@@ -13,7 +13,7 @@ RAW_STATUS = re.compile(
 
 def make_team(session):
     """An agent, a second agent, an admin and an auditor."""
-    from privacy_service.dashboard.staff import create
+    from privacy_service.team.accounts import create
 
     users = {
         name: create(session, email=f"{name}@shop.example", role=role, password=PASSWORD)

@@ -25,7 +25,7 @@ def test_production_refuses_to_start_without_secrets(tmp_path):
 
 
 def test_create_app_in_production_without_keys_fails(tmp_path, monkeypatch):
-    from privacy_service import create_app
+    from privacy_service.app import create_app
 
     monkeypatch.setenv("PRIVACY_ENV", "production")
     with pytest.raises(ConfigError, match="PRIVACY_KEYS"):

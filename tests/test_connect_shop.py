@@ -23,8 +23,8 @@ from exports.worker import run_pending as build_exports
 from privacy_service.datamap import steps
 from privacy_service.db import utcnow
 from privacy_service.requests.models import DataRequest
+from privacy_service.requests.resolve import run_due
 from privacy_service.subjects.models import Subject, SubjectAccount
-from privacy_service.subjects.resolve import run_due
 from retention.processor import end_cooling_off
 from retention.processor import run_pending as run_erasures
 
@@ -267,7 +267,7 @@ def test_a_source_that_is_down_is_retried_and_visible(make_app, tmp_path, monkey
 def test_staff_page_shows_the_failing_source(make_app, tmp_path, monkeypatch):
     from test_dashboard import login
 
-    from privacy_service.dashboard.staff import create
+    from privacy_service.team.accounts import create
 
     monkeypatch.setenv("PRIVACY_SOURCE_CRM_URL", f"sqlite:///{tmp_path / 'absent' / 'x.db'}")
     app = make_app(policies_dir=write_policies(tmp_path / "operator"))
@@ -523,7 +523,7 @@ def test_a_source_that_does_not_answer_times_out_and_is_retried(make_app, tmp_pa
     import socket
 
     from privacy_service.datamap import sources
-    from privacy_service.subjects.resolve import look_up
+    from privacy_service.requests.resolve import look_up
 
     monkeypatch.setattr(sources, "CONNECT_TIMEOUT_SECONDS", 2)
     silent = socket.socket()

@@ -28,13 +28,13 @@ from privacy_service.audit import AuditEntry
 from privacy_service.batches import WorkBatch
 from privacy_service.crypto.keyring import parse_keks
 from privacy_service.crypto.keystore import DataKey
-from privacy_service.crypto.rotation import KeyRotation
 from privacy_service.db import make_engine
 from privacy_service.demo import seed
 from privacy_service.demo import shop_schema as shop
-from privacy_service.purges import PurgeRun
+from privacy_service.keys.rotation import KeyRotation
 from privacy_service.requests.models import DataRequest, ExportArchive
 from retention.engine import preview
+from retention.purge_records import PurgeRun
 
 pytestmark = pytest.mark.slow
 
@@ -274,7 +274,7 @@ def _erasure_checks(session, rid, name):
 def _deletion(crasher, rt, session, verified, runner, shop_db):
     email = _email(shop_db, 2)
     rid, _ = verified(type="deletion", email=email, categories=["browsing", "lists"])
-    from privacy_service.dashboard.staff import create
+    from privacy_service.team.accounts import create
 
     create(session, email="li.na@shop.example", role="agent", password="correct horse battery")
     session.commit()

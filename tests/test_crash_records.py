@@ -11,14 +11,14 @@ from sqlalchemy import func, select, update
 
 from privacy_service import audit, batches, runs
 from privacy_service.audit import AuditEntry
-from privacy_service.crypto import rotation
 from privacy_service.crypto.keyring import parse_keks
 from privacy_service.demo import seed
 from privacy_service.demo import shop_schema as shop
-from privacy_service.purges import PurgeRun
+from privacy_service.keys import rotation
 from privacy_service.requests.models import DataRequest
 from retention import engine
 from retention.processor import run_pending
+from retention.purge_records import PurgeRun
 
 START = dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -140,7 +140,7 @@ def test_an_erasure_killed_before_its_record_resumes_and_counts_every_row(
     seed(session, rt.sources["shop"], customers=3, browsing_per_customer=40, now=NOW)
     shop_db = rt.sources["shop"]
     rid, _ = verified(type="deletion", categories=["browsing"])
-    from privacy_service.dashboard.staff import create
+    from privacy_service.team.accounts import create
 
     create(session, email="li.na@shop.example", role="agent", password="correct horse battery")
     session.commit()

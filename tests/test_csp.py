@@ -9,7 +9,7 @@ import pytest
 from test_dashboard import login
 from test_portal import app, live  # noqa: F401 - fixtures of the browser tests
 
-from privacy_service.dashboard.staff import create
+from privacy_service.team.accounts import create
 
 INLINE_HANDLER = re.compile(r"<[^>]+\son[a-z]+\s*=", re.IGNORECASE)
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE)

@@ -8,9 +8,9 @@ import pyotp
 import pytest
 from werkzeug.serving import make_server
 
-from privacy_service.dashboard.staff import create
 from privacy_service.demo import seed
 from privacy_service.requests.models import DataRequest
+from privacy_service.team.accounts import create
 
 PASSWORD = "correct horse battery"
 

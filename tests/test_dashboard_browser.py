@@ -18,9 +18,9 @@ from sqlalchemy import select
 from staffpages import PASSWORD, assert_readable, make_team
 from werkzeug.serving import make_server
 
-from privacy_service.dashboard.common import SHANGHAI
 from privacy_service.db import utcnow
 from privacy_service.requests.models import DataRequest
+from privacy_service.web.dashboard.common import SHANGHAI
 
 VIEWPORT = {"width": 1440, "height": 900}
 

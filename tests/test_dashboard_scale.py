@@ -17,11 +17,13 @@ from staffpages import csrf_of, login, make_team
 from privacy_service import audit
 from privacy_service.audit import AuditEntry
 from privacy_service.calendar import receipt_day
-from privacy_service.dashboard import aggregates, queries, reports
-from privacy_service.dashboard.queries import QueueFilter
 from privacy_service.db import new_id, utcnow
+from privacy_service.policies.requests import REQUEST_TYPES
 from privacy_service.requests import lifecycle
-from privacy_service.requests.models import REQUEST_TYPES, DataRequest
+from privacy_service.requests.models import DataRequest
+from privacy_service.team import aggregates
+from privacy_service.web.dashboard import queries, reports
+from privacy_service.web.dashboard.queries import QueueFilter
 
 
 @pytest.fixture
@@ -224,7 +226,7 @@ def test_report_page_shows_when_its_figures_were_refreshed(client, session, team
         r'id="as-of">数字截至 Figures as of (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)', html
     ).group(1)
     at = aggregates.refreshed_at(session)
-    from privacy_service.dashboard.common import SHANGHAI
+    from privacy_service.web.dashboard.common import SHANGHAI
 
     assert stamp == at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
     # Older than a minute: the next view refreshes first.
@@ -285,8 +287,8 @@ def test_audit_pages_walk_every_entry_once_with_and_without_filters(client, sess
 
 
 def test_the_scheduled_jobs_refresh_and_rebuild_the_figures(session, rt, team):
-    from privacy_service.dashboard.jobinfo import NAMES
     from privacy_service.jobs import JOBS, run_job
+    from privacy_service.web.dashboard.jobinfo import NAMES
 
     calendar = rt.policies.calendar
     _seed(session, team, n=30, seed=5)

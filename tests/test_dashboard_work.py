@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import select
 from staffpages import PASSWORD, assert_readable, csrf_of, login, make_team
 
-from privacy_service.audit import AuditEntry
+from privacy_service.audit import AuditCheck, AuditEntry
 from privacy_service.crypto.keystore import DataKey, KeyVersion
-from privacy_service.dashboard.models import AuditCheck, RequestNote
-from privacy_service.dashboard.staff import StaffUser
 from privacy_service.requests.models import DataRequest
+from privacy_service.team.accounts import StaffUser
+from privacy_service.team.models import RequestNote
 
 
 @pytest.fixture
@@ -309,8 +309,8 @@ def test_a_phone_request_logged_today_counts_from_yesterday_and_is_verified_by_t
     import datetime as dt
 
     from privacy_service.calendar import receipt_day
-    from privacy_service.dashboard.common import SHANGHAI
     from privacy_service.db import utcnow
+    from privacy_service.web.dashboard.common import SHANGHAI
 
     customer(email="li@example.com", phone="13700002222")
     login(client, "agent@shop.example")
@@ -358,8 +358,8 @@ def test_a_logged_request_verified_by_code_sends_the_code_to_the_account(
     login(client, "agent@shop.example")
     csrf = csrf_of(client, "/staff/requests/new")
     before = len(smtp.messages)
-    from privacy_service.dashboard.common import SHANGHAI
     from privacy_service.db import utcnow
+    from privacy_service.web.dashboard.common import SHANGHAI
 
     answer = client.post(
         "/staff/requests/new",
@@ -448,3 +448,67 @@ def test_admins_edit_reply_templates_that_agents_then_use(client, team, verified
     session.expire_all()
     assert session.get(DataRequest, rid).reasons[0]["en"] == "Kept by law."
     assert agent.post("/staff/admin/templates", data={"csrf": csrf}).status_code == 403
+
+
+def test_cli_staff_commands_run_the_admin_pages_operations(client, runner, team, session):
+    login(client, "agent2@shop.example")
+    assert client.get("/staff/requests").status_code == 200
+    out = runner.invoke(args=["staff", "sign-out", "--email", "agent2@shop.example"])
+    assert out.exit_code == 0, out.output
+    assert client.get("/staff/requests").status_code == 302, "the open session has ended"
+    reset = runner.invoke(args=["staff", "reset-2fa", "--email", "agent2@shop.example"])
+    assert "otpauth://" in reset.output
+    runner.invoke(args=["staff", "lock", "--email", "agent2@shop.example"])
+    runner.invoke(args=["staff", "disable", "--email", "agent2@shop.example"])
+    assert runner.invoke(args=["staff", "enable", "--email", "agent2@shop.example"]).exit_code == 0
+    session.expire_all()
+    member = session.get(StaffUser, team["agent2"].id)
+    assert member.sessions_revoked_at is not None and member.totp_enc is not None
+    assert member.disabled_at is None and member.locked_until is None, "enabled like the page"
+    changes = [
+        e.details["change"]
+        for e in session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "staff.changed").order_by(AuditEntry.seq)
+        )
+    ]
+    assert changes == ["signed_out", "second_factor_reset", "disabled", "enabled"]
+    assert all(
+        e.actor == "cli"
+        for e in session.scalars(select(AuditEntry).where(AuditEntry.action == "staff.changed"))
+    )
+    missing = runner.invoke(args=["staff", "enable", "--email", "nobody@shop.example"])
+    assert missing.exit_code != 0 and "no staff account" in missing.output
+
+
+def test_cli_holds_and_export_retry_refuse_clearly_and_change_nothing(
+    runner, team, session, customer
+):
+    from privacy_service import holds
+
+    customer(email="demo@example.com")
+
+    unknown = runner.invoke(
+        args=[
+            "holds",
+            "set",
+            "--email",
+            "demo@example.com",
+            "--category",
+            "no_such_category",
+            "--reason",
+            "x",
+            "--until",
+            "2099-01-01",
+            "--by",
+            "admin@shop.example",
+        ]
+    )
+    assert unknown.exit_code != 0
+    assert "unknown category" in unknown.output, unknown.output
+    assert session.scalars(select(holds.LegalHold)).first() is None
+    retry = runner.invoke(args=["exports", "retry", "01000000-0000-7000-8000-000000000000"])
+    assert retry.exit_code != 0 and "no failed export" in retry.output
+    assert (
+        session.scalars(select(AuditEntry).where(AuditEntry.action == "export.retried")).first()
+        is None
+    )

@@ -30,7 +30,7 @@ LI_NA = "li.na@shop.example"
 @pytest.fixture(autouse=True)
 def li_na(session):
     """The agent named by ``--by`` (the CLI accepts only staff accounts)."""
-    from privacy_service.dashboard.staff import create
+    from privacy_service.team.accounts import create
 
     create(session, email=LI_NA, role="agent", password="correct horse battery")
     session.commit()
@@ -304,6 +304,7 @@ def test_legal_holds_block_closure_and_keep_held_categories(
         reason="法院调查 case 2026-17",
         until=dt.date.today() + dt.timedelta(days=30),
         actor="staff:li.na",
+        categories=rt.policies.categories,
     )
     session.commit()
     rid, token = verified(type="account_closure")
@@ -320,6 +321,7 @@ def test_legal_holds_block_closure_and_keep_held_categories(
         reason="internal",
         until=dt.date.today() + dt.timedelta(days=30),
         actor="staff:li.na",
+        categories=rt.policies.categories,
     )
     session.commit()
     rid, token = verified(type="deletion", categories=["browsing", "lists"])
@@ -417,3 +419,19 @@ def test_a_worker_killed_mid_deletion_finishes_on_the_next_run(
     request = session.get(DataRequest, rid)
     assert request.status == "completed"
     assert request.receipt["categories"]["browsing"]["deleted"] == 60_000
+
+
+def test_a_hold_on_an_unknown_category_is_refused_and_changes_nothing(shop_db, rt, session):
+    demo = find_by_contact(session, "email", "demo@example.com")
+    with pytest.raises(holds.UnknownCategory, match="unknown category"):
+        holds.place(
+            session,
+            subject_id=demo.id,
+            category="no_such_category",
+            reason="internal",
+            until=dt.date.today() + dt.timedelta(days=30),
+            actor="staff:li.na",
+            categories=rt.policies.categories,
+        )
+    session.rollback()
+    assert session.scalars(select(holds.LegalHold)).first() is None

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_fuzz import FUZZ, NO_LIMITS, examples, json_values, request_ids, weird_text
 
-from privacy_service.dashboard.staff import create
+from privacy_service.team.accounts import create
 
 PASSWORD = "correct horse battery"
 pytestmark = pytest.mark.slow  # thousands of generated inputs

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from test_dashboard import login
 
-from privacy_service.dashboard.staff import create
+from privacy_service.team.accounts import create
 
 PASSWORD = "correct horse battery"
 

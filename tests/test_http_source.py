@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, update
 from exports.worker import run_pending as build_exports
 from privacy_service.db import utcnow
 from privacy_service.requests.models import DataRequest
-from privacy_service.subjects.resolve import run_due
+from privacy_service.requests.resolve import run_due
 from retention.processor import run_pending as run_erasures
 
 TOKEN = "mailer-token-0123456789"

@@ -12,7 +12,8 @@ from conftest import bearer
 from sqlalchemy import select, update
 
 from exports.worker import run_pending as build_exports
-from privacy_service import create_app, jobs
+from privacy_service import jobs
+from privacy_service.app import create_app
 from privacy_service.config import ConfigError
 from privacy_service.demo import seed
 from privacy_service.demo import shop_schema as shop

@@ -15,6 +15,7 @@ from conftest import bearer
 from sqlalchemy import select, update
 
 from exports.worker import run_pending as build_exports
+from privacy_service import operations
 from privacy_service.audit import AuditEntry
 from privacy_service.demo import seed
 from privacy_service.requests import behalf, staff
@@ -250,7 +251,7 @@ def test_guardian_closure_starts_the_cooling_off_only_on_approval(shop_db, app, 
         assert cli_like.value.slug == "needs-dashboard"
         s.rollback()
         r = s.get(DataRequest, rid)
-        staff.approve(s, rt.collector(), r, actor="staff:x", rt=rt)
+        operations.approve(s, rt, r, actor="staff:x")  # as the dashboard and the CLI do
         s.commit()
         # The demo customer may have blockers; either way it was decided now, not left running.
         assert r.status in ("cooling_off", "rejected")

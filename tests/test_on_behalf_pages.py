@@ -279,8 +279,8 @@ def test_a_guardian_request_reviewed_and_carried_out_in_the_browser(live, page, 
 def test_an_agent_logs_a_guardians_phone_call_and_the_code_goes_to_the_guardian(
     shop, app, smtp, rt
 ):
-    from privacy_service.dashboard.common import SHANGHAI
     from privacy_service.db import utcnow
+    from privacy_service.web.dashboard.common import SHANGHAI
 
     agent = signed_in_agent(app)
     page = agent.get("/staff/requests/new").text

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 from privacy_service import holds, jobs
 from privacy_service.demo import seed
 from privacy_service.demo import shop_schema as shop
-from privacy_service.purges import PurgeRun
 from privacy_service.subjects.directory import find_by_contact
 from retention.engine import explain, preview, run
+from retention.purge_records import PurgeRun
 
 START = dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)
 be = shop.browsing_events
@@ -42,6 +42,7 @@ def test_a_simulated_year_removes_exactly_what_the_rules_say(shop_db, rt, sessio
         reason="regulator inquiry",
         until=(START + dt.timedelta(days=400)).date(),
         actor="staff:li.na",
+        categories=rt.policies.categories,
     )
     session.commit()
     initial = _browsing(shop_db)
@@ -109,6 +110,7 @@ def test_explain_says_when_a_row_goes_and_why_a_held_row_stays(shop_db, rt, sess
         reason="court order",
         until=(START + dt.timedelta(days=10)).date(),
         actor="staff:li.na",
+        categories=rt.policies.categories,
     )
     session.commit()
     held = explain(collector, rt.policies, session, "browsing_events", row_id, now=START)
@@ -180,7 +182,7 @@ def test_deadline_reminders_reach_the_privacy_team(make_app, smtp, verified, ses
 
 
 def test_periods_land_on_month_ends_and_leap_days():
-    from privacy_service.retention_policy import Period
+    from privacy_service.policies.retention import Period
     from retention.periods import cutoff, cutoff_inverse
 
     leap = dt.datetime(2028, 2, 29, 12, tzinfo=dt.UTC)

@@ -140,7 +140,7 @@ def _count(app, model, *where):
 def test_a_failing_provider_keeps_the_other_sources_corrections_and_is_retried(
     three_sources, provider, smtp, runner_for
 ):
-    from privacy_service.dashboard.staff import create
+    from privacy_service.team.accounts import create
 
     app, crm, desk = three_sources
     client = app.test_client()

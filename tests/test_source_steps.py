@@ -127,7 +127,7 @@ def test_a_failed_source_keeps_the_others_work_and_is_retried(two_sources, smtp,
 
 
 def test_an_admin_marks_a_failing_source_not_applicable(two_sources, smtp, runner_for):
-    from privacy_service.dashboard.staff import create
+    from privacy_service.team.accounts import create
 
     app, _crm, desk = two_sources
     client, rid, token = _deletion(app, smtp, runner_for)

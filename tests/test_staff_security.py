@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import update
 from test_dashboard import csrf_of
 
-from privacy_service.dashboard.sessions import StaffSession
-from privacy_service.dashboard.staff import create
+from privacy_service.team.accounts import create
+from privacy_service.team.sessions import StaffSession
 
 PASSWORD = "correct horse battery"
 A = {"REMOTE_ADDR": "10.0.0.1"}
@@ -107,7 +107,7 @@ def test_the_account_wide_ceiling(make_app, session):
 
 def _verifications(client, monkeypatch, **kwargs) -> int:
     """How many Argon2 verifications one failed sign-in ran (the work that sets its timing)."""
-    from privacy_service.dashboard import staff
+    from privacy_service.team import accounts as staff
 
     calls = []
     real = staff._hasher

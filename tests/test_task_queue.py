@@ -189,7 +189,7 @@ def test_failures_retry_with_backoff_then_show_on_the_staff_page_with_a_retry(
         "state"
     ] == ("failed")
 
-    from privacy_service.dashboard.staff import create
+    from privacy_service.team.accounts import create
 
     for role in ("agent", "auditor"):
         create(session, email=f"{role}@shop.example", role=role, password="correct horse battery")

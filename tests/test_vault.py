@@ -17,11 +17,11 @@ from privacy_service.crypto.normalize import (
     mask,
     normalize,
 )
-from privacy_service.crypto.rotation import pending_count, retire, rewrap
 from privacy_service.crypto.vault import SubjectErased
+from privacy_service.keys.rotation import pending_count, retire, rewrap
 from privacy_service.subjects.directory import find_by_contact, register
-from privacy_service.subjects.erasure import shred_subject
 from privacy_service.subjects.models import Subject
+from retention.shred import shred_subject
 
 
 def id_number(seed: int) -> str:
@@ -300,8 +300,8 @@ def test_rotation_resumes_after_a_crash(session, rt, make_app):
     rest = rewrap(rt.db.new_session, vault, 2, batch=5)
     assert (rest.rewrapped, rest.remaining) == (7, 0)
     with pytest.raises(KeyMaterialError, match="is active"):
-        retire(session, 2)
-    retire(session, 1)
+        retire(session, 2, actor="cli")
+    retire(session, 1, actor="cli")
     session.commit()
     vault.forget_cached_keys()
     session.expire_all()
@@ -323,7 +323,7 @@ def test_retired_version_cannot_be_used_and_busy_version_cannot_be_retired(two, 
         )
         install_vault(vault)
         vault.activate(session, 2)
-        retire(session, 1)
+        retire(session, 1, actor="cli")
     session.rollback()
     a, _ = two
     session.execute(update(KeyVersion).where(KeyVersion.version == 1).values(status="retired"))

@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 
-from privacy_service.datamap.model import DataMap, SourceSpec
+from privacy_service.datamap.http_source import HttpSourceError
+from privacy_service.policies.datamap import DataMap, SourceSpec
 
 
 def check(datamap: DataMap, engines: Mapping[str, Engine]) -> list[str]:
@@ -86,7 +87,6 @@ def _check_source(source: SourceSpec, engine: Engine) -> list[str]:
 
 
 def _reason(exc: Exception) -> str:
-    from privacy_service.datamap.http_source import HttpSourceError
 
     # Our own messages name the source and table, never a URL or a value.
     return str(exc).split("): ", 1)[-1] if isinstance(exc, HttpSourceError) else type(exc).__name__

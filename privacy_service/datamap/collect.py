@@ -20,9 +20,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SAWarning
 from sqlalchemy.orm import Session
 
-from privacy_service.datamap.model import DataMap, SourceSpec, TableSpec
 from privacy_service.datamap.sources import engines_for  # noqa: F401 - the older import path
+from privacy_service.policies.datamap import DataMap, SourceSpec, TableSpec
 from privacy_service.subjects.models import Subject
+from privacy_service.subjects.vault_tables import VAULT_TABLES
 
 DEFAULT_BATCH = 2000
 
@@ -296,7 +297,6 @@ class Collector:
 
     @staticmethod
     def _vault(session, subject, source, table, category, columns) -> Iterator[Batch]:
-        from privacy_service.subjects.vault_tables import VAULT_TABLES
 
         model = VAULT_TABLES[table.name].model
         documents = session.scalars(

@@ -16,9 +16,9 @@ from privacy_service import audit
 from privacy_service.crypto import current_vault
 from privacy_service.crypto.normalize import InvalidValue, normalize
 from privacy_service.datamap import steps
-from privacy_service.datamap.model import DataMap
 from privacy_service.db import utcnow
 from privacy_service.errors import Unprocessable
+from privacy_service.policies.datamap import DataMap
 from privacy_service.subjects.history import CorrectionRecord
 
 _POSTAL = re.compile(r"^\d{6}$")

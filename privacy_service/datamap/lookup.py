@@ -14,7 +14,7 @@ from __future__ import annotations
 from sqlalchemy import func, literal_column, select
 
 from privacy_service.crypto.normalize import InvalidValue, normalize
-from privacy_service.datamap.model import SourceSpec
+from privacy_service.policies.datamap import SourceSpec
 
 PHONE_NOISE = (" ", "-", "+", "(", ")", ".")
 

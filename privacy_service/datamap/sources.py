@@ -18,7 +18,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError
 
 from privacy_service.config import ConfigError
-from privacy_service.datamap.model import DataMap, SourceSpec
+from privacy_service.datamap.http_source import HttpSource
+from privacy_service.policies.datamap import DataMap, SourceSpec
 
 # A source database that does not answer (a dropped route, a firewall) fails in this time and
 # is retried, instead of holding a lookup or an export for the operating system's TCP timeout.
@@ -54,7 +55,6 @@ def _instance_folder(url: str, settings) -> None:
 
 
 def _http_source(source: SourceSpec, url: str, environ, where: str, problems: list):
-    from privacy_service.datamap.http_source import HttpSource
 
     environ = os.environ if environ is None else environ
     token = None

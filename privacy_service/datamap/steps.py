@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from privacy_service import audit
@@ -240,8 +241,6 @@ class Tally:
 
     def record(self, session: Session, request_id: str, action: str, exc=None) -> None:
         """Record each source's step: done with its rows, or the one that failed."""
-        from sqlalchemy.exc import SQLAlchemyError
-
         for source, rows in self.rows.items():
             if exc is not None and source == self.current:
                 step = started(session, request_id, source, action) or _step(
@@ -257,38 +256,3 @@ class Tally:
             elif exc is None:
                 started(session, request_id, source, action)
                 finished(session, request_id, source, action, rows)
-
-
-def postpone_export(session: Session, request_id: str, worker: str, outage, exc) -> None:
-    """A source was down while building an export: try again later, attempts not used up.
-
-    The archive goes back to the claimable pool once its lease (the delay) has passed.
-    """
-    import logging
-
-    from sqlalchemy import update
-
-    from privacy_service.requests.models import ExportArchive
-
-    source, attempts = outage
-    delay = retry_delay(attempts)
-    session.execute(
-        update(ExportArchive)
-        .where(ExportArchive.request_id == request_id, ExportArchive.claimed_by == worker)
-        .values(
-            status=ExportArchive.BUILDING,
-            attempts=ExportArchive.attempts - 1,
-            error=type(exc).__name__,
-            lease_until=utcnow() + dt.timedelta(seconds=delay),
-        )
-    )
-    session.commit()
-    logging.getLogger(__name__).warning(
-        "export waits for a source",
-        extra={
-            "request_id": request_id,
-            "source": source,
-            "error_type": type(exc).__name__,
-            "retry_in_seconds": delay,
-        },
-    )

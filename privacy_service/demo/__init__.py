@@ -12,14 +12,17 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import inspect, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+import privacy_service.models  # noqa: F401 - every table, for create_all
 from privacy_service import audit
+from privacy_service.db import Base
 from privacy_service.demo import shop_schema as shop
 from privacy_service.demo import support_desk
 from privacy_service.demo.generate import DEMO, Customer, make_customers, seed_shop
+from privacy_service.policies import SHIPPED_POLICIES
 from privacy_service.subjects import identity
 from privacy_service.subjects.directory import register
 from privacy_service.subjects.models import Subject
@@ -48,8 +51,6 @@ def refusal(rt) -> str | None:
     databases that hold nothing but the demo's tables: seeding drops and recreates the demo's
     tables, which must never happen to a real shop's database.
     """
-    from privacy_service.policies import SHIPPED_POLICIES
-
     mine = Path(rt.settings.policies_dir) / "datamap.yaml"
     shipped = SHIPPED_POLICIES / "datamap.yaml"
     if not mine.is_file() or mine.read_bytes() != shipped.read_bytes():
@@ -69,8 +70,6 @@ def refusal(rt) -> str | None:
 
 
 def _service_tables() -> set[str]:
-    import privacy_service.models  # noqa: F401 - every model, so the metadata is complete
-    from privacy_service.db import Base
 
     return set(Base.metadata.tables) | {"alembic_version", "audit_head"}
 
@@ -158,8 +157,6 @@ def seeded_customers(shop_engine: Engine) -> int:
 
 def _top_ids(shop_engine: Engine) -> dict[str, int]:
     """The highest id of each shop table (new rows continue after them)."""
-    from sqlalchemy import func
-
     with shop_engine.connect() as conn:
         return {
             table.name: conn.execute(select(func.max(table.c.id))).scalar() or 0

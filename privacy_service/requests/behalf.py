@@ -24,11 +24,14 @@ import datetime as dt
 from sqlalchemy import ForeignKey, Integer, LargeBinary, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from privacy_service import audit
+from privacy_service import audit, notices
 from privacy_service.crypto.fields import Encrypted
 from privacy_service.crypto.normalize import InvalidValue, normalize
 from privacy_service.db import ID, Base, UTCDateTime, utcnow
 from privacy_service.errors import Conflict, Unprocessable
+from privacy_service.notices import outcomes
+from privacy_service.requests.models import DataRequest
+from privacy_service.subjects.models import Subject
 
 SELF = "self"
 GUARDIAN, DECEASED, AGENT = "guardian", "deceased_relative", "agent"
@@ -235,17 +238,12 @@ def tell_holder(session: Session, request) -> None:
     Sent once the requester has proved their own contact, so a stranger's typing alone sends
     nothing to the holder; only when the contact matched an account.
     """
-    from privacy_service import notices
-    from privacy_service.notices import outcomes
-
     requester = requester_of(session, request)
     if requester is None or requester.relationship == DECEASED or request.subject_id is None:
         return
     if requester.holder_told_at is not None:
         return
     requester.holder_told_at = utcnow()
-    from privacy_service.subjects.models import Subject
-
     holder = session.get(Subject, request.subject_id)
     lang = getattr(holder, "preferred_language", None)
     lang = lang if lang in ("zh-CN", "en") else outcomes.lang_of(request)
@@ -380,8 +378,6 @@ def purge_evidence(session: Session, *, days: int, now: dt.datetime | None = Non
 
     The row stays (kind, size, when) so the request page still says what was checked.
     """
-    from privacy_service.requests.models import DataRequest
-
     cutoff = (now or utcnow()) - dt.timedelta(days=days)
     docs = session.scalars(
         select(Evidence)

@@ -14,10 +14,33 @@ from privacy_service import audit, notices
 from privacy_service.audit import AuditEntry
 from privacy_service.errors import Conflict, Unprocessable
 from privacy_service.notices import outcomes
-from privacy_service.policies import _add_period
+from privacy_service.policies.requests import add_period
 from privacy_service.requests import lifecycle
 
 EXTENDED = "request.deadline_extended"
+
+
+def _open(request) -> bool:
+    # Verified and not closed: only then is there a deadline the team is working towards.
+    return (
+        request.status not in lifecycle.TERMINAL
+        and request.status != lifecycle.PENDING_VERIFICATION
+    )
+
+
+def allowed(session: Session, policies, request) -> bool:
+    """The jurisdiction allows one extension, and this open request has not had it."""
+    jurisdiction = policies.requests.jurisdictions.get(request.jurisdiction)
+    if jurisdiction is None or not jurisdiction.extension or not _open(request):
+        return False
+    return (
+        session.scalar(
+            select(AuditEntry.seq)
+            .where(AuditEntry.request_id == request.id, AuditEntry.action == EXTENDED)
+            .limit(1)
+        )
+        is None
+    )
 
 
 def extend(
@@ -29,7 +52,7 @@ def extend(
     jurisdiction = policies.requests.jurisdiction(request.jurisdiction)
     if not jurisdiction.extension:
         raise Conflict(f"The {jurisdiction.code} rules allow no extension.", slug="no-extension")
-    if request.status in lifecycle.TERMINAL or request.status == lifecycle.PENDING_VERIFICATION:
+    if not _open(request):
         raise Conflict("Only an open, verified request can be extended.", slug="not-extendable")
     already = session.scalar(
         select(func.count())
@@ -39,7 +62,7 @@ def extend(
     if already:
         raise Conflict("The deadline was extended before; once is the limit.", slug="extended")
     old_due = request.due_date
-    extended = _add_period(old_due, jurisdiction.extension, policies.calendar)
+    extended = add_period(old_due, jurisdiction.extension, policies.calendar)
     request.due_date = extended.due_date
     request.due_date_provisional = extended.provisional
     audit.record(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from sqlalchemy.orm import Session
 
 from privacy_service import audit
@@ -10,16 +12,22 @@ from privacy_service.errors import Conflict
 from privacy_service.notices.outcomes import on_transition
 from privacy_service.requests.models import DataRequest
 
-PENDING_VERIFICATION = "pending_verification"
-VERIFIED = "verified"
-AWAITING_REVIEW = "awaiting_review"
-IN_PROGRESS = "in_progress"
-COOLING_OFF = "cooling_off"
-COMPLETED = "completed"
-REJECTED = "rejected"
-CANCELLED = "cancelled"
 
-STATUSES = (
+class Status(StrEnum):
+    """Where a request stands; stored and shown as its value (``"pending_verification"``)."""
+
+    PENDING_VERIFICATION = "pending_verification"
+    VERIFIED = "verified"
+    AWAITING_REVIEW = "awaiting_review"
+    IN_PROGRESS = "in_progress"
+    COOLING_OFF = "cooling_off"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+# The members under their short names, as the rest of the code uses them.
+(
     PENDING_VERIFICATION,
     VERIFIED,
     AWAITING_REVIEW,
@@ -28,7 +36,8 @@ STATUSES = (
     COMPLETED,
     REJECTED,
     CANCELLED,
-)
+) = Status
+STATUSES = tuple(Status)
 TERMINAL = frozenset({COMPLETED, REJECTED, CANCELLED})
 
 # Allowed moves. A request is rejected when staff refuse it (with reasons) or when it is never

@@ -15,15 +15,13 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    delete,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from privacy_service.crypto.fields import Encrypted
 from privacy_service.db import ID, Base, UTCDateTime, utcnow
-
-REQUEST_TYPES = ("access", "correction", "deletion", "account_closure")
-
 
 OPEN_ONLY = "status NOT IN ('completed', 'rejected', 'cancelled')"
 
@@ -128,7 +126,7 @@ class DataRequest(Base):
     # (requests/behalf.py: guardian, deceased_relative, agent); NULL when the holder asked.
     # The request's contact is then the requester's own.
     on_behalf: Mapped[str | None] = mapped_column(String(24))
-    # Finding the customer in the sources (subjects/resolve.py): pending, matched, unmatched,
+    # Finding the customer in the sources (requests/resolve.py): pending, matched, unmatched,
     # retrying (a source failed: when to try again, and which source with which error type).
     identity_status: Mapped[str | None] = mapped_column(String(12))
     identity_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
@@ -224,3 +222,9 @@ class IdempotencyRecord(Base):
     created_at: Mapped[dt.datetime] = mapped_column(
         UTCDateTime, nullable=False, default=utcnow, index=True
     )
+
+
+def purge_idempotency_records(session: Session, cutoff: dt.datetime) -> int:
+    """Forget keys older than ``cutoff`` (retries come within minutes, not days)."""
+    result = session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff))
+    return result.rowcount or 0

@@ -5,9 +5,9 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from privacy_service.crypto.normalize import InvalidValue, normalize
+from privacy_service.policies.requests import REQUEST_TYPES
 from privacy_service.requests.behalf import RELATIONSHIPS, SELF
 from privacy_service.requests.lifecycle import STATUSES
-from privacy_service.requests.models import REQUEST_TYPES
 
 LANGUAGES = ("zh-CN", "en")
 

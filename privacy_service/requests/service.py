@@ -8,45 +8,33 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
-from exports.recipients import RIGHTS, shown
 from privacy_service import audit, budgets, notices
 from privacy_service.calendar import receipt_day
-from privacy_service.datamap import correct
+from privacy_service.datamap import correct, steps
 from privacy_service.db import utcnow
 from privacy_service.errors import Conflict, NotFound, TooManyRequests, Unprocessable
 from privacy_service.notices import Notice
+from privacy_service.policies.recipients import RIGHTS, shown
 from privacy_service.requests import behalf, lifecycle, verification
 from privacy_service.requests.models import DataRequest, ExportArchive
-from privacy_service.runtime import Runtime
+from privacy_service.requests.resolve import resolve_and_send
+
+if TYPE_CHECKING:
+    from privacy_service.runtime import Runtime
 
 CUSTOMER = "customer"
-
-
-def otp_policy(rt: Runtime) -> verification.OtpPolicy:
-    """One-time-code limits from settings."""
-    s = rt.settings
-    return verification.OtpPolicy(
-        ttl_seconds=s.otp_ttl_seconds,
-        max_attempts=s.otp_max_attempts,
-        resend_cooldown_seconds=s.otp_resend_cooldown_seconds,
-        max_sends=s.otp_max_sends,
-        send_window_seconds=s.otp_send_window_seconds,
-    )
-
-
-def _otp_key(rt: Runtime) -> bytes:
-    return rt.vault.keyring.index_key
 
 
 @dataclasses.dataclass
 class Delivery:
     """A code to send once the transaction has committed.
 
-    Without a code: look the contact up first (``subjects.resolve``), off the request thread,
+    Without a code: look the contact up first (``requests.resolve``), off the request thread,
     and send a code only if it belongs to a customer.
     """
 
@@ -122,7 +110,7 @@ def submit(
     request.note = data.get("note")
     if for_someone:
         behalf.attach(session, request, data)
-    code = verification.start(request, _otp_key(rt), otp_policy(rt))
+    code = verification.start(request, verification.otp_key(rt), verification.otp_policy(rt))
     session.flush()
     audit.record(
         session,
@@ -160,15 +148,13 @@ def deliver(rt: Runtime, delivery: Delivery | Notice | None) -> None:
     """Send what ``submit`` or ``resend_code`` queued (call after the commit).
 
     A ``Delivery`` without a code: look the contact up in the sources first, off the request
-    thread (``subjects.resolve``), which sends the "received" notice with its code on a match.
+    thread (``requests.resolve``), which sends the "received" notice with its code on a match.
     The submission's commit also queued the lookup as a task (``tasks.dispatch``): its durable
     copy, for a process that dies first and for retries; the lookup's claim lets one of the two
     do it.
     A ``Notice``: a code notice for a known customer.
     """
     if isinstance(delivery, Delivery):
-        from privacy_service.subjects.resolve import resolve_and_send
-
         rt.notifier.run(resolve_and_send, rt, delivery.request_id)
     elif delivery is not None and rt.deliver_notice is not None:
         rt.deliver_notice(delivery)
@@ -236,7 +222,9 @@ def verify(session: Session, rt: Runtime, request_id: str, code: str) -> SignIn:
     first = request.status == lifecycle.PENDING_VERIFICATION
     # Wrong codes count against the contact's budget across all its requests (429 when spent).
     with budgets.guess(request.contact_bidx) as guess:
-        result = verification.check(session, request, code, _otp_key(rt), otp_policy(rt))
+        result = verification.check(
+            session, request, code, verification.otp_key(rt), verification.otp_policy(rt)
+        )
         guess.wrong = result.wrong_guess
     if (
         result.outcome == verification.CORRECT
@@ -310,7 +298,9 @@ def resend_code(session: Session, rt: Runtime, request_id: str) -> Delivery | No
     For a request verified before, the new code signs the customer in again (``verify``).
     """
     request = get_request(session, request_id)
-    result = verification.resend(session, request, _otp_key(rt), otp_policy(rt))
+    result = verification.resend(
+        session, request, verification.otp_key(rt), verification.otp_policy(rt)
+    )
     if result.exhausted:
         raise TooManyRequests(
             "No more codes can be sent for this request today; try again tomorrow.",
@@ -411,8 +401,6 @@ def status_view(request: DataRequest, rt: Runtime, now: dt.datetime | None = Non
 
 
 def _on_behalf_view(request: DataRequest) -> dict | None:
-    from sqlalchemy.orm import object_session
-
     session = object_session(request)
     requester = behalf.requester_of(session, request) if session is not None else None
     if requester is None:
@@ -443,10 +431,6 @@ def _recipients(request: DataRequest, rt: Runtime) -> list[dict]:
 
 
 def _source_steps(request: DataRequest) -> list[dict]:
-    from sqlalchemy.orm import object_session
-
-    from privacy_service.datamap import steps
-
     session = object_session(request)
     return steps.summary(session, request.id) if session is not None else []
 

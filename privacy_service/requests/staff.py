@@ -19,7 +19,8 @@ def approve(session: Session, collector, request: DataRequest, *, actor: str, rt
     A correction is written to the sources at once and completes when every source took it
     (a source that failed is retried by the worker); a deletion goes to the worker.
     A request on someone else's behalf needs the requester's evidence accepted first; its access
-    export is queued only now, and its closure starts the cooling-off now (both need ``rt``).
+    export is queued only now (``rt`` gives its settings). Its closure starts the cooling-off in
+    the same transaction: ``operations.approve`` does both, and every entry point calls it.
     """
     if request.status != lifecycle.AWAITING_REVIEW:
         raise Conflict(
@@ -41,11 +42,6 @@ def approve(session: Session, collector, request: DataRequest, *, actor: str, rt
                 max_downloads=rt.settings.export_max_downloads,
             )
         )
-    elif request.on_behalf and request.type == "account_closure":
-        from retention.processor import start_closure
-
-        # In this transaction: the erasure worker never sees it in progress without a cooling-off.
-        start_closure(rt.erasure_deps(), session, request)
     if request.type == "correction":
         subject = for_request(session, request)
         corrections.carry_out(session, collector, request, subject, actor=actor, first=True)

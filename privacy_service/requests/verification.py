@@ -12,12 +12,16 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+from typing import TYPE_CHECKING
 
 from sqlalchemy import case, or_, update
 from sqlalchemy.orm import Session
 
 from privacy_service.db import utcnow
 from privacy_service.requests.models import DataRequest, Verification
+
+if TYPE_CHECKING:
+    from privacy_service.runtime import Runtime
 
 CODE_DIGITS = 6
 
@@ -185,3 +189,20 @@ def resend(session: Session, request: DataRequest, key: bytes, policy: OtpPolicy
         return ResendResult(None, 0, exhausted=True)
     wait = (current.last_sent_at - cooled).total_seconds()
     return ResendResult(None, max(1, int(wait) + 1))
+
+
+def otp_policy(rt: Runtime) -> OtpPolicy:
+    """One-time-code limits from settings."""
+    s = rt.settings
+    return OtpPolicy(
+        ttl_seconds=s.otp_ttl_seconds,
+        max_attempts=s.otp_max_attempts,
+        resend_cooldown_seconds=s.otp_resend_cooldown_seconds,
+        max_sends=s.otp_max_sends,
+        send_window_seconds=s.otp_send_window_seconds,
+    )
+
+
+def otp_key(rt: Runtime) -> bytes:
+    """The key one-time codes are hashed under (the vault's index key)."""
+    return rt.vault.keyring.index_key

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from privacy_service import audit
-from privacy_service.datamap.model import CHOICES
+from privacy_service.policies.datamap_schema import CHOICES
 
 
 def current(collector, subject) -> dict[str, bool | None]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from privacy_service.policies.datamap_schema import VAULT_TABLE_FIELDS
 from privacy_service.subjects.history import CorrectionRecord
 from privacy_service.subjects.identity import IdentityDocument
 
@@ -20,23 +21,7 @@ class VaultTable:
     fields: tuple[str, ...]
 
 
+_MODELS = {"identity_documents": IdentityDocument, "correction_history": CorrectionRecord}
 VAULT_TABLES: dict[str, VaultTable] = {
-    "identity_documents": VaultTable(
-        IdentityDocument,
-        ("kind", "id_number", "holder_name", "created_at", "last_read_at", "created_by"),
-    ),
-    "correction_history": VaultTable(
-        CorrectionRecord,
-        (
-            "corrected_category",
-            "corrected_table",
-            "record_id",
-            "field",
-            "old_value",
-            "new_value",
-            "approved_by",
-            "approved_at",
-            "request_id",
-        ),
-    ),
+    name: VaultTable(_MODELS[name], fields) for name, fields in VAULT_TABLE_FIELDS.items()
 }

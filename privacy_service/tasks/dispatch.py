@@ -17,19 +17,25 @@ is down, the sweeper (``tasks.sweeper``) finds the due work and enqueues it agai
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
+from privacy_service.db import utcnow
 from privacy_service.requests import lifecycle
 from privacy_service.requests.models import DataRequest, ExportArchive
-from privacy_service.tasks.queue import ERASURE, EXPORT, IDENTITY
-from privacy_service.tasks.work import seconds_until
+from privacy_service.tasks.kinds import ERASURE, EXPORT, IDENTITY
 
 log = logging.getLogger(__name__)
 KEY = "privacy.tasks"
 ERASURE_TYPES = ("deletion", "account_closure")
+
+
+def seconds_until(moment: dt.datetime | None) -> float:
+    """Seconds from now until ``moment`` (0 when it has passed or is unknown)."""
+    return max(0.0, (moment - utcnow()).total_seconds()) if moment else 0.0
 
 
 def on_commit(session: Session, kind: str, request_id: str, delay: float = 0) -> None:

@@ -14,11 +14,10 @@ from huey import RedisHuey, SqliteHuey
 from huey.api import Huey
 
 from privacy_service.config import ConfigError
+from privacy_service.tasks.kinds import KINDS
 
 log = logging.getLogger(__name__)
 
-EXPORT, ERASURE, IDENTITY = "export", "erasure", "identity"
-KINDS = (EXPORT, ERASURE, IDENTITY)
 PROGRESS = "progress:"
 
 

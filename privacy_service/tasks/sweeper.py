@@ -16,10 +16,10 @@ from sqlalchemy import select
 
 from privacy_service.requests import lifecycle
 from privacy_service.requests.models import DataRequest, ExportArchive
-from privacy_service.subjects.resolve import OPEN
+from privacy_service.requests.resolve import OPEN
+from privacy_service.tasks.dispatch import seconds_until
+from privacy_service.tasks.kinds import ERASURE, EXPORT, IDENTITY
 from privacy_service.tasks.models import TaskFailure
-from privacy_service.tasks.queue import ERASURE, EXPORT, IDENTITY
-from privacy_service.tasks.work import seconds_until
 
 log = logging.getLogger(__name__)
 LIMIT = 1000

@@ -11,7 +11,6 @@ lookup's next try) and the task comes back then.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import socket
@@ -19,9 +18,9 @@ import uuid
 
 from huey.exceptions import RetryTask
 
-from privacy_service.db import utcnow
 from privacy_service.requests.models import DataRequest, ExportArchive
 from privacy_service.tasks import failures
+from privacy_service.tasks.dispatch import seconds_until
 
 log = logging.getLogger(__name__)
 HOST = f"{socket.gethostname()}:{os.getpid()}"
@@ -35,11 +34,6 @@ def worker_id() -> str:
 def backoff(rt, attempts: int) -> float:
     """Seconds before attempt ``attempts + 1``: the base delay doubled per failed attempt."""
     return rt.settings.task_retry_seconds * 2 ** max(0, attempts - 1)
-
-
-def seconds_until(moment: dt.datetime | None) -> float:
-    """Seconds from now until ``moment`` (0 when it has passed or is unknown)."""
-    return max(0.0, (moment - utcnow()).total_seconds()) if moment else 0.0
 
 
 def build_export(rt, queue, request_id: str) -> str:
@@ -122,7 +116,7 @@ def carry_out_erasure(rt, queue, request_id: str) -> str:
 
 def look_up_identity(rt, queue, request_id: str) -> str:
     """Look a new request's contact up in the shop's sources; a source down is tried later."""
-    from privacy_service.subjects import resolve
+    from privacy_service.requests import resolve
 
     sent = resolve.resolve_and_send(rt, request_id)
     session = rt.db.new_session()

@@ -1,0 +1,116 @@
+"""What every benchmark script shares: import paths, settings, percentiles, scratch databases.
+
+Each script imports it first. Python puts ``bench/`` first on ``sys.path``; a script named like a
+package of the project would shadow that package, so the project goes first and ``bench/`` last.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import math
+import os
+import secrets
+import sys
+import tempfile
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+sys.path[:] = [
+    str(ROOT),
+    *(p for p in sys.path if Path(p or ".").resolve() not in (ROOT, BENCH)),
+    str(BENCH),
+]
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def env_num(name: str, default, cast=int):
+    """A number from the environment (``1_000_000`` allowed), or ``default``."""
+    raw = os.environ.get(name)
+    return cast(raw.replace("_", "")) if raw else default
+
+
+def percentile(values: list[float], pct: float, empty: float = 0.0) -> float:
+    """Nearest-rank percentile (``pct`` from 0 to 100) of ``values``; ``empty`` when none."""
+    if not values:
+        return empty
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def first_line(exc: BaseException) -> str:
+    """An error's first line (the driver's message when SQLAlchemy wraps one)."""
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip()
+    return text.splitlines()[0] if text else type(cause).__name__
+
+
+def b64key() -> str:
+    """A fresh 256-bit key, base64 (as PRIVACY_KEYS takes them)."""
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+@contextlib.contextmanager
+def postgres_database(base_url: str, prefix: str = "privacy_bench"):
+    """Create a fresh, uniquely named database; yield its URL and the server version; drop it."""
+    base = make_url(base_url)
+    admin = sa.create_engine(
+        base, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5}
+    )
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    try:
+        with admin.connect() as conn:
+            version = conn.execute(sa.text("SHOW server_version")).scalar_one()
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield base.set(database=name).render_as_string(hide_password=False), version
+        finally:
+            try:
+                with admin.connect() as conn:
+                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            except sa.exc.SQLAlchemyError as exc:
+                print(f"warning: could not drop {name}: {first_line(exc)}", file=sys.stderr)
+    finally:
+        admin.dispose()
+
+
+def each_backend(backends, run, *, name: str, errors: tuple[type[BaseException], ...]):
+    """``run(backend, url, workdir)`` on each backend; returns (results, skipped, failed).
+
+    SQLite gets a file in a temporary folder, PostgreSQL a scratch database (BENCH_DATABASE_URL;
+    skipped with the reason when unreachable). An error of ``errors`` marks the backend failed.
+    """
+    results: dict[str, dict] = {}
+    skipped: dict[str, str] = {}
+    failed = False
+    with tempfile.TemporaryDirectory(prefix=f"privacy-bench-{name}-") as tmp:
+        workdir = Path(tmp)
+        for backend in backends:
+            try:
+                if backend == "sqlite":
+                    print("running sqlite ...", flush=True)
+                    results[backend] = run(backend, f"sqlite:///{workdir / 'bench.db'}", workdir)
+                elif backend == "postgresql":
+                    base_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG_URL)
+                    with contextlib.ExitStack() as stack:
+                        try:
+                            url, version = stack.enter_context(
+                                postgres_database(base_url, f"privacy_bench_{name}")
+                            )
+                        except sa.exc.SQLAlchemyError as exc:
+                            skipped[backend] = f"unreachable: {first_line(exc)}"
+                            continue
+                        print(f"running postgresql (server {version}) ...", flush=True)
+                        results[backend] = run(backend, url, workdir)
+                else:
+                    skipped[backend] = "unknown backend"
+            except errors as exc:
+                failed = True
+                skipped[backend] = f"failed: {str(exc).splitlines()[0]}"
+                print(f"{backend} failed:\n{exc}", file=sys.stderr)
+    return results, skipped, failed

@@ -1,1 +1,0 @@
-"""The privacy team's dashboard: staff accounts and roles, the queue, decisions, oversight."""

@@ -1,0 +1,1 @@
+"""The privacy team: staff accounts and their operations, sessions, notes, saved views."""

@@ -1,0 +1,1 @@
+"""The JSON API (flask-smorest): requests, privacy choices, identity documents."""

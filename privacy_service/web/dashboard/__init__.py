@@ -1,0 +1,1 @@
+"""The privacy team's dashboard at /staff/: the queue, decisions, oversight, administration."""

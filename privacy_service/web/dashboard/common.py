@@ -1,0 +1,182 @@
+"""What every dashboard page shares: the blueprint, sign-in check, roles, rendering, lookups.
+
+Views live in small modules (``views``, ``queue``, ``work``, ``auditlog``, ``reports``,
+``admin``) that all register on this one blueprint.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from sqlalchemy import select
+
+from privacy_service.calendar import receipt_day
+from privacy_service.db import utcnow
+from privacy_service.requests.models import DataRequest
+from privacy_service.team import sessions
+from privacy_service.team.accounts import StaffUser
+from privacy_service.web.context import get_or_404, runtime
+from privacy_service.web.dashboard import labels
+from privacy_service.web.errors import from_http_exception
+from privacy_service.web.forms import check_csrf, csrf_token, html
+
+bp = Blueprint(
+    "dashboard",
+    __name__,
+    url_prefix="/staff",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+bp.before_request(check_csrf)
+
+
+@bp.before_request
+def _signed_in():
+    if request.endpoint in ("dashboard.login", "dashboard.static"):
+        return None
+    # The cookie holds a session id; the database says whether that session is still alive.
+    g.staff = sessions.resume(runtime().db.session, session.get("staff_sid"))
+    if g.staff is None or g.staff.disabled_at is not None:
+        session.pop("staff_sid", None)
+        return redirect(url_for("dashboard.login", next=request.path))
+    return None
+
+
+@bp.after_request
+def _forget_counts(response):
+    # A change made here shows in the queue's counts at once (they are cached between changes).
+    if request.method == "POST" and request.endpoint != "dashboard.queue":  # not a search
+        current_app.extensions.pop("privacy.queue_counts", None)
+    return response
+
+
+def roles(*allowed: str):
+    """Only these roles may use the view (403 otherwise)."""
+
+    def wrap(view):
+        @functools.wraps(view)
+        def inner(*args, **kwargs):
+            if g.staff.role not in allowed:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return inner
+
+    return wrap
+
+
+def render(template: str, status: int = 200, **context):
+    """A dashboard page with the shared context (CSRF token, who is signed in, time zone)."""
+    return html(
+        render_template(
+            template,
+            csrf=csrf_token(),
+            me=getattr(g, "staff", None),
+            tz=SHANGHAI,
+            back=session.get("queue_back"),
+            **context,
+        ),
+        status,
+    )
+
+
+def message(text: str, status: int = 200, **context):
+    """A page holding one message (errors and confirmations alike), within the navigation."""
+    return render("dashboard/message.html", status, message=text, **context)
+
+
+def get_request(request_id: str) -> DataRequest:
+    """The request with this id, or a 404 page."""
+    return get_or_404(DataRequest, request_id)
+
+
+def actor() -> str:
+    """The audit actor of the signed-in member."""
+    return f"staff:{g.staff.id}"
+
+
+def today() -> dt.date:
+    """Today in the policy's time zone."""
+    return receipt_day(utcnow())
+
+
+def staff_names() -> dict[str, str]:
+    """Staff id -> e-mail, once per page (a small table)."""
+    if "staff_names" not in g:
+        g.staff_names = dict(
+            runtime().db.session.execute(select(StaffUser.id, StaffUser.email)).all()
+        )
+    return g.staff_names
+
+
+def _names() -> dict[str, str]:
+    return staff_names() if g else {}
+
+
+# The labels as template filters (labels.py holds the words; the filters need the page's staff).
+bp.add_app_template_filter(labels.status, "status_label")
+bp.add_app_template_filter(labels.request_type, "type_label")
+bp.add_app_template_filter(labels.relationship, "relationship_label")
+bp.add_app_template_filter(labels.action, "action_label")
+bp.add_app_template_filter(labels.role, "role_label")
+bp.add_app_template_filter(labels.channel, "channel_label")
+bp.add_app_template_filter(labels.short_id, "short_id")
+bp.add_app_template_filter(lambda code: labels.actor(code, _names()), "actor_name")
+bp.add_app_template_filter(lambda d: labels.details(d, _names()), "details_text")
+bp.add_app_template_filter(lambda sid: _names().get(sid, "—") if sid else "—", "staff_name")
+
+
+def query_string(args: dict, **changes) -> str:
+    """``args`` with ``changes`` applied, as a query string (None removes a key)."""
+    merged = {**args, **changes}
+    return urlencode({k: v for k, v in merged.items() if v not in (None, "")})
+
+
+@bp.errorhandler(400)
+def _bad_request(exc):
+    return message(
+        getattr(exc, "description", None)
+        or "表单已过期，请重新加载页面。 The form expired; reload the page and try again.",
+        400,
+    )
+
+
+@bp.errorhandler(403)
+def _forbidden(_exc):
+    return message("您的角色不能执行此操作。 Your role cannot do this.", 403)
+
+
+@bp.errorhandler(404)
+def _not_found(_exc):
+    return message("找不到此页面或请求。 No such page or request.", 404)
+
+
+@bp.app_errorhandler(405)
+def _method_not_allowed(exc):
+    # Routing errors reach app-wide handlers only: the staff's pages answer them in HTML, the
+    # API keeps its problem JSON.
+    if request.path.startswith("/staff/"):
+        return message("此页面不能这样打开。 This page cannot be opened this way.", 405)
+    return from_http_exception(exc)
+
+
+@bp.route("/<path:_rest>", methods=["GET", "POST"])
+def unknown_page(_rest: str):
+    """Any other address under /staff/: a page saying so, within the navigation."""
+    abort(404)

@@ -1,0 +1,1 @@
+"""The customer's pages ("request my data") at /: submit, verify, follow, download, cancel."""
