@@ -67,14 +67,13 @@ sys.path[:] = [
 ]
 sys.path.append(str(ROOT / "bench"))
 
+from harness import DEFAULT_PG_URL, postgres_database  # noqa: E402
 from run import (  # noqa: E402
-    DEFAULT_PG_URL,
     BenchError,
     _cli,
     _free_port,
     _log_problems,
     _tail,
-    postgres_database,
     service_env,
 )
 

@@ -42,7 +42,9 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
 sys.path.append(str(ROOT / "bench"))
 
 sys.path.append(str(ROOT / "tests"))
-from run import _b64key, _first_line, postgres_database  # noqa: E402
+from harness import b64key as _b64key  # noqa: E402
+from harness import first_line as _first_line  # noqa: E402
+from harness import postgres_database  # noqa: E402
 from shopfix import MAILER  # noqa: E402
 
 PG_URL = os.environ.get(

@@ -46,13 +46,12 @@ sys.path[:] = [
 ]
 sys.path.append(str(ROOT / "bench"))
 
+from harness import DEFAULT_PG_URL, postgres_database  # noqa: E402
 from run import (  # noqa: E402
-    DEFAULT_PG_URL,
     BenchError,
     _cli,
     _free_port,
     _tail,
-    postgres_database,
     service_env,
 )
 

@@ -825,7 +825,7 @@ def main() -> int:
             seed.data_keys, seed.documents = [], []  # free the rows
 
         if "postgresql" in BACKENDS:
-            from run import postgres_database  # bench/run.py: fresh database, dropped after
+            from harness import postgres_database  # a fresh database, dropped after
 
             base_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG_URL)
             try:
