@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import re
 import shutil
 import socket
 import threading
@@ -127,21 +128,20 @@ class SmtpSink:
         """Text of every message received."""
         return [m.get_payload(decode=True).decode() for m in self.messages]
 
+    def codes(self, rid: str | None = None) -> list[str]:
+        """The one-time codes received, in order; only those about request ``rid`` if given."""
+        found = [re.search(r"\b(\d{6})\b", b) for b in self.bodies() if rid is None or rid in b]
+        return [m.group(1) for m in found if m]
+
     def code_for(self, rid: str, timeout: float = 10) -> str:
         """The latest one-time code sent about request ``rid``, waited for.
 
         Picked by the request id, never by position: another request's notice may arrive
         in between.
         """
-        import re
-
-        def codes() -> list[str]:
-            found = [re.search(r"\b(\d{6})\b", b) for b in self.bodies() if rid in b]
-            return [m.group(1) for m in found if m]
-
         with self._cond:
-            self._cond.wait_for(lambda: bool(codes()), timeout=timeout)
-        found = codes()
+            self._cond.wait_for(lambda: bool(self.codes(rid)), timeout=timeout)
+        found = self.codes(rid)
         assert found, f"no code sent for {rid}"
         return found[-1]
 
@@ -287,24 +287,20 @@ def code_from(smtp, rt):
     Messages about other outcomes (verified, export ready, ...) carry no code and do not count.
     ``code_from(rid=...)`` returns the latest code sent for that request instead.
     """
-    import re
-
-    def codes(rid: str | None = None) -> list[str]:
-        bodies = [b for b in smtp.bodies() if rid is None or rid in b]
-        found = [re.search(r"\b(\d{6})\b", body) for body in bodies]
-        return [m.group(1) for m in found if m]
 
     def factory(n: int = 1, *, rid: str | None = None) -> str:
         rt.notifier.wait()
+        if rid:
+            return smtp.code_for(rid)
         with smtp._cond:
-            smtp._cond.wait_for(lambda: len(codes(rid)) >= (1 if rid else n), timeout=10)
-        found = codes(rid)
-        assert found and (rid or len(found) >= n), f"expected {n} code message(s), got {found}"
-        return found[-1] if rid else found[n - 1]
+            smtp._cond.wait_for(lambda: len(smtp.codes()) >= n, timeout=10)
+        found = smtp.codes()
+        assert len(found) >= n, f"expected {n} code message(s), got {len(found)}"
+        return found[n - 1]
 
     def count() -> int:
         rt.notifier.wait()
-        return len(codes())
+        return len(smtp.codes())
 
     factory.count = count
     return factory
