@@ -145,13 +145,14 @@ def _consume(batches, marks: dict) -> int:
 
 
 def _collector_batches(spec: dict):
+    from privacy_service.config import DEMO_POLICIES
     from privacy_service.datamap.collect import Collector
     from privacy_service.db import Database, make_engine
     from privacy_service.policies import load_policies
     from privacy_service.subjects.directory import find_by_contact
 
     _install_keys()
-    policies = load_policies(ROOT / "policies")
+    policies = load_policies(DEMO_POLICIES)
     db = Database(spec["service_url"])
     session = db.new_session()
     subject = find_by_contact(session, "email", DEMO_EMAIL)

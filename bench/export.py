@@ -96,6 +96,7 @@ def setup_main(spec: dict) -> int:
 
     from exports.assemble import plan_categories
     from privacy_service import migrate
+    from privacy_service.config import DEMO_POLICIES
     from privacy_service.datamap.collect import Collector
     from privacy_service.db import Database, make_engine
     from privacy_service.demo import seed
@@ -133,7 +134,7 @@ def setup_main(spec: dict) -> int:
     session.commit()
 
     # The bare script runs the very SELECTs the collector runs (literal key), per category.
-    policies = load_policies(ROOT / "policies")
+    policies = load_policies(DEMO_POLICIES)
     collector = Collector(policies.datamap, {"shop": shop_engine})
     categories = []
     for plan in plan_categories(policies, None):
@@ -168,6 +169,7 @@ def export_main(spec: dict) -> int:
     from exports.assemble import BATCH_ROWS, build, plan_categories
     from exports.storage import LocalStorage
     from exports.values import Style
+    from privacy_service.config import DEMO_POLICIES
     from privacy_service.crypto.stream import SealedWriter
     from privacy_service.datamap.collect import Collector
     from privacy_service.db import Database, make_engine, new_id
@@ -176,7 +178,7 @@ def export_main(spec: dict) -> int:
 
     vault = _vault()
     db = Database(spec["service_url"])
-    policies = load_policies(ROOT / "policies")
+    policies = load_policies(DEMO_POLICIES)
     collector = Collector(policies.datamap, {"shop": make_engine(spec["shop_url"])})
     storage = LocalStorage(spec["out_dir"])
     session = db.new_session()

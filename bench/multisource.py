@@ -147,6 +147,7 @@ def run(service_url: str, shop_url: str, desk_url: str, workdir: Path) -> None:
     import importlib
 
     from privacy_service.app import create_app
+    from privacy_service.config import DEMO_POLICIES
     from privacy_service.demo import seed
     from privacy_service.migrate import upgrade
     from privacy_service.requests.models import DataRequest
@@ -158,7 +159,7 @@ def run(service_url: str, shop_url: str, desk_url: str, workdir: Path) -> None:
     os.environ["PRIVACY_SOURCE_MAILER_URL"] = f"http://127.0.0.1:{server.server_address[1]}"
     os.environ["PRIVACY_SOURCE_MAILER_TOKEN"] = TOKEN
     policies = workdir / "policies"
-    shutil.copytree(ROOT / "policies", policies)
+    shutil.copytree(DEMO_POLICIES, policies)
     with (policies / "datamap.yaml").open("a", encoding="utf-8") as fh:
         fh.write(MAILER)
     app = create_app(

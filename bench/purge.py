@@ -380,9 +380,10 @@ _POLICIES = None
 def _policies():
     global _POLICIES
     if _POLICIES is None:
+        from privacy_service.config import DEMO_POLICIES
         from privacy_service.policies import load_policies
 
-        _POLICIES = load_policies(ROOT / "policies")
+        _POLICIES = load_policies(DEMO_POLICIES)
     return _POLICIES
 
 

@@ -1,7 +1,7 @@
 """Settings: defaults, ``PRIVACY_*`` environment variables, and a fail-fast ``validate()``.
 
 One object holds every setting. Keys and secrets come only from the environment or from files
-whose paths the environment names; they are never read from the database or from ``policies/``.
+whose paths the environment names; they are never read from the database or from the policy files.
 """
 
 from __future__ import annotations
@@ -12,7 +12,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The source checkout (or, installed, the folder above site-packages' privacy_service/): only
+# the default instance folder is placed here; nothing the service runs on is read from it.
+PROJECT_ROOT = PACKAGE_DIR.parent
+# The demo shop's policy folder, shipped inside the package: the default PRIVACY_POLICIES_DIR.
+DEMO_POLICIES = PACKAGE_DIR / "demo_policies"
 
 
 class ConfigError(RuntimeError):
@@ -42,7 +47,7 @@ class Settings:
     shop_database_url: str = ""
     # The demo's customer-service desk (its own database; MariaDB in a realistic set-up).
     source_support_url: str = ""
-    policies_dir: str = str(PROJECT_ROOT / "policies")
+    policies_dir: str = str(DEMO_POLICIES)
     timezone: str = "Asia/Shanghai"
 
     # Secrets. ``secret_key`` signs bearer tokens and sessions; ``keys`` holds the versioned

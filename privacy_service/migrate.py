@@ -6,13 +6,14 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
 
-from privacy_service.config import PROJECT_ROOT
+from privacy_service.config import PACKAGE_DIR
 
-MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+# Shipped inside the package, so that an installed service can migrate its own database.
+MIGRATIONS_DIR = PACKAGE_DIR / "migrations"
 
 
 def alembic_config(url: str) -> Config:
-    """An Alembic config pointing at ``migrations/`` and ``url``."""
+    """An Alembic config pointing at the package's ``migrations/`` and ``url``."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))

@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from privacy_service.config import ConfigError, Settings
+from privacy_service.config import DEMO_POLICIES, ConfigError, Settings
 from privacy_service.policies import PolicyError, load_policies
 
 
@@ -48,8 +48,8 @@ def test_secrets_from_files_and_bad_values(tmp_path):
         Settings.load(environ={"PRIVACY_ENV": "staging"}).validate()
 
 
-def test_shipped_policies_load(repo_root):
-    policies = load_policies(repo_root / "policies")
+def test_shipped_policies_load():
+    policies = load_policies(DEMO_POLICIES)
     assert policies.requests.default_jurisdiction == "cn"
     assert policies.requests.jurisdiction().deadline == {"working_days": 15}
     assert set(policies.requests.jurisdictions) == {"cn", "gdpr", "ccpa"}
@@ -58,9 +58,9 @@ def test_shipped_policies_load(repo_root):
 
 
 @pytest.fixture
-def policy_copy(repo_root, tmp_path):
+def policy_copy(tmp_path):
     target = tmp_path / "policies"
-    shutil.copytree(repo_root / "policies", target)
+    shutil.copytree(DEMO_POLICIES, target)
     return target
 
 

@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import delete, func, insert, select, text
 
+from privacy_service.config import DEMO_POLICIES
 from privacy_service.demo import seed
 from privacy_service.demo import shop_schema as shop
 from privacy_service.policies import PolicyError, load_policies
@@ -42,9 +43,9 @@ def test_datamap_check_fails_clearly_on_a_broken_map(shop_seeded, runner, rt):
 
 
 @pytest.fixture
-def policy_copy(repo_root, tmp_path):
+def policy_copy(tmp_path):
     target = tmp_path / "policies"
-    shutil.copytree(repo_root / "policies", target)
+    shutil.copytree(DEMO_POLICIES, target)
     return target
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from exports.assemble import CategoryPlan, build
 from exports.values import Money, Style, TableCodec
+from privacy_service.config import DEMO_POLICIES
 from privacy_service.policies import PolicyError, load_policies
 
 BUILT = dt.datetime(2026, 11, 1, 12, tzinfo=dt.UTC)
@@ -206,13 +207,11 @@ def test_bulk_time_text_equals_isoformat_with_gaps_and_fractions(zone):
     assert got == want
 
 
-def _policies_with(
-    tmp_path: Path, repo_root: Path, old: str, new: str, file: str = "datamap.yaml"
-) -> Path:
+def _policies_with(tmp_path: Path, old: str, new: str, file: str = "datamap.yaml") -> Path:
     folder = tmp_path / "policies"
     folder.mkdir()
-    for path in (repo_root / "policies").rglob("*"):
-        target = folder / path.relative_to(repo_root / "policies")
+    for path in DEMO_POLICIES.rglob("*"):
+        target = folder / path.relative_to(DEMO_POLICIES)
         if path.is_dir():
             target.mkdir(exist_ok=True)
         else:
@@ -250,8 +249,8 @@ def _policies_with(
         ),
     ],
 )
-def test_datamap_money_and_key_errors_name_file_and_line(tmp_path, repo_root, old, new, message):
-    folder = _policies_with(tmp_path, repo_root, old, new)
+def test_datamap_money_and_key_errors_name_file_and_line(tmp_path, old, new, message):
+    folder = _policies_with(tmp_path, old, new)
     with pytest.raises(PolicyError) as caught:
         load_policies(folder)
     text = str(caught.value)
@@ -261,8 +260,8 @@ def test_datamap_money_and_key_errors_name_file_and_line(tmp_path, repo_root, ol
     assert new.split(":")[0].strip() in wanted or "human_key" in wanted or "fields" in wanted
 
 
-def test_recipients_load_with_cross_border_transfers_flagged(repo_root):
-    recipients = {r.code: r for r in load_policies(repo_root / "policies").recipients}
+def test_recipients_load_with_cross_border_transfers_flagged():
+    recipients = {r.code: r for r in load_policies(DEMO_POLICIES).recipients}
     assert {
         "sellers",
         "carriers",
@@ -283,8 +282,8 @@ def test_recipients_load_with_cross_border_transfers_flagged(repo_root):
         ("    contact: 95338 / sf-express.com\n", "", "contact: Missing data"),
     ],
 )
-def test_recipients_errors_name_file_and_line(tmp_path, repo_root, old, new, message):
-    folder = _policies_with(tmp_path, repo_root, old, new, file="recipients.yaml")
+def test_recipients_errors_name_file_and_line(tmp_path, old, new, message):
+    folder = _policies_with(tmp_path, old, new, file="recipients.yaml")
     with pytest.raises(PolicyError) as caught:
         load_policies(folder)
     text = str(caught.value)

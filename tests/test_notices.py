@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from exports.worker import run_pending as build_exports
 from privacy_service import jobs
 from privacy_service.app import create_app
-from privacy_service.config import ConfigError
+from privacy_service.config import DEMO_POLICIES, ConfigError
 from privacy_service.demo import seed
 from privacy_service.demo import shop_schema as shop
 from privacy_service.requests import extension, staff
@@ -259,11 +259,11 @@ def test_export_ready_then_about_to_expire(shop_db, verified, smtp, rt, session)
     assert jobs.warn_expiring_exports(session, rt) == 0, "once"
 
 
-def test_templates_are_editable_and_checked_at_start_up(make_app, repo_root, tmp_path):
+def test_templates_are_editable_and_checked_at_start_up(make_app, tmp_path):
     import shutil
 
     policies = tmp_path / "policies"
-    shutil.copytree(repo_root / "policies", policies)
+    shutil.copytree(DEMO_POLICIES, policies)
     (policies / "notices").mkdir(exist_ok=True)
     (policies / "notices" / "verified.en.txt").write_text(
         "Subject: Verified {{ request_id }}\nHello {{ no_such_value }}\n", encoding="utf-8"

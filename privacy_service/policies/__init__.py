@@ -11,7 +11,7 @@ import dataclasses
 from pathlib import Path
 
 from privacy_service.calendar import WorkingCalendar
-from privacy_service.config import Settings
+from privacy_service.config import DEMO_POLICIES, PACKAGE_DIR, Settings
 from privacy_service.policies._base import PolicyError
 from privacy_service.policies.calendar import load_calendar
 from privacy_service.policies.categories import Category, load_categories, load_labels
@@ -44,8 +44,9 @@ class Policies:
         return self.labels.get(field, {"zh-CN": field, "en": field})
 
 
-SHIPPED_POLICIES = Path(__file__).resolve().parents[2] / "policies"
-POLICY_DEFAULTS = Path(__file__).resolve().parents[1] / "policy_defaults"
+# The demo shop's folder; its categories, request policies, labels and calendar serve any shop.
+SHIPPED_POLICIES = DEMO_POLICIES
+POLICY_DEFAULTS = PACKAGE_DIR / "policy_defaults"
 # Files an operator may leave out: where the fallback comes from. The shipped erasure and
 # retention policies name the demo's tables, so an operator's shop gets neutral ones instead.
 OPTIONAL_FILES = {
@@ -62,7 +63,8 @@ def policy_folders(policies_dir: str | Path) -> tuple[dict[str, Path], list[str]
     """Where each policy file is read from, and which files fell back to a default.
 
     ``datamap.yaml`` is always the operator's; any other file missing from their folder comes
-    from the shipped defaults (``policies/``, or neutral erasure and retention policies).
+    from the shipped defaults (the demo shop's ``demo_policies/``, or the neutral erasure and
+    retention policies of ``policy_defaults/``).
     """
     folder = Path(policies_dir)
     where, fallbacks = {}, []
