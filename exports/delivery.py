@@ -12,6 +12,7 @@ from privacy_service import audit
 from privacy_service.crypto.stream import open_sealed, owner_of
 from privacy_service.db import utcnow
 from privacy_service.errors import Conflict, Gone
+from privacy_service.requests.behalf import ACCEPTED, requester_of
 from privacy_service.requests.models import DataRequest, ExportArchive
 
 
@@ -27,8 +28,6 @@ def download(
     if request.on_behalf:
         # Never before the team accepted the requester's evidence (the archive is only queued on
         # approval; this holds even if one were built some other way).
-        from privacy_service.requests.behalf import ACCEPTED, requester_of
-
         requester = requester_of(session, request)
         if requester is None or requester.evidence_status != ACCEPTED:
             raise Conflict(

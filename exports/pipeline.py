@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from exports.documents import HTML_MAX_ROWS
 from exports.formats import CsvMember, JsonMember
-from privacy_service.crypto.stream import open_sealed, owner_of
+from privacy_service.crypto.stream import SealedWriter, open_sealed, owner_of
 
 SPOOL_MEMORY = 8 << 20
 QUEUE_CHUNKS = 16
@@ -55,9 +55,6 @@ class Spool:
             self.size += len(data)
             return
         if self.sealed is None:
-            # Imported here: privacy_service's package imports the export worker (a cycle).
-            from privacy_service.crypto.stream import SealedWriter
-
             self.file = tempfile.TemporaryFile(prefix="export-spool-")  # noqa: SIM115 - closed in chunks()/close()
             self.aead = AESGCM(AESGCM.generate_key(bit_length=256))
             self.sealed = SealedWriter(self.file, self.aead, str(uuid.uuid4()), name="spool")

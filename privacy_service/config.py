@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from limits import parse_many
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 # The source checkout (or, installed, the folder above site-packages' privacy_service/): only
 # the default instance folder is placed here; nothing the service runs on is read from it.
@@ -231,8 +233,6 @@ class Settings:
 
 
 def _ratelimit_problems(settings: Settings) -> list[str]:
-    from limits import parse_many
-
     problems = []
     for field in dataclasses.fields(settings):
         name = field.name

@@ -15,15 +15,27 @@ import os
 import socket
 from collections.abc import Callable
 
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import String, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from privacy_service import audit
+from exports import worker as export_worker
+from privacy_service import audit, notices
+from privacy_service.calendar import receipt_day
 from privacy_service.db import Base, UTCDateTime, utcnow
+from privacy_service.notices.outcomes import beijing
+from privacy_service.recovery import recover_abandoned
 from privacy_service.requests import deadlines, lifecycle
-from privacy_service.requests.models import DataRequest, purge_idempotency_records
+from privacy_service.requests.models import DataRequest, ExportArchive, purge_idempotency_records
 from privacy_service.runtime import Runtime
+from privacy_service.tasks.sweeper import sweep
+from privacy_service.team import aggregates
+from retention import engine as retention_engine
+from retention.processor import end_cooling_off
 
 log = logging.getLogger(__name__)
 HOLDER = f"{socket.gethostname()}:{os.getpid()}"
@@ -137,39 +149,27 @@ def purge_idempotency_keys(session: Session, rt: Runtime) -> int:
 
 def expire_exports(session: Session, rt: Runtime) -> int:
     """Delete expired export archives and abandoned partial files."""
-    from exports.worker import expire
-
-    return expire(rt.export_deps())
+    return export_worker.expire(rt.export_deps())
 
 
 def end_cooling_offs(session: Session, rt: Runtime) -> int:
     """Closures whose cooling-off is over: checked again, then due (their task is enqueued)."""
-    from retention.processor import end_cooling_off
-
     return end_cooling_off(rt.erasure_deps(), session)
 
 
 def sweep_tasks(session: Session, rt: Runtime) -> int:
     """Enqueue open exports, erasures and lookups whose task went missing (``tasks.sweeper``)."""
-    from privacy_service.tasks.sweeper import sweep
-
     return sweep(rt, rt.queue) if rt.queue is not None else 0
 
 
 def retention_pass(session: Session, rt: Runtime) -> int:
     """The nightly purge under ``policies/retention.yaml``; returns rows removed."""
-    from retention.engine import run
-
-    record = run(rt.collector(), rt.policies, session)
+    record = retention_engine.run(rt.collector(), rt.policies, session)
     return sum(sum(tables.values()) for tables in record.counts.values())
 
 
 def warn_expiring_exports(session: Session, rt: Runtime) -> int:
     """Tell customers whose export expires within a day and still has downloads left (once)."""
-    from privacy_service import notices
-    from privacy_service.notices.outcomes import beijing
-    from privacy_service.requests.models import ExportArchive
-
     now = utcnow()
     due = session.scalars(
         select(ExportArchive)
@@ -198,15 +198,11 @@ def warn_expiring_exports(session: Session, rt: Runtime) -> int:
 
 def close_abandoned_runs(session: Session, rt: Runtime) -> int:
     """Purge runs and key rotations whose process died become ``interrupted`` (audited)."""
-    from privacy_service.recovery import recover_abandoned
-
     return sum(recover_abandoned(session, rt.collector()).values())
 
 
 def remind_deadlines(session: Session, rt: Runtime) -> int:
     """Tell the privacy team which open requests are overdue or due within 3 working days."""
-    from privacy_service.calendar import receipt_day
-
     today = receipt_day(utcnow())
     calendar = rt.policies.calendar
     soon, overdue = [], []
@@ -253,16 +249,12 @@ def verify_audit_chain(session: Session, rt: Runtime) -> int:
 
 def refresh_reports(session: Session, rt: Runtime) -> int:
     """Bring the reports' per-day figures up to date (the days touched since the last run)."""
-    from privacy_service.team import aggregates
-
     done = aggregates.refresh(session, rt.policies.calendar)
     return done.received_days + done.closed_days
 
 
 def rebuild_reports(session: Session, rt: Runtime) -> int:
     """Recompute every day of the reports' figures (catches what a refresh could not see)."""
-    from privacy_service.team import aggregates
-
     done = aggregates.refresh(session, rt.policies.calendar, full=True)
     return done.received_days + done.closed_days
 
@@ -345,9 +337,6 @@ ANCHOR = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
 
 def trigger_for(spec: JobSpec, timezone):
     """The APScheduler trigger of ``spec``: the same fire times in every process."""
-    from apscheduler.triggers.cron import CronTrigger
-    from apscheduler.triggers.interval import IntervalTrigger
-
     if spec.trigger == "cron":
         return CronTrigger(timezone=timezone, **spec.trigger_args)
     return IntervalTrigger(timezone=timezone, start_date=ANCHOR, **spec.trigger_args)
@@ -358,9 +347,6 @@ def start_scheduler(rt: Runtime, *, blocking: bool = False):
 
     In the background of the web process (``make run``), or blocking (``privacy scheduler``).
     """
-    from apscheduler.schedulers.background import BackgroundScheduler
-    from apscheduler.schedulers.blocking import BlockingScheduler
-
     kind = BlockingScheduler if blocking else BackgroundScheduler
     scheduler = kind(timezone=rt.settings.timezone)
     for spec in JOBS:

@@ -13,10 +13,11 @@ import re
 import warnings
 from collections.abc import Mapping
 
-from sqlalchemy import inspect, text
+from sqlalchemy import Column, MetaData, String, Table, inspect, text
 from sqlalchemy.engine import Engine
 
 from privacy_service.datamap.http_source import HttpSourceError
+from privacy_service.datamap.lookup import lookup_expression
 from privacy_service.policies.datamap import DataMap, SourceSpec
 
 
@@ -111,8 +112,6 @@ def advice(datamap: DataMap, engines: Mapping[str, Engine]) -> list[str]:
 
 
 def _index_advice(source: SourceSpec, engine: Engine) -> list[str]:
-    from privacy_service.datamap.lookup import lookup_expression
-
     table = source.identity_table
     with engine.connect() as conn:
         firsts = _first_keys(conn, table)
@@ -151,8 +150,6 @@ def _index_advice(source: SourceSpec, engine: Engine) -> list[str]:
 
 
 def _bare(table: str, column: str):
-    from sqlalchemy import Column, MetaData, String, Table
-
     return Table(table, MetaData(), Column(column, String))
 
 

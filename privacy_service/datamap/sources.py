@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError
@@ -47,8 +48,6 @@ def source_url(source: SourceSpec, settings, environ: Mapping[str, str] | None =
 def _instance_folder(url: str, settings) -> None:
     # The development defaults (sqlite:///instance/shop.db, support.db) live in instance/,
     # which may not exist yet; any other missing folder is the operator's to fix (and says so).
-    from pathlib import Path
-
     instance = Path(settings.instance_dir)
     if url.startswith("sqlite:///") and Path(url[len("sqlite:///") :]).parent == instance:
         instance.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -16,7 +16,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from privacy_service import audit
+from privacy_service.datamap.http_source import HttpSourceError
 from privacy_service.db import ID, Base, UTCDateTime, utcnow
+from privacy_service.errors import Conflict
 
 STARTED, DONE, FAILED, NOT_APPLICABLE = "started", "done", "failed", "not_applicable"
 SETTLED = (DONE, NOT_APPLICABLE)
@@ -123,8 +125,6 @@ def retry_now(session: Session, request, *, actor: str) -> list[str]:
     Only while the request is in progress and no pass is running (a step ``started``: two
     passes at once could both write). Returns the sources to be retried; audited. Caller commits.
     """
-    from privacy_service.errors import Conflict
-
     current = [s for s in for_request(session, request.id) if s.action != "lookup"]
     if request.status != "in_progress" or not any(s.status == FAILED for s in current):
         raise Conflict("Nothing to retry: no source of this request has failed.", slug="no-retry")
@@ -247,8 +247,6 @@ class Tally:
                     session, request_id, source, action
                 )
                 failed(session, request_id, source, action, exc)
-                from privacy_service.datamap.http_source import HttpSourceError
-
                 if isinstance(exc, SQLAlchemyError | HttpSourceError):
                     # The source's database failed, not the export: retry it later, without
                     # using up the export's attempts.
