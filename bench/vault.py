@@ -277,7 +277,7 @@ def open_steps(vault, session, envelopes, row_ids, aead_of, aads, n=200_000) -> 
         ),
         ("+ slicing the envelope", sliced),
         ("+ AAD f-string/encode, decode", aad_decode),
-        ("+ _DekCache.get per value", cached),
+        ("+ DataKeyCache.get per value", cached),
         (
             "vault.open (call, checks)",
             lambda: [open_(session, e, TABLE, COLUMN, r) for e, r in z(envelopes, row_ids)],

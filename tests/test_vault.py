@@ -9,6 +9,7 @@ from sqlalchemy import select, text, update
 
 from privacy_service import audit
 from privacy_service.crypto import DecryptionError, Vault, current_vault, install_vault
+from privacy_service.crypto.dek_cache import DataKeyCache
 from privacy_service.crypto.keyring import KeyMaterialError, KeyRing, parse_keks
 from privacy_service.crypto.keystore import DataKey, KeyVersion
 from privacy_service.crypto.normalize import (
@@ -334,13 +335,11 @@ def test_retired_version_cannot_be_used_and_busy_version_cannot_be_retired(two, 
 
 
 def test_cache_is_bounded():
-    from privacy_service.crypto.vault import _DekCache
-
-    cache = _DekCache(size=3, seconds=60)
+    cache = DataKeyCache(size=3, seconds=60)
     for i in range(5):
         cache.put(bytes([i]) * 16, object())
     assert cache.get(bytes([0]) * 16) is None and cache.get(bytes([4]) * 16) is not None
-    expired = _DekCache(size=3, seconds=-1)
+    expired = DataKeyCache(size=3, seconds=-1)
     expired.put(b"x" * 16, object())
     assert expired.get(b"x" * 16) is None
 

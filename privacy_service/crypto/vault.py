@@ -8,30 +8,28 @@ The owner is the data subject (or, for a request from someone who is not a custo
 Its data key (DEK) is stored wrapped by a KEK version in ``data_keys``; the wrap's associated data
 is the owner id, so a wrapped key moved to another owner does not unwrap. A field's associated
 data is ``table/column/row id``, so a value copied to another row or column fails to open.
-Unwrapped DEKs are cached per process (LRU with a time limit); keys minted in a transaction
+Unwrapped DEKs are cached per process (``dek_cache.py``); keys minted in a transaction
 reach the cache only when it commits.
 """
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import hmac
 import os
-import threading
 import time
 import uuid
 from collections.abc import Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import event, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, scoped_session
 
+from privacy_service.crypto import keystore
+from privacy_service.crypto.dek_cache import DataKeyCache
 from privacy_service.crypto.keyring import KeyMaterialError, KeyRing
-from privacy_service.crypto.keystore import ACTIVE, DECRYPT_ONLY, RETIRED, DataKey, KeyVersion
+from privacy_service.crypto.keystore import RETIRED, DataKey, KeyVersion
 from privacy_service.crypto.normalize import normalize
 from privacy_service.db import utcnow
 
@@ -47,38 +45,6 @@ class DecryptionError(Exception):
 
 class SubjectErased(DecryptionError):
     """The owner's data key was destroyed (crypto-shredded); nothing under it can be read."""
-
-
-class _DekCache:
-    """A bounded LRU of unwrapped data keys that forgets entries after ``seconds``."""
-
-    def __init__(self, size: int, seconds: float):
-        self.size, self.seconds = size, seconds
-        self._items: collections.OrderedDict[bytes, tuple[AESGCM, float]] = (
-            collections.OrderedDict()
-        )
-        self._lock = threading.Lock()
-
-    def get(self, owner: bytes) -> AESGCM | None:
-        item = self._items.get(owner)
-        if item is None or item[1] < time.monotonic():
-            return None
-        return item[0]
-
-    def put(self, owner: bytes, aead: AESGCM) -> None:
-        with self._lock:
-            self._items[owner] = (aead, time.monotonic() + self.seconds)
-            self._items.move_to_end(owner)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-    def evict(self, owner: bytes) -> None:
-        with self._lock:
-            self._items.pop(owner, None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
 
 
 def _real(session: Session) -> Session:
@@ -99,7 +65,7 @@ class Vault:
         self._ring = ring
         self._reload = reload
         self._keks = {v: AESGCM(k) for v, k in ring.keks.items()}
-        self._cache = _DekCache(cache_size, cache_seconds)
+        self._cache = DataKeyCache(cache_size, cache_seconds)
         self._checked_fingerprints = False
 
     @property
@@ -146,7 +112,7 @@ class Vault:
             raise DecryptionError("not an envelope of a known format")
         owner = envelope[1:17]
         # The cache hit inlined: this is the hot path of every decrypted field.
-        item = self._cache._items.get(owner)
+        item = self._cache.entries.get(owner)
         if item is not None and item[1] >= time.monotonic():
             aead = item[0]
         else:
@@ -278,13 +244,13 @@ class Vault:
         """The KEK version new data keys are wrapped with, as the database records it."""
         session = _real(session)
         self._register_versions(session)
-        version = session.scalar(select(KeyVersion.version).where(KeyVersion.status == ACTIVE))
+        version = keystore.active_version(session)
         if version is None:
             # Another thread registered the versions in a transaction we cannot see (or that
             # rolled back): register again here; ON CONFLICT waits for it to settle.
             with session.no_autoflush:
-                self._register_missing(session)
-            version = session.scalar(select(KeyVersion.version).where(KeyVersion.status == ACTIVE))
+                keystore.register_versions(session, self._ring)
+            version = keystore.active_version(session)
         if version is None:
             raise KeyMaterialError("no active key version in key_versions")
         return version
@@ -294,35 +260,8 @@ class Vault:
         if self._checked_fingerprints:
             return
         with session.no_autoflush:
-            self._register_missing(session)
+            keystore.register_versions(session, self._ring)
         self._checked_fingerprints = True
-
-    def _register_missing(self, session: Session) -> None:
-        known = {v.version: v for v in session.scalars(select(KeyVersion))}
-        for version in sorted(self._ring.keks):
-            fingerprint = self._ring.fingerprint(version)
-            if version in known:
-                if not hmac.compare_digest(known[version].fingerprint, fingerprint):
-                    raise KeyMaterialError(
-                        f"key version {version} in PRIVACY_KEYS is not the key this database uses"
-                    )
-                continue
-            first = not known and version == self._ring.default_active
-            # ON CONFLICT DO NOTHING: another process may register it at the same moment; a
-            # savepoint would flush the half-built row that is being sealed.
-            dialect = session.get_bind().dialect.name
-            insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-            session.execute(
-                insert(KeyVersion)
-                .values(
-                    version=version,
-                    status=ACTIVE if first else DECRYPT_ONLY,
-                    fingerprint=fingerprint,
-                    created_at=utcnow(),
-                    activated_at=utcnow() if first else None,
-                )
-                .on_conflict_do_nothing(index_elements=["version"])
-            )
 
     def activate(self, session: Session, version: int) -> None:
         """Make ``version`` the active KEK; the previous one becomes decrypt-only."""
@@ -332,15 +271,7 @@ class Vault:
             raise KeyMaterialError(f"key version {version} is not in the key ring")
         self._checked_fingerprints = False
         self._register_versions(session)
-        session = _real(session)
-        session.execute(
-            update(KeyVersion).where(KeyVersion.status == ACTIVE).values(status=DECRYPT_ONLY)
-        )
-        session.execute(
-            update(KeyVersion)
-            .where(KeyVersion.version == version)
-            .values(status=ACTIVE, activated_at=utcnow())
-        )
+        keystore.set_active(_real(session), version)
 
     def shred(self, session: Session, owner_id: str) -> bool:
         """Destroy the owner's data key, leaving an erasure marker; False if it had none."""
