@@ -74,7 +74,7 @@ EXPIRED = env_num("BENCH_RETENTION_EXPIRED", 1_000_000)
 CUSTOMERS = env_num("BENCH_RETENTION_CUSTOMERS", 1000)
 BATCH = env_num("BENCH_RETENTION_BATCH", 5000)
 IDLE = env_num("BENCH_RETENTION_IDLE", 10.0, float)
-# Two orders each: demo.generate's writer flushes order_items (written before their order) once
+# Two orders each: demo.bulk's BatchWriter flushes order_items (written before their order) once
 # 5,000 are buffered, before the order itself, so a seed with more than ~5,000 items fails on
 # the foreign key. The orders only matter to the other rules here.
 ORDERS = 2

@@ -21,7 +21,8 @@ from privacy_service import audit
 from privacy_service.db import Base
 from privacy_service.demo import shop_schema as shop
 from privacy_service.demo import support_desk
-from privacy_service.demo.generate import DEMO, Customer, make_customers, seed_shop
+from privacy_service.demo.generate import seed_shop
+from privacy_service.demo.people import DEMO, Customer, make_customers
 from privacy_service.policies import SHIPPED_POLICIES
 from privacy_service.subjects import identity
 from privacy_service.subjects.directory import register

@@ -1,7 +1,7 @@
-"""Deterministic, realistic demo-shop data: Chinese names, phones, addresses, 3+ years of orders.
+"""Deterministic, realistic demo-shop data: addresses, 3+ years of orders, browsing.
 
-The same ``seed`` and ``now`` always give the same rows. Rows are written in batches (COPY on
-PostgreSQL for the big browsing table), so a million rows take seconds, not minutes.
+The same ``seed`` and ``now`` always give the same rows. The customers come from ``people.py``;
+``bulk.py`` writes the rows in batches (COPY on PostgreSQL for the big browsing table).
 """
 
 from __future__ import annotations
@@ -11,17 +11,13 @@ import datetime as dt
 import random
 from collections.abc import Callable, Iterator
 
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import Table
 from sqlalchemy.engine import Engine
 
-from privacy_service.crypto.normalize import id_check_character
 from privacy_service.demo import shop_schema as shop
+from privacy_service.demo.bulk import BatchWriter, reset_sequences, write_browsing
+from privacy_service.demo.people import GIVEN, SURNAMES, Customer
 
-SURNAMES = (
-    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁"
-    "谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢"
-)
-GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华志婷雪梅丹玲浩宇欣怡涵萱俊"
 PLACES = [
     ("北京市", "北京市", ["朝阳区", "海淀区", "东城区", "西城区"], "100"),
     ("上海市", "上海市", ["浦东新区", "徐汇区", "长宁区", "静安区"], "200"),
@@ -30,17 +26,6 @@ PLACES = [
     ("浙江省", "杭州市", ["西湖区", "拱墅区", "滨江区"], "310"),
     ("四川省", "成都市", ["武侯区", "锦江区", "高新区"], "610"),
     ("江苏省", "南京市", ["鼓楼区", "玄武区", "建邺区"], "210"),
-]
-ID_REGIONS = [
-    "110105",
-    "110108",
-    "310104",
-    "310115",
-    "440106",
-    "440305",
-    "330106",
-    "510107",
-    "320106",
 ]
 STREETS = ["建国路", "中山路", "人民路", "解放路", "和平街", "长江路", "滨河大道", "科技园路"]
 PRODUCTS = [
@@ -56,19 +41,6 @@ PRODUCTS = [
     ("SKU-NUTS-10", "每日坚果礼盒 750g", 12800, False),
 ]
 SEARCHES = ["奶粉", "面霜 保湿", "维生素", "红酒 礼盒", "普洱", "大米 五常", "手提包 真皮", "袜子"]
-DEMO = {"email": "demo@example.com", "phone": "13800138000", "name": "张伟"}
-
-
-@dataclasses.dataclass
-class Customer:
-    """One generated customer (before any row is written)."""
-
-    id: int
-    email: str
-    phone: str
-    name: str
-    id_number: str | None = None
-    identity_document_id: str | None = None
 
 
 @dataclasses.dataclass
@@ -77,55 +49,6 @@ class SeedResult:
 
     customers: list[Customer]
     rows: dict[str, int]
-
-
-def _id_number(rng: random.Random) -> str:
-    birth = dt.date(1970, 1, 1) + dt.timedelta(days=rng.randrange(365 * 32))
-    first17 = f"{rng.choice(ID_REGIONS)}{birth:%Y%m%d}{rng.randrange(1000):03d}"
-    return first17 + id_check_character(first17)
-
-
-def make_customers(count: int, rng: random.Random) -> list[Customer]:
-    """Customer 1 is always the demo customer; the rest are random but deterministic."""
-    out = [Customer(1, DEMO["email"], DEMO["phone"], DEMO["name"], _id_number(rng))]
-    for i in range(2, count + 1):
-        name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
-        phone = f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}"
-        has_customs = rng.random() < 0.6
-        out.append(
-            Customer(
-                i, f"user{i}@example.net", phone, name, _id_number(rng) if has_customs else None
-            )
-        )
-    return out
-
-
-class _Writer:
-    """Buffers rows per table and writes them in batches."""
-
-    def __init__(self, engine: Engine, batch: int = 5000):
-        self.engine = engine
-        self.batch = batch
-        self.buffers: dict[str, list[dict]] = {}
-        self.counts: dict[str, int] = {}
-
-    def add(self, table: Table, row: dict) -> None:
-        buf = self.buffers.setdefault(table.name, [])
-        buf.append(row)
-        if len(buf) >= self.batch:
-            self.flush_all()  # parents too, so foreign keys always hold
-
-    def flush(self, table: Table) -> None:
-        rows = self.buffers.pop(table.name, [])
-        if rows:
-            with self.engine.begin() as conn:
-                conn.execute(table.insert(), rows)
-            self.counts[table.name] = self.counts.get(table.name, 0) + len(rows)
-
-    def flush_all(self) -> None:
-        # Parents before children (foreign keys).
-        for table in shop.metadata.sorted_tables:
-            self.flush(table)
 
 
 def seed_shop(
@@ -143,7 +66,7 @@ def seed_shop(
 
     ``id_start`` gives each table's highest id already present (growing a seeded shop).
     """
-    writer = _Writer(engine)
+    writer = BatchWriter(engine)
     ids = {name: (id_start or {}).get(name, 0) for name in shop.metadata.tables}
 
     def next_id(table: Table) -> int:
@@ -156,10 +79,10 @@ def seed_shop(
             progress(1)
     writer.flush_all()
     counts = dict(writer.counts)
-    counts["browsing_events"] = _browsing(
-        engine, customers, rng, now, browsing_per_customer, ids["browsing_events"]
+    counts["browsing_events"] = write_browsing(
+        engine, _browsing_rows(customers, rng, now, browsing_per_customer, ids["browsing_events"])
     )
-    _reset_sequences(engine)
+    reset_sequences(engine)
     return counts
 
 
@@ -443,6 +366,7 @@ def _order(writer, next_id, c, rng, now, k, n_orders, address_text, demo):
 
 
 def _browsing_rows(customers, rng, now, per_customer, first_id: int = 0) -> Iterator[tuple]:
+    # Tuples in bulk.BROWSING_COLUMNS order: a million of them cost less than dicts.
     row_id = first_id
     for c in customers:
         for _ in range(per_customer):
@@ -452,51 +376,3 @@ def _browsing_rows(customers, rng, now, per_customer, first_id: int = 0) -> Iter
             query = rng.choice(SEARCHES) if kind == "search" else None
             at = now - dt.timedelta(seconds=rng.randrange(3 * 365 * 86400))
             yield (row_id, c.id, kind, query, sku, f"dev-{c.id:08x}", at)
-
-
-def _browsing(engine: Engine, customers, rng, now, per_customer: int, first_id: int = 0) -> int:
-    columns = ("id", "customer_id", "kind", "query", "sku", "device_id", "occurred_at")
-    rows = _browsing_rows(customers, rng, now, per_customer, first_id)
-    count = 0
-    if engine.dialect.name == "postgresql":
-        raw = engine.raw_connection()
-        try:
-            with (
-                raw.cursor() as cur,
-                cur.copy(f"COPY browsing_events ({', '.join(columns)}) FROM STDIN") as copy,
-            ):
-                for row in rows:
-                    copy.write_row(row)
-                    count += 1
-            raw.commit()
-        finally:
-            raw.close()
-        return count
-    batch: list[dict] = []
-    with engine.begin() as conn:
-        for row in rows:
-            batch.append(dict(zip(columns, row, strict=True)))
-            if len(batch) >= 20_000:
-                conn.execute(shop.browsing_events.insert(), batch)
-                count += len(batch)
-                batch.clear()
-        if batch:
-            conn.execute(shop.browsing_events.insert(), batch)
-            count += len(batch)
-    return count
-
-
-def _reset_sequences(engine: Engine) -> None:
-    # Ids were assigned here; let the shop's own inserts continue after them.
-    if engine.dialect.name != "postgresql":
-        return
-    with engine.begin() as conn:
-        for table in shop.metadata.sorted_tables:
-            if "id" not in table.c:
-                continue
-            top = conn.execute(select(func.max(table.c.id))).scalar() or 0
-            if top:
-                conn.execute(
-                    text("SELECT setval(pg_get_serial_sequence(:t, 'id'), :top)"),
-                    {"t": table.name, "top": top},
-                )
