@@ -7,6 +7,7 @@ import datetime as dt
 import click
 from flask.cli import AppGroup
 
+from privacy_service.cli.common import committing
 from privacy_service.requests.deadlines import recompute_provisional
 from privacy_service.web.context import runtime
 
@@ -49,9 +50,6 @@ def calendar_years():
 @calendar.command("recompute")
 def calendar_recompute():
     """Recompute provisional deadlines now (after adding a year under policies/calendar/)."""
-    rt = runtime()
-
-    session = rt.db.session
-    changed = recompute_provisional(session, rt.policies)
-    session.commit()
+    with committing() as session:
+        changed = recompute_provisional(session, runtime().policies)
     click.echo(f"{changed} deadline(s) recomputed")

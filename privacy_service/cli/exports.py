@@ -6,6 +6,7 @@ import click
 from flask.cli import AppGroup
 
 from exports.worker import run_pending
+from privacy_service.cli.common import committing
 from privacy_service.errors import Problem
 from privacy_service.requests.models import DataRequest
 from privacy_service.tasks import failures
@@ -29,13 +30,14 @@ def exports_build(limit):
 @click.argument("request_id")
 def exports_retry(request_id):
     """Queue a failed export again (after fixing the cause)."""
-    session = runtime().db.session
-    request = session.get(DataRequest, request_id)
-    try:
-        if request is None:
-            raise click.ClickException("no failed export for that request")
-        failures.retry(session, request, actor="cli")
-    except Problem as exc:
-        raise click.ClickException("no failed export for that request") from exc
-    session.commit()
+    with committing() as session:
+        request = session.get(DataRequest, request_id)
+        try:
+            if request is None:
+                raise click.ClickException("no failed export for that request")
+            failures.retry(session, request, actor="cli")
+        except Problem as exc:
+            # Whatever the reason (not failed, or no export at all), the operator's answer is
+            # the same.
+            raise click.ClickException("no failed export for that request") from exc
     click.echo("queued")

@@ -8,7 +8,7 @@ import click
 from flask.cli import AppGroup
 
 from privacy_service import holds
-from privacy_service.cli.staff import deciding_actor
+from privacy_service.cli.common import by_option, committing, deciding_actor
 from privacy_service.subjects.directory import find_by_contact
 from privacy_service.web.context import runtime
 
@@ -24,7 +24,7 @@ def holds_group():
 @click.option("--category", default=None, help="One category; all when omitted.")
 @click.option("--reason", required=True, help="Internal reason (never shown to the customer).")
 @click.option("--until", "until", required=True, type=click.DateTime(formats=["%Y-%m-%d"]))
-@click.option("--by", "actor", required=True)
+@by_option
 def holds_set(email, phone, category, reason, until, actor):
     """Place a legal hold: deletion and closure keep what it covers."""
     rt = runtime()
@@ -36,9 +36,9 @@ def holds_set(email, phone, category, reason, until, actor):
     subject = find_by_contact(rt.db.session, "email" if email else "phone", email or phone)
     if subject is None:
         raise click.ClickException("no such customer")
-    try:
+    with committing(holds.UnknownCategory) as session:
         hold = holds.place(
-            rt.db.session,
+            session,
             subject_id=subject.id,
             category=category,
             reason=reason,
@@ -46,19 +46,15 @@ def holds_set(email, phone, category, reason, until, actor):
             actor=by,
             categories=rt.policies.categories,
         )
-    except holds.UnknownCategory as exc:
-        raise click.ClickException(str(exc)) from exc
-    rt.db.session.commit()
     click.echo(f"hold {hold.id} placed until {hold.until}")
 
 
 @holds_group.command("release")
 @click.argument("hold_id")
-@click.option("--by", "actor", required=True)
+@by_option
 def holds_release(hold_id, actor):
     """End a hold."""
-    rt = runtime()
-    if holds.release(rt.db.session, hold_id, actor=deciding_actor(actor)) is None:
-        raise click.ClickException("no such hold")
-    rt.db.session.commit()
+    with committing() as session:
+        if holds.release(session, hold_id, actor=deciding_actor(actor)) is None:
+            raise click.ClickException("no such hold")
     click.echo("released")

@@ -6,6 +6,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
+from privacy_service.cli.common import committing
 from privacy_service.crypto.keyring import KeyMaterialError
 from privacy_service.crypto.keystore import DataKey, KeyVersion
 from privacy_service.keys import rotation as rotations
@@ -86,10 +87,6 @@ def keys_rotate(version, batch):
 @click.confirmation_option(prompt="Retire this key version? Its data keys must all be re-wrapped.")
 def keys_retire(version):
     """Retire a KEK version no data key uses any more (then remove it from PRIVACY_KEYS)."""
-    session = runtime().db.session
-    try:
+    with committing(KeyMaterialError) as session:
         retire(session, version, actor="cli")
-    except KeyMaterialError as exc:
-        raise click.ClickException(str(exc)) from exc
-    session.commit()
     click.echo(f"key version {version} retired; remove it from the key ring")

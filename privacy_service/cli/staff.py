@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import click
 from flask.cli import AppGroup
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from privacy_service.cli.common import committing
 from privacy_service.team import accounts
 from privacy_service.team.accounts import ROLES, StaffUser
 from privacy_service.web.context import runtime
 
 CLI = "cli"  # the audit actor of an operator at the terminal
+password_option = click.password_option(help="At least 12 characters (prompted when omitted).")
 
 
 @click.group("staff", cls=AppGroup)
@@ -28,82 +32,71 @@ def member_by_email(email: str) -> StaffUser:
     return user
 
 
-def deciding_actor(email: str) -> str:
-    """The audit actor of a staff account named by its e-mail (decisions need a real member)."""
-    member = accounts.by_email(runtime().db.session, email)
-    if member is None or member.disabled_at is not None:
-        raise click.ClickException(
-            f"--by must be the e-mail of an active staff account; {email!r} is not one "
-            "(see 'privacy staff list', or create it with 'privacy staff create')"
-        )
-    if member.role not in ("agent", "admin"):
-        raise click.ClickException(f"{member.email} is an auditor and cannot decide requests")
-    return f"staff:{member.id}"
+def account_command(name: str) -> Callable[[Callable[..., str]], click.Command]:
+    """A ``privacy staff NAME --email ...`` command on one member's account.
 
+    The decorated function gets the session, the member and its own options, runs the account
+    operation and returns what to print; the change is committed in between (an operation's
+    ``ValueError`` is printed instead, and nothing is kept).
+    """
 
-def _apply(email: str, operation: Callable, *args, **kwargs):
-    """Run one account operation on the member named by ``email`` and commit it."""
-    session = runtime().db.session
-    member = member_by_email(email)
-    try:
-        result = operation(session, member, *args, actor=CLI, **kwargs)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    session.commit()
-    return member, result
+    def register(body: Callable[..., str]) -> click.Command:
+        @staff_group.command(name)
+        @click.option("--email", required=True)
+        @functools.wraps(body)
+        def command(email, **options):
+            with committing(ValueError) as session:
+                done = body(session, member_by_email(email), **options)
+            click.echo(done)
+
+        return command
+
+    return register
 
 
 @staff_group.command("create")
 @click.option("--email", required=True)
 @click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--totp", is_flag=True, help="Enrol an authenticator app (second factor).")
-@click.password_option(help="At least 12 characters (prompted when omitted).")
+@password_option
 def staff_create(email, role, totp, password):
     """Create a staff account (passwords are stored as Argon2id hashes)."""
-    session = runtime().db.session
-    try:
+    with committing(ValueError) as session:
         user = accounts.create(session, email=email, role=role, password=password, totp=totp)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-    session.commit()
     click.echo(f"staff account {user.email} ({role}) created; sign in at /staff/login")
     if totp:
         click.echo(f"add to the authenticator app: {accounts.enrolment_uri(user)}")
 
 
-@staff_group.command("set-role")
-@click.option("--email", required=True)
+@account_command("set-role")
 @click.option("--role", required=True, type=click.Choice(ROLES))
-def staff_set_role(email, role):
+def staff_set_role(session: Session, member: StaffUser, role: str) -> str:
     """Change a member's role; their sessions end at once."""
-    _apply(email, accounts.set_role, role)
-    click.echo(f"role changed to {role}; every session of the account ended")
+    accounts.set_role(session, member, role, actor=CLI)
+    return f"role changed to {role}; every session of the account ended"
 
 
-@staff_group.command("set-password")
-@click.option("--email", required=True)
-@click.password_option(help="At least 12 characters (prompted when omitted).")
-def staff_set_password(email, password):
+@account_command("set-password")
+@password_option
+def staff_set_password(session: Session, member: StaffUser, password: str) -> str:
     """Set a member's password; their sessions end at once."""
-    _apply(email, accounts.set_password, password)
-    click.echo("password changed; every session of the account ended")
+    accounts.set_password(session, member, password, actor=CLI)
+    return "password changed; every session of the account ended"
 
 
-@staff_group.command("lock")
-@click.option("--email", required=True)
+@account_command("lock")
 @click.option("--minutes", type=click.IntRange(1, 525_600), help="Default: until unlocked.")
-def staff_lock(email, minutes):
+def staff_lock(session: Session, member: StaffUser, minutes: int | None) -> str:
     """Lock an account (it cannot sign in); its sessions end at once."""
-    _apply(email, accounts.lock, minutes=minutes)
-    click.echo("account locked; every session of the account ended")
+    accounts.lock(session, member, minutes=minutes, actor=CLI)
+    return "account locked; every session of the account ended"
 
 
-@staff_group.command("unlock")
-@click.option("--email", required=True)
-def staff_unlock(email):
+@account_command("unlock")
+def staff_unlock(session: Session, member: StaffUser) -> str:
     """Lift a lock."""
-    _apply(email, accounts.unlock)
-    click.echo("account unlocked")
+    accounts.unlock(session, member, actor=CLI)
+    return "account unlocked"
 
 
 @staff_group.command("list")
@@ -115,33 +108,29 @@ def staff_list():
         click.echo(f"{m.email:40} {m.role:8} {tfa:7} {state}")
 
 
-@staff_group.command("disable")
-@click.option("--email", required=True)
-def staff_disable(email):
+@account_command("disable")
+def staff_disable(session: Session, member: StaffUser) -> str:
     """Disable an account (it cannot sign in; its sessions end at once)."""
-    member, _ = _apply(email, accounts.disable)
-    click.echo(f"{member.email} disabled")
+    accounts.disable(session, member, actor=CLI)
+    return f"{member.email} disabled"
 
 
-@staff_group.command("enable")
-@click.option("--email", required=True)
-def staff_enable(email):
+@account_command("enable")
+def staff_enable(session: Session, member: StaffUser) -> str:
     """Enable a disabled account again."""
-    member, _ = _apply(email, accounts.enable)
-    click.echo(f"{member.email} enabled")
+    accounts.enable(session, member, actor=CLI)
+    return f"{member.email} enabled"
 
 
-@staff_group.command("reset-2fa")
-@click.option("--email", required=True)
-def staff_reset_2fa(email):
+@account_command("reset-2fa")
+def staff_reset_2fa(session: Session, member: StaffUser) -> str:
     """Give a member a new authenticator secret (printed once) and end their sessions."""
-    _member, uri = _apply(email, accounts.reset_second_factor)
-    click.echo(f"add to the authenticator app: {uri}")
+    uri = accounts.reset_second_factor(session, member, actor=CLI)
+    return f"add to the authenticator app: {uri}"
 
 
-@staff_group.command("sign-out")
-@click.option("--email", required=True)
-def staff_sign_out(email):
+@account_command("sign-out")
+def staff_sign_out(session: Session, member: StaffUser) -> str:
     """End every open session of a member."""
-    member, _ = _apply(email, accounts.sign_out)
-    click.echo(f"{member.email}: sessions ended")
+    accounts.sign_out(session, member, actor=CLI)
+    return f"{member.email}: sessions ended"
