@@ -61,8 +61,9 @@ test: install system-deps
 test-fast: install
 	$(BIN)/python -m pytest -n $(JOBS) -m "not browser and not slow" $(PYTEST_ARGS)
 
+# bench/ is a package run from this folder; each benchmark also runs alone (python -m bench.queue).
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run
 
 # The crash matrix at length: CRASH_KILLS kills of each scenario (export, deletion, closure,
 # retention purge, key rotation) per backend, ROUNDS times with fresh random kill points.

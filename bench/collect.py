@@ -11,7 +11,7 @@ written with COPY on PostgreSQL), then, each in its own child process so peak me
    least half its rate.
 3. the collector over every category of the customer (browsing plus the small tables).
 
-Only prints figures; nothing depends on it. Run alone: ``.venv/bin/python bench/collect.py``.
+Only prints figures; nothing depends on it. Run alone: ``.venv/bin/python -m bench.collect``.
 
 Settings (environment): BENCH_COLLECT_ROWS (browsing rows per customer, 1000000),
 BENCH_COLLECT_CUSTOMERS (customers seeded, 2: the demo customer's rows sit among another's),
@@ -25,21 +25,32 @@ postgresql+psycopg://postgres@127.0.0.1:5432/postgres).
 from __future__ import annotations
 
 import base64
+import cProfile
 import gc
+import io
 import json
 import os
 import platform
+import pstats
 import resource
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import psycopg
 import sqlalchemy as sa
-from harness import each_backend, env_num
 from sqlalchemy.engine import make_url
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.harness import ROOT, bench_command, each_backend, env_num
+from privacy_service import demo, migrate
+from privacy_service.config import DEMO_POLICIES
+from privacy_service.crypto import KeyRing, Vault, install_vault
+from privacy_service.datamap.collect import Collector
+from privacy_service.db import Database, make_engine
+from privacy_service.policies import load_policies
+from privacy_service.subjects.directory import find_by_contact
 
 DEMO_EMAIL = "demo@example.com"
 BATCH = 2000
@@ -116,8 +127,6 @@ def _watch_gc() -> dict:
 
 
 def _install_keys() -> None:
-    from privacy_service.crypto import KeyRing, Vault, install_vault
-
     keys = json.loads(os.environ[KEYS_ENV])
     ring = KeyRing(
         keks={1: base64.b64decode(keys["kek"])},
@@ -145,12 +154,6 @@ def _consume(batches, marks: dict) -> int:
 
 
 def _collector_batches(spec: dict):
-    from privacy_service.config import DEMO_POLICIES
-    from privacy_service.datamap.collect import Collector
-    from privacy_service.db import Database, make_engine
-    from privacy_service.policies import load_policies
-    from privacy_service.subjects.directory import find_by_contact
-
     _install_keys()
     policies = load_policies(DEMO_POLICIES)
     db = Database(spec["service_url"])
@@ -172,8 +175,6 @@ def _collector_batches(spec: dict):
 def _bare_batches(spec: dict):
     url = make_url(spec["shop_url"])
     if url.get_backend_name() == "postgresql":
-        import psycopg
-
         conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
 
         def batches():
@@ -184,8 +185,6 @@ def _bare_batches(spec: dict):
                     yield rows
 
         return batches
-
-    import sqlite3
 
     def batches():
         conn = sqlite3.connect(url.database)
@@ -213,10 +212,6 @@ def child(spec: dict) -> dict:
     marks: dict = {}
     profile_text = None
     if spec.get("profile"):
-        import cProfile
-        import io
-        import pstats
-
         profiler = cProfile.Profile()
         started = time.perf_counter()
         profiler.enable()
@@ -254,7 +249,7 @@ def child(spec: dict) -> dict:
 def run_child(spec: dict, env: dict[str, str]) -> dict:
     """Run ``child(spec)`` in a new interpreter; parse its JSON answer."""
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", json.dumps(spec)],
+        bench_command("collect", "--child", json.dumps(spec)),
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -271,8 +266,6 @@ def run_child(spec: dict, env: dict[str, str]) -> dict:
 
 def seed(service_url: str, shop_url: str) -> dict:
     """Migrate the service database and seed the demo shop; seconds and row counts."""
-    from privacy_service import demo, migrate
-    from privacy_service.db import Database, make_engine
 
     _install_keys()  # a fresh Vault: it registers its key versions once per database
     db = Database(service_url)

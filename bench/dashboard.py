@@ -47,11 +47,17 @@ import time
 import uuid
 from pathlib import Path
 
+import psycopg
 import sqlalchemy as sa
-from harness import DEFAULT_PG_URL, env_num, first_line, percentile
 from sqlalchemy.engine import make_url
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.harness import DEFAULT_PG_URL, env_num, first_line, percentile
+from privacy_service.app import create_app
+from privacy_service.migrate import current, upgrade
+from privacy_service.policies.requests import REQUEST_TYPES
+from privacy_service.requests import lifecycle
+from privacy_service.team import aggregates
+from privacy_service.team.accounts import StaffUser, create
 
 # Bump when the seeded data changes: a kept database of another version is dropped and reloaded.
 DATA_VERSION = 1
@@ -229,7 +235,6 @@ def _without_indexes(conn, table: str):
 
 def seed(url: str, vault, staff_ids: list[str]) -> dict:
     """COPY the requests, generate the audit log server-side, rebuild indexes, VACUUM ANALYZE."""
-    import psycopg
 
     rng = random.Random(20261202)
     now = time.time()
@@ -447,10 +452,6 @@ def report(results: list[dict], engine) -> int:
 def _time_refresh(app, rt) -> None:
     """The reports' per-day figures: a full rebuild (the nightly job, and the first page view
     of a new installation) and an incremental refresh (the job every minute)."""
-    try:
-        from privacy_service.team import aggregates
-    except ImportError:  # a checkout from before the per-day figures
-        return
     with app.app_context():
         s = rt.db.session
         for full in (True, False):
@@ -477,7 +478,6 @@ def _sign_in(client, email: str) -> str:
 
 def _staff(app, rt) -> list[str]:
     """The bench's staff accounts (made once), by id; the admin first."""
-    from privacy_service.team.accounts import StaffUser, create
 
     with app.app_context():
         s = rt.db.session
@@ -526,8 +526,6 @@ def _api_request(client) -> str:
 
 def cases(client, csrf: str, samples: dict, staff_ids: list[str]) -> list[tuple]:
     """(name, goal ms, call, check) for every page the goals name."""
-    from privacy_service.policies.requests import REQUEST_TYPES
-    from privacy_service.requests import lifecycle
 
     def get(path):
         return lambda: client.get(path)
@@ -714,9 +712,6 @@ def cases(client, csrf: str, samples: dict, staff_ids: list[str]) -> list[tuple]
 
 
 def run(url: str, version: str, loaded: bool, workdir: Path) -> int:
-    from privacy_service.app import create_app
-    from privacy_service.migrate import current, upgrade
-
     app = create_app(
         {
             "database_url": url,

@@ -17,7 +17,7 @@ b) the limit: a bare script that runs the same SELECTs with the plain driver (sq
 Goals (the issue): peak RSS under 200 MB at 1,000,000 rows and at 100,000; wall time within 2x
 of the bare script. Only prints figures; nothing depends on it.
 
-    .venv/bin/python bench/export.py
+    .venv/bin/python -m bench.export
 
 Settings (environment): BENCH_EXPORT_SIZES ("100000,1000000"), BENCH_EXPORT_BACKENDS
 ("sqlite,postgresql"), BENCH_DATABASE_URL (PostgreSQL server; a database is created and dropped),
@@ -28,19 +28,41 @@ BENCH_EXPORT_PROFILE (1: run the export children under cProfile and print where 
 from __future__ import annotations
 
 import base64
+import cProfile
+import csv
+import datetime as dt
+import hashlib
+import io
 import json
 import os
 import platform
+import pstats
 import resource
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
-from harness import DEFAULT_PG_URL  # first: the project before bench/ on sys.path
+import psycopg
+import sqlalchemy as sa
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.harness import DEFAULT_PG_URL, ROOT, bench_command
+from exports.assemble import BATCH_ROWS, build, plan_categories
+from exports.storage import LocalStorage
+from exports.values import Style
+from privacy_service import migrate
+from privacy_service.config import DEMO_POLICIES
+from privacy_service.crypto import KeyRing, Vault, install_vault
+from privacy_service.crypto.stream import SealedWriter
+from privacy_service.datamap.collect import Collector
+from privacy_service.db import Database, make_engine, new_id
+from privacy_service.demo import seed
+from privacy_service.policies import load_policies
+from privacy_service.subjects.directory import find_by_contact
+
 PG_URL = os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG_URL)
 SIZES = [
     int(s.replace("_", ""))
@@ -77,8 +99,6 @@ def _emit(result: dict) -> None:
 
 
 def _vault():
-    from privacy_service.crypto import KeyRing, Vault, install_vault
-
     kek, index, audit = (base64.b64decode(p) for p in os.environ[KEYS_ENV].split(":"))
     vault = Vault(KeyRing(keks={1: kek}, default_active=1, index_key=index, audit_key=audit))
     install_vault(vault)
@@ -92,16 +112,6 @@ def _driver_url(url: str) -> str:
 
 def setup_main(spec: dict) -> int:
     """Create and seed one shop database and its service database; emit the bare queries."""
-    import sqlalchemy as sa
-
-    from exports.assemble import plan_categories
-    from privacy_service import migrate
-    from privacy_service.config import DEMO_POLICIES
-    from privacy_service.datamap.collect import Collector
-    from privacy_service.db import Database, make_engine
-    from privacy_service.demo import seed
-    from privacy_service.policies import load_policies
-    from privacy_service.subjects.directory import find_by_contact
 
     vault = _vault()
     if spec["backend"] == "postgresql":
@@ -163,18 +173,6 @@ def setup_main(spec: dict) -> int:
 
 def export_main(spec: dict) -> int:
     """Our export, the way the worker writes it."""
-    import datetime as dt
-    import hashlib
-
-    from exports.assemble import BATCH_ROWS, build, plan_categories
-    from exports.storage import LocalStorage
-    from exports.values import Style
-    from privacy_service.config import DEMO_POLICIES
-    from privacy_service.crypto.stream import SealedWriter
-    from privacy_service.datamap.collect import Collector
-    from privacy_service.db import Database, make_engine, new_id
-    from privacy_service.policies import load_policies
-    from privacy_service.subjects.directory import find_by_contact
 
     vault = _vault()
     db = Database(spec["service_url"])
@@ -221,8 +219,6 @@ def export_main(spec: dict) -> int:
 
     profiler = None
     if spec.get("profile"):
-        import cProfile
-
         profiler = cProfile.Profile()
     t0, c0 = time.perf_counter(), time.process_time()
     if profiler:
@@ -236,9 +232,6 @@ def export_main(spec: dict) -> int:
     storage.delete(key)
     session.close()
     if profiler:
-        import io
-        import pstats
-
         for order in ("tottime", "cumulative"):
             out = io.StringIO()
             pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(22)
@@ -276,14 +269,9 @@ class _Unseekable:
 
 def bare_main(spec: dict) -> int:
     """The limit: same rows, plain driver, json + csv + zipfile, nothing else."""
-    import csv
-    import io
-    import zipfile
 
     categories = json.loads(Path(spec["queries"]).read_text())
     if spec["backend"] == "postgresql":
-        import psycopg
-
         conn = psycopg.connect(_driver_url(spec["shop_url"]))
 
         def rows(sql):
@@ -294,8 +282,6 @@ def bare_main(spec: dict) -> int:
             conn.commit()
 
     else:
-        import sqlite3
-
         conn = sqlite3.connect(spec["shop_url"].removeprefix("sqlite:///"))
 
         def rows(sql):
@@ -368,7 +354,6 @@ def bare_main(spec: dict) -> int:
 
 def drop_main(spec: dict) -> int:
     """Drop the benchmark's PostgreSQL database."""
-    import sqlalchemy as sa
 
     admin = sa.create_engine(spec["admin_url"], isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -395,7 +380,7 @@ class ChildFailed(RuntimeError):
 
 def child(mode: str, spec: dict, env: dict, echo: bool = False) -> dict:
     proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), mode, json.dumps(spec)],
+        bench_command("export", mode, json.dumps(spec)),
         capture_output=True,
         text=True,
         env=env,

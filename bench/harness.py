@@ -1,7 +1,8 @@
-"""What every benchmark script shares: import paths, settings, percentiles, scratch databases.
+"""What every benchmark shares: settings, percentiles, scratch databases, child processes.
 
-Each script imports it first. Python puts ``bench/`` first on ``sys.path``; a script named like a
-package of the project would shadow that package, so the project goes first and ``bench/`` last.
+``bench`` is a package run from the project's root (``python -m bench.run``, ``python -m
+bench.queue``...), so the project and ``bench`` import like any package and no script needs to
+touch ``sys.path``; a benchmark's child processes are started the same way (``bench_command``).
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench"
-sys.path[:] = [
-    str(ROOT),
-    *(p for p in sys.path if Path(p or ".").resolve() not in (ROOT, BENCH)),
-    str(BENCH),
-]
+ROOT = Path(__file__).resolve().parent.parent  # the working folder of every child process
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def bench_command(module: str, *args: str) -> list[str]:
+    """The argv running ``bench.<module>`` with ``args`` in a new interpreter (cwd ``ROOT``)."""
+    return [sys.executable, "-m", f"bench.{module}", *args]
 
 
 def env_num(name: str, default, cast=int):

@@ -19,7 +19,7 @@ off, and the desk without ``identity.lookup`` (a few lookups: each reads the who
 lookup as each request makes it (a new collector), with and without the reflection kept.
 Prints figures; nothing depends on it.
 
-    .venv/bin/python bench/identity.py   # BENCH_DATABASE_URL, BENCH_MARIADB_URL for other servers
+    .venv/bin/python -m bench.identity   # BENCH_DATABASE_URL, BENCH_MARIADB_URL for other servers
 """
 
 from __future__ import annotations
@@ -33,21 +33,17 @@ import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from shopfix import metadata  # noqa: E402
-
-from privacy_service.crypto.normalize import normalize  # noqa: E402
-from privacy_service.datamap.check import advice  # noqa: E402
-from privacy_service.datamap.collect import _REFLECTED, Collector  # noqa: E402
-from privacy_service.datamap.lookup import find_accounts  # noqa: E402
-from privacy_service.policies.datamap import build as _build  # noqa: E402
+from privacy_service.crypto.normalize import normalize
+from privacy_service.datamap.check import advice
+from privacy_service.datamap.collect import _REFLECTED, Collector
+from privacy_service.datamap.http_source import HttpSource
+from privacy_service.datamap.lookup import find_accounts
+from privacy_service.policies.datamap import build as _build
+from tests.shopfix import metadata
 
 ROWS = int(os.environ.get("BENCH_IDENTITY_ROWS", "1000000"))
 DESK_ROWS = int(os.environ.get("BENCH_IDENTITY_DESK_ROWS", "200000"))
@@ -280,8 +276,6 @@ def main() -> int:
     server = provider()
     os.environ["X"] = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        from privacy_service.datamap.http_source import HttpSource
-
         datamap = _datamap(desk_lookup=True)
         engines = {
             "crm": shop,

@@ -27,8 +27,8 @@ level so far; the steady phase then runs ``LOAD_SECONDS`` at the best level (``L
 skips the ramp). Last, intake (``POST /api/v1/requests``) at ``LOAD_INTAKE_RATE`` per second,
 idle and then while the worker builds the 1,000,000-row customer's export.
 
-    make bench BENCH_ONLY=load                     # or: .venv/bin/python bench/load.py
-    LOAD_SECONDS=60 .venv/bin/python bench/load.py
+    make bench BENCH_ONLY=load                     # or: .venv/bin/python -m bench.load
+    LOAD_SECONDS=60 .venv/bin/python -m bench.load
 
 Settings (environment): LOAD_SECONDS (steady phase, 600), LOAD_CLIENTS (fixed level, no ramp),
 LOAD_RAMP ("4,8,16,24,32,48,64"), LOAD_RAMP_SECONDS (20), LOAD_P99_MS (1000), LOAD_CUSTOMERS
@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import importlib.util
 import json
 import os
 import random
@@ -59,16 +58,14 @@ from email import message_from_bytes, policy
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-# bench/queue.py would shadow the standard library's queue module: keep bench/ last on the path.
-sys.path[:] = [
-    str(ROOT),
-    *(p for p in sys.path if Path(p or ".").resolve() not in (ROOT, ROOT / "bench")),
-]
-sys.path.append(str(ROOT / "bench"))
+import redis
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
 
-from harness import DEFAULT_PG_URL, postgres_database  # noqa: E402
-from run import (  # noqa: E402
+# bench/queue.py would shadow the standard library's queue module: keep bench/ last on the path.
+from bench import queue as queue_bench
+from bench.harness import DEFAULT_PG_URL, ROOT, postgres_database
+from bench.run import (
     BenchError,
     _cli,
     _free_port,
@@ -101,14 +98,6 @@ STAFF_THINK = 1.0
 BIN = Path(sys.executable).parent
 STAFF_LOGIN = ("admin@shop.example", "demo-admin-password")
 DEMO_EMAIL = "demo@example.com"  # the customer of LOAD_EXPORT_ROWS browsing rows
-
-
-def _queue_bench():
-    """bench/queue.py as a module (its name would shadow the standard library's)."""
-    spec = importlib.util.spec_from_file_location("bench_queue", ROOT / "bench" / "queue.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # --- what the generator records ------------------------------------------------------------------
@@ -216,8 +205,6 @@ class Sink:
 
 @contextlib.contextmanager
 def smtp_sink():
-    from aiosmtpd.controller import Controller
-
     sink = Sink()
     controller = Controller(sink, hostname="127.0.0.1", port=_free_port())
     controller.start()
@@ -871,7 +858,7 @@ def _env_for(database_url: str, instance: Path, sink: Sink) -> dict:
 def _seed(env: dict) -> None:
     started = time.monotonic()
     _cli(env, "db", "upgrade")
-    big = _queue_bench()._shop(EXPORT_ROWS, customers=1)
+    big = queue_bench.seed_arguments(EXPORT_ROWS, customers=1)
     for args in (big, ["--customers", str(CUSTOMERS + 1)]):
         proc = subprocess.run(
             [str(BIN / "privacy"), "demo", "seed", *args],
@@ -891,8 +878,6 @@ def _seed(env: dict) -> None:
 
 
 def _backlog(database_url: str) -> int:
-    import sqlalchemy as sa
-
     engine = sa.create_engine(database_url)
     try:
         with engine.connect() as conn:
@@ -913,8 +898,6 @@ def _drain(database_url: str, timeout: float = 300) -> int:
 
 
 def _clean_redis(prefix: str) -> None:
-    import redis
-
     client = redis.Redis.from_url(REDIS_URL)
     try:
         # The rate limits' keys carry the prefix; Huey's carry the queue name without hyphens.

@@ -4,7 +4,7 @@ N threads, each with one keep-alive ``http.client.HTTPConnection``, send JSON re
 as fast as the server answers them: a warm-up phase (not recorded), then a measured phase.
 Every answer other than 202 is an error. A JSON summary is printed on stdout, nothing else.
 
-    python bench/loadgen.py --url http://127.0.0.1:8000 --concurrency 16 --warmup 2 --duration 12
+    python -m bench.loadgen --url http://127.0.0.1:8000 --concurrency 16 --warmup 2 --duration 12
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from harness import percentile
+from bench.harness import percentile
 
 PATH = "/api/v1/requests"
 DEMO_EMAIL = "demo@example.com"

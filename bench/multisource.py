@@ -10,7 +10,7 @@ outbox; then the verification and the export worker are timed (verified -> expor
 each source's part is timed alone (``Collector.collect`` of that source only, as the worker
 reads it). Prints figures; nothing depends on it.
 
-    .venv/bin/python bench/multisource.py
+    .venv/bin/python -m bench.multisource
 
 Settings (environment): BENCH_DATABASE_URL (PostgreSQL server), BENCH_MARIADB_URL (MariaDB
 server, default mysql+pymysql://root@127.0.0.1:3306/mysql), BENCH_MULTI_CUSTOMERS (200),
@@ -37,15 +37,17 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
-sys.path.append(str(ROOT / "bench"))
-
-sys.path.append(str(ROOT / "tests"))
-from harness import b64key as _b64key  # noqa: E402
-from harness import first_line as _first_line  # noqa: E402
-from harness import postgres_database  # noqa: E402
-from shopfix import MAILER  # noqa: E402
+from bench.harness import b64key as _b64key
+from bench.harness import first_line as _first_line
+from bench.harness import postgres_database
+from exports.worker import run_pending as run_pending_exports
+from privacy_service.app import create_app
+from privacy_service.config import DEMO_POLICIES
+from privacy_service.demo import seed
+from privacy_service.migrate import upgrade
+from privacy_service.requests.models import DataRequest
+from privacy_service.subjects.scope import for_request
+from tests.shopfix import MAILER
 
 PG_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -144,17 +146,7 @@ def _lines(path: Path) -> int:
 
 def run(service_url: str, shop_url: str, desk_url: str, workdir: Path) -> None:
     """Seed the three sources, then time the request REPEAT times."""
-    import importlib
 
-    from privacy_service.app import create_app
-    from privacy_service.config import DEMO_POLICIES
-    from privacy_service.demo import seed
-    from privacy_service.migrate import upgrade
-    from privacy_service.requests.models import DataRequest
-    from privacy_service.subjects.scope import for_request
-
-    # After privacy_service: the export worker and the runtime import each other.
-    build_exports = importlib.import_module("exports.worker").run_pending
     server = provider(SENDS)
     os.environ["PRIVACY_SOURCE_MAILER_URL"] = f"http://127.0.0.1:{server.server_address[1]}"
     os.environ["PRIVACY_SOURCE_MAILER_TOKEN"] = TOKEN
@@ -203,7 +195,7 @@ def run(service_url: str, shop_url: str, desk_url: str, workdir: Path) -> None:
         t0 = time.perf_counter()
         verified = client.post(f"/api/v1/requests/{rid}/verify", json={"code": code})
         assert verified.status_code == 200, verified.json
-        assert build_exports(rt.export_deps()) == 1, "the export was built"
+        assert run_pending_exports(rt.export_deps()) == 1, "the export was built"
         totals.append(time.perf_counter() - t0)
         with app.app_context():
             session = rt.db.session

@@ -22,7 +22,7 @@ POST during the purge < 3 x idle. Only prints figures; nothing depends on it (ex
 when it fails or a purge leaves the wrong rows). The shop gets 2 orders per customer (see ORDERS)
 and the client renames loadgen.py's correction field "nickname" to "wechat_nickname" (else 422).
 
-    .venv/bin/python bench/purge.py
+    .venv/bin/python -m bench.purge
 
 Settings (environment): BENCH_RETENTION_TOTAL (5000000), BENCH_RETENTION_EXPIRED (1000000),
 BENCH_RETENTION_CUSTOMERS (1000), BENCH_RETENTION_BATCH (5000), BENCH_RETENTION_IDLE (idle
@@ -50,13 +50,23 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import psycopg
 import sqlalchemy as sa
-from harness import DEFAULT_PG_URL, env_num, first_line, percentile
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
+from bench.harness import DEFAULT_PG_URL, ROOT, bench_command, env_num, first_line, percentile
+from bench.loadgen import PATH, Body
+from bench.run import THREADS, WORKERS, gunicorn, service_env
+from privacy_service import demo, migrate
+from privacy_service.config import DEMO_POLICIES, Settings
+from privacy_service.crypto import Vault, install_vault, load_keyring
+from privacy_service.datamap.collect import Collector
+from privacy_service.db import Database, make_engine
+from privacy_service.demo.generate import PRODUCTS, SEARCHES
+from privacy_service.policies import load_policies
+from retention import engine as retention
+from retention.engine import cutoff
 
 RULE = "browsing_history"
 WARMUP = 2.0
@@ -96,7 +106,6 @@ def client_main(url: str, rate: float, threads: int) -> int:
     catches up. Prints ``{"samples": [[sent, latency, status, lag], ...], "errors": [...]}`` as
     JSON (monotonic clock seconds, comparable with the parent's ``time.monotonic()``).
     """
-    from loadgen import PATH, Body
 
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -153,9 +162,8 @@ class Client:
 
     def __init__(self, url: str):
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                __file__,
+            bench_command(
+                "purge",
                 "--client",
                 "--url",
                 url,
@@ -163,7 +171,7 @@ class Client:
                 str(RATE),
                 "--threads",
                 str(CLIENTS),
-            ],
+            ),
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -271,15 +279,11 @@ class Server:
 
 def install_keys(env: dict[str, str]) -> None:
     """The vault of this process, from the same environment gunicorn gets."""
-    from privacy_service.config import Settings
-    from privacy_service.crypto import Vault, install_vault, load_keyring
 
     install_vault(Vault(load_keyring(Settings.load(env))))
 
 
 def _shapes() -> list[str]:
-    from privacy_service.demo.generate import PRODUCTS, SEARCHES
-
     shapes = [f"search\t{q}\t\\N" for q in SEARCHES]
     for kind in ("view", "view", "click"):
         shapes += [f"{kind}\t\\N\t{sku}" for sku, *_ in PRODUCTS]
@@ -288,7 +292,6 @@ def _shapes() -> list[str]:
 
 def copy_browsing(shop_url: str, cut: dt.datetime) -> float:
     """COPY TOTAL rows, EXPIRED of them (at random) older than ``cut``, the rest younger."""
-    import psycopg
 
     rng = random.Random(2024)  # reproducible on purpose
     hour = dt.timedelta(hours=1)
@@ -329,9 +332,6 @@ def copy_browsing(shop_url: str, cut: dt.datetime) -> float:
 
 def prepare(env: dict[str, str], service_url: str, shop_url: str, now: dt.datetime) -> dict:
     """Migrate the service database, seed the shop, COPY the browsing rows, VACUUM ANALYZE."""
-    from privacy_service import demo, migrate
-    from privacy_service.db import Database, make_engine
-    from retention.engine import cutoff
 
     install_keys(env)
     db = Database(service_url)
@@ -359,7 +359,6 @@ def prepare(env: dict[str, str], service_url: str, shop_url: str, now: dt.dateti
         db.dispose()
     timings["copy"] = copy_browsing(shop_url, cutoff(now, _browsing_rule().period))
     started = time.perf_counter()
-    import psycopg
 
     with psycopg.connect(_libpq(shop_url), autocommit=True) as conn:
         conn.execute("VACUUM (ANALYZE)")
@@ -380,9 +379,6 @@ _POLICIES = None
 def _policies():
     global _POLICIES
     if _POLICIES is None:
-        from privacy_service.config import DEMO_POLICIES
-        from privacy_service.policies import load_policies
-
         _POLICIES = load_policies(DEMO_POLICIES)
     return _POLICIES
 
@@ -410,7 +406,6 @@ def _summary(batches: list[dict], seconds: float, rows: int) -> dict:
 
 def bare_purge(shop_url: str, cut: dt.datetime) -> dict:
     """The reference: ctid batches with psycopg, one commit each; per-batch timings."""
-    import psycopg
 
     statement = BARE_SQL.format(batch=int(BATCH))
     batches = []
@@ -488,9 +483,6 @@ class EngineClock:
 
 def engine_purge(service_url: str, shop_url: str, now: dt.datetime) -> dict:
     """``retention.engine.run`` over the shop, every rule; the browsing rule's batch timings."""
-    from privacy_service.datamap.collect import Collector
-    from privacy_service.db import Database, make_engine
-    from retention import engine as retention
 
     policies = _policies()
     db = Database(service_url)
@@ -531,8 +523,6 @@ def engine_purge(service_url: str, shop_url: str, now: dt.datetime) -> dict:
 
 
 def remaining(shop_url: str, cut: dt.datetime) -> tuple[int, int]:
-    import psycopg
-
     with psycopg.connect(_libpq(shop_url)) as conn:
         return conn.execute(
             "SELECT count(*) FILTER (WHERE occurred_at < %s), count(*) FROM browsing_events",
@@ -664,10 +654,6 @@ def report(prep: dict, bare: dict, eng: dict, lat: dict, checks: dict) -> bool:
 
 
 def main() -> int:
-    from run import THREADS, WORKERS, gunicorn, service_env
-
-    from retention.engine import cutoff
-
     now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
     cut = cutoff(now, _browsing_rule().period)
     scaled = (TOTAL, EXPIRED) != (5_000_000, 1_000_000)

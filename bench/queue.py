@@ -16,7 +16,7 @@ b) Verified -> downloadable, end to end over HTTP: gunicorn serving wsgi:app, a 
    100,000 and 1,000,000 browsing rows (1,000,000: production layout only, one run). Goals:
    p50 under 1 s at 10,000 rows, 2 s at 100,000, 10 s at 1,000,000.
 
-    .venv/bin/python bench/queue.py
+    .venv/bin/python -m bench.queue
 
 Settings (environment): BENCH_QUEUE_SAMPLES (200), BENCH_QUEUE_RUNS (7 per small case),
 BENCH_DATABASE_URL (PostgreSQL server), BENCH_REDIS_URL (redis://127.0.0.1:6379/2),
@@ -25,6 +25,8 @@ BENCH_QUEUE_LAYOUTS ("make-run,production"), BENCH_QUEUE_SIZES ("demo,10k,100k,1
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import json
 import os
 import re
@@ -39,21 +41,22 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:] = [
-    str(ROOT),
-    *(p for p in sys.path if Path(p or ".").resolve() not in (ROOT, ROOT / "bench")),
-]
-sys.path.append(str(ROOT / "bench"))
+import sqlalchemy as sa
+from huey.consumer import Consumer
+from sqlalchemy import event
+from sqlalchemy.orm import sessionmaker
 
-from harness import DEFAULT_PG_URL, postgres_database  # noqa: E402
-from run import (  # noqa: E402
+from bench.harness import DEFAULT_PG_URL, ROOT, bench_command, postgres_database
+from bench.run import (
     BenchError,
     _cli,
     _free_port,
     _tail,
     service_env,
 )
+from privacy_service.config import Settings
+from privacy_service.tasks import consumer as task_consumer
+from privacy_service.tasks.queue import make_huey
 
 SAMPLES = int(os.environ.get("BENCH_QUEUE_SAMPLES", "200"))
 RUNS = int(os.environ.get("BENCH_QUEUE_RUNS", "7"))
@@ -73,9 +76,6 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _probe_huey(spec: dict):
-    from privacy_service.config import Settings
-    from privacy_service.tasks.queue import make_huey
-
     settings = Settings.load(
         environ={},
         overrides={
@@ -95,9 +95,6 @@ def _probe_huey(spec: dict):
 
 def consume_main(spec: dict) -> int:
     """The consumer child: the settings ``privacy worker`` uses, two threads."""
-    from huey.consumer import Consumer
-
-    from privacy_service.tasks.consumer import POLL_SECONDS
 
     huey, _ = _probe_huey(spec)
     Consumer(
@@ -105,18 +102,15 @@ def consume_main(spec: dict) -> int:
         workers=2,
         worker_type="thread",
         periodic=False,
-        initial_delay=POLL_SECONDS,
+        initial_delay=task_consumer.POLL_SECONDS,
         backoff=1.0,
-        max_delay=POLL_SECONDS,
+        max_delay=task_consumer.POLL_SECONDS,
     ).run()
     return 0
 
 
 def latency(kind: str, work: Path) -> dict:
     """Commit -> start latencies (seconds) of SAMPLES probe tasks."""
-    import sqlalchemy as sa
-    from sqlalchemy import event
-    from sqlalchemy.orm import sessionmaker
 
     spec = {
         "dir": str(work / kind),
@@ -126,7 +120,7 @@ def latency(kind: str, work: Path) -> dict:
     huey, probe = _probe_huey(spec)
     huey.flush()
     child = subprocess.Popen(
-        [sys.executable, __file__, "--consume", json.dumps(spec)],
+        bench_command("queue", "--consume", json.dumps(spec)),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -333,7 +327,6 @@ def end_to_end(layout: str, database_url: str, work: Path, seed_args: list[str],
 
 def _waits(database_url: str, rids: list[str]) -> list[float]:
     """Verification commit -> build start of each export (queued_at -> built_at)."""
-    import sqlalchemy as sa
 
     engine = sa.create_engine(database_url)
     try:
@@ -346,7 +339,6 @@ def _waits(database_url: str, rids: list[str]) -> list[float]:
             ).all()
     finally:
         engine.dispose()
-    import datetime as dt
 
     def aware(value):
         if isinstance(value, str):
@@ -356,7 +348,7 @@ def _waits(database_url: str, rids: list[str]) -> list[float]:
     return [(aware(b) - aware(a)).total_seconds() for a, b in rows]
 
 
-def _shop(rows: int, customers: int = 2) -> list[str]:
+def seed_arguments(rows: int, customers: int = 2) -> list[str]:
     """``privacy demo seed`` arguments: ``customers`` (the demo one first) of ``rows`` browsing rows
     and 1,000 orders each (bench/load.py builds its 1,000,000-row customer with this too)."""
     return [
@@ -372,15 +364,13 @@ def _shop(rows: int, customers: int = 2) -> list[str]:
 # size -> (label, demo seed arguments, runs, goal p50 seconds, layouts it runs in)
 CASES = {
     "demo": ("demo customer", [], RUNS, 1.0, ("make-run", "production")),
-    "10k": ("10,000 rows", _shop(10_000), RUNS, 1.0, ("make-run", "production")),
-    "100k": ("100,000 rows", _shop(100_000), 3, 2.0, ("make-run", "production")),
-    "1m": ("1,000,000 rows", _shop(1_000_000), 1, 10.0, ("production",)),
+    "10k": ("10,000 rows", seed_arguments(10_000), RUNS, 1.0, ("make-run", "production")),
+    "100k": ("100,000 rows", seed_arguments(100_000), 3, 2.0, ("make-run", "production")),
+    "1m": ("1,000,000 rows", seed_arguments(1_000_000), 1, 10.0, ("production",)),
 }
 
 
 def main() -> int:
-    import contextlib
-
     print("privacy-service task queue benchmark")
     print(f"load average at start: {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs")
     outcomes = []

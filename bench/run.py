@@ -4,7 +4,7 @@ For each backend: a fresh database (migrated, demo customer seeded) in a tempora
 directory, gunicorn with 2 workers, and ``bench/loadgen.py`` in a second process on loopback.
 Only prints figures; nothing depends on it.
 
-    make bench                                  # or: .venv/bin/python bench/run.py
+    make bench                                  # or: .venv/bin/python -m bench.run
     BENCH_DATABASE_URL=postgresql+psycopg://user@host/postgres make bench
 
 Settings (environment): BENCH_DURATION (measured seconds, 12), BENCH_WARMUP (2),
@@ -32,11 +32,10 @@ import urllib.request
 from pathlib import Path
 
 import sqlalchemy as sa
-from harness import b64key, each_backend, env_num
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.harness import ROOT, b64key, bench_command, each_backend, env_num
+
 BIN = Path(sys.executable).parent
-LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
 
 
 DURATION = env_num("BENCH_DURATION", 12.0, float)
@@ -145,8 +144,7 @@ def _wait_ready(proc: subprocess.Popen, url: str, log_path: Path, timeout: float
 def run_loadgen(url: str) -> dict:
     """Run the load generator in its own process and parse its JSON summary."""
     cmd = [
-        sys.executable,
-        str(LOADGEN),
+        *bench_command("loadgen"),
         "--url",
         url,
         "--concurrency",
@@ -313,12 +311,9 @@ def run_other_benches() -> int:
     for name in OTHER_BENCHES:
         if only and name not in only:
             continue
-        script = Path(__file__).resolve().parent / f"{name}.py"
-        if not script.exists():
-            continue
         print()
         print("-" * 100, flush=True)
-        status = max(status, subprocess.run([sys.executable, str(script)], cwd=ROOT).returncode)
+        status = max(status, subprocess.run(bench_command(name), cwd=ROOT).returncode)
     return status
 
 

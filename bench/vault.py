@@ -10,7 +10,7 @@
    process keeps doing ``identity.find``. Goal: < 60 s.
 
 Only prints figures; nothing depends on it. Run by ``make bench`` after the intake benchmark,
-or alone: ``.venv/bin/python bench/vault.py``.
+or alone: ``.venv/bin/python -m bench.vault``.
 
 Settings (environment): BENCH_VAULT_N (values, documents and data keys, 1000000),
 BENCH_VAULT_LOOKUPS (2000), BENCH_VAULT_BATCHES (rewrap batch sizes tried, "1000,2500,5000,10000"),
@@ -41,17 +41,22 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from harness import DEFAULT_PG_URL, env_num, first_line, percentile
 
+from bench.harness import (
+    DEFAULT_PG_URL,
+    ROOT,
+    bench_command,
+    env_num,
+    first_line,
+    percentile,
+    postgres_database,
+)
 from privacy_service import migrate
 from privacy_service.crypto import KeyRing, Vault, install_vault
 from privacy_service.crypto.normalize import id_check_character
 from privacy_service.db import Database, new_id
 from privacy_service.keys import rotation
 from privacy_service.subjects import identity
-
-ROOT = Path(__file__).resolve().parent.parent
-
 
 N = env_num("BENCH_VAULT_N", 1_000_000)
 LOOKUPS = env_num("BENCH_VAULT_LOOKUPS", 2000)
@@ -556,7 +561,7 @@ class LookupWorker:
 
     def __init__(self, url: str, ring: KeyRing, numbers: list[str]):
         self.proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--lookup-worker"],
+            bench_command("vault", "--lookup-worker"),
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -825,8 +830,6 @@ def main() -> int:
             seed.data_keys, seed.documents = [], []  # free the rows
 
         if "postgresql" in BACKENDS:
-            from harness import postgres_database  # a fresh database, dropped after
-
             base_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_PG_URL)
             try:
                 with postgres_database(base_url) as (url, version):
