@@ -266,7 +266,6 @@ def run_child(spec: dict, env: dict[str, str]) -> dict:
 
 def seed(service_url: str, shop_url: str) -> dict:
     """Migrate the service database and seed the demo shop; seconds and row counts."""
-
     _install_keys()  # a fresh Vault: it registers its key versions once per database
     db = Database(service_url)
     migrate.upgrade(db.engine)

@@ -235,7 +235,6 @@ def _without_indexes(conn, table: str):
 
 def seed(url: str, vault, staff_ids: list[str]) -> dict:
     """COPY the requests, generate the audit log server-side, rebuild indexes, VACUUM ANALYZE."""
-
     rng = random.Random(20261202)
     now = time.time()
     timings = {}
@@ -478,7 +477,6 @@ def _sign_in(client, email: str) -> str:
 
 def _staff(app, rt) -> list[str]:
     """The bench's staff accounts (made once), by id; the admin first."""
-
     with app.app_context():
         s = rt.db.session
         ids = []

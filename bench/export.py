@@ -112,7 +112,6 @@ def _driver_url(url: str) -> str:
 
 def setup_main(spec: dict) -> int:
     """Create and seed one shop database and its service database; emit the bare queries."""
-
     vault = _vault()
     if spec["backend"] == "postgresql":
         admin = sa.create_engine(spec["admin_url"], isolation_level="AUTOCOMMIT")
@@ -173,7 +172,6 @@ def setup_main(spec: dict) -> int:
 
 def export_main(spec: dict) -> int:
     """Our export, the way the worker writes it."""
-
     vault = _vault()
     db = Database(spec["service_url"])
     policies = load_policies(DEMO_POLICIES)
@@ -269,7 +267,6 @@ class _Unseekable:
 
 def bare_main(spec: dict) -> int:
     """The limit: same rows, plain driver, json + csv + zipfile, nothing else."""
-
     categories = json.loads(Path(spec["queries"]).read_text())
     if spec["backend"] == "postgresql":
         conn = psycopg.connect(_driver_url(spec["shop_url"]))
@@ -354,7 +351,6 @@ def bare_main(spec: dict) -> int:
 
 def drop_main(spec: dict) -> int:
     """Drop the benchmark's PostgreSQL database."""
-
     admin = sa.create_engine(spec["admin_url"], isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{spec["dbname"]}" WITH (FORCE)')

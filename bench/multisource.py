@@ -146,7 +146,6 @@ def _lines(path: Path) -> int:
 
 def run(service_url: str, shop_url: str, desk_url: str, workdir: Path) -> None:
     """Seed the three sources, then time the request REPEAT times."""
-
     server = provider(SENDS)
     os.environ["PRIVACY_SOURCE_MAILER_URL"] = f"http://127.0.0.1:{server.server_address[1]}"
     os.environ["PRIVACY_SOURCE_MAILER_TOKEN"] = TOKEN

@@ -106,7 +106,6 @@ def client_main(url: str, rate: float, threads: int) -> int:
     catches up. Prints ``{"samples": [[sent, latency, status, lag], ...], "errors": [...]}`` as
     JSON (monotonic clock seconds, comparable with the parent's ``time.monotonic()``).
     """
-
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -279,7 +278,6 @@ class Server:
 
 def install_keys(env: dict[str, str]) -> None:
     """The vault of this process, from the same environment gunicorn gets."""
-
     install_vault(Vault(load_keyring(Settings.load(env))))
 
 
@@ -292,7 +290,6 @@ def _shapes() -> list[str]:
 
 def copy_browsing(shop_url: str, cut: dt.datetime) -> float:
     """COPY TOTAL rows, EXPIRED of them (at random) older than ``cut``, the rest younger."""
-
     rng = random.Random(2024)  # reproducible on purpose
     hour = dt.timedelta(hours=1)
     # Hour prefixes: expired = up to two years before the cut-off (at least 1 h before it),
@@ -332,7 +329,6 @@ def copy_browsing(shop_url: str, cut: dt.datetime) -> float:
 
 def prepare(env: dict[str, str], service_url: str, shop_url: str, now: dt.datetime) -> dict:
     """Migrate the service database, seed the shop, COPY the browsing rows, VACUUM ANALYZE."""
-
     install_keys(env)
     db = Database(service_url)
     shop_engine = make_engine(shop_url)
@@ -406,7 +402,6 @@ def _summary(batches: list[dict], seconds: float, rows: int) -> dict:
 
 def bare_purge(shop_url: str, cut: dt.datetime) -> dict:
     """The reference: ctid batches with psycopg, one commit each; per-batch timings."""
-
     statement = BARE_SQL.format(batch=int(BATCH))
     batches = []
     rows = 0
@@ -483,7 +478,6 @@ class EngineClock:
 
 def engine_purge(service_url: str, shop_url: str, now: dt.datetime) -> dict:
     """``retention.engine.run`` over the shop, every rule; the browsing rule's batch timings."""
-
     policies = _policies()
     db = Database(service_url)
     shop_engine = make_engine(shop_url)

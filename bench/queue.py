@@ -95,7 +95,6 @@ def _probe_huey(spec: dict):
 
 def consume_main(spec: dict) -> int:
     """The consumer child: the settings ``privacy worker`` uses, two threads."""
-
     huey, _ = _probe_huey(spec)
     Consumer(
         huey,
@@ -111,7 +110,6 @@ def consume_main(spec: dict) -> int:
 
 def latency(kind: str, work: Path) -> dict:
     """Commit -> start latencies (seconds) of SAMPLES probe tasks."""
-
     spec = {
         "dir": str(work / kind),
         "url": REDIS_URL if kind == "redis" else "",
@@ -327,7 +325,6 @@ def end_to_end(layout: str, database_url: str, work: Path, seed_args: list[str],
 
 def _waits(database_url: str, rids: list[str]) -> list[float]:
     """Verification commit -> build start of each export (queued_at -> built_at)."""
-
     engine = sa.create_engine(database_url)
     try:
         with engine.connect() as conn:
