@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent  # the working folder of every child process
+BIN = Path(sys.executable).parent  # the virtualenv's console scripts: privacy, gunicorn
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 

@@ -64,13 +64,13 @@ from aiosmtpd.controller import Controller
 
 # bench/queue.py would shadow the standard library's queue module: keep bench/ last on the path.
 from bench import queue as queue_bench
-from bench.harness import DEFAULT_PG_URL, ROOT, postgres_database
+from bench.harness import BIN, DEFAULT_PG_URL, ROOT, postgres_database
 from bench.run import (
     BenchError,
-    _cli,
     _free_port,
     _log_problems,
     _tail,
+    run_privacy,
     service_env,
 )
 
@@ -95,7 +95,6 @@ WARMUP = 5.0  # seconds of each phase not measured (connections, caches)
 POLL = 0.5  # how often a waiting customer reads the status (the status page polls every 2 s)
 EXPORT_WAIT = 180.0  # a small export not downloadable after this long is an error
 STAFF_THINK = 1.0
-BIN = Path(sys.executable).parent
 STAFF_LOGIN = ("admin@shop.example", "demo-admin-password")
 DEMO_EMAIL = "demo@example.com"  # the customer of LOAD_EXPORT_ROWS browsing rows
 
@@ -857,19 +856,10 @@ def _env_for(database_url: str, instance: Path, sink: Sink) -> dict:
 
 def _seed(env: dict) -> None:
     started = time.monotonic()
-    _cli(env, "db", "upgrade")
+    run_privacy(env, "db", "upgrade")
     big = queue_bench.seed_arguments(EXPORT_ROWS, customers=1)
     for args in (big, ["--customers", str(CUSTOMERS + 1)]):
-        proc = subprocess.run(
-            [str(BIN / "privacy"), "demo", "seed", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=1800,
-        )
-        if proc.returncode != 0:
-            raise BenchError(f"seed failed: {proc.stderr[-800:]}")
+        run_privacy(env, "demo", "seed", *args, timeout=1800)
     print(
         f"seeded: demo@example.com with {EXPORT_ROWS:,} browsing rows and 1,000 orders, "
         f"{CUSTOMERS} customers with 200 and 12 ({time.monotonic() - started:.0f} s)",

@@ -46,12 +46,12 @@ from huey.consumer import Consumer
 from sqlalchemy import event
 from sqlalchemy.orm import sessionmaker
 
-from bench.harness import DEFAULT_PG_URL, ROOT, bench_command, postgres_database
+from bench.harness import BIN, DEFAULT_PG_URL, ROOT, bench_command, postgres_database
 from bench.run import (
     BenchError,
-    _cli,
     _free_port,
     _tail,
+    run_privacy,
     service_env,
 )
 from privacy_service.config import Settings
@@ -63,7 +63,6 @@ RUNS = int(os.environ.get("BENCH_QUEUE_RUNS", "7"))
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/2")
 LAYOUTS = [x for x in os.environ.get("BENCH_QUEUE_LAYOUTS", "make-run,production").split(",") if x]
 SIZES = [x for x in os.environ.get("BENCH_QUEUE_SIZES", "demo,10k,100k,1m").split(",") if x]
-BIN = Path(sys.executable).parent
 POLL_SECONDS = 0.025
 
 
@@ -295,17 +294,8 @@ def end_to_end(layout: str, database_url: str, work: Path, seed_args: list[str],
         PRIVACY_QUEUE_URL=REDIS_URL if production else "",
         PRIVACY_QUEUE_NAME=f"bench-{secrets.token_hex(4)}",
     )
-    _cli(env, "db", "upgrade")
-    proc = subprocess.run(
-        [str(BIN / "privacy"), "demo", "seed", *seed_args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if proc.returncode != 0:
-        raise BenchError(f"seed failed: {proc.stderr[-500:]}")
+    run_privacy(env, "db", "upgrade")
+    run_privacy(env, "demo", "seed", *seed_args, timeout=900)
     url, procs = _serve(env, work / "server.log", worker=True)
     try:
         if runs > 1:

@@ -33,10 +33,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.harness import ROOT, b64key, bench_command, each_backend, env_num
-
-BIN = Path(sys.executable).parent
-
+from bench.harness import BIN, ROOT, b64key, bench_command, each_backend, env_num
 
 DURATION = env_num("BENCH_DURATION", 12.0, float)
 WARMUP = env_num("BENCH_WARMUP", 2.0, float)
@@ -68,14 +65,15 @@ def service_env(database_url: str, instance_dir: Path) -> dict[str, str]:
     return env
 
 
-def _cli(env: dict[str, str], *args: str) -> None:
+def run_privacy(env: dict[str, str], *args: str, timeout: float = 120) -> None:
+    """Run ``privacy ARGS`` with ``env``; BenchError with its output when it fails."""
     proc = subprocess.run(
         [str(BIN / "privacy"), *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
     if proc.returncode != 0:
         raise BenchError(f"privacy {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
@@ -189,8 +187,8 @@ def bench_backend(name: str, database_url: str, workdir: Path) -> dict:
     instance = workdir / name / "instance"
     instance.mkdir(parents=True)
     env = service_env(database_url, instance)
-    _cli(env, "db", "upgrade")
-    _cli(env, "demo", "seed")
+    run_privacy(env, "db", "upgrade")
+    run_privacy(env, "demo", "seed")
     log_path = workdir / name / "gunicorn.log"
     with gunicorn(env, log_path) as url:
         result = run_loadgen(url)
