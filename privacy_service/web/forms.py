@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Response, stream_with_context
+from flask import Blueprint, Flask, Response, g, stream_with_context
 from flask_wtf.csrf import CSRFProtect
 
 CSP = (
@@ -93,6 +93,14 @@ def install_csrf(app: Flask, *, exempt: Iterable[Blueprint]) -> None:
     )
     for blueprint in exempt:
         csrf.exempt(blueprint)
+
+    @app.before_request
+    def _fresh_token() -> None:
+        # Flask-WTF keeps the request's token on ``g`` (under the field's name). A caller that
+        # holds one app context across requests (tests, scripts) shares ``g`` between them, and
+        # would be handed the token of an earlier session (the sign-in starts a new one).
+        g.pop(app.config["WTF_CSRF_FIELD_NAME"], None)
+
     csrf.init_app(app)
 
 

@@ -9,7 +9,7 @@ browser's Accept-Language, else Chinese.
 from __future__ import annotations
 
 from flask import Flask, request, session
-from flask_babel import Babel, gettext
+from flask_babel import Babel, gettext, refresh
 
 from privacy_service.i18n import LANGUAGES, SOURCE_LANGUAGE, TRANSLATIONS_DIR
 from privacy_service.web.portal.labels import PROGRESS, TABLES
@@ -35,6 +35,9 @@ def install(app: Flask) -> None:
         default_locale=SOURCE_LANGUAGE.replace("-", "_"),
         default_translation_directories=str(TRANSLATIONS_DIR),
     )
+    # Flask-Babel keeps the chosen locale on ``g``; a caller that holds one app context across
+    # requests (tests, scripts) shares ``g``: choose again for every request.
+    app.before_request(refresh)
 
 
 def progress_text(progress: dict) -> str:
