@@ -1,9 +1,10 @@
 """The customer's "request my data" pages: submit, verify, follow, download, cancel.
 
-Server-rendered, Chinese first, no external resources. Every form carries a CSRF token kept in
-the (signed, HttpOnly) session; submissions and code resends are rate-limited per IP and per
-contact. The pages call the same services as the API; the bearer token a verification yields is
-kept in the session, never in a URL.
+Server-rendered, Chinese first (texts are gettext msgids, ``i18n.py``), no external resources.
+Every form carries the CSRF token of the (signed, HttpOnly) session (Flask-WTF, ``web/forms.py``);
+submissions and code resends are rate-limited per IP and per contact. The pages call the same
+services as the API; the bearer token a verification yields is kept in the session, never in a
+URL.
 """
 
 from __future__ import annotations
