@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast system-deps bench soak lint install migrate seed clean
+.PHONY: run test test-fast system-deps bench soak lint install migrate seed clean translations
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3.11"; exit 1; }
@@ -80,6 +80,18 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports  # the import contract in pyproject.toml (docs/architecture.md)
+
+# For translators: collect the texts (Chinese msgids) from the code and templates into
+# messages.pot, merge them into each language's .po, and compile the .mo files. Commit all
+# three: an install takes the compiled catalogs as they are (tests/test_translations.py fails
+# when a .mo is stale or a text has no translation).
+CATALOGS := privacy_service/translations
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --add-location=file \
+		--sort-output --no-wrap --project=privacy-service --copyright-holder=privacy-service \
+		-o $(CATALOGS)/messages.pot .
+	$(BIN)/pybabel update -i $(CATALOGS)/messages.pot -d $(CATALOGS) --no-wrap --ignore-obsolete
+	$(BIN)/pybabel compile -d $(CATALOGS) --statistics
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

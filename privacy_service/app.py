@@ -42,14 +42,17 @@ from privacy_service.web.bodies import check_api_body, check_no_nul
 from privacy_service.web.context import budget_caller
 from privacy_service.web.dashboard.views import bp as dashboard_bp
 from privacy_service.web.errors import register_error_handlers
-from privacy_service.web.forms import API_DOCS_CSP
+from privacy_service.web.forms import API_DOCS_CSP, install_csrf
 from privacy_service.web.health import bp as health_bp
 from privacy_service.web.portal import account as _portal_account  # noqa: F401 - its pages
+from privacy_service.web.portal import i18n as portal_i18n
 from privacy_service.web.portal.views import bp as portal_bp
 from privacy_service.web.service_auth import parse_tokens
 
 log = logging.getLogger(__name__)
 API_VERSION = "1.0.0"
+# The JSON API's blueprints: bearer-token or service-header authenticated, so exempt from CSRF.
+API_BLUEPRINTS = (requests_blp, identity_blp, choices_blp)
 
 
 class ProblemApi(Api):
@@ -73,9 +76,11 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     rt = configure_runtime(app, settings, config_overrides)
     configure_notices(rt)
     configure_flask(app, settings)
+    configure_translations(app)
     configure_blueprints(app)
     configure_api_docs_assets(app)
     configure_limits(app, settings)
+    configure_csrf(app)
     configure_sessions(app, rt)
     configure_queue(rt)
     if settings.scheduler_enabled:
@@ -198,12 +203,16 @@ def configure_flask(app: Flask, settings: Settings) -> None:
     register_error_handlers(app)
 
 
+def configure_translations(app: Flask) -> None:
+    """Flask-Babel: the customer page's texts in its language (gettext catalogs)."""
+    portal_i18n.install(app)
+
+
 def configure_blueprints(app: Flask) -> None:
     """The API (flask-smorest), the customer's pages, the staff's pages, health checks."""
     api = ProblemApi(app)
-    api.register_blueprint(requests_blp)
-    api.register_blueprint(identity_blp)
-    api.register_blueprint(choices_blp)
+    for blueprint in API_BLUEPRINTS:
+        api.register_blueprint(blueprint)
     app.extensions["privacy.api"] = api
     app.register_blueprint(portal_bp)  # the customer's pages at /
     app.register_blueprint(dashboard_bp)  # the privacy team's pages at /staff/
@@ -217,6 +226,11 @@ def configure_limits(app: Flask, settings: Settings) -> None:
     limiter = ratelimit.install(app, settings)
     app.extensions["privacy.budgets"] = Budgets(limiter.storage, settings)
     budgets.install_caller(budget_caller)
+
+
+def configure_csrf(app: Flask) -> None:
+    """Flask-WTF's CSRF check on the pages' forms (after the limits: a flood meets them first)."""
+    install_csrf(app, exempt=API_BLUEPRINTS)
 
 
 def configure_api_docs_assets(app: Flask) -> None:

@@ -11,21 +11,32 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from privacy_service import i18n
 from privacy_service.crypto.normalize import mask
 from privacy_service.notices import queue
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-TYPE_LABELS = {
-    "access": {"zh-CN": "获取我的数据副本", "en": "copy of my data"},
-    "correction": {"zh-CN": "更正我的信息", "en": "correct my data"},
-    "deletion": {"zh-CN": "删除我的数据", "en": "delete my data"},
-    "account_closure": {"zh-CN": "注销我的账户", "en": "close my account"},
-}
+
+
+def type_label_in(kind: str, language: str) -> str:
+    """A request type as a notice names it ("您的“删除我的数据”请求"), in ``language``.
+
+    The words come from the gettext catalogs (``privacy_service/translations``) in the context
+    "notice": the English reads inside a sentence ("your "copy of my data" request").
+    """
+    pgettext = i18n.translations(language).pgettext
+    labels = {
+        "access": pgettext("notice", "获取我的数据副本"),
+        "correction": pgettext("notice", "更正我的信息"),
+        "deletion": pgettext("notice", "删除我的数据"),
+        "account_closure": pgettext("notice", "注销我的账户"),
+    }
+    return labels.get(kind, kind)
 
 
 def type_label(request) -> str:
     """The request's type as the customer reads it, in the request's language."""
-    return TYPE_LABELS.get(request.type, {}).get(_lang(request), request.type)
+    return type_label_in(request.type, _lang(request))
 
 
 def beijing(moment: dt.datetime) -> str:

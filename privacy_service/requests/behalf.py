@@ -255,7 +255,7 @@ def tell_holder(session: Session, request) -> None:
         to=requester.subject_contact,
         language=lang,
         relationship=label(requester.relationship, lang),
-        type_label=outcomes.TYPE_LABELS[request.type][lang],
+        type_label=outcomes.type_label_in(request.type, lang),
     )
     audit.record(
         session,

@@ -1,13 +1,20 @@
-"""What the server-rendered pages share: the CSRF token and the security headers."""
+"""What the server-rendered pages share: CSRF protection and the security headers.
+
+CSRF is Flask-WTF's ``CSRFProtect`` (``install_csrf``): every POST of a page must carry the
+session's token in the form field ``csrf`` (templates write ``{{ csrf_token() }}``); the JSON API
+is exempt (it is authenticated by a bearer token or a service header, never by a cookie). A
+refused form raises ``flask_wtf.csrf.CSRFError`` (a 400), which the portal and the dashboard
+answer with their own "the form expired" page.
+"""
 
 from __future__ import annotations
 
-import hmac
 import re
-import secrets
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from flask import Response, abort, request, session, stream_with_context
+from flask import Blueprint, Flask, Response, g, stream_with_context
+from flask_wtf.csrf import CSRFProtect
 
 CSP = (
     # Scripts and styles only from our own files: no inline script, handler, style or eval;
@@ -64,19 +71,37 @@ def same_site_path(target: str | None, default: str = "/") -> str:
     return text
 
 
-def csrf_token() -> str:
-    """The session's CSRF token (created on first use)."""
-    if "csrf" not in session:
-        session["csrf"] = secrets.token_urlsafe(32)
-    return session["csrf"]
+csrf = CSRFProtect()
 
 
-def check_csrf() -> None:
-    """Refuse a POST whose form does not carry this session's token (400)."""
-    if request.method == "POST":
-        sent = request.form.get("csrf", "")
-        if not sent or not hmac.compare_digest(sent.encode(), session.get("csrf", "").encode()):
-            abort(400, description="The form expired; reload the page and try again.")
+def install_csrf(app: Flask, *, exempt: Iterable[Blueprint]) -> None:
+    """Check the CSRF token of every POST/PUT/PATCH/DELETE, except in the ``exempt`` blueprints.
+
+    Installed after the rate limits, so that a flood is refused by the limiter first, as before.
+    """
+    app.config.update(
+        # The field's name since before Flask-WTF: browsers' open forms and scripts post it.
+        WTF_CSRF_FIELD_NAME="csrf",
+        # Valid as long as the session cookie (a browser-session cookie, renewed by sign-in),
+        # as before: a staff member or customer who leaves a form open for an hour must not lose
+        # it. What the token guards has its own limits (staff idle timeout, portal sign-in).
+        WTF_CSRF_TIME_LIMIT=None,
+        # The pages send "Referrer-Policy: no-referrer", so a browser posts without Referer;
+        # the strict HTTPS Referer check would refuse every form. The token and the SameSite
+        # session cookie are the protection.
+        WTF_CSRF_SSL_STRICT=False,
+    )
+    for blueprint in exempt:
+        csrf.exempt(blueprint)
+
+    @app.before_request
+    def _fresh_token() -> None:
+        # Flask-WTF keeps the request's token on ``g`` (under the field's name). A caller that
+        # holds one app context across requests (tests, scripts) shares ``g`` between them, and
+        # would be handed the token of an earlier session (the sign-in starts a new one).
+        g.pop(app.config["WTF_CSRF_FIELD_NAME"], None)
+
+    csrf.init_app(app)
 
 
 def zip_download(request_id: str, chunks, size: int) -> Response:

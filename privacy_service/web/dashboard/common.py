@@ -22,6 +22,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 
 from privacy_service.calendar import receipt_day
@@ -32,7 +33,7 @@ from privacy_service.team.accounts import StaffUser
 from privacy_service.web.context import get_or_404, runtime
 from privacy_service.web.dashboard import labels
 from privacy_service.web.errors import from_http_exception
-from privacy_service.web.forms import check_csrf, csrf_token, html
+from privacy_service.web.forms import html
 
 bp = Blueprint(
     "dashboard",
@@ -43,7 +44,7 @@ bp = Blueprint(
     static_url_path="/static",
 )
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-bp.before_request(check_csrf)
+FORM_EXPIRED = "表单已过期，请重新加载页面。 The form expired; reload the page and try again."
 
 
 @bp.before_request
@@ -82,11 +83,13 @@ def roles(*allowed: str):
 
 
 def render(template: str, status: int = 200, **context):
-    """A dashboard page with the shared context (CSRF token, who is signed in, time zone)."""
+    """A dashboard page with the shared context (who is signed in, time zone).
+
+    The forms' CSRF token is ``csrf_token()`` in the templates (Flask-WTF, ``web/forms.py``).
+    """
     return html(
         render_template(
             template,
-            csrf=csrf_token(),
             me=getattr(g, "staff", None),
             tz=SHANGHAI,
             back=session.get("queue_back"),
@@ -148,11 +151,16 @@ def query_string(args: dict, **changes) -> str:
     return urlencode({k: v for k, v in merged.items() if v not in (None, "")})
 
 
+@bp.errorhandler(CSRFError)
+def _form_expired(_exc):
+    # A form without this session's token (Flask-WTF's reason is for the log, not the page).
+    return message(FORM_EXPIRED, 400)
+
+
 @bp.errorhandler(400)
 def _bad_request(exc):
     return message(
-        getattr(exc, "description", None)
-        or "表单已过期，请重新加载页面。 The form expired; reload the page and try again.",
+        getattr(exc, "description", None) or FORM_EXPIRED,
         400,
     )
 

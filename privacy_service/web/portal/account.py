@@ -6,6 +6,7 @@ Routes live on the portal blueprint (``views.bp``); importing this module regist
 from __future__ import annotations
 
 from flask import redirect, request, send_from_directory, session, url_for
+from flask_babel import gettext as _
 from werkzeug.exceptions import NotFound
 
 from privacy_service.policies.datamap_schema import CHOICES
@@ -15,38 +16,39 @@ from privacy_service.subjects.models import Subject
 from privacy_service.web.context import runtime
 from privacy_service.web.errors import from_http_exception
 from privacy_service.web.portal import signin
-from privacy_service.web.portal.i18n import t
-from privacy_service.web.portal.views import _lang, _render, bp
+from privacy_service.web.portal.labels import FLASH
+from privacy_service.web.portal.views import _render, bp
 
 
-def _sign_in_first(lang: str, title_key: str):
+def _sign_in_first(page_title: str):
     """The 401 page of a view that needs a signed-in customer."""
     return _render(
-        "portal/message.html", 401, message=t("mine_signin", lang), page_title=t(title_key, lang)
+        "portal/message.html",
+        401,
+        message=_("请先打开您的任意一个请求并用验证码登录，然后即可在这里看到全部请求。"),
+        page_title=page_title,
     )
 
 
 @bp.get("/mine")
 def mine():
     """Every request of the signed-in customer with its status (sign in through any of them)."""
-    lang = _lang()
     subject_id = signin.current_subject()
     if subject_id is None:
-        return _sign_in_first(lang, "mine_title")
+        return _sign_in_first(_("我的请求"))
     rt = runtime()
     views = [
         service.status_view(r, rt) for r in service.list_for_subject(rt.db.session, subject_id)
     ]
-    return _render("portal/mine.html", requests=views, page_title=t("mine_title", lang))
+    return _render("portal/mine.html", requests=views, page_title=_("我的请求"))
 
 
 @bp.route("/choices", methods=["GET", "POST"])
 def privacy_choices():
     """Marketing e-mail, SMS and personalised ads: switched at once, no review."""
-    lang = _lang()
     subject_id = signin.current_subject()
     if subject_id is None:
-        return _sign_in_first(lang, "choices_title")
+        return _sign_in_first(_("隐私选择"))
     rt = runtime()
     subject = rt.db.session.get(Subject, subject_id)
     if subject is None:
@@ -54,8 +56,8 @@ def privacy_choices():
         return _render(
             "portal/message.html",
             403,
-            message=t("behalf_no_choices", lang),
-            page_title=t("choices_title", lang),
+            message=_("隐私选择只能由账户持有人本人设置。"),
+            page_title=_("隐私选择"),
         )
     collector = rt.collector()
     if request.method == "POST":
@@ -71,8 +73,8 @@ def privacy_choices():
     return _render(
         "portal/choices.html",
         choices=choices.current(collector, subject),
-        flash=t(flash, lang) if flash else None,
-        page_title=t("choices_title", lang),
+        flash=FLASH.get(flash),
+        page_title=_("隐私选择"),
     )
 
 
@@ -98,10 +100,9 @@ def _not_found(exc: NotFound):
     wants_html = accept["text/html"] > accept["application/json"]
     if request.path.startswith(("/api/", "/staff/")) or not wants_html:
         return from_http_exception(exc)
-    lang = _lang()
     return _render(
         "portal/message.html",
         404,
-        message=t("page_missing", lang),
-        page_title=t("page_missing_title", lang),
+        message=_("找不到此页面。请检查网址，或从首页重新开始。"),
+        page_title=_("找不到页面"),
     )

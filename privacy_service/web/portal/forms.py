@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from privacy_service.datamap import correct
 from privacy_service.errors import Problem
 from privacy_service.notices import outcomes
 from privacy_service.subjects.history import CorrectionRecord
-from privacy_service.web.portal.i18n import t, table_label
+from privacy_service.web.portal.i18n import table_label
 
 CORRECTION_ROWS = 3  # corrections one request may carry on the page (the API takes up to 20)
 
@@ -47,49 +48,51 @@ def form_data(form, lang: str) -> dict:
     return data
 
 
-def field_errors(messages: dict, lang: str, rows: list[int] | None = None) -> dict:
+def field_errors(messages: dict, rows: list[int] | None = None) -> dict:
     """Schema or service errors as messages on the inputs they are about."""
     errors = {}
     for name, message in messages.items():
         if name in ("email", "phone"):
-            errors["contact"] = t("bad_contact", lang)
+            errors["contact"] = _("请输入有效的中国大陆手机号或电子邮箱。")
         elif name == "corrections":
-            errors.update(_correction_errors(message, lang, rows or []))
+            errors.update(_correction_errors(message, rows or []))
         elif name == "on_behalf":
-            errors.update(_behalf_errors(message, lang))
+            errors.update(_behalf_errors(message))
         elif name in ("type", "categories", "note"):
-            errors[name] = t("fix_errors", lang) if name != "type" else t("pick_type", lang)
+            errors[name] = _("请检查标出的项目。") if name != "type" else _("请选择您想做什么。")
         else:
-            errors.setdefault("contact", t("fix_errors", lang))
+            errors.setdefault("contact", _("请检查标出的项目。"))
     return errors
 
 
-def _behalf_errors(message, lang: str) -> dict:
+def _behalf_errors(message) -> dict:
     if not isinstance(message, dict):
-        return {"who": t("fix_errors", lang)}
+        return {"who": _("请检查标出的项目。")}
     errors = {}
     if "relationship" in message:
-        errors["who"] = t("bad_behalf", lang)
+        errors["who"] = _("此身份不能提出这类请求，请选择其他请求类型。")
     if "email" in message or "phone" in message:
-        errors["requester_contact"] = t("bad_contact", lang)
+        errors["requester_contact"] = _("请输入有效的中国大陆手机号或电子邮箱。")
     if "name" in message:
-        errors["requester_name"] = t("fix_errors", lang)
-    return errors or {"who": t("fix_errors", lang)}
+        errors["requester_name"] = _("请检查标出的项目。")
+    return errors or {"who": _("请检查标出的项目。")}
 
 
-def _correction_errors(message, lang: str, rows: list[int]) -> dict:
+def _correction_errors(message, rows: list[int]) -> dict:
     if not isinstance(message, dict) or not all(isinstance(k, int) for k in message):
-        return {"field-0": t("pick_field", lang)}  # no correction named at all
+        return {"field-0": _("请选择要更正的项目。")}  # no correction named at all
     errors = {}
     for index, problems in message.items():
         row = rows[index] if index < len(rows) else index
         problems = problems if isinstance(problems, dict) else {"value": problems}
         if "category" in problems or "field" in problems:
-            errors[f"field-{row}"] = t("pick_field", lang)
+            errors[f"field-{row}"] = _("请选择要更正的项目。")
         if "value" in problems:
-            errors[f"value-{row}"] = t("bad_value", lang)
+            errors[f"value-{row}"] = _(
+                "这个内容不符合所选项目的格式（例如手机号为 11 位数字，邮政编码为 6 位数字）。"
+            )
         if "record_id" in problems:
-            errors[f"record-{row}"] = t("need_record", lang)
+            errors[f"record-{row}"] = _("请填写要更正的记录编号（见您的数据副本），只能是数字。")
     return errors
 
 
@@ -111,7 +114,7 @@ def with_value_errors(messages: dict, raw: dict, datamap) -> dict:
     return {**messages, "corrections": merged} if merged else messages
 
 
-def record_choices(collector, subject, lang: str) -> list[tuple[str, list]]:
+def record_choices(collector, subject) -> list[tuple[str, list]]:
     """For a signed-in customer: their records that corrections can name, to pick from a list.
 
     One group per table whose fields can be corrected (addresses, profiles...); each record is
@@ -142,7 +145,7 @@ def record_choices(collector, subject, lang: str) -> list[tuple[str, list]]:
                 items = [
                     (row[0], f"#{row[0]} " + " ".join(str(v) for v in row[1:] if v)) for row in rows
                 ]
-                groups.append((table_label(table.name, lang), items))
+                groups.append((table_label(table.name), items))
     return groups
 
 

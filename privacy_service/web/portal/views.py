@@ -1,9 +1,10 @@
 """The customer's "request my data" pages: submit, verify, follow, download, cancel.
 
-Server-rendered, Chinese first, no external resources. Every form carries a CSRF token kept in
-the (signed, HttpOnly) session; submissions and code resends are rate-limited per IP and per
-contact. The pages call the same services as the API; the bearer token a verification yields is
-kept in the session, never in a URL.
+Server-rendered, Chinese first (texts are gettext msgids, ``i18n.py``), no external resources.
+Every form carries the CSRF token of the (signed, HttpOnly) session (Flask-WTF, ``web/forms.py``);
+submissions and code resends are rate-limited per IP and per contact. The pages call the same
+services as the API; the bearer token a verification yields is kept in the session, never in a
+URL.
 """
 
 from __future__ import annotations
@@ -21,25 +22,22 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
 from marshmallow import ValidationError
 
 from exports.delivery import download as deliver
 from privacy_service import operations
 from privacy_service.db import utcnow
 from privacy_service.errors import Problem
+from privacy_service.i18n import LANGUAGES
 from privacy_service.requests import behalf, service, verification
 from privacy_service.requests.models import DataRequest, Verification
 from privacy_service.requests.schemas import RequestCreateSchema
 from privacy_service.subjects.models import Subject
 from privacy_service.web.context import get_or_404, runtime
-from privacy_service.web.forms import (
-    check_csrf,
-    csrf_token,
-    html,
-    same_site_path,
-    zip_download,
-)
-from privacy_service.web.portal import signin
+from privacy_service.web.forms import html, same_site_path, zip_download
+from privacy_service.web.portal import labels, signin
 from privacy_service.web.portal.forms import (
     CORRECTION_ROWS,
     correction_changes,
@@ -48,7 +46,7 @@ from privacy_service.web.portal.forms import (
     record_choices,
     with_value_errors,
 )
-from privacy_service.web.portal.i18n import LANGUAGES, progress_text, t, table_label
+from privacy_service.web.portal.i18n import current_language, progress_text, table_label
 
 bp = Blueprint(
     "portal",
@@ -60,26 +58,14 @@ bp = Blueprint(
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-def _lang() -> str:
-    if session.get("lang") in LANGUAGES:
-        return session["lang"]
-    best = request.accept_languages.best_match(["zh-CN", "zh", "en"], default="zh-CN")
-    return "en" if best == "en" else "zh-CN"
-
-
-bp.before_request(check_csrf)
-
-
 def _render(template: str, status: int = 200, **context):
-    lang = _lang()
     body = render_template(
         template,
-        lang=lang,
-        t=lambda key: t(key, lang),
-        csrf=csrf_token(),
+        lang=current_language(),  # the policies' own texts (categories, reasons) are per language
+        labels=labels,
         tz=SHANGHAI,
         categories=runtime().policies.categories,
-        table_label=lambda name: table_label(name, lang),
+        table_label=table_label,
         **context,
     )
     return html(body, status)
@@ -105,12 +91,12 @@ def index():
 
 
 def _render_form(form, errors, status: int = 200):
-    lang = _lang()
+    lang = current_language()
     rt = runtime()
     subject_id = signin.current_subject()
     subject = rt.db.session.get(Subject, subject_id) if subject_id else None
     # Signed in: the records a correction can name come as a list, not a number to look up.
-    records = record_choices(rt.collector(), subject, lang) if subject else []
+    records = record_choices(rt.collector(), subject) if subject else []
     return _render(
         "portal/index.html",
         status,
@@ -120,7 +106,7 @@ def _render_form(form, errors, status: int = 200):
         correction_rows=CORRECTION_ROWS,
         error_targets=ERROR_TARGETS,
         records=records,
-        page_title=t("form_title", lang) if not errors else t("form_errors_title", lang),
+        page_title=_("提交请求") if not errors else _("请检查表单"),
     )
 
 
@@ -128,25 +114,23 @@ def _render_form(form, errors, status: int = 200):
 def submit():
     """Submit a request; on success, on to the code page."""
     rt = runtime()
-    lang = _lang()
+    lang = current_language()
     form = {**request.form.to_dict(), "categories": request.form.getlist("categories")}
-    raw = form_data(request.form, _lang())
+    raw = form_data(request.form, current_language())
     rows = [item.pop("row") for item in raw.get("corrections", [])]
     try:
         data = RequestCreateSchema().load(raw)
     except ValidationError as exc:
         # Say everything at once: the values of the well-formed rows are checked too.
         messages = with_value_errors(exc.messages, raw, runtime().policies.datamap)
-        return _render_form(form, field_errors(messages, lang, rows), 422)
+        return _render_form(form, field_errors(messages, rows), 422)
     try:
         created, delivery = service.submit(rt.db.session, rt, data, language=lang)
     except Problem as exc:
         rt.db.session.rollback()
         if exc.status >= 429:  # a limit or an outage: the generic page says so
             raise
-        return _render_form(
-            form, field_errors(exc.errors or {"type": [exc.detail]}, lang, rows), 422
-        )
+        return _render_form(form, field_errors(exc.errors or {"type": [exc.detail]}, rows), 422)
     rt.db.session.commit()
     service.deliver(rt, delivery)
     return redirect(url_for("portal.verify", request_id=created.id), code=303)
@@ -187,7 +171,6 @@ def verify(request_id: str):
     code shows the message again and never spends another attempt.
     """
     rt = runtime()
-    lang = _lang()
     found = _request_or_404(request_id)
     pending = found.status == "pending_verification"
     if request.method == "POST":
@@ -206,30 +189,29 @@ def verify(request_id: str):
     signed_in = signin.current_subject()
     if not pending and signed_in and behalf.may_read(signed_in, found):
         return redirect(url_for("portal.status", request_id=request_id), code=303)
+    unusable = {
+        verification.EXPIRED: _("验证码已过期，请重新发送。"),
+        verification.VOID: _("错误次数过多，请重新发送验证码。"),
+    }
     error = None
     shown = session.pop("verify_error", None)
     if isinstance(shown, dict) and shown.get("rid") == request_id:
-        error = {
-            verification.EXPIRED: t("expired_code", lang),
-            verification.VOID: t("void_code", lang),
-        }.get(shown.get("outcome"), f"{t('wrong_code', lang)} {shown.get('left')}")
+        error = unusable.get(shown.get("outcome")) or _(
+            "验证码不正确，还可尝试次数： %(left)s", left=shown.get("left")
+        )
     state = _code_state(found)
-    hint = None
-    if error is None and state == "void":
-        hint = t("void_code", lang)
-    elif error is None and state == "expired":
-        hint = t("expired_code", lang)
+    hint = unusable.get(state)  # "used" (after a sign-in) is no news for the customer
     flash = session.pop("portal_flash", None)
     return _render(
         "portal/verify.html",
         request_id=request_id,
         error=error or hint,
-        flash=t(flash, lang) if flash else None,
+        flash=labels.FLASH.get(flash),
         wait=_resend_wait(found),
         again=not pending,
         for_someone=found.on_behalf is not None,
         code_usable=state is None,
-        page_title=t("verify_title", lang),
+        page_title=_("输入验证码"),
     )
 
 
@@ -268,7 +250,7 @@ def _owned(request_id: str) -> DataRequest:
                 "portal/signin.html",
                 401,
                 request_id=request_id,
-                page_title=t("signin_title", _lang()),
+                page_title=_("重新登录"),
             )
         )
     return found
@@ -279,7 +261,7 @@ def status(request_id: str):
     """Where the request stands: status, deadline, reasons, receipt, download, cancel."""
     found = _owned(request_id)
     flash = session.pop("portal_flash", None)
-    return _status_page(found, flash=t(flash, _lang()) if flash else None)
+    return _status_page(found, flash=labels.FLASH.get(flash))
 
 
 def _status_page(found: DataRequest, status: int = 200, **extra):
@@ -289,10 +271,10 @@ def _status_page(found: DataRequest, status: int = 200, **extra):
         "portal/status.html",
         status,
         r=view,
-        changes=correction_changes(rt.db.session, rt.policies, found, _lang()),
+        changes=correction_changes(rt.db.session, rt.policies, found, current_language()),
         evidence_kinds=behalf.EVIDENCE_KINDS,
-        progress_text=view["progress"] and progress_text(view["progress"], _lang()),
-        page_title=t("status_title", _lang()),
+        progress_text=view["progress"] and progress_text(view["progress"]),
+        page_title=_("请求进度"),
         **extra,
     )
 
@@ -319,7 +301,9 @@ def evidence(request_id: str):
         rt.db.session.rollback()
         if exc.status != 422:
             return _status_page(found, exc.status, upload_error=exc.detail)
-        return _status_page(found, 422, upload_error=t("bad_upload", _lang()))
+        return _status_page(
+            found, 422, upload_error=_("请选择材料类型，并上传 5 MB 以内的 PDF、PNG 或 JPEG 文件。")
+        )
     session["portal_flash"] = "uploaded"
     return redirect(url_for("portal.status", request_id=request_id), code=303)
 
@@ -331,7 +315,7 @@ def progress(request_id: str):
     view = service.status_view(found, runtime())["progress"]
     if view is None:
         return jsonify({"state": None})
-    return jsonify({**view, "text": progress_text(view, _lang())})
+    return jsonify({**view, "text": progress_text(view)})
 
 
 @bp.route("/r/<request_id>/cancel", methods=["GET", "POST"])
@@ -343,7 +327,7 @@ def cancel(request_id: str):
         return _render(
             "portal/cancel.html",
             r=service.status_view(found, rt),
-            page_title=t("cancel_confirm_title", _lang()),
+            page_title=_("确认撤销"),
         )
     try:
         service.cancel(rt.db.session, found)
@@ -357,16 +341,18 @@ def cancel(request_id: str):
 def download(request_id: str):
     """The export ZIP (counts against the download limit)."""
     rt = runtime()
-    lang = _lang()
     found = _owned(request_id)
     try:
         chunks, size = deliver(rt.db.session, found, rt.storage, rt.vault)
     except Problem as exc:
-        key = {409: "export_not_ready", 410: "export_gone"}.get(exc.status, "export_gone")
+        if exc.status == 409:
+            message = _("副本尚未生成，请稍后刷新。")
+        else:
+            message = _("下载次数已用完或已过期。如需新的副本，请提交新的请求。")
         return _render(
             "portal/message.html",
             exc.status,
-            message=t(key, lang),
+            message=message,
             back=url_for("portal.status", request_id=request_id),
         )
     return zip_download(found.id, chunks, size)
@@ -382,30 +368,36 @@ def language(code: str):
 
 @bp.errorhandler(403)
 def _forbidden(_exc):
-    return _render("portal/message.html", 403, message=t("not_yours", _lang()))
+    return _render(
+        "portal/message.html", 403, message=_("请在提交请求的浏览器中打开此页面，或重新提交请求。")
+    )
 
 
 @bp.errorhandler(404)
 def _missing(_exc):
-    return _render("portal/message.html", 404, message=t("not_yours", _lang()))
+    return _render(
+        "portal/message.html", 404, message=_("请在提交请求的浏览器中打开此页面，或重新提交请求。")
+    )
 
 
+@bp.errorhandler(CSRFError)
 @bp.errorhandler(400)
 def _bad_form(_exc):
-    # The only 400 of the pages is a form whose CSRF token expired.
-    return _render("portal/message.html", 400, message=t("form_expired", _lang()))
+    # A form without this session's CSRF token (Flask-WTF), typically open since before the
+    # session ended; a browser sends no other malformed form than a tampered one: same page.
+    return _render("portal/message.html", 400, message=_("页面已过期，请刷新后重试。"))
 
 
 @bp.errorhandler(429)
 def _too_many(exc):
     # Flask-Limiter's per-IP limits as a page; the limiter adds Retry-After to the response.
-    return _render("portal/message.html", 429, message=t("limit", _lang()))
+    return _render("portal/message.html", 429, message=_("操作过于频繁，请稍后再试。"))
 
 
 @bp.errorhandler(Problem)
 def _problem(exc: Problem):
     # The same problems as the API (budgets, outages), as a page.
-    message = t("limit", _lang()) if exc.status == 429 else exc.detail
+    message = _("操作过于频繁，请稍后再试。") if exc.status == 429 else exc.detail
     response = _render("portal/message.html", exc.status, message=message)
     for key, value in exc.headers.items():
         if key == "Retry-After":
