@@ -179,7 +179,7 @@ def _code_state(found: DataRequest) -> str | None:
     return None
 
 
-@bp.route("/r/<request_id>/verify", methods=["GET", "POST"])
+@bp.route('/r/<uuid(missing="request"):request_id>/verify', methods=["GET", "POST"])
 def verify(request_id: str):
     """Enter the one-time code: the first verification, or signing in again later.
 
@@ -233,7 +233,7 @@ def verify(request_id: str):
     )
 
 
-@bp.post("/r/<request_id>/resend")
+@bp.post('/r/<uuid(missing="request"):request_id>/resend')
 def resend(request_id: str):
     """Ask for a new code (cool-down, send limit, per-IP limit); then back to the code page."""
     rt = runtime()
@@ -274,7 +274,7 @@ def _owned(request_id: str) -> DataRequest:
     return found
 
 
-@bp.get("/r/<request_id>")
+@bp.get('/r/<uuid(missing="request"):request_id>')
 def status(request_id: str):
     """Where the request stands: status, deadline, reasons, receipt, download, cancel."""
     found = _owned(request_id)
@@ -297,7 +297,7 @@ def _status_page(found: DataRequest, status: int = 200, **extra):
     )
 
 
-@bp.post("/r/<request_id>/evidence")
+@bp.post('/r/<uuid(missing="request"):request_id>/evidence')
 def evidence(request_id: str):
     """The requester of a request on someone else's behalf uploads a document (sealed)."""
     rt = runtime()
@@ -324,7 +324,7 @@ def evidence(request_id: str):
     return redirect(url_for("portal.status", request_id=request_id), code=303)
 
 
-@bp.get("/r/<request_id>/progress")
+@bp.get('/r/<uuid(missing="request"):request_id>/progress')
 def progress(request_id: str):
     """The export's progress as JSON: the status page polls it while the export builds."""
     found = _owned(request_id)
@@ -334,7 +334,7 @@ def progress(request_id: str):
     return jsonify({**view, "text": progress_text(view, _lang())})
 
 
-@bp.route("/r/<request_id>/cancel", methods=["GET", "POST"])
+@bp.route('/r/<uuid(missing="request"):request_id>/cancel', methods=["GET", "POST"])
 def cancel(request_id: str):
     """Cancel while allowed (e.g. during the cooling-off), after a confirmation page."""
     rt = runtime()
@@ -353,7 +353,7 @@ def cancel(request_id: str):
     return redirect(url_for("portal.status", request_id=request_id), code=303)
 
 
-@bp.get("/r/<request_id>/download")
+@bp.get('/r/<uuid(missing="request"):request_id>/download')
 def download(request_id: str):
     """The export ZIP (counts against the download limit)."""
     rt = runtime()
