@@ -22,7 +22,8 @@ from privacy_service.team.accounts import ROLES, StaffUser, create
 from privacy_service.team.models import ReplyTemplate
 from privacy_service.web.context import get_or_404, runtime
 from privacy_service.web.dashboard import jobinfo
-from privacy_service.web.dashboard.common import actor, bp, render, roles
+from privacy_service.web.dashboard.auth import roles
+from privacy_service.web.dashboard.common import actor, bp, render
 from privacy_service.web.dashboard.request_page import refusal_templates
 
 INVITE_PASSWORD_BYTES = 15  # 20 characters of URL-safe base64
@@ -80,7 +81,7 @@ def invite_staff():
     return render("dashboard/admin_secret.html", member=member, password=password, uri=uri)
 
 
-@bp.post("/admin/staff/<staff_id>")
+@bp.post("/admin/staff/<uuid:staff_id>")
 @roles("admin")
 def change_staff(staff_id: str):
     """Change a role, disable / enable, reset the second factor, or sign the member out."""

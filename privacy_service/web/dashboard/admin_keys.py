@@ -18,7 +18,8 @@ from privacy_service.crypto.keyring import KeyMaterialError, add_version
 from privacy_service.crypto.keystore import DataKey, KeyVersion
 from privacy_service.keys.rotation import pending_count, retire, rewrap
 from privacy_service.web.context import runtime
-from privacy_service.web.dashboard.common import actor, bp, render, roles
+from privacy_service.web.dashboard.auth import roles
+from privacy_service.web.dashboard.common import actor, bp, render
 
 STATUS = {
     "active": "使用中 Active",

@@ -12,7 +12,7 @@ import csv
 import datetime as dt
 import io
 
-from flask import Response, flash, g, redirect, request, stream_with_context, url_for
+from flask import Response, flash, redirect, request, stream_with_context, url_for
 from sqlalchemy import select, tuple_
 
 from privacy_service import audit
@@ -22,12 +22,13 @@ from privacy_service.jobs import JOBS, run_job
 from privacy_service.requests.models import DataRequest
 from privacy_service.web.context import runtime
 from privacy_service.web.dashboard import labels, queries
+from privacy_service.web.dashboard.auth import roles
 from privacy_service.web.dashboard.common import (
     SHANGHAI,
+    actor,
     bp,
     query_string,
     render,
-    roles,
     staff_names,
 )
 from privacy_service.web.dashboard.queries import _digits
@@ -140,7 +141,7 @@ def audit_csv():
     audit.record(
         s,
         "audit.exported",
-        actor=f"staff:{g.staff.id}",
+        actor=actor(),
         details={"filters": ",".join(sorted(kept))},
     )
     s.commit()

@@ -21,7 +21,8 @@ from privacy_service.requests import behalf, lifecycle, service
 from privacy_service.subjects.directory import find_by_contact
 from privacy_service.team.models import RequestNote
 from privacy_service.web.context import runtime
-from privacy_service.web.dashboard.common import SHANGHAI, actor, bp, render, roles
+from privacy_service.web.dashboard.auth import roles
+from privacy_service.web.dashboard.common import SHANGHAI, actor, bp, render
 from privacy_service.web.dashboard.labels import METHODS
 from privacy_service.web.dashboard.work import set_assignee
 

@@ -17,14 +17,15 @@ from privacy_service.requests.models import DataRequest
 from privacy_service.team.models import SavedView
 from privacy_service.web.context import runtime
 from privacy_service.web.dashboard import queries
+from privacy_service.web.dashboard.auth import roles
 from privacy_service.web.dashboard.common import (
+    actor,
     bp,
-    get_request,
     query_string,
     render,
-    roles,
     staff_names,
     today,
+    with_request,
 )
 from privacy_service.web.dashboard.queries import QueueFilter
 from privacy_service.web.dashboard.request_page import refusal_templates, remember_queue
@@ -158,10 +159,10 @@ def queue():
     )
 
 
-@bp.get("/requests/<request_id>/customer")
-def customer_requests(request_id: str):
+@bp.get("/requests/<uuid:request_id>/customer")
+@with_request
+def customer_requests(_rt, r: DataRequest):
     """Every request of the customer behind this one, whatever contact each was made with."""
-    r = get_request(request_id)
     if not r.subject_id:
         return redirect(url_for("dashboard.detail", request_id=r.id))
     return redirect(url_for("dashboard.queue", customer=r.id, all=1, sort="received", dir="desc"))
@@ -299,15 +300,15 @@ def bulk_confirm():
             continue
         try:
             if action == "approve":
-                operations.approve(s, rt, r, actor=f"staff:{g.staff.id}")
+                operations.approve(s, rt, r, actor=actor())
             elif action.startswith("refuse:"):
                 zh, en = refusal_templates()[action[7:]]
-                staff.refuse(s, r, actor=f"staff:{g.staff.id}", zh=zh, en=en, code=action[7:])
+                staff.refuse(s, r, actor=actor(), zh=zh, en=en, code=action[7:])
             else:
                 ok, to = assignee_from(s, "" if action == "unassign" else action[7:])
                 if not ok:
                     abort(422)
-                assign(s, r, to, by=f"staff:{g.staff.id}")
+                assign(s, r, to, by=actor())
             s.commit()
             done += 1
         except Problem:

@@ -16,7 +16,7 @@ import datetime as dt
 import io
 from collections import Counter
 
-from flask import Response, g, request
+from flask import Response, request
 from sqlalchemy import func, select
 
 from privacy_service import audit
@@ -27,7 +27,7 @@ from privacy_service.team import aggregates
 from privacy_service.team.models import ReportClosed
 from privacy_service.web.context import runtime
 from privacy_service.web.dashboard import charts, labels
-from privacy_service.web.dashboard.common import SHANGHAI, bp, query_string, render, today
+from privacy_service.web.dashboard.common import SHANGHAI, actor, bp, query_string, render, today
 from privacy_service.web.dashboard.queries import open_requests
 
 AGE_BUCKETS = (("0-5", 0, 5), ("6-10", 6, 10), ("11-15", 11, 15), (">15", 16, 10**6))
@@ -195,7 +195,7 @@ def reports_csv():
     audit.record(
         s,
         "report.exported",
-        actor=f"staff:{g.staff.id}",
+        actor=actor(),
         details={"from": since.isoformat(), "to": until.isoformat()},
     )
     s.commit()

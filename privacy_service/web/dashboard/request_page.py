@@ -23,7 +23,16 @@ from privacy_service.team.accounts import StaffUser
 from privacy_service.team.models import ReplyTemplate, RequestNote
 from privacy_service.web.context import runtime
 from privacy_service.web.dashboard import labels
-from privacy_service.web.dashboard.common import actor, bp, get_request, render, roles, today
+from privacy_service.web.dashboard.auth import roles
+from privacy_service.web.dashboard.common import (
+    actor,
+    bp,
+    message,
+    render,
+    to_request,
+    today,
+    with_request,
+)
 from privacy_service.web.dashboard.requester import requester_context
 
 REFUSAL_TEMPLATES = {
@@ -172,18 +181,17 @@ def page_context(r: DataRequest, **extra) -> dict:
     }
 
 
-@bp.post("/requests/<request_id>/sources/<source>/not-applicable")
+@bp.post("/requests/<uuid:request_id>/sources/<source>/not-applicable")
 @roles("admin")
-def source_not_applicable(request_id: str, source: str):
+@with_request
+def source_not_applicable(rt, r: DataRequest, source: str):
     """Mark a failing source as not applicable to this request, with a reason (audited)."""
-    rt = runtime()
-    r = get_request(request_id)
     reason = request.form.get("reason", "").strip()
     action = request.form.get("action", "")
     if not reason or len(reason) > 500 or source not in rt.policies.datamap.sources:
-        return render("dashboard/message.html", 422, message="请填写理由。 Give a reason.")
+        return message("请填写理由。 Give a reason.", 422)
     if action not in source_steps.ACTIONS.values():
-        return render("dashboard/message.html", 422, message="未知操作。 Unknown action.")
+        return message("未知操作。 Unknown action.", 422)
     source_steps.mark_not_applicable(
         rt.db.session, r.id, source, action, reason=reason, actor=actor()
     )
@@ -191,46 +199,45 @@ def source_not_applicable(request_id: str, source: str):
         r.claim_until = None  # a worker picks it up again at once
         dispatch.on_commit(rt.db.session, ERASURE, r.id)
     rt.db.session.commit()
-    return redirect(url_for("dashboard.detail", request_id=request_id), code=303)
+    return to_request(r)
 
 
-@bp.post("/requests/<request_id>/sources/retry")
+@bp.post("/requests/<uuid:request_id>/sources/retry")
 @roles("agent", "admin")
-def sources_retry(request_id: str):
+@with_request
+def sources_retry(rt, r: DataRequest):
     """Try the failed sources again at the worker's next run (audited)."""
-    rt = runtime()
-    r = get_request(request_id)
     try:
         retried = source_steps.retry_now(rt.db.session, r, actor=actor())
     except Problem as exc:
         rt.db.session.rollback()
-        return render("dashboard/message.html", exc.status, message=exc.detail)
+        return message(exc.detail, exc.status)
     dispatch.on_commit(rt.db.session, ERASURE, r.id)  # the worker's claim runs it
     rt.db.session.commit()
     flash(f"将重试 Will retry: {', '.join(retried)}")
-    return redirect(url_for("dashboard.detail", request_id=request_id), code=303)
+    return to_request(r)
 
 
-@bp.post("/requests/<request_id>/retry")
+@bp.post("/requests/<uuid:request_id>/retry")
 @roles("agent", "admin")
-def retry(request_id: str):
+@with_request
+def retry(rt, r: DataRequest):
     """Run a failed background task again (audited; enqueued once this commits)."""
-    rt = runtime()
-    r = get_request(request_id)
     try:
         kind = task_failures.retry(rt.db.session, r, actor=actor())
         rt.db.session.commit()
     except Problem as exc:
         rt.db.session.rollback()
-        return render("dashboard/message.html", exc.status, message=exc.detail)
+        return message(exc.detail, exc.status)
     flash(f"已重新排队 Queued again: {kind} {labels.short_id(r.id)}")
-    return redirect(url_for("dashboard.detail", request_id=request_id), code=303)
+    return to_request(r)
 
 
-@bp.get("/requests/<request_id>")
-def detail(request_id: str):
+@bp.get("/requests/<uuid:request_id>")
+@with_request
+def detail(_rt, r: DataRequest):
     """One request: summary, assignment, notes, data found, corrections, holds, decisions."""
-    return render("dashboard/request.html", **page_context(get_request(request_id)))
+    return render("dashboard/request.html", **page_context(r))
 
 
 def _approval_changes(r: DataRequest) -> list[str]:
@@ -279,12 +286,11 @@ def _approval_changes(r: DataRequest) -> list[str]:
     return [head, *lines, *tail]
 
 
-@bp.route("/requests/<request_id>/approve", methods=["GET", "POST"])
+@bp.route("/requests/<uuid:request_id>/approve", methods=["GET", "POST"])
 @roles("agent", "admin")
-def approve(request_id: str):
+@with_request
+def approve(rt, r: DataRequest):
     """Approve after a confirmation page listing what will change (deletions cannot be undone)."""
-    rt = runtime()
-    r = get_request(request_id)
     if request.method == "GET":
         if r.status != lifecycle.AWAITING_REVIEW:
             return redirect(url_for("dashboard.detail", request_id=r.id))
@@ -301,12 +307,12 @@ def approve(request_id: str):
         rt.db.session.commit()
     except Problem as exc:
         rt.db.session.rollback()
-        return render("dashboard/message.html", exc.status, message=exc.detail)
+        return message(exc.detail, exc.status)
     flash(
         f"已批准 Approved: {labels.request_type(r.type)} {labels.short_id(r.id)} — "
         f"{labels.status(r.status)}"
     )
-    return redirect(url_for("dashboard.detail", request_id=request_id), code=303)
+    return to_request(r)
 
 
 def refusal_text(form) -> tuple[str, str, str, dict]:
@@ -334,12 +340,11 @@ def refusal_text(form) -> tuple[str, str, str, dict]:
     return zh, en, "refused", {}
 
 
-@bp.post("/requests/<request_id>/refuse")
+@bp.post("/requests/<uuid:request_id>/refuse")
 @roles("agent", "admin")
-def refuse(request_id: str):
+@with_request
+def refuse(rt, r: DataRequest):
     """Refuse with a templated and/or written reason (both languages; shown to the customer)."""
-    rt = runtime()
-    r = get_request(request_id)
     zh, en, code, errors = refusal_text(request.form)
     if errors:
         form = {k: request.form.get(k, "") for k in ("template", "zh", "en")}
@@ -349,9 +354,9 @@ def refuse(request_id: str):
         rt.db.session.commit()
     except Problem as exc:
         rt.db.session.rollback()
-        return render("dashboard/message.html", exc.status, message=exc.detail)
+        return message(exc.detail, exc.status)
     flash(f"已拒绝 Refused: {labels.request_type(r.type)} {labels.short_id(r.id)}")
-    return redirect(url_for("dashboard.detail", request_id=request_id), code=303)
+    return to_request(r)
 
 
 def remember_queue(url: str) -> None:
