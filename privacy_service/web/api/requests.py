@@ -78,8 +78,7 @@ class Requests(MethodView):
         Any request's token lists them all: the token names the customer, not one request.
         """
         rt = runtime()
-        subject_id = tokens.subject_of(rt.token_secret, http_request.headers.get("Authorization"))
-        found = service.list_for_subject(rt.db.session, subject_id)
+        found = service.list_for_subject(rt.db.session, _bearer_subject(rt))
         return {"requests": [service.status_view(r, rt) for r in found]}
 
 
@@ -159,10 +158,14 @@ class ResendCode(MethodView):
         }
 
 
+def _bearer_subject(rt) -> str:
+    """The customer the request's bearer token names (401 problem without a valid one)."""
+    return tokens.subject_of(rt.token_secret, http_request.headers.get("Authorization"))
+
+
 def _authorised(request_id: str):
     rt = runtime()
-    subject_id = tokens.subject_of(rt.token_secret, http_request.headers.get("Authorization"))
-    return rt, service.get_for_subject(rt.db.session, request_id, subject_id)
+    return rt, service.get_for_subject(rt.db.session, request_id, _bearer_subject(rt))
 
 
 @blp.route('/<uuid(missing="request"):request_id>')

@@ -23,15 +23,13 @@ from flask import (
     session,
     url_for,
 )
-from sqlalchemy import select
 
 from privacy_service import audit
 from privacy_service.calendar import receipt_day
 from privacy_service.db import utcnow
 from privacy_service.requests.models import DataRequest
-from privacy_service.team.accounts import StaffUser
 from privacy_service.web.context import get_or_404, runtime
-from privacy_service.web.dashboard import labels
+from privacy_service.web.dashboard import labels, page_queries
 from privacy_service.web.errors import from_http_exception
 from privacy_service.web.forms import check_csrf, csrf_token, html
 
@@ -116,9 +114,7 @@ def today() -> dt.date:
 def staff_names() -> dict[str, str]:
     """Staff id -> e-mail, once per page (a small table)."""
     if "staff_names" not in g:
-        g.staff_names = dict(
-            runtime().db.session.execute(select(StaffUser.id, StaffUser.email)).all()
-        )
+        g.staff_names = page_queries.staff_emails(runtime().db.session)
     return g.staff_names
 
 

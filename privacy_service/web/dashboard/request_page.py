@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from flask import flash, redirect, request, session, url_for
-from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from privacy_service import holds, operations
-from privacy_service.audit import AuditEntry
 from privacy_service.crypto.normalize import mask
 from privacy_service.datamap import steps as source_steps
 from privacy_service.datamap.http_source import HttpSourceError
@@ -19,10 +17,8 @@ from privacy_service.subjects.scope import for_request
 from privacy_service.tasks import dispatch
 from privacy_service.tasks import failures as task_failures
 from privacy_service.tasks.kinds import ERASURE
-from privacy_service.team.accounts import StaffUser
-from privacy_service.team.models import ReplyTemplate, RequestNote
 from privacy_service.web.context import runtime
-from privacy_service.web.dashboard import labels
+from privacy_service.web.dashboard import labels, page_queries
 from privacy_service.web.dashboard.auth import roles
 from privacy_service.web.dashboard.common import (
     actor,
@@ -34,6 +30,7 @@ from privacy_service.web.dashboard.common import (
     with_request,
 )
 from privacy_service.web.dashboard.requester import requester_context
+from retention.processor import blockers as closure_blockers
 
 REFUSAL_TEMPLATES = {
     "identity": (
@@ -54,12 +51,9 @@ REFUSAL_TEMPLATES = {
 def refusal_templates() -> dict[str, tuple[str, str]]:
     """The refusal templates: the built-in ones, as edited and added to by admins."""
     out = dict(REFUSAL_TEMPLATES)
-    for row in runtime().db.session.scalars(select(ReplyTemplate).order_by(ReplyTemplate.key)):
+    for row in page_queries.reply_templates(runtime().db.session):
         out[row.key] = (row.zh, row.en)
     return out
-
-
-HOLD_ACTIONS = ("legal_hold.placed", "legal_hold.changed", "legal_hold.released")
 
 
 def current_value(rt, subject, item, *, masked: bool = True) -> str:
@@ -95,24 +89,11 @@ def _found(rt, s, r: DataRequest, subject) -> tuple[dict, list]:
         for batch in rt.collector().collect(s, subject):
             found[batch.category] = found.get(batch.category, 0) + len(batch.rows)
         if r.type == "account_closure":
-            from retention.processor import blockers as closure_blockers
-
             blockers = closure_blockers(rt.erasure_deps(), subject)
     except (SQLAlchemyError, HttpSourceError):  # a source is down: the page still shows
         s.rollback()
         found = {}
     return found, blockers
-
-
-def _timeline(s, r: DataRequest) -> list[AuditEntry]:
-    """The request's audit entries, with the customer's legal holds (placed, changed, ended)."""
-    where = AuditEntry.request_id == r.id
-    if r.subject_id:
-        where = or_(
-            where,
-            and_(AuditEntry.subject_id == r.subject_id, AuditEntry.action.in_(HOLD_ACTIONS)),
-        )
-    return list(s.scalars(select(AuditEntry).where(where).order_by(AuditEntry.seq).limit(500)))
 
 
 def _can_extend(rt, r: DataRequest) -> bool:
@@ -134,23 +115,12 @@ def page_context(r: DataRequest, **extra) -> dict:
     except Exception:
         contact, readable = "（已销毁 destroyed）", False
     found, blockers = _found(rt, s, r, subject)
-    notes = []
-    if readable:
-        notes = s.scalars(
-            select(RequestNote)
-            .where(RequestNote.request_id == r.id)
-            .order_by(RequestNote.created_at)
-        ).all()
+    notes = page_queries.notes_of(s, r.id) if readable else []
     jurisdiction = rt.policies.requests.jurisdictions.get(r.jurisdiction)
     names = {code: c.name for code, c in rt.policies.categories.items()}
-    assignable = s.scalars(
-        select(StaffUser)
-        .where(StaffUser.role.in_(("agent", "admin")), StaffUser.disabled_at.is_(None))
-        .order_by(StaffUser.email)
-    ).all()
     return {
         "r": r,
-        "timeline": _timeline(s, r),
+        "timeline": page_queries.timeline(s, r),
         "verification": s.get(Verification, r.id),
         "contact": contact,
         "note": note,
@@ -162,7 +132,7 @@ def page_context(r: DataRequest, **extra) -> dict:
         "holds": holds.all_for(s, r.subject_id) if r.subject_id else [],
         "notes": notes,
         "source_steps": source_steps.for_request(s, r.id),
-        "assignable": assignable,
+        "assignable": page_queries.assignable_staff(s),
         "clock_pauses": bool(jurisdiction and jurisdiction.clock_pauses_for_information),
         "left": rt.policies.calendar.working_days_between(today(), r.due_date),
         "today_date": today(),

@@ -12,7 +12,6 @@ import datetime as dt
 from collections import Counter
 
 from flask import flash, redirect, request, url_for
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from privacy_service import audit
@@ -23,12 +22,11 @@ from privacy_service.requests.models import DataRequest
 from privacy_service.team import aggregates
 from privacy_service.team.models import ReportClosed
 from privacy_service.web.context import runtime
-from privacy_service.web.dashboard import charts, labels, queries
+from privacy_service.web.dashboard import charts, labels, page_queries, queries
 from privacy_service.web.dashboard.auth import roles
 from privacy_service.web.dashboard.common import actor, bp, render, today
 from privacy_service.web.dashboard.jobinfo import next_run
 from retention.engine import preview
-from retention.purge_records import PurgeRun
 
 __all__ = ["bp"]
 
@@ -116,20 +114,22 @@ def _next_run_time() -> str:
     return next_run(spec, None)
 
 
-@bp.get("/retention")
-def retention():
-    """The rules, what the next run would remove (when asked: it reads every source), past runs."""
-    rt = runtime()
-    s = rt.db.session
-    runs = s.scalars(select(PurgeRun).order_by(PurgeRun.started_at.desc()).limit(20)).all()
+def _retention_page(rt, next_run: dict | None = None, error: str | None = None):
     return render(
         "dashboard/retention.html",
         rules=rt.policies.retention.rules,
         identity_rule=rt.policies.retention.identity_documents,
-        next_run=None,
+        next_run=next_run,
         next_time=_next_run_time(),
-        runs=runs,
+        runs=page_queries.recent_purge_runs(rt.db.session),
+        error=error,
     )
+
+
+@bp.get("/retention")
+def retention():
+    """The rules, what the next run would remove (when asked: it reads every source), past runs."""
+    return _retention_page(runtime())
 
 
 @bp.post("/retention/dry-run")
@@ -144,16 +144,7 @@ def retention_dry_run():
         s.rollback()
         next_run = {}
         error = "数据源不可用，无法计算。 A source system is unavailable; nothing was counted."
-    runs = s.scalars(select(PurgeRun).order_by(PurgeRun.started_at.desc()).limit(20)).all()
-    return render(
-        "dashboard/retention.html",
-        rules=rt.policies.retention.rules,
-        identity_rule=rt.policies.retention.identity_documents,
-        next_run=next_run,
-        next_time=_next_run_time(),
-        runs=runs,
-        error=error,
-    )
+    return _retention_page(rt, next_run, error)
 
 
 @bp.route("/retention/run", methods=["GET", "POST"])

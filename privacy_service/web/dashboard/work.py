@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import abort, flash, g, redirect, request, url_for
-from sqlalchemy import select
 
 from privacy_service import audit, holds
 from privacy_service.db import is_uuid, utcnow
@@ -18,7 +17,7 @@ from privacy_service.requests.models import DataRequest
 from privacy_service.subjects.models import Subject
 from privacy_service.team.accounts import StaffUser
 from privacy_service.team.models import RequestNote
-from privacy_service.web.context import get_or_404, runtime
+from privacy_service.web.context import get_or_404
 from privacy_service.web.dashboard import labels
 from privacy_service.web.dashboard.auth import roles
 from privacy_service.web.dashboard.common import (
@@ -330,17 +329,6 @@ def records(rt, r: DataRequest, category: str):
         category=rt.policies.categories[category],
         tables=tables,
         limit=RECORDS_SHOWN,
-    )
-
-
-def notes_of(request_id: str) -> list[RequestNote]:
-    """A request's notes, oldest first."""
-    return list(
-        runtime().db.session.scalars(
-            select(RequestNote)
-            .where(RequestNote.request_id == request_id)
-            .order_by(RequestNote.created_at)
-        )
     )
 
 
