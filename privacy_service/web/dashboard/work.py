@@ -105,7 +105,8 @@ def assign_request(rt, r: DataRequest):
     )
 
 
-def _add_note(session, r: DataRequest, body: str, kind: str) -> RequestNote:
+def write_note(session, r: DataRequest, body: str, kind: str) -> RequestNote:
+    """A note on the request by the signed-in member, sealed under the customer's key."""
     note = RequestNote(request_id=r.id, key_owner=r.key_owner, author_id=g.staff.id, kind=kind)
     session.add(note)
     note.body = body
@@ -126,7 +127,7 @@ def add_note(rt, r: DataRequest):
         return render(
             "dashboard/request.html", 422, **page_context(r, errors=errors, form={"body": body})
         )
-    _add_note(rt.db.session, r, body, "note")
+    write_note(rt.db.session, r, body, "note")
     audit_request(rt.db.session, r, "request.note_added", fields=["note"])
     rt.db.session.commit()
     flash("备注已保存 Note saved")
@@ -162,7 +163,7 @@ def ask_customer(rt, r: DataRequest):
         to = None
     if not to:
         return message("无法联系客户。 The customer cannot be reached.", 409)
-    _add_note(s, r, question, "question")
+    write_note(s, r, question, "question")
     r.waiting_since = utcnow()
     audit_request(
         s,
@@ -193,7 +194,7 @@ def customer_answered(rt, r: DataRequest):
         return to_request(r)
     body = request.form.get("body", "").strip()[:NOTE_MAX]
     if body:
-        _add_note(s, r, body, "answer")
+        write_note(s, r, body, "answer")
     r.waiting_since = None
     audit_request(s, r, "request.information_received", fields=["answer"] if body else [])
     s.commit()
@@ -346,7 +347,7 @@ def extend_deadline(rt, r: DataRequest):
         errors = {"extension": "请用中文和英文写出延期原因。 Give the reason in both languages."}
         return render("dashboard/request.html", 422, **page_context(r, errors=errors, form={}))
     extension.extend(s, rt.policies, r, actor=actor(), reason_zh=zh, reason_en=en)
-    _add_note(s, r, f"{zh}\n{en}", "extension")
+    write_note(s, r, f"{zh}\n{en}", "extension")
     s.commit()  # the customer's notice (in their language) goes out once this commits
     flash(f"期限已延至 {r.due_date} Deadline extended to {r.due_date}; the customer was told.")
     return to_request(r)
