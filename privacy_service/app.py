@@ -40,6 +40,7 @@ from privacy_service.web.api.identity import blp as identity_blp
 from privacy_service.web.api.requests import blp as requests_blp
 from privacy_service.web.bodies import check_api_body, check_no_nul
 from privacy_service.web.context import budget_caller
+from privacy_service.web.converters import UUIDConverter, openapi_schema
 from privacy_service.web.dashboard.views import bp as dashboard_bp
 from privacy_service.web.errors import register_error_handlers
 from privacy_service.web.forms import API_DOCS_CSP, install_csrf
@@ -77,6 +78,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     configure_notices(rt)
     configure_flask(app, settings)
     configure_translations(app)
+    configure_converters(app)
     configure_blueprints(app)
     configure_api_docs_assets(app)
     configure_limits(app, settings)
@@ -208,9 +210,15 @@ def configure_translations(app: Flask) -> None:
     portal_i18n.install(app)
 
 
+def configure_converters(app: Flask) -> None:
+    """``<uuid:…>`` in routes: an id that is no UUID is answered before any view runs."""
+    app.url_map.converters["uuid"] = UUIDConverter
+
+
 def configure_blueprints(app: Flask) -> None:
     """The API (flask-smorest), the customer's pages, the staff's pages, health checks."""
     api = ProblemApi(app)
+    api.register_converter(UUIDConverter, openapi_schema)  # documented as a UUID string
     for blueprint in API_BLUEPRINTS:
         api.register_blueprint(blueprint)
     app.extensions["privacy.api"] = api

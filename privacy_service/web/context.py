@@ -7,7 +7,6 @@ from typing import TypeVar
 from flask import abort, current_app, has_request_context, request
 
 from privacy_service.budgets import Budgets
-from privacy_service.db import is_uuid
 from privacy_service.runtime import Runtime
 
 T = TypeVar("T")
@@ -29,11 +28,12 @@ def budget_caller() -> tuple[Budgets, str] | None:
 
 
 def get_or_404(model: type[T], row_id: str) -> T:
-    """The row of ``model`` with this id; a 404 for a missing row or a malformed id.
+    """The row of ``model`` with this id, or a 404.
 
-    A malformed id never reaches the database (and answers like a missing row).
+    The id comes from a ``<uuid:…>`` path segment (``web/converters.py``): a malformed one never
+    reaches this (nor the database) and answers like a missing row.
     """
-    found = runtime().db.session.get(model, row_id) if is_uuid(row_id) else None
+    found = runtime().db.session.get(model, row_id)
     if found is None:
         abort(404)
     return found

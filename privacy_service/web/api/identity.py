@@ -10,8 +10,6 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from privacy_service.db import is_uuid
-from privacy_service.errors import NotFound
 from privacy_service.requests.schemas import Identifier, SafeString, StrictSchema
 from privacy_service.subjects import identity
 from privacy_service.web.context import runtime
@@ -76,12 +74,6 @@ class MatchesSchema(Schema):
     matches = fields.List(fields.Nested(DocumentSchema))
 
 
-def _document_id(document_id: str) -> str:
-    if not is_uuid(document_id):
-        raise NotFound("No such identity document.")
-    return document_id
-
-
 @blp.route("")
 class Documents(MethodView):
     """Storing ID numbers."""
@@ -111,7 +103,7 @@ class Search(MethodView):
         return {"matches": identity.find(runtime().db.session, data["id_number"])}
 
 
-@blp.route("/<document_id>")
+@blp.route('/<uuid(missing="identity document"):document_id>')
 class Document(MethodView):
     """Reading and deleting one document."""
 
@@ -122,9 +114,7 @@ class Document(MethodView):
         """Disclose the ID number for a purpose (audited)."""
         service = current_service()
         session = runtime().db.session
-        document = identity.read(
-            session, _document_id(document_id), service=service, purpose=query["purpose"]
-        )
+        document = identity.read(session, document_id, service=service, purpose=query["purpose"])
         session.commit()
         return document
 
@@ -133,5 +123,5 @@ class Document(MethodView):
         """Delete the document (clearance done, or the customer asked)."""
         service = current_service()
         session = runtime().db.session
-        identity.delete(session, _document_id(document_id), service=service)
+        identity.delete(session, document_id, service=service)
         session.commit()

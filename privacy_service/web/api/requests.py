@@ -8,8 +8,7 @@ from flask_smorest import Blueprint
 
 from exports.delivery import download
 from privacy_service import operations
-from privacy_service.db import is_uuid
-from privacy_service.errors import NotFound, Problem, TooManyRequests, Unprocessable
+from privacy_service.errors import Problem, TooManyRequests, Unprocessable
 from privacy_service.requests import behalf, service, tokens, verification
 from privacy_service.requests.schemas import (
     AcceptedSchema,
@@ -33,13 +32,8 @@ blp = Blueprint(
     url_prefix="/api/v1/requests",
     description="Data-subject requests: access, correction, deletion, account closure.",
 )
-
-
-def _request_id(request_id: str) -> str:
-    # Reject malformed ids before they reach the database (and answer like a missing request).
-    if not is_uuid(request_id):
-        raise NotFound("No such request.")
-    return request_id
+# In the paths, a request id that is no UUID is answered like a missing request (404 "No such
+# request.") before the view runs (web/converters.py).
 
 
 def _language(data: dict) -> str:
@@ -84,12 +78,11 @@ class Requests(MethodView):
         Any request's token lists them all: the token names the customer, not one request.
         """
         rt = runtime()
-        subject_id = tokens.subject_of(rt.token_secret, http_request.headers.get("Authorization"))
-        found = service.list_for_subject(rt.db.session, subject_id)
+        found = service.list_for_subject(rt.db.session, _bearer_subject(rt))
         return {"requests": [service.status_view(r, rt) for r in found]}
 
 
-@blp.route("/<request_id>/verify")
+@blp.route('/<uuid(missing="request"):request_id>/verify')
 class Verify(MethodView):
     """Verifying identity with the one-time code."""
 
@@ -105,7 +98,7 @@ class Verify(MethodView):
         """
         rt = runtime()
         session = rt.db.session
-        signed = operations.verify(session, rt, _request_id(request_id), data["code"])
+        signed = operations.verify(session, rt, request_id, data["code"])
         verified, result = signed.request, signed.result
         if result.outcome == verification.VOID:
             raise TooManyRequests(
@@ -141,7 +134,7 @@ class Verify(MethodView):
         }
 
 
-@blp.route("/<request_id>/resend-code")
+@blp.route('/<uuid(missing="request"):request_id>/resend-code')
 class ResendCode(MethodView):
     """Asking for a new one-time code."""
 
@@ -156,7 +149,7 @@ class ResendCode(MethodView):
         """
         rt = runtime()
         session = rt.db.session
-        delivery = service.resend_code(session, rt, _request_id(request_id))
+        delivery = service.resend_code(session, rt, request_id)
         session.commit()
         service.deliver(rt, delivery)
         return {
@@ -165,13 +158,17 @@ class ResendCode(MethodView):
         }
 
 
+def _bearer_subject(rt) -> str:
+    """The customer the request's bearer token names (401 problem without a valid one)."""
+    return tokens.subject_of(rt.token_secret, http_request.headers.get("Authorization"))
+
+
 def _authorised(request_id: str):
     rt = runtime()
-    subject_id = tokens.subject_of(rt.token_secret, http_request.headers.get("Authorization"))
-    return rt, service.get_for_subject(rt.db.session, _request_id(request_id), subject_id)
+    return rt, service.get_for_subject(rt.db.session, request_id, _bearer_subject(rt))
 
 
-@blp.route("/<request_id>")
+@blp.route('/<uuid(missing="request"):request_id>')
 class RequestStatus(MethodView):
     """Following a request."""
 
@@ -184,7 +181,7 @@ class RequestStatus(MethodView):
         return service.status_view(found, rt)
 
 
-@blp.route("/<request_id>/export")
+@blp.route('/<uuid(missing="request"):request_id>/export')
 class Export(MethodView):
     """Downloading an access request's export."""
 
@@ -198,7 +195,7 @@ class Export(MethodView):
         return zip_download(found.id, chunks, size)
 
 
-@blp.route("/<request_id>/evidence")
+@blp.route('/<uuid(missing="request"):request_id>/evidence')
 class EvidenceUpload(MethodView):
     """Documents proving the requester's relationship (requests on someone else's behalf)."""
 
@@ -229,7 +226,7 @@ class EvidenceUpload(MethodView):
         return {"id": doc.id, "kind": doc.kind, "uploaded_at": doc.uploaded_at, "deleted": False}
 
 
-@blp.route("/<request_id>/cancel")
+@blp.route('/<uuid(missing="request"):request_id>/cancel')
 class Cancel(MethodView):
     """Cancelling a request."""
 

@@ -11,18 +11,18 @@ import secrets
 from pathlib import Path
 
 from flask import abort, flash, g, redirect, request, url_for
-from sqlalchemy import select
 
 from privacy_service import audit
 from privacy_service.db import utcnow
-from privacy_service.jobs import JOBS, JobLease, run_job
+from privacy_service.jobs import JOBS, run_job
 from privacy_service.policies import load_policies
 from privacy_service.team import accounts, sessions
 from privacy_service.team.accounts import ROLES, StaffUser, create
 from privacy_service.team.models import ReplyTemplate
 from privacy_service.web.context import get_or_404, runtime
-from privacy_service.web.dashboard import jobinfo
-from privacy_service.web.dashboard.common import actor, bp, render, roles
+from privacy_service.web.dashboard import jobinfo, page_queries
+from privacy_service.web.dashboard.auth import roles
+from privacy_service.web.dashboard.common import actor, bp, render
 from privacy_service.web.dashboard.request_page import refusal_templates
 
 INVITE_PASSWORD_BYTES = 15  # 20 characters of URL-safe base64
@@ -33,7 +33,7 @@ INVITE_PASSWORD_BYTES = 15  # 20 characters of URL-safe base64
 def admin_staff():
     """The team's accounts."""
     s = runtime().db.session
-    members = s.scalars(select(StaffUser).order_by(StaffUser.email)).all()
+    members = page_queries.staff_members(s)
     return render("dashboard/admin_staff.html", members=members, roles_=ROLES, now_utc=utcnow())
 
 
@@ -67,7 +67,7 @@ def invite_staff():
             422,
             message="请填写邮箱并选择角色。 Give an e-mail and a role.",
         )
-    if s.scalars(select(StaffUser).where(StaffUser.email == email)).first() is not None:
+    if page_queries.email_taken(s, email):
         return render(
             "dashboard/message.html",
             409,
@@ -80,7 +80,7 @@ def invite_staff():
     return render("dashboard/admin_secret.html", member=member, password=password, uri=uri)
 
 
-@bp.post("/admin/staff/<staff_id>")
+@bp.post("/admin/staff/<uuid:staff_id>")
 @roles("admin")
 def change_staff(staff_id: str):
     """Change a role, disable / enable, reset the second factor, or sign the member out."""
@@ -156,7 +156,7 @@ def admin_policies():
 def admin_jobs():
     """Every scheduled job: schedule, last start and finish, next run, last failure."""
     s = runtime().db.session
-    leases = {lease.job_id: lease for lease in s.scalars(select(JobLease))}
+    leases = page_queries.job_leases(s)
     rows = []
     for spec in JOBS:
         lease = leases.get(spec.id)

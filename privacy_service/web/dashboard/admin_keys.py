@@ -11,14 +11,14 @@ from __future__ import annotations
 import threading
 
 from flask import current_app, flash, redirect, request, url_for
-from sqlalchemy import func, select
 
 from privacy_service import audit
 from privacy_service.crypto.keyring import KeyMaterialError, add_version
-from privacy_service.crypto.keystore import DataKey, KeyVersion
 from privacy_service.keys.rotation import pending_count, retire, rewrap
 from privacy_service.web.context import runtime
-from privacy_service.web.dashboard.common import actor, bp, render, roles
+from privacy_service.web.dashboard import page_queries
+from privacy_service.web.dashboard.auth import roles
+from privacy_service.web.dashboard.common import actor, bp, render
 
 STATUS = {
     "active": "使用中 Active",
@@ -39,9 +39,7 @@ def admin_keys():
     s = rt.db.session
     active = rt.vault.active_version(s)
     s.commit()
-    counts = dict(
-        s.execute(select(DataKey.kek_version, func.count()).group_by(DataKey.kek_version)).all()
-    )
+    counts = page_queries.data_keys_per_version(s)
     versions = [
         {
             "version": row.version,
@@ -54,7 +52,7 @@ def admin_keys():
             "activated": row.activated_at,
             "retired": row.retired_at,
         }
-        for row in s.scalars(select(KeyVersion).order_by(KeyVersion.version))
+        for row in page_queries.key_versions(s)
     ]
     state = dict(_rotation_state())
     return render(

@@ -12,25 +12,23 @@ import csv
 import datetime as dt
 import io
 
-from flask import Response, flash, g, redirect, request, stream_with_context, url_for
-from sqlalchemy import select, tuple_
+from flask import Response, flash, redirect, request, stream_with_context, url_for
 
 from privacy_service import audit
-from privacy_service.audit import AuditCheck, AuditEntry
+from privacy_service.audit import AuditEntry
 from privacy_service.db import is_uuid, utcnow
 from privacy_service.jobs import JOBS, run_job
-from privacy_service.requests.models import DataRequest
 from privacy_service.web.context import runtime
-from privacy_service.web.dashboard import labels, queries
+from privacy_service.web.dashboard import labels, page_queries, queries
+from privacy_service.web.dashboard.auth import roles
 from privacy_service.web.dashboard.common import (
     SHANGHAI,
+    actor,
     bp,
     query_string,
     render,
-    roles,
     staff_names,
 )
-from privacy_service.web.dashboard.queries import _digits
 
 PAGE = 50
 ACTOR_KINDS = ("system", "customer", "cli", "anonymous")
@@ -52,9 +50,9 @@ def _anchor(s, value: str) -> tuple | None:
 
     Links carry only the entry's sequence number; its time is looked up (primary key).
     """
-    if not _digits(value):
+    if not queries.plain_number(value):
         return None
-    at = s.scalar(select(AuditEntry.at).where(AuditEntry.seq == int(value)))
+    at = page_queries.entry_time(s, int(value))
     return None if at is None else (at, int(value))
 
 
@@ -74,10 +72,9 @@ def conditions(args) -> tuple[list, dict]:
     if is_uuid(rid):
         where.append(AuditEntry.request_id == rid)
         kept["request"] = rid
-    elif rid and queries._SHORT_ID.match(rid):
-        prefix = queries._id_prefix(rid.rstrip("-"))
+    elif rid and (prefix := queries.id_prefix(rid)) is not None:
         # The same range as the queue's, on the audit's request column.
-        where.append(AuditEntry.request_id.in_(select(DataRequest.id).where(prefix).limit(50)))
+        where.append(AuditEntry.request_id.in_(page_queries.request_ids_from(prefix)))
         kept["request"] = rid
     since, until = _day(args.get("from", "")), _day(args.get("to", ""))
     if since:
@@ -94,26 +91,12 @@ def audit_log():
     """A page of the audit log, newest first, with filters and the last chain verification."""
     s = runtime().db.session
     where, kept = conditions(request.args)
-    stmt = select(AuditEntry).where(*where)
-    key = tuple_(AuditEntry.at, AuditEntry.seq)
     before, after = (
         _anchor(s, request.args.get("before", "")),
         _anchor(s, request.args.get("after", "")),
     )
-    if after is not None:  # the page of newer entries, going back up
-        rows = s.scalars(
-            stmt.where(key > after).order_by(AuditEntry.at, AuditEntry.seq).limit(PAGE + 1)
-        ).all()
-        newer, older = len(rows) > PAGE, True
-        entries = list(reversed(rows[:PAGE]))
-    else:
-        if before is not None:
-            stmt = stmt.where(key < before)
-        newest_first = (AuditEntry.at.desc(), AuditEntry.seq.desc())
-        rows = s.scalars(stmt.order_by(*newest_first).limit(PAGE + 1)).all()
-        newer, older = before is not None, len(rows) > PAGE
-        entries = rows[:PAGE]
-    check = s.scalars(select(AuditCheck).order_by(AuditCheck.id.desc()).limit(1)).first()
+    entries, newer, older = page_queries.audit_page(s, where, before, after, PAGE)
+    check = page_queries.last_audit_check(s)
     names = staff_names()
     return render(
         "dashboard/audit.html",
@@ -140,7 +123,7 @@ def audit_csv():
     audit.record(
         s,
         "audit.exported",
-        actor=f"staff:{g.staff.id}",
+        actor=actor(),
         details={"filters": ",".join(sorted(kept))},
     )
     s.commit()
@@ -164,18 +147,9 @@ def audit_csv():
         yield "\ufeff" + out.getvalue()
         session = rt.db.new_session()
         try:
-            after = []
-            while True:
-                # Oldest first by (time, sequence number): each batch is a range of the filter's
-                # index, however far into the log.
-                batch = session.scalars(
-                    select(AuditEntry)
-                    .where(*where, *after)
-                    .order_by(AuditEntry.at, AuditEntry.seq)
-                    .limit(5000)
-                ).all()
-                if not batch:
-                    break
+            # Oldest first by (time, sequence number): each batch is a range of the filter's
+            # index, however far into the log.
+            for batch in page_queries.audit_batches(session, where):
                 out.seek(0)
                 out.truncate()
                 for e in batch:
@@ -193,8 +167,6 @@ def audit_csv():
                         ]
                     )
                 yield out.getvalue()
-                after = [tuple_(AuditEntry.at, AuditEntry.seq) > (batch[-1].at, batch[-1].seq)]
-                session.expunge_all()
         finally:
             session.close()
 

@@ -8,30 +8,35 @@ The team sees the relationship, the requester (masked until an audited reveal), 
 
 from __future__ import annotations
 
-from flask import Response, flash, redirect, request, url_for
+from flask import Response, flash, request
 
-from privacy_service import audit
 from privacy_service.errors import Problem
 from privacy_service.requests import behalf
-from privacy_service.web.context import runtime
-from privacy_service.web.dashboard.common import actor, bp, get_request, render, roles
+from privacy_service.requests.models import DataRequest
+from privacy_service.web.dashboard.auth import roles
+from privacy_service.web.dashboard.common import (
+    actor,
+    audit_request,
+    bp,
+    message,
+    render,
+    to_request,
+    with_request,
+)
 from privacy_service.web.dashboard.request_page import page_context
 from privacy_service.web.dashboard.requester import requester_context
 
 
-@bp.post("/requests/<request_id>/requester/reveal")
+@bp.post("/requests/<uuid:request_id>/requester/reveal")
 @roles("agent", "admin")
-def reveal_requester(request_id: str):
+@with_request
+def reveal_requester(rt, r: DataRequest):
     """Show the requester's name and contacts and the check's notes whole (audited)."""
-    rt = runtime()
     s = rt.db.session
-    r = get_request(request_id)
-    audit.record(
+    audit_request(
         s,
+        r,
         "request.requester_revealed",
-        actor=actor(),
-        request_id=r.id,
-        subject_id=r.subject_id,
         fields=["requester_name", "requester_contact", "account_contact", "check_note"],
     )
     s.commit()
@@ -40,24 +45,18 @@ def reveal_requester(request_id: str):
     )
 
 
-@bp.get("/requests/<request_id>/evidence/<evidence_id>")
+@bp.get("/requests/<uuid:request_id>/evidence/<evidence_id>")
 @roles("agent", "admin")
-def evidence_file(request_id: str, evidence_id: str):
+@with_request
+def evidence_file(rt, r: DataRequest, evidence_id: str):
     """One document, as a download (audited; never shown inline: it is not our content)."""
-    rt = runtime()
     s = rt.db.session
-    r = get_request(request_id)
     doc = next((e for e in behalf.evidence_of(s, r.id) if e.id == evidence_id), None)
     if doc is None or doc.deleted_at is not None:
-        return render("dashboard/message.html", 404, message="没有此材料。 No such document.")
+        return message("没有此材料。 No such document.", 404)
     content = doc.content()
-    audit.record(
-        s,
-        "request.evidence_viewed",
-        actor=actor(),
-        request_id=r.id,
-        subject_id=r.subject_id,
-        details={"evidence_id": doc.id, "kind": doc.kind},
+    audit_request(
+        s, r, "request.evidence_viewed", details={"evidence_id": doc.id, "kind": doc.kind}
     )
     s.commit()
     extension = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}[
@@ -74,13 +73,12 @@ def evidence_file(request_id: str, evidence_id: str):
     )
 
 
-@bp.post("/requests/<request_id>/requester/check")
+@bp.post("/requests/<uuid:request_id>/requester/check")
 @roles("agent", "admin")
-def check_requester(request_id: str):
+@with_request
+def check_requester(rt, r: DataRequest):
     """Record the team's check of the requester's relationship: accepted or not, how, what."""
-    rt = runtime()
     s = rt.db.session
-    r = get_request(request_id)
     form = {k: request.form.get(k, "") for k in ("outcome", "method", "note")}
     try:
         behalf.record_check(
@@ -95,7 +93,7 @@ def check_requester(request_id: str):
     except Problem as exc:
         s.rollback()
         if exc.status != 422:
-            return render("dashboard/message.html", exc.status, message=exc.detail)
+            return message(exc.detail, exc.status)
         errors = {
             "check": "请选择结果和核实方式，并写明核实了什么。 "
             "Choose the outcome and how it was checked, and say what was checked."
@@ -104,4 +102,4 @@ def check_requester(request_id: str):
             "dashboard/request.html", 422, **page_context(r, errors=errors, check_form=form)
         )
     flash("已记录核实结果 Check recorded")
-    return redirect(url_for("dashboard.detail", request_id=r.id), code=303)
+    return to_request(r)

@@ -1,16 +1,59 @@
-"""Server-rendered SVG bar charts: no script, no library, values written on the chart.
+"""The numbers behind the server-rendered SVG bar charts: no script, no library.
 
-Each chart comes with a legend in HTML (dark text next to a colour swatch, so the text meets
-contrast whatever the colour) and the pages show the same numbers in a table.
+Python lays the chart out (each bar's segments, their heights and tooltips, the totals); the
+macros in ``templates/dashboard/_charts.html`` write the markup, escaped like any template
+text. Each chart comes with a legend in HTML (dark text next to a colour swatch, so the text
+meets contrast whatever the colour) and the pages show the same numbers in a table.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
-from html import escape
 
 # Colours with at least 3:1 contrast against white (WCAG non-text contrast) for the bars.
 PALETTE = ("#0b4f6c", "#b35c00", "#a4161a", "#1d6f5f", "#5c3d99", "#555555")
+# The drawing area: bars start at x=30, one every 60 units, 36 wide, at most 140 high, standing
+# on y=170 (labels below, totals above).
+LEFT, STEP, BASE, TALLEST = 30, 60, 170.0, 140
+
+
+@dataclasses.dataclass(frozen=True)
+class Segment:
+    """One key's part of a bar: where it starts (top), how high, its colour and tooltip."""
+
+    y: float
+    height: float
+    colour: str
+    title: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Bar:
+    """One bar: its left edge, label, total, the top of its stack, and its segments."""
+
+    x: int
+    label: str
+    total: int
+    top: float
+    segments: tuple[Segment, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Chart:
+    """A stacked bar chart: its accessible title, width and bars."""
+
+    title: str
+    width: int
+    bars: tuple[Bar, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Swatch:
+    """A legend entry: a colour and what it stands for."""
+
+    colour: str
+    label: str
 
 
 def stacked_bars(
@@ -18,50 +61,26 @@ def stacked_bars(
     keys: Sequence[str],
     labels: Mapping[str, str],
     title: str,
-) -> str:
+) -> Chart:
     """One bar per (label, counts by key), stacked by key; the total is written above each bar."""
     colours = dict(zip(keys, PALETTE, strict=False))
-    width = max(400, 60 * len(series) + 40)
     top = max([sum(counts.values()) for _, counts in series] + [1])
-    parts = []
+    bars = []
     for i, (label, counts) in enumerate(series):
-        x, y = 30 + i * 60, 170.0
-        total = 0
+        y, total, segments = BASE, 0, []
         for key in keys:
             n = counts.get(key, 0)
             total += n
-            h = 140 * n / top
             if n:
-                parts.append(
-                    f'<rect x="{x}" y="{y - h:.1f}" width="36" height="{h:.1f}" '
-                    f'fill="{colours[key]}"><title>{escape(label)} '
-                    f"{escape(labels.get(key, key))}: {n}</title></rect>"
-                )
+                h = TALLEST * n / top
+                title_ = f"{label} {labels.get(key, key)}: {n}"
+                segments.append(Segment(y - h, h, colours[key], title_))
                 y -= h
-        parts.append(
-            f'<text x="{x + 18}" y="{y - 4:.1f}" font-size="11" text-anchor="middle" '
-            f'fill="#1b1b1b">{total}</text>'
-        )
-        parts.append(
-            f'<text x="{x + 18}" y="186" font-size="11" text-anchor="middle" '
-            f'fill="#1b1b1b">{escape(label)}</text>'
-        )
-    return (
-        f'<svg role="img" aria-label="{escape(title)}" viewBox="0 0 {width} 195" '
-        f'width="{width}" class="chart">{"".join(parts)}</svg>'
-    )
+        bars.append(Bar(LEFT + i * STEP, label, total, y, tuple(segments)))
+    return Chart(title, max(400, STEP * len(series) + 40), tuple(bars))
 
 
-def legend(keys: Sequence[str], labels: Mapping[str, str]) -> str:
-    """The legend as an HTML list: a swatch, then the label in the page's text colour.
-
-    Swatches are tiny SVGs rather than styled spans: the pages carry no style attributes.
-    """
+def legend(keys: Sequence[str], labels: Mapping[str, str]) -> tuple[Swatch, ...]:
+    """The legend's entries: each key's colour and label, in the chart's order."""
     colours = dict(zip(keys, PALETTE, strict=False))
-    items = "".join(
-        f'<li><svg width="14" height="14" aria-hidden="true"><rect width="14" height="14" '
-        f'fill="{colours[k]}"/></svg> '
-        f"{escape(labels.get(k, k))}</li>"
-        for k in keys
-    )
-    return f'<ul class="legend">{items}</ul>'
+    return tuple(Swatch(colours[k], labels.get(k, k)) for k in keys)

@@ -1,7 +1,8 @@
-"""What every dashboard page shares: the blueprint, sign-in check, roles, rendering, lookups.
+"""What every dashboard page shares: the blueprint, rendering, the request a page is about.
 
 Views live in small modules (``views``, ``queue``, ``work``, ``auditlog``, ``reports``,
-``admin``) that all register on this one blueprint.
+``admin``) that all register on this one blueprint; who may open them is ``auth``'s, the SQL
+they read is ``queries``'.
 """
 
 from __future__ import annotations
@@ -23,15 +24,13 @@ from flask import (
     url_for,
 )
 from flask_wtf.csrf import CSRFError
-from sqlalchemy import select
 
+from privacy_service import audit
 from privacy_service.calendar import receipt_day
 from privacy_service.db import utcnow
 from privacy_service.requests.models import DataRequest
-from privacy_service.team import sessions
-from privacy_service.team.accounts import StaffUser
 from privacy_service.web.context import get_or_404, runtime
-from privacy_service.web.dashboard import labels
+from privacy_service.web.dashboard import labels, page_queries
 from privacy_service.web.errors import from_http_exception
 from privacy_service.web.forms import html
 
@@ -47,39 +46,12 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 FORM_EXPIRED = "表单已过期，请重新加载页面。 The form expired; reload the page and try again."
 
 
-@bp.before_request
-def _signed_in():
-    if request.endpoint in ("dashboard.login", "dashboard.static"):
-        return None
-    # The cookie holds a session id; the database says whether that session is still alive.
-    g.staff = sessions.resume(runtime().db.session, session.get("staff_sid"))
-    if g.staff is None or g.staff.disabled_at is not None:
-        session.pop("staff_sid", None)
-        return redirect(url_for("dashboard.login", next=request.path))
-    return None
-
-
 @bp.after_request
 def _forget_counts(response):
     # A change made here shows in the queue's counts at once (they are cached between changes).
     if request.method == "POST" and request.endpoint != "dashboard.queue":  # not a search
         current_app.extensions.pop("privacy.queue_counts", None)
     return response
-
-
-def roles(*allowed: str):
-    """Only these roles may use the view (403 otherwise)."""
-
-    def wrap(view):
-        @functools.wraps(view)
-        def inner(*args, **kwargs):
-            if g.staff.role not in allowed:
-                abort(403)
-            return view(*args, **kwargs)
-
-        return inner
-
-    return wrap
 
 
 def render(template: str, status: int = 200, **context):
@@ -109,9 +81,32 @@ def get_request(request_id: str) -> DataRequest:
     return get_or_404(DataRequest, request_id)
 
 
+def with_request(view):
+    """The view takes the runtime and the request its path names (``<uuid:request_id>``).
+
+    A request nobody has is the 404 page; the view states only what is its own.
+    """
+
+    @functools.wraps(view)
+    def inner(request_id: str, **kwargs):
+        return view(runtime(), get_request(request_id), **kwargs)
+
+    return inner
+
+
 def actor() -> str:
     """The audit actor of the signed-in member."""
     return f"staff:{g.staff.id}"
+
+
+def audit_request(session, r: DataRequest, action: str, **kwargs) -> None:
+    """An audit entry about request ``r`` by the signed-in member (``audit.record``'s fields)."""
+    audit.record(session, action, actor=actor(), request_id=r.id, subject_id=r.subject_id, **kwargs)
+
+
+def to_request(r: DataRequest):
+    """Back to the request's page after a change (303: a reload does not post again)."""
+    return redirect(url_for("dashboard.detail", request_id=r.id), code=303)
 
 
 def today() -> dt.date:
@@ -122,9 +117,7 @@ def today() -> dt.date:
 def staff_names() -> dict[str, str]:
     """Staff id -> e-mail, once per page (a small table)."""
     if "staff_names" not in g:
-        g.staff_names = dict(
-            runtime().db.session.execute(select(StaffUser.id, StaffUser.email)).all()
-        )
+        g.staff_names = page_queries.staff_emails(runtime().db.session)
     return g.staff_names
 
 
@@ -186,5 +179,9 @@ def _method_not_allowed(exc):
 
 @bp.route("/<path:_rest>", methods=["GET", "POST"])
 def unknown_page(_rest: str):
-    """Any other address under /staff/: a page saying so, within the navigation."""
+    """Any other address under /staff/: a page saying so, within the navigation.
+
+    This also answers a path whose id is no UUID (``<uuid:…>`` does not match it): the same
+    page as for a request nobody has.
+    """
     abort(404)

@@ -12,18 +12,17 @@ import datetime as dt
 
 from flask import flash, g, redirect, request, url_for
 
-from privacy_service import audit
 from privacy_service.crypto.normalize import InvalidValue, normalize
 from privacy_service.db import utcnow
 from privacy_service.errors import Problem
 from privacy_service.policies.requests import REQUEST_TYPES
 from privacy_service.requests import behalf, lifecycle, service
 from privacy_service.subjects.directory import find_by_contact
-from privacy_service.team.models import RequestNote
 from privacy_service.web.context import runtime
-from privacy_service.web.dashboard.common import SHANGHAI, actor, bp, render, roles
+from privacy_service.web.dashboard.auth import roles
+from privacy_service.web.dashboard.common import SHANGHAI, actor, audit_request, bp, render
 from privacy_service.web.dashboard.labels import METHODS
-from privacy_service.web.dashboard.work import set_assignee
+from privacy_service.web.dashboard.work import set_assignee, write_note
 
 CHANNELS = ("email", "phone", "letter")
 TEXT_MAX = 20_000
@@ -170,24 +169,14 @@ def log_request():
         )
         set_assignee(s, r, g.staff.id)
         if v["original"]:
-            note = RequestNote(
-                request_id=r.id, key_owner=r.key_owner, author_id=g.staff.id, kind="original"
-            )
-            s.add(note)
-            note.body = v["original"]
+            write_note(s, r, v["original"], "original")
         if v["method"] != "code":
-            evidence = RequestNote(
-                request_id=r.id, key_owner=r.key_owner, author_id=g.staff.id, kind="evidence"
-            )
-            s.add(evidence)
-            evidence.body = v["evidence"]
+            write_note(s, r, v["evidence"], "evidence")
             r.verification.voided = True
-            audit.record(
+            audit_request(
                 s,
+                r,
                 "request.verified_by_staff",
-                actor=actor(),
-                request_id=r.id,
-                subject_id=r.subject_id,
                 fields=["evidence"],
                 details={"method": v["method"]},
             )

@@ -53,7 +53,7 @@ def due_within_limit(calendar, today: dt.date, days: int) -> dt.date:
     return calendar.add_working_days(today, days + 1).due_date
 
 
-def _digits(value: str) -> bool:
+def plain_number(value: str) -> bool:
     """ASCII digits only, and short ("²".isdigit() is true, but int() refuses it)."""
     return value.isascii() and value.isdigit() and len(value) <= 9
 
@@ -87,7 +87,7 @@ class QueueFilter:
             f.status = args["status"]
         f.all = bool(args.get("all"))
         within = args.get("due_within", "").strip()
-        if _digits(within) and int(within) <= 365:
+        if plain_number(within) and int(within) <= 365:
             f.due_within = int(within)
         f.overdue = bool(args.get("overdue"))
         assignee = args.get("assignee", "")
@@ -100,9 +100,9 @@ class QueueFilter:
         if args.get("sort") in SORTS:
             f.sort = args["sort"]
         f.desc = args.get("dir") == "desc"
-        if _digits(args.get("size", "")) and int(args["size"]) in PAGE_SIZES:
+        if plain_number(args.get("size", "")) and int(args["size"]) in PAGE_SIZES:
             f.size = int(args["size"])
-        if _digits(args.get("page", "")):
+        if plain_number(args.get("page", "")):
             f.page = min(max(1, int(args["page"])), 10_000)
         if is_uuid(args.get("after", "")):
             f.after = args["after"]
@@ -173,8 +173,9 @@ def search(session: Session, vault, query: str):
     lowered = query.lower()
     if is_uuid(lowered):
         return DataRequest.id == lowered
-    if _SHORT_ID.match(lowered):
-        return _id_prefix(lowered.rstrip("-"))
+    prefix = id_prefix(lowered)
+    if prefix is not None:
+        return prefix
     for kind in ("email", "phone"):
         try:
             bidx = vault.blind_index(kind, query)
@@ -195,7 +196,12 @@ def search(session: Session, vault, query: str):
     return DataRequest.subject_id.in_(subjects)
 
 
-def _id_prefix(prefix: str):
+def id_prefix(text: str):
+    """A condition on the request ids starting with ``text`` (8+ hex digits), or None."""
+    return _id_range(text.rstrip("-")) if _SHORT_ID.match(text) else None
+
+
+def _id_range(prefix: str):
     # A range on the primary key (an index range scan), not LIKE: ids are lower-case hex with
     # dashes, so every id starting with ``prefix`` sorts from it up to its successor (the prefix
     # plus one in hexadecimal, carrying over dashes).

@@ -7,7 +7,7 @@ import io
 import time
 
 from flask import Response, abort, current_app, flash, g, redirect, request, session, url_for
-from sqlalchemy import delete, func, select
+from sqlalchemy import select
 
 from privacy_service import operations
 from privacy_service.errors import Problem
@@ -16,15 +16,16 @@ from privacy_service.requests import lifecycle, staff
 from privacy_service.requests.models import DataRequest
 from privacy_service.team.models import SavedView
 from privacy_service.web.context import runtime
-from privacy_service.web.dashboard import queries
+from privacy_service.web.dashboard import page_queries, queries
+from privacy_service.web.dashboard.auth import roles
 from privacy_service.web.dashboard.common import (
+    actor,
     bp,
-    get_request,
     query_string,
     render,
-    roles,
     staff_names,
     today,
+    with_request,
 )
 from privacy_service.web.dashboard.queries import QueueFilter
 from privacy_service.web.dashboard.request_page import refusal_templates, remember_queue
@@ -90,20 +91,6 @@ def _filter_key(f: QueueFilter, day) -> tuple:
     )
 
 
-def _others_per_customer(s, rows) -> dict[str, int]:
-    """How many requests each customer on the page has in all (to link them together)."""
-    subjects = {r.subject_id for r in rows if r.subject_id}
-    if not subjects:
-        return {}
-    return dict(
-        s.execute(
-            select(DataRequest.subject_id, func.count())
-            .where(DataRequest.subject_id.in_(subjects))
-            .group_by(DataRequest.subject_id)
-        ).all()
-    )
-
-
 @bp.route("/requests", methods=["GET", "POST"])
 def queue():
     """The queue. Searching (POST) keeps e-mails, phones and ID numbers out of every URL."""
@@ -129,14 +116,13 @@ def queue():
     wanted[total_key] = where
     counted = {k: queries.count_label(n) for k, n in _counts(s, wanted).items()}
     view_counts = {key: counted[("view", g.staff.id, day, key)] for key, _, _ in BUILT_IN_VIEWS}
-    saved = s.scalars(
-        select(SavedView).where(SavedView.staff_id == g.staff.id).order_by(SavedView.name)
-    ).all()
+    saved = page_queries.saved_views(s, g.staff.id)
     args = f.args()
     return render(
         "dashboard/queue.html",
         items=[(r, calendar.working_days_between(day, r.due_date)) for r in rows],
-        per_customer=_others_per_customer(s, rows),
+        # How many requests each customer on the page has in all (to link them together).
+        per_customer=page_queries.requests_per_customer(s, {r.subject_id for r in rows} - {None}),
         total=counted[total_key],
         f=f,
         args=args,
@@ -158,10 +144,10 @@ def queue():
     )
 
 
-@bp.get("/requests/<request_id>/customer")
-def customer_requests(request_id: str):
+@bp.get("/requests/<uuid:request_id>/customer")
+@with_request
+def customer_requests(_rt, r: DataRequest):
     """Every request of the customer behind this one, whatever contact each was made with."""
-    r = get_request(request_id)
     if not r.subject_id:
         return redirect(url_for("dashboard.detail", request_id=r.id))
     return redirect(url_for("dashboard.queue", customer=r.id, all=1, sort="received", dir="desc"))
@@ -188,7 +174,7 @@ def save_view():
 def delete_view(view_id: str):
     """Remove one of my saved views."""
     s = runtime().db.session
-    s.execute(delete(SavedView).where(SavedView.id == view_id, SavedView.staff_id == g.staff.id))
+    page_queries.delete_saved_view(s, view_id, g.staff.id)
     s.commit()
     return redirect(url_for("dashboard.queue"), code=303)
 
@@ -204,11 +190,7 @@ BULK_MAX = 200
 
 def _selected(s) -> list[DataRequest]:
     ids = [i for i in request.form.getlist("ids") if len(i) == 36][:BULK_MAX]
-    if not ids:
-        return []
-    return list(
-        s.scalars(select(DataRequest).where(DataRequest.id.in_(ids)).order_by(DataRequest.due_date))
-    )
+    return page_queries.requests_by_id(s, ids)
 
 
 def _csv(rows: list[DataRequest]) -> Response:
@@ -299,15 +281,15 @@ def bulk_confirm():
             continue
         try:
             if action == "approve":
-                operations.approve(s, rt, r, actor=f"staff:{g.staff.id}")
+                operations.approve(s, rt, r, actor=actor())
             elif action.startswith("refuse:"):
                 zh, en = refusal_templates()[action[7:]]
-                staff.refuse(s, r, actor=f"staff:{g.staff.id}", zh=zh, en=en, code=action[7:])
+                staff.refuse(s, r, actor=actor(), zh=zh, en=en, code=action[7:])
             else:
                 ok, to = assignee_from(s, "" if action == "unassign" else action[7:])
                 if not ok:
                     abort(422)
-                assign(s, r, to, by=f"staff:{g.staff.id}")
+                assign(s, r, to, by=actor())
             s.commit()
             done += 1
         except Problem:

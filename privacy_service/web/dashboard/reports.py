@@ -16,19 +16,15 @@ import datetime as dt
 import io
 from collections import Counter
 
-from flask import Response, g, request
-from sqlalchemy import func, select
+from flask import Response, request
 
 from privacy_service import audit
-from privacy_service.db import local_day
 from privacy_service.policies.requests import REQUEST_TYPES
-from privacy_service.requests.models import DataRequest
 from privacy_service.team import aggregates
 from privacy_service.team.models import ReportClosed
 from privacy_service.web.context import runtime
-from privacy_service.web.dashboard import charts, labels
-from privacy_service.web.dashboard.common import SHANGHAI, bp, query_string, render, today
-from privacy_service.web.dashboard.queries import open_requests
+from privacy_service.web.dashboard import charts, labels, page_queries
+from privacy_service.web.dashboard.common import SHANGHAI, actor, bp, query_string, render, today
 
 AGE_BUCKETS = (("0-5", 0, 5), ("6-10", 6, 10), ("11-15", 11, 15), (">15", 16, 10**6))
 MAX_DAYS = 732
@@ -80,11 +76,8 @@ def build(s, calendar, since: dt.date, until: dt.date, now_day: dt.date) -> Repo
         closed += n
         on_time += ok
         by_type[kind] += n
-    rday = local_day(s, DataRequest.received_at)
     backlog = Counter()
-    for received, n in s.execute(
-        select(rday, func.count()).where(open_requests()).group_by(rday)
-    ).all():
+    for received, n in page_queries.open_per_receipt_day(s):
         age = calendar.working_days_between(dt.date.fromisoformat(str(received)[:10]), now_day)
         bucket = next(name for name, lo, hi in AGE_BUCKETS if lo <= age <= hi)
         backlog[bucket] += n
@@ -195,7 +188,7 @@ def reports_csv():
     audit.record(
         s,
         "report.exported",
-        actor=f"staff:{g.staff.id}",
+        actor=actor(),
         details={"from": since.isoformat(), "to": until.isoformat()},
     )
     s.commit()

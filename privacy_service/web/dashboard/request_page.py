@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from flask import flash, redirect, request, session, url_for
-from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from privacy_service import holds, operations
-from privacy_service.audit import AuditEntry
 from privacy_service.crypto.normalize import mask
 from privacy_service.datamap import steps as source_steps
 from privacy_service.datamap.http_source import HttpSourceError
@@ -19,12 +17,20 @@ from privacy_service.subjects.scope import for_request
 from privacy_service.tasks import dispatch
 from privacy_service.tasks import failures as task_failures
 from privacy_service.tasks.kinds import ERASURE
-from privacy_service.team.accounts import StaffUser
-from privacy_service.team.models import ReplyTemplate, RequestNote
 from privacy_service.web.context import runtime
-from privacy_service.web.dashboard import labels
-from privacy_service.web.dashboard.common import actor, bp, get_request, render, roles, today
+from privacy_service.web.dashboard import labels, page_queries
+from privacy_service.web.dashboard.auth import roles
+from privacy_service.web.dashboard.common import (
+    actor,
+    bp,
+    message,
+    render,
+    to_request,
+    today,
+    with_request,
+)
 from privacy_service.web.dashboard.requester import requester_context
+from retention.processor import blockers as closure_blockers
 
 REFUSAL_TEMPLATES = {
     "identity": (
@@ -45,12 +51,9 @@ REFUSAL_TEMPLATES = {
 def refusal_templates() -> dict[str, tuple[str, str]]:
     """The refusal templates: the built-in ones, as edited and added to by admins."""
     out = dict(REFUSAL_TEMPLATES)
-    for row in runtime().db.session.scalars(select(ReplyTemplate).order_by(ReplyTemplate.key)):
+    for row in page_queries.reply_templates(runtime().db.session):
         out[row.key] = (row.zh, row.en)
     return out
-
-
-HOLD_ACTIONS = ("legal_hold.placed", "legal_hold.changed", "legal_hold.released")
 
 
 def current_value(rt, subject, item, *, masked: bool = True) -> str:
@@ -86,24 +89,11 @@ def _found(rt, s, r: DataRequest, subject) -> tuple[dict, list]:
         for batch in rt.collector().collect(s, subject):
             found[batch.category] = found.get(batch.category, 0) + len(batch.rows)
         if r.type == "account_closure":
-            from retention.processor import blockers as closure_blockers
-
             blockers = closure_blockers(rt.erasure_deps(), subject)
     except (SQLAlchemyError, HttpSourceError):  # a source is down: the page still shows
         s.rollback()
         found = {}
     return found, blockers
-
-
-def _timeline(s, r: DataRequest) -> list[AuditEntry]:
-    """The request's audit entries, with the customer's legal holds (placed, changed, ended)."""
-    where = AuditEntry.request_id == r.id
-    if r.subject_id:
-        where = or_(
-            where,
-            and_(AuditEntry.subject_id == r.subject_id, AuditEntry.action.in_(HOLD_ACTIONS)),
-        )
-    return list(s.scalars(select(AuditEntry).where(where).order_by(AuditEntry.seq).limit(500)))
 
 
 def _can_extend(rt, r: DataRequest) -> bool:
@@ -125,23 +115,12 @@ def page_context(r: DataRequest, **extra) -> dict:
     except Exception:
         contact, readable = "（已销毁 destroyed）", False
     found, blockers = _found(rt, s, r, subject)
-    notes = []
-    if readable:
-        notes = s.scalars(
-            select(RequestNote)
-            .where(RequestNote.request_id == r.id)
-            .order_by(RequestNote.created_at)
-        ).all()
+    notes = page_queries.notes_of(s, r.id) if readable else []
     jurisdiction = rt.policies.requests.jurisdictions.get(r.jurisdiction)
     names = {code: c.name for code, c in rt.policies.categories.items()}
-    assignable = s.scalars(
-        select(StaffUser)
-        .where(StaffUser.role.in_(("agent", "admin")), StaffUser.disabled_at.is_(None))
-        .order_by(StaffUser.email)
-    ).all()
     return {
         "r": r,
-        "timeline": _timeline(s, r),
+        "timeline": page_queries.timeline(s, r),
         "verification": s.get(Verification, r.id),
         "contact": contact,
         "note": note,
@@ -153,7 +132,7 @@ def page_context(r: DataRequest, **extra) -> dict:
         "holds": holds.all_for(s, r.subject_id) if r.subject_id else [],
         "notes": notes,
         "source_steps": source_steps.for_request(s, r.id),
-        "assignable": assignable,
+        "assignable": page_queries.assignable_staff(s),
         "clock_pauses": bool(jurisdiction and jurisdiction.clock_pauses_for_information),
         "left": rt.policies.calendar.working_days_between(today(), r.due_date),
         "today_date": today(),
@@ -172,18 +151,17 @@ def page_context(r: DataRequest, **extra) -> dict:
     }
 
 
-@bp.post("/requests/<request_id>/sources/<source>/not-applicable")
+@bp.post("/requests/<uuid:request_id>/sources/<source>/not-applicable")
 @roles("admin")
-def source_not_applicable(request_id: str, source: str):
+@with_request
+def source_not_applicable(rt, r: DataRequest, source: str):
     """Mark a failing source as not applicable to this request, with a reason (audited)."""
-    rt = runtime()
-    r = get_request(request_id)
     reason = request.form.get("reason", "").strip()
     action = request.form.get("action", "")
     if not reason or len(reason) > 500 or source not in rt.policies.datamap.sources:
-        return render("dashboard/message.html", 422, message="请填写理由。 Give a reason.")
+        return message("请填写理由。 Give a reason.", 422)
     if action not in source_steps.ACTIONS.values():
-        return render("dashboard/message.html", 422, message="未知操作。 Unknown action.")
+        return message("未知操作。 Unknown action.", 422)
     source_steps.mark_not_applicable(
         rt.db.session, r.id, source, action, reason=reason, actor=actor()
     )
@@ -191,46 +169,45 @@ def source_not_applicable(request_id: str, source: str):
         r.claim_until = None  # a worker picks it up again at once
         dispatch.on_commit(rt.db.session, ERASURE, r.id)
     rt.db.session.commit()
-    return redirect(url_for("dashboard.detail", request_id=request_id), code=303)
+    return to_request(r)
 
 
-@bp.post("/requests/<request_id>/sources/retry")
+@bp.post("/requests/<uuid:request_id>/sources/retry")
 @roles("agent", "admin")
-def sources_retry(request_id: str):
+@with_request
+def sources_retry(rt, r: DataRequest):
     """Try the failed sources again at the worker's next run (audited)."""
-    rt = runtime()
-    r = get_request(request_id)
     try:
         retried = source_steps.retry_now(rt.db.session, r, actor=actor())
     except Problem as exc:
         rt.db.session.rollback()
-        return render("dashboard/message.html", exc.status, message=exc.detail)
+        return message(exc.detail, exc.status)
     dispatch.on_commit(rt.db.session, ERASURE, r.id)  # the worker's claim runs it
     rt.db.session.commit()
     flash(f"将重试 Will retry: {', '.join(retried)}")
-    return redirect(url_for("dashboard.detail", request_id=request_id), code=303)
+    return to_request(r)
 
 
-@bp.post("/requests/<request_id>/retry")
+@bp.post("/requests/<uuid:request_id>/retry")
 @roles("agent", "admin")
-def retry(request_id: str):
+@with_request
+def retry(rt, r: DataRequest):
     """Run a failed background task again (audited; enqueued once this commits)."""
-    rt = runtime()
-    r = get_request(request_id)
     try:
         kind = task_failures.retry(rt.db.session, r, actor=actor())
         rt.db.session.commit()
     except Problem as exc:
         rt.db.session.rollback()
-        return render("dashboard/message.html", exc.status, message=exc.detail)
+        return message(exc.detail, exc.status)
     flash(f"已重新排队 Queued again: {kind} {labels.short_id(r.id)}")
-    return redirect(url_for("dashboard.detail", request_id=request_id), code=303)
+    return to_request(r)
 
 
-@bp.get("/requests/<request_id>")
-def detail(request_id: str):
+@bp.get("/requests/<uuid:request_id>")
+@with_request
+def detail(_rt, r: DataRequest):
     """One request: summary, assignment, notes, data found, corrections, holds, decisions."""
-    return render("dashboard/request.html", **page_context(get_request(request_id)))
+    return render("dashboard/request.html", **page_context(r))
 
 
 def _approval_changes(r: DataRequest) -> list[str]:
@@ -279,12 +256,11 @@ def _approval_changes(r: DataRequest) -> list[str]:
     return [head, *lines, *tail]
 
 
-@bp.route("/requests/<request_id>/approve", methods=["GET", "POST"])
+@bp.route("/requests/<uuid:request_id>/approve", methods=["GET", "POST"])
 @roles("agent", "admin")
-def approve(request_id: str):
+@with_request
+def approve(rt, r: DataRequest):
     """Approve after a confirmation page listing what will change (deletions cannot be undone)."""
-    rt = runtime()
-    r = get_request(request_id)
     if request.method == "GET":
         if r.status != lifecycle.AWAITING_REVIEW:
             return redirect(url_for("dashboard.detail", request_id=r.id))
@@ -301,12 +277,12 @@ def approve(request_id: str):
         rt.db.session.commit()
     except Problem as exc:
         rt.db.session.rollback()
-        return render("dashboard/message.html", exc.status, message=exc.detail)
+        return message(exc.detail, exc.status)
     flash(
         f"已批准 Approved: {labels.request_type(r.type)} {labels.short_id(r.id)} — "
         f"{labels.status(r.status)}"
     )
-    return redirect(url_for("dashboard.detail", request_id=request_id), code=303)
+    return to_request(r)
 
 
 def refusal_text(form) -> tuple[str, str, str, dict]:
@@ -334,12 +310,11 @@ def refusal_text(form) -> tuple[str, str, str, dict]:
     return zh, en, "refused", {}
 
 
-@bp.post("/requests/<request_id>/refuse")
+@bp.post("/requests/<uuid:request_id>/refuse")
 @roles("agent", "admin")
-def refuse(request_id: str):
+@with_request
+def refuse(rt, r: DataRequest):
     """Refuse with a templated and/or written reason (both languages; shown to the customer)."""
-    rt = runtime()
-    r = get_request(request_id)
     zh, en, code, errors = refusal_text(request.form)
     if errors:
         form = {k: request.form.get(k, "") for k in ("template", "zh", "en")}
@@ -349,9 +324,9 @@ def refuse(request_id: str):
         rt.db.session.commit()
     except Problem as exc:
         rt.db.session.rollback()
-        return render("dashboard/message.html", exc.status, message=exc.detail)
+        return message(exc.detail, exc.status)
     flash(f"已拒绝 Refused: {labels.request_type(r.type)} {labels.short_id(r.id)}")
-    return redirect(url_for("dashboard.detail", request_id=request_id), code=303)
+    return to_request(r)
 
 
 def remember_queue(url: str) -> None:

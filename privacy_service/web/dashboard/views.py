@@ -1,8 +1,8 @@
-"""The privacy team's pages under ``/staff/``: sign-in, overview, retention.
+"""The privacy team's pages under ``/staff/``: overview, retention; the blueprint as a whole.
 
 Roles: ``agent`` handles requests; ``admin`` also places legal holds and administers; ``auditor``
-reads everything and changes nothing. Every page needs a signed-in member; every form carries
-the CSRF token; every decision goes through the same services as the CLI and is audited.
+reads everything and changes nothing. Every page needs a signed-in member (``auth``); every form
+carries the CSRF token; every decision goes through the same services as the CLI and is audited.
 The other pages live in their own modules, imported at the end so their routes register.
 """
 
@@ -11,8 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
-from flask import flash, redirect, request, session, url_for
-from sqlalchemy import select
+from flask import flash, redirect, request, url_for
 from sqlalchemy.exc import SQLAlchemyError
 
 from privacy_service import audit
@@ -20,58 +19,16 @@ from privacy_service.jobs import JOBS, run_job
 from privacy_service.policies.requests import REQUEST_TYPES
 from privacy_service.requests import lifecycle
 from privacy_service.requests.models import DataRequest
-from privacy_service.team import aggregates, sessions
-from privacy_service.team.accounts import authenticate
+from privacy_service.team import aggregates
 from privacy_service.team.models import ReportClosed
 from privacy_service.web.context import runtime
-from privacy_service.web.dashboard import charts, labels, queries
-from privacy_service.web.dashboard.common import actor, bp, render, roles, today
+from privacy_service.web.dashboard import charts, labels, page_queries, queries
+from privacy_service.web.dashboard.auth import roles
+from privacy_service.web.dashboard.common import actor, bp, render, today
 from privacy_service.web.dashboard.jobinfo import next_run
-from privacy_service.web.forms import same_site_path
 from retention.engine import preview
-from retention.purge_records import PurgeRun
 
 __all__ = ["bp"]
-LOGIN_FAILED = (
-    "邮箱、密码或验证码不正确，或账户已暂时锁定。 "
-    "Wrong email, password or code, or the account is locked for a while."
-)
-
-
-@bp.route("/login", methods=["GET", "POST"])
-def login():
-    """Sign in (email, password, and the authenticator code when enrolled)."""
-    error, email = None, ""
-    if request.method == "POST":
-        rt = runtime()
-        email = request.form.get("email", "")[:254]
-        user = authenticate(
-            rt.db.session,
-            email,
-            request.form.get("password", ""),
-            request.form.get("code") or None,
-        )
-        rt.db.session.commit()
-        if user is not None and user.disabled_at is None:
-            session.clear()  # a fresh session at sign-in (no fixation)
-            session["staff_sid"] = sessions.start(rt.db.session, user)
-            rt.db.session.commit()
-            target = same_site_path(request.args.get("next"), "")
-            return redirect(
-                target if target.startswith("/staff/") else url_for("dashboard.overview")
-            )
-        error = LOGIN_FAILED
-    return render("dashboard/login.html", 401 if error else 200, error=error, email=email)
-
-
-@bp.post("/logout")
-def logout():
-    """Sign out: the server-side session ends, so a saved cookie opens nothing."""
-    rt = runtime()
-    sessions.end(rt.db.session, session.get("staff_sid"))
-    rt.db.session.commit()
-    session.clear()
-    return redirect(url_for("dashboard.login"))
 
 
 @bp.get("/")
@@ -157,20 +114,22 @@ def _next_run_time() -> str:
     return next_run(spec, None)
 
 
-@bp.get("/retention")
-def retention():
-    """The rules, what the next run would remove (when asked: it reads every source), past runs."""
-    rt = runtime()
-    s = rt.db.session
-    runs = s.scalars(select(PurgeRun).order_by(PurgeRun.started_at.desc()).limit(20)).all()
+def _retention_page(rt, next_run: dict | None = None, error: str | None = None):
     return render(
         "dashboard/retention.html",
         rules=rt.policies.retention.rules,
         identity_rule=rt.policies.retention.identity_documents,
-        next_run=None,
+        next_run=next_run,
         next_time=_next_run_time(),
-        runs=runs,
+        runs=page_queries.recent_purge_runs(rt.db.session),
+        error=error,
     )
+
+
+@bp.get("/retention")
+def retention():
+    """The rules, what the next run would remove (when asked: it reads every source), past runs."""
+    return _retention_page(runtime())
 
 
 @bp.post("/retention/dry-run")
@@ -185,16 +144,7 @@ def retention_dry_run():
         s.rollback()
         next_run = {}
         error = "数据源不可用，无法计算。 A source system is unavailable; nothing was counted."
-    runs = s.scalars(select(PurgeRun).order_by(PurgeRun.started_at.desc()).limit(20)).all()
-    return render(
-        "dashboard/retention.html",
-        rules=rt.policies.retention.rules,
-        identity_rule=rt.policies.retention.identity_documents,
-        next_run=next_run,
-        next_time=_next_run_time(),
-        runs=runs,
-        error=error,
-    )
+    return _retention_page(rt, next_run, error)
 
 
 @bp.route("/retention/run", methods=["GET", "POST"])

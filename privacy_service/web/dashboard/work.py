@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import abort, flash, g, redirect, request, url_for
-from sqlalchemy import select
 
 from privacy_service import audit, holds
 from privacy_service.db import is_uuid, utcnow
@@ -18,16 +17,19 @@ from privacy_service.requests.models import DataRequest
 from privacy_service.subjects.models import Subject
 from privacy_service.team.accounts import StaffUser
 from privacy_service.team.models import RequestNote
-from privacy_service.web.context import get_or_404, runtime
+from privacy_service.web.context import get_or_404
 from privacy_service.web.dashboard import labels
+from privacy_service.web.dashboard.auth import roles
 from privacy_service.web.dashboard.common import (
     actor,
+    audit_request,
     bp,
-    get_request,
+    message,
     render,
-    roles,
     staff_names,
+    to_request,
     today,
+    with_request,
 )
 from privacy_service.web.dashboard.request_page import current_value, page_context
 
@@ -42,10 +44,6 @@ QUESTION_TEXT = (
     "About your request {request_id}, the privacy team needs the following:\n\n{question}\n\n"
     "Please reply to this message or contact customer service.\n"
 )
-
-
-def _back(r: DataRequest):
-    return redirect(url_for("dashboard.detail", request_id=r.id), code=303)
 
 
 def assign(session, r: DataRequest, to: str | None, *, by: str) -> None:
@@ -86,17 +84,14 @@ def assignee_from(session, value: str) -> tuple[bool, str | None]:
     return ok, value if ok else None
 
 
-@bp.post("/requests/<request_id>/assign")
+@bp.post("/requests/<uuid:request_id>/assign")
 @roles("agent", "admin")
-def assign_request(request_id: str):
+@with_request
+def assign_request(rt, r: DataRequest):
     """Assign, reassign, self-assign or unassign."""
-    rt = runtime()
-    r = get_request(request_id)
     ok, to = assignee_from(rt.db.session, request.form.get("to", "me"))
     if not ok:
-        return render(
-            "dashboard/message.html", 422, message="请选择团队成员。 Choose a team member."
-        )
+        return message("请选择团队成员。 Choose a team member.", 422)
     assign(rt.db.session, r, to, by=actor())
     rt.db.session.commit()
     flash(
@@ -110,19 +105,19 @@ def assign_request(request_id: str):
     )
 
 
-def _add_note(session, r: DataRequest, body: str, kind: str) -> RequestNote:
+def write_note(session, r: DataRequest, body: str, kind: str) -> RequestNote:
+    """A note on the request by the signed-in member, sealed under the customer's key."""
     note = RequestNote(request_id=r.id, key_owner=r.key_owner, author_id=g.staff.id, kind=kind)
     session.add(note)
     note.body = body
     return note
 
 
-@bp.post("/requests/<request_id>/notes")
+@bp.post("/requests/<uuid:request_id>/notes")
 @roles("agent", "admin")
-def add_note(request_id: str):
+@with_request
+def add_note(rt, r: DataRequest):
     """An internal note (never shown to the customer)."""
-    rt = runtime()
-    r = get_request(request_id)
     body = request.form.get("body", "").strip()
     if not body or len(body) > NOTE_MAX:
         errors = {
@@ -132,38 +127,28 @@ def add_note(request_id: str):
         return render(
             "dashboard/request.html", 422, **page_context(r, errors=errors, form={"body": body})
         )
-    _add_note(rt.db.session, r, body, "note")
-    audit.record(
-        rt.db.session,
-        "request.note_added",
-        actor=actor(),
-        request_id=r.id,
-        subject_id=r.subject_id,
-        fields=["note"],
-    )
+    write_note(rt.db.session, r, body, "note")
+    audit_request(rt.db.session, r, "request.note_added", fields=["note"])
     rt.db.session.commit()
     flash("备注已保存 Note saved")
-    return _back(r)
+    return to_request(r)
 
 
-@bp.post("/requests/<request_id>/ask")
+@bp.post("/requests/<uuid:request_id>/ask")
 @roles("agent", "admin")
-def ask_customer(request_id: str):
+@with_request
+def ask_customer(rt, r: DataRequest):
     """Ask the customer for more information, through the request's channel; the team waits.
 
     The public status does not change (the contract's statuses stay); the request is marked as
     waiting, and the deadline keeps running unless the jurisdiction's policy pauses it.
     """
-    rt = runtime()
     s = rt.db.session
-    r = get_request(request_id)
     question = request.form.get("question", "").strip()
     if r.status in lifecycle.TERMINAL or r.status == lifecycle.PENDING_VERIFICATION:
-        return render(
-            "dashboard/message.html",
+        return message(
+            "只能就处理中的已验证请求询问客户。 Only an open, verified request can be asked about.",
             409,
-            message="只能就处理中的已验证请求询问客户。 "
-            "Only an open, verified request can be asked about.",
         )
     if not question or len(question) > NOTE_MAX:
         errors = {"question": "请写下要询问客户的内容。 Write what to ask the customer."}
@@ -177,17 +162,13 @@ def ask_customer(request_id: str):
     except Exception:
         to = None
     if not to:
-        return render(
-            "dashboard/message.html", 409, message="无法联系客户。 The customer cannot be reached."
-        )
-    _add_note(s, r, question, "question")
+        return message("无法联系客户。 The customer cannot be reached.", 409)
+    write_note(s, r, question, "question")
     r.waiting_since = utcnow()
-    audit.record(
+    audit_request(
         s,
+        r,
         "request.information_requested",
-        actor=actor(),
-        request_id=r.id,
-        subject_id=r.subject_id,
         fields=["question"],
         details={"channel": r.contact_kind},
     )
@@ -200,33 +181,25 @@ def ask_customer(request_id: str):
         request_id=r.id,
     )
     flash("已发送给客户；等待答复。 Sent to the customer; waiting for the answer.")
-    return _back(r)
+    return to_request(r)
 
 
-@bp.post("/requests/<request_id>/answered")
+@bp.post("/requests/<uuid:request_id>/answered")
 @roles("agent", "admin")
-def customer_answered(request_id: str):
+@with_request
+def customer_answered(rt, r: DataRequest):
     """The customer answered: the team stops waiting (the answer goes in a note)."""
-    rt = runtime()
     s = rt.db.session
-    r = get_request(request_id)
     if r.waiting_since is None:
-        return _back(r)
+        return to_request(r)
     body = request.form.get("body", "").strip()[:NOTE_MAX]
     if body:
-        _add_note(s, r, body, "answer")
+        write_note(s, r, body, "answer")
     r.waiting_since = None
-    audit.record(
-        s,
-        "request.information_received",
-        actor=actor(),
-        request_id=r.id,
-        subject_id=r.subject_id,
-        fields=["answer"] if body else [],
-    )
+    audit_request(s, r, "request.information_received", fields=["answer"] if body else [])
     s.commit()
     flash("已记录客户答复 Customer's answer recorded")
-    return _back(r)
+    return to_request(r)
 
 
 def _hold_form(rt, form) -> tuple[dict, dict]:
@@ -247,14 +220,13 @@ def _hold_form(rt, form) -> tuple[dict, dict]:
     return values, errors
 
 
-@bp.post("/requests/<request_id>/hold")
+@bp.post("/requests/<uuid:request_id>/hold")
 @roles("admin")
-def hold(request_id: str):
+@with_request
+def hold(rt, r: DataRequest):
     """Place a legal hold on the request's customer (all data, or one category)."""
-    rt = runtime()
-    r = get_request(request_id)
     if r.subject_id is None:
-        return render("dashboard/message.html", 422, message="不是客户。 Not a customer.")
+        return message("不是客户。 Not a customer.", 422)
     values, errors = _hold_form(rt, request.form)
     if errors:
         form = {f"hold_{k}": request.form.get(k, "") for k in ("until", "reason", "category")}
@@ -268,7 +240,7 @@ def hold(request_id: str):
     )
     rt.db.session.commit()
     flash("法律保全已设置 Legal hold placed")
-    return _back(r)
+    return to_request(r)
 
 
 def _hold_of(r: DataRequest, hold_id: str):
@@ -278,12 +250,11 @@ def _hold_of(r: DataRequest, hold_id: str):
     return found
 
 
-@bp.post("/requests/<request_id>/holds/<hold_id>")
+@bp.post("/requests/<uuid:request_id>/holds/<uuid:hold_id>")
 @roles("admin")
-def change_hold(request_id: str, hold_id: str):
+@with_request
+def change_hold(rt, r: DataRequest, hold_id: str):
     """Change a hold's category, reason or end date."""
-    rt = runtime()
-    r = get_request(request_id)
     h = _hold_of(r, hold_id)
     values, errors = _hold_form(rt, request.form)
     if not holds.in_force(h):
@@ -293,49 +264,44 @@ def change_hold(request_id: str, hold_id: str):
     holds.change(rt.db.session, h, actor=actor(), **values)
     rt.db.session.commit()
     flash("法律保全已修改 Legal hold changed")
-    return _back(r)
+    return to_request(r)
 
 
-@bp.post("/requests/<request_id>/holds/<hold_id>/release")
+@bp.post("/requests/<uuid:request_id>/holds/<uuid:hold_id>/release")
 @roles("admin")
-def release_hold(request_id: str, hold_id: str):
+@with_request
+def release_hold(rt, r: DataRequest, hold_id: str):
     """End a hold now."""
-    rt = runtime()
-    r = get_request(request_id)
     holds.release(rt.db.session, _hold_of(r, hold_id).id, actor=actor())
     rt.db.session.commit()
     flash("法律保全已解除 Legal hold released")
-    return _back(r)
+    return to_request(r)
 
 
-@bp.post("/requests/<request_id>/reveal")
+@bp.post("/requests/<uuid:request_id>/reveal")
 @roles("agent", "admin")
-def reveal(request_id: str):
+@with_request
+def reveal(rt, r: DataRequest):
     """Show the current values a correction would replace, whole (audited; not kept anywhere)."""
-    rt = runtime()
     s = rt.db.session
-    r = get_request(request_id)
     subject = s.get(Subject, r.subject_id) if r.subject_id else None
     items = [c for c in (r.corrections or []) if isinstance(c, dict)] if subject else []
     revealed = [(c, current_value(rt, subject, c, masked=False)) for c in items]
-    audit.record(
+    audit_request(
         s,
+        r,
         "request.correction_revealed",
-        actor=actor(),
-        request_id=r.id,
-        subject_id=r.subject_id,
         fields=sorted({f"{c['category']}.{c['field']}" for c in items}),
     )
     s.commit()
     return render("dashboard/request.html", **page_context(r, corrections=revealed, revealed=True))
 
 
-@bp.get("/requests/<request_id>/found/<category>")
-def records(request_id: str, category: str):
+@bp.get("/requests/<uuid:request_id>/found/<category>")
+@with_request
+def records(rt, r: DataRequest, category: str):
     """The records of one category found for the customer (first rows; sensitive fields masked)."""
-    rt = runtime()
     s = rt.db.session
-    r = get_request(request_id)
     if category not in rt.policies.categories or r.subject_id is None:
         abort(404)
     subject = s.get(Subject, r.subject_id)
@@ -356,14 +322,7 @@ def records(request_id: str, category: str):
             for row in batch.rows[:RECORDS_SHOWN]
         ]
         tables.append((batch.source, batch.table, batch.columns, shown, len(batch.rows)))
-    audit.record(
-        s,
-        "request.records_viewed",
-        actor=actor(),
-        request_id=r.id,
-        subject_id=r.subject_id,
-        details={"category": category},
-    )
+    audit_request(s, r, "request.records_viewed", details={"category": category})
     s.commit()
     return render(
         "dashboard/records.html",
@@ -374,37 +333,21 @@ def records(request_id: str, category: str):
     )
 
 
-def notes_of(request_id: str) -> list[RequestNote]:
-    """A request's notes, oldest first."""
-    return list(
-        runtime().db.session.scalars(
-            select(RequestNote)
-            .where(RequestNote.request_id == request_id)
-            .order_by(RequestNote.created_at)
-        )
-    )
-
-
-@bp.post("/requests/<request_id>/extend")
+@bp.post("/requests/<uuid:request_id>/extend")
 @roles("agent", "admin")
-def extend_deadline(request_id: str):
+@with_request
+def extend_deadline(rt, r: DataRequest):
     """Extend the deadline once, where the jurisdiction allows it, telling the customer why."""
-    rt = runtime()
     s = rt.db.session
-    r = get_request(request_id)
     zh = request.form.get("reason_zh", "").strip()[:500]
     en = request.form.get("reason_en", "").strip()[:500]
-    if not extension.allowed(rt.db.session, rt.policies, r):
-        return render(
-            "dashboard/message.html",
-            409,
-            message="此请求不能延期。 This request's deadline cannot be extended.",
-        )
+    if not extension.allowed(s, rt.policies, r):
+        return message("此请求不能延期。 This request's deadline cannot be extended.", 409)
     if not zh or not en:
         errors = {"extension": "请用中文和英文写出延期原因。 Give the reason in both languages."}
         return render("dashboard/request.html", 422, **page_context(r, errors=errors, form={}))
     extension.extend(s, rt.policies, r, actor=actor(), reason_zh=zh, reason_en=en)
-    _add_note(s, r, f"{zh}\n{en}", "extension")
+    write_note(s, r, f"{zh}\n{en}", "extension")
     s.commit()  # the customer's notice (in their language) goes out once this commits
     flash(f"期限已延至 {r.due_date} Deadline extended to {r.due_date}; the customer was told.")
-    return _back(r)
+    return to_request(r)

@@ -14,10 +14,11 @@ from privacy_service.requests import service
 from privacy_service.subjects import choices
 from privacy_service.subjects.models import Subject
 from privacy_service.web.context import runtime
+from privacy_service.web.converters import UnknownId
 from privacy_service.web.errors import from_http_exception
 from privacy_service.web.portal import signin
 from privacy_service.web.portal.labels import FLASH
-from privacy_service.web.portal.views import _render, bp
+from privacy_service.web.portal.views import _missing, _render, bp
 
 
 def _sign_in_first(page_title: str):
@@ -96,6 +97,8 @@ def favicon():
 @bp.app_errorhandler(NotFound)
 def _not_found(exc: NotFound):
     # A person in a browser gets a page; the API and programs keep problem+json.
+    if isinstance(exc, UnknownId) and request.path.startswith("/r/"):
+        return _missing(exc)  # /r/<not a UUID>/…: like a request nobody has
     accept = request.accept_mimetypes
     wants_html = accept["text/html"] > accept["application/json"]
     if request.path.startswith(("/api/", "/staff/")) or not wants_html:

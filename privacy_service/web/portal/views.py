@@ -163,7 +163,7 @@ def _code_state(found: DataRequest) -> str | None:
     return None
 
 
-@bp.route("/r/<request_id>/verify", methods=["GET", "POST"])
+@bp.route('/r/<uuid(missing="request"):request_id>/verify', methods=["GET", "POST"])
 def verify(request_id: str):
     """Enter the one-time code: the first verification, or signing in again later.
 
@@ -215,7 +215,7 @@ def verify(request_id: str):
     )
 
 
-@bp.post("/r/<request_id>/resend")
+@bp.post('/r/<uuid(missing="request"):request_id>/resend')
 def resend(request_id: str):
     """Ask for a new code (cool-down, send limit, per-IP limit); then back to the code page."""
     rt = runtime()
@@ -256,7 +256,7 @@ def _owned(request_id: str) -> DataRequest:
     return found
 
 
-@bp.get("/r/<request_id>")
+@bp.get('/r/<uuid(missing="request"):request_id>')
 def status(request_id: str):
     """Where the request stands: status, deadline, reasons, receipt, download, cancel."""
     found = _owned(request_id)
@@ -279,7 +279,7 @@ def _status_page(found: DataRequest, status: int = 200, **extra):
     )
 
 
-@bp.post("/r/<request_id>/evidence")
+@bp.post('/r/<uuid(missing="request"):request_id>/evidence')
 def evidence(request_id: str):
     """The requester of a request on someone else's behalf uploads a document (sealed)."""
     rt = runtime()
@@ -308,7 +308,7 @@ def evidence(request_id: str):
     return redirect(url_for("portal.status", request_id=request_id), code=303)
 
 
-@bp.get("/r/<request_id>/progress")
+@bp.get('/r/<uuid(missing="request"):request_id>/progress')
 def progress(request_id: str):
     """The export's progress as JSON: the status page polls it while the export builds."""
     found = _owned(request_id)
@@ -318,7 +318,7 @@ def progress(request_id: str):
     return jsonify({**view, "text": progress_text(view)})
 
 
-@bp.route("/r/<request_id>/cancel", methods=["GET", "POST"])
+@bp.route('/r/<uuid(missing="request"):request_id>/cancel', methods=["GET", "POST"])
 def cancel(request_id: str):
     """Cancel while allowed (e.g. during the cooling-off), after a confirmation page."""
     rt = runtime()
@@ -337,7 +337,7 @@ def cancel(request_id: str):
     return redirect(url_for("portal.status", request_id=request_id), code=303)
 
 
-@bp.get("/r/<request_id>/download")
+@bp.get('/r/<uuid(missing="request"):request_id>/download')
 def download(request_id: str):
     """The export ZIP (counts against the download limit)."""
     rt = runtime()
