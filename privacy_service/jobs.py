@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from privacy_service import audit
 from privacy_service.db import Base, UTCDateTime, utcnow
+from privacy_service.notices import outbox
 from privacy_service.requests import deadlines, lifecycle
 from privacy_service.requests.models import DataRequest, purge_idempotency_records
 from privacy_service.runtime import Runtime
@@ -235,10 +236,14 @@ def remind_deadlines(session: Session, rt: Runtime) -> int:
         + "\n".join(soon)
         + "\n"
     )
-    rt.notifier.send_team_notice(
+    outbox.add(  # sent once this job's transaction commits
+        session,
+        kind="team",
+        channel="email",
         to=rt.settings.privacy_team_email,
         subject=f"隐私请求期限提醒 / Deadlines: {len(overdue)} overdue, {len(soon)} due soon",
         text=text,
+        request_id=None,
     )
     return len(soon) + len(overdue)
 

@@ -182,6 +182,9 @@ def make_app(database_url, tmp_path, smtp):
             # One delivery thread: messages reach the test SMTP server in the order they were
             # queued, so tests that count messages see them in that order.
             "delivery_threads": 1,
+            # Notices and contact lookups run on the queue's customer lane, as in service:
+            # consumer threads in the test's process (the outbox branch; exports stay manual).
+            "notice_consumer": True,
             **TEST_SECRETS,
             **overrides,
         }

@@ -138,6 +138,7 @@ def test_the_sweeper_enqueues_work_whose_task_was_lost(qapp, session, smtp):
     _, rt, client = qapp()
     rid, token = _verify(client, rt, smtp)
     assert ("export", rid) in rt.queue.waiting()
+    rt.notifier.wait()  # the "verified" notice is sent: only the export is left to sweep
     rt.queue.flush()  # as if the process died between the commit and the push
     assert sweep(rt, rt.queue) == 1
     assert sweep(rt, rt.queue) == 0, "a task already waiting is not enqueued twice"
@@ -145,6 +146,7 @@ def test_the_sweeper_enqueues_work_whose_task_was_lost(qapp, session, smtp):
     assert client.get(f"/api/v1/requests/{rid}", headers=bearer(token)).json["status"] == (
         "completed"
     )
+    rt.notifier.wait()  # the "export ready" notice is sent
     assert sweep(rt, rt.queue) == 0
     assert _count(session, "export.built", rid) == 1
 
@@ -228,6 +230,7 @@ def test_failures_retry_with_backoff_then_show_on_the_staff_page_with_a_retry(
 def test_a_deletion_runs_on_the_queue_once_approved(qapp, session, smtp):
     _, rt, client = qapp(customers=2, browsing=30, queue_consumer=True)
     rid, token = _verify(client, rt, smtp, type="deletion", categories=["browsing"])
+    rt.notifier.wait()  # the "verified" notice is sent
     assert rt.queue.waiting() == set(), "nothing is due before approval"
     from privacy_service.requests import staff
 
