@@ -18,6 +18,7 @@ from email import message_from_bytes
 from pathlib import Path
 
 import pytest
+import redis
 from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -448,3 +449,21 @@ def run_at_once(rt, spec, times: int = 2) -> list:
     for thread in threads:
         thread.join()
     return results
+
+
+# --- The task queue's backends (the outbox branch moved this here from test_task_queue.py) ---
+REDIS_URL = "redis://127.0.0.1:6379/2"
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def queue_settings(request):
+    """Queue settings for one backend; Redis gets a queue name of its own (parallel runs)."""
+    if request.param == "sqlite":
+        yield {"queue_name": "privacy"}
+        return
+    redis.Redis.from_url(REDIS_URL).ping()  # an unreachable Redis fails the test, never skips
+    name = f"privacy-test-{uuid.uuid4().hex[:12]}"
+    yield {"queue_url": REDIS_URL, "queue_name": name}
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(f"huey.*{name}*"):
+        client.delete(key)

@@ -9,11 +9,9 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
-import redis
 from conftest import bearer, run_at_once, run_queue, worker_env
 from sqlalchemy import func, select
 
@@ -23,21 +21,6 @@ from privacy_service.requests.models import DataRequest, ExportArchive
 from privacy_service.tasks.sweeper import sweep
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
-REDIS_URL = "redis://127.0.0.1:6379/2"
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def queue_settings(request):
-    """Queue settings for one backend; Redis gets a queue name of its own (parallel runs)."""
-    if request.param == "sqlite":
-        yield {"queue_name": "privacy"}
-        return
-    redis.Redis.from_url(REDIS_URL).ping()  # an unreachable Redis fails the test, never skips
-    name = f"privacy-test-{uuid.uuid4().hex[:12]}"
-    yield {"queue_url": REDIS_URL, "queue_name": name}
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(f"huey.*{name}*"):
-        client.delete(key)
 
 
 @pytest.fixture

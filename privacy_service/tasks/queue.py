@@ -8,6 +8,7 @@ several machines. Every process of one deployment must use the same URL and queu
 from __future__ import annotations
 
 import logging
+import uuid
 from pathlib import Path
 
 from huey import RedisHuey, SqliteHuey
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 
 PROGRESS = "progress:"
 FAST_LANE = "notices"
+PING = "readyz:"
 
 
 def make_huey(settings, lane: str = "") -> Huey:
@@ -104,9 +106,11 @@ class TaskQueue:
         }
 
     def ping(self) -> None:
-        """Raise unless the queue's store answers (Redis reachable, the SQLite file readable)."""
-        for huey in (self.huey, self.fast):
-            huey.pending_count()
+        """Raise unless the queue's store takes a write and reads it back (both lanes share it)."""
+        key = PING + uuid.uuid4().hex  # probes running at once do not meet
+        self.huey.put(key, 1)
+        if self.huey.get(key) != 1:  # a read that removes
+            raise ConnectionError("the queue's store did not keep a value")
 
     def stop(self) -> None:
         """Stop this process's consumer threads, letting a running task finish."""
