@@ -19,6 +19,7 @@ from sqlalchemy import select
 from privacy_service.crypto.keystore import DataKey
 from privacy_service.notices import outbox
 from privacy_service.notices.outbox import OutboxMessage
+from privacy_service.subjects.directory import register
 from privacy_service.tasks.sweeper import sweep
 
 EMAIL = "outbox@example.com"
@@ -33,6 +34,18 @@ def _rows(rt, **where):
         found = session.scalars(query).all()
         session.expunge_all()
         return found
+    finally:
+        session.close()
+
+
+def _customer(app, email=EMAIL):
+    """Register a customer through ``app`` (the ``customer`` fixture would start another app,
+    with consumers of its own on the same queue)."""
+    rt = app.extensions["privacy"]
+    session = rt.db.new_session()
+    try:
+        register(session, email=email, name="测试用户")
+        session.commit()
     finally:
         session.close()
 
@@ -68,14 +81,14 @@ def _write(rt, texts, *, request_id=None, commit=True):
 
 
 def test_a_code_goes_through_the_sealed_outbox_once_and_is_shredded_after(
-    make_app, queue_settings, customer, smtp, code_from
+    make_app, queue_settings, smtp
 ):
     app = make_app(**queue_settings)
     rt = app.extensions["privacy"]
-    customer(email=EMAIL)
+    _customer(app)
     rid = app.test_client().post("/api/v1/requests", json={"type": "access", "email": EMAIL})
     rid = rid.json["id"]
-    code = code_from(rid=rid)
+    code = smtp.code_for(rid)
     rt.notifier.wait()
     [row] = _rows(rt, request_id=rid)
     assert (row.kind, row.channel, row.status, row.attempts) == ("received", "email", "sent", 0)
@@ -174,16 +187,22 @@ def test_a_message_that_keeps_failing_is_given_up_and_shredded(make_app):
     assert row.to_enc is None and row.body_enc is None
 
 
-def test_the_sweeper_brings_back_a_lost_notice_task(make_app, queue_settings, smtp):
+def test_the_sweeper_brings_back_a_lost_notice_task(make_app, queue_settings, smtp, runner_for):
     app = make_app(notice_consumer=False, **queue_settings)
     rt = app.extensions["privacy"]
     _write(rt, ["swept"])
     rt.queue.flush()  # as if the process died between the commit and the push
     assert sweep(rt, rt.queue) == 1
     assert sweep(rt, rt.queue) == 0, "a task already waiting is not enqueued twice"
+    status = runner_for(app).invoke(["tasks", "status"]).output
+    assert "customer lane (lookups, notices): pending 1;" in status
+    assert "outbox: pending 1; sent 0; failed 0" in status
     assert rt.queue.fast.execute(rt.queue.fast.dequeue()) == "sent"
     smtp.wait_for(1)
     assert sweep(rt, rt.queue) == 0
+    assert (
+        "outbox: pending 0; sent 1; failed 0" in runner_for(app).invoke(["tasks", "status"]).output
+    )
 
 
 class _Silent:
@@ -221,11 +240,11 @@ def _start_worker(env):
 
 @pytest.mark.slow
 def test_a_worker_killed_after_the_commit_and_before_delivery_delivers_once_after_restart(
-    make_app, queue_settings, customer, smtp, tmp_path
+    make_app, queue_settings, smtp, tmp_path
 ):
     app = make_app(notice_consumer=False, **queue_settings)  # only the worker process sends
     rt = app.extensions["privacy"]
-    customer(email=EMAIL)
+    _customer(app)
     silent = _Silent()
     common = {"smtp_host": "127.0.0.1", "notice_lease_seconds": 3, **queue_settings}
     worker = _start_worker(worker_env(app, tmp_path, smtp_port=silent.port, **common))
@@ -241,7 +260,7 @@ def test_a_worker_killed_after_the_commit_and_before_delivery_delivers_once_afte
         if worker.poll() is None:
             worker.kill()
         silent.close()
-    assert smtp.messages == [] and rt.queue.waiting() == set(), "the task died with the worker"
+    assert smtp.bodies() == [] and rt.queue.waiting() == set(), "the task died with the worker"
     [row] = _rows(rt, request_id=rid)
     assert row.status == "pending" and row.to_enc is not None
 
@@ -284,11 +303,11 @@ def _measure(smtp, act, n):
     return times
 
 
-def test_commit_to_delivered_is_fast(make_app, queue_settings, customer, smtp, backend, capsys):
+def test_commit_to_delivered_is_fast(make_app, queue_settings, smtp, backend, capsys):
     app = make_app(**queue_settings)
     rt = app.extensions["privacy"]
     client = app.test_client()
-    customer(email=EMAIL)
+    _customer(app)
     rt.notifier.wait()
     notice = _measure(smtp, lambda i: _write(rt, [f"notice {i}"]), 20)
     code = _measure(

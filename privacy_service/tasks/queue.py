@@ -98,13 +98,6 @@ class TaskQueue:
         """Forget a finished export's count."""
         self.huey.get(PROGRESS + request_id)  # a read that removes
 
-    def counts(self) -> dict[str, tuple[int, int]]:
-        """(pending, scheduled) tasks per lane."""
-        return {
-            lane: (huey.pending_count(), huey.scheduled_count())
-            for lane, huey in (("bulk", self.huey), (FAST_LANE, self.fast))
-        }
-
     def ping(self) -> None:
         """Raise unless the queue's store takes a write and reads it back (both lanes share it)."""
         key = PING + uuid.uuid4().hex  # probes running at once do not meet
