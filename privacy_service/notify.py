@@ -58,6 +58,7 @@ class Notifier:
         notice, which its own task then sends). Messages waiting for a retry after a failure,
         and lookups waiting for a source, are not waited for.
         """
+        self._end_own_read()
         deadline = time.monotonic() + timeout
         while True:
             session = self.db.new_session()
@@ -73,6 +74,16 @@ class Notifier:
             if not busy or time.monotonic() >= deadline:
                 return
             time.sleep(0.01)
+
+    def _end_own_read(self) -> None:
+        # A caller reading through this thread's session holds SQLite's write lock (every
+        # transaction begins IMMEDIATE): the consumers could not claim what we wait for. A
+        # transaction that changed nothing is ended; one with changes is the caller's to finish.
+        if not self.db.session.registry.has():
+            return
+        own = self.db.session()
+        if own.in_transaction() and not (own.new or own.dirty or own.deleted):
+            own.commit()
 
     def shutdown(self) -> None:
         """Nothing to stop: sending runs on the queue's consumers (kept for callers)."""

@@ -195,6 +195,7 @@ def make_app(database_url, tmp_path, smtp):
         _empty_demo_sources(app.extensions["privacy"])
         return app
 
+    factory.apps = apps  # the outbox branch: ``customer`` registers through the latest app
     yield factory
     for app in apps:
         rt = app.extensions["privacy"]
@@ -271,11 +272,17 @@ def session(app, rt):
 
 
 @pytest.fixture
-def customer(app, rt):
-    """Factory: register a customer in the directory; returns its subject id."""
+def customer(make_app, request):
+    """Factory: register a customer in the directory; returns its subject id.
+
+    Through the test's latest app (all share the database): starting the default ``app`` as
+    well would add its queue consumers, with other delivery settings, beside the test's own.
+    """
     from privacy_service.subjects.directory import register
 
     def factory(email=None, phone=None, name="测试用户"):
+        app = make_app.apps[-1] if make_app.apps else request.getfixturevalue("app")
+        rt = app.extensions["privacy"]
         with app.app_context():
             subject = register(rt.db.session, email=email, phone=phone, name=name)
             rt.db.session.commit()
