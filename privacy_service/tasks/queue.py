@@ -15,6 +15,7 @@ from huey import RedisHuey, SqliteHuey
 from huey.api import Huey
 
 from privacy_service.config import ConfigError
+from privacy_service.tasks import work
 from privacy_service.tasks.kinds import FAST, KINDS
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,6 @@ class TaskQueue:
     """Our tasks on one Huey instance, bound to a runtime (the worker's composition root)."""
 
     def __init__(self, rt, huey: Huey | None = None):
-        from privacy_service.tasks import work
-
         self.rt = rt
         self.consumers = []  # consumer threads in this process, if any
         self.huey = huey or make_huey(rt.settings)  # the bulk lane: exports, erasures

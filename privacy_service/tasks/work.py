@@ -18,10 +18,13 @@ import uuid
 
 from huey.exceptions import RetryTask
 
+from exports import worker
 from privacy_service.notices import outbox
+from privacy_service.requests import resolve
 from privacy_service.requests.models import DataRequest, ExportArchive
 from privacy_service.tasks import failures
 from privacy_service.tasks.dispatch import seconds_until
+from retention import processor
 
 log = logging.getLogger(__name__)
 HOST = f"{socket.gethostname()}:{os.getpid()}"
@@ -39,8 +42,6 @@ def backoff(rt, attempts: int) -> float:
 
 def build_export(rt, queue, request_id: str) -> str:
     """Claim and build one export; a failure is retried after a backoff, an outage later."""
-    from exports import worker
-
     deps = rt.export_deps()
     holder = worker_id()
     session = deps.new_session()
@@ -74,8 +75,6 @@ def build_export(rt, queue, request_id: str) -> str:
 
 def carry_out_erasure(rt, queue, request_id: str) -> str:
     """Claim and carry out one deletion or closure; failures are recorded and retried."""
-    from retention import processor
-
     deps = rt.erasure_deps()
     holder = worker_id()
     session = deps.new_session()
@@ -117,8 +116,6 @@ def carry_out_erasure(rt, queue, request_id: str) -> str:
 
 def look_up_identity(rt, queue, request_id: str) -> str:
     """Look a new request's contact up in the shop's sources; a source down is tried later."""
-    from privacy_service.requests import resolve
-
     sent = resolve.resolve_and_send(rt, request_id)
     session = rt.db.new_session()
     try:
