@@ -12,6 +12,8 @@ import os
 import re
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import uuid
 from email import message_from_bytes
@@ -361,6 +363,16 @@ def worker_env(app, tmp_path, **extra) -> dict:
         **{f"PRIVACY_{k.upper()}": v for k, v in TEST_SECRETS.items()},
         **{f"PRIVACY_{k.upper()}": str(v) for k, v in extra.items()},
     }
+
+
+def start_worker(env: dict) -> subprocess.Popen:
+    """A ``privacy worker`` process (one bulk thread) with ``env`` (``worker_env``)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "privacy_service.cli", "worker", "--workers", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def bearer(token: str) -> dict:

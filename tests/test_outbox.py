@@ -6,14 +6,12 @@ code arrives."""
 import signal
 import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import SmtpSink, worker_env
+from conftest import SmtpSink, start_worker, worker_env
 from sqlalchemy import select
 
 from privacy_service.crypto.keystore import DataKey
@@ -229,15 +227,6 @@ class _Silent:
             conn.close()
 
 
-def _start_worker(env):
-    return subprocess.Popen(
-        [sys.executable, "-m", "privacy_service.cli", "worker", "--workers", "1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 @pytest.mark.slow
 def test_a_worker_killed_after_the_commit_and_before_delivery_delivers_once_after_restart(
     make_app, queue_settings, smtp, tmp_path
@@ -247,7 +236,7 @@ def test_a_worker_killed_after_the_commit_and_before_delivery_delivers_once_afte
     _customer(app)
     silent = _Silent()
     common = {"smtp_host": "127.0.0.1", "notice_lease_seconds": 3, **queue_settings}
-    worker = _start_worker(worker_env(app, tmp_path, smtp_port=silent.port, **common))
+    worker = start_worker(worker_env(app, tmp_path, smtp_port=silent.port, **common))
     try:
         rid = app.test_client().post("/api/v1/requests", json={"type": "access", "email": EMAIL})
         rid = rid.json["id"]
@@ -264,7 +253,7 @@ def test_a_worker_killed_after_the_commit_and_before_delivery_delivers_once_afte
     [row] = _rows(rt, request_id=rid)
     assert row.status == "pending" and row.to_enc is not None
 
-    worker = _start_worker(worker_env(app, tmp_path, smtp_port=smtp.port, **common))
+    worker = start_worker(worker_env(app, tmp_path, smtp_port=smtp.port, **common))
     try:
         smtp.code_for(rid, timeout=60)  # swept at start, sent once the dead claim ran out
         time.sleep(1)  # room for a (wrong) second send

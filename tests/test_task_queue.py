@@ -6,13 +6,11 @@ import datetime as dt
 import itertools
 import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import bearer, run_at_once, run_queue, worker_env
+from conftest import bearer, run_at_once, run_queue, start_worker, worker_env
 from sqlalchemy import func, select
 
 from privacy_service.audit import AuditEntry
@@ -231,15 +229,6 @@ def test_a_deletion_runs_on_the_queue_once_approved(qapp, session, smtp):
     assert receipt["categories"]["browsing"]["deleted"] == 30
 
 
-def _start_worker(env):
-    return subprocess.Popen(
-        [sys.executable, "-m", "privacy_service.cli", "worker", "--workers", "1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-
 @pytest.mark.slow
 def test_a_worker_killed_mid_task_finishes_it_exactly_once_after_restart(
     qapp, queue_settings, session, smtp, tmp_path
@@ -247,7 +236,7 @@ def test_a_worker_killed_mid_task_finishes_it_exactly_once_after_restart(
     app, rt, client = qapp(browsing=120_000, export_lease_seconds=2)
     env = worker_env(app, tmp_path, export_lease_seconds=2, **queue_settings)
     exports_dir = Path(rt.settings.exports_dir)
-    worker = _start_worker(env)
+    worker = start_worker(env)
     try:
         rid, token = _verify(client, rt, smtp)  # enqueued at the commit; the worker takes it
         _wait(lambda: worker.poll() is None and list(exports_dir.glob("*.partial")), timeout=60)
@@ -264,7 +253,7 @@ def test_a_worker_killed_mid_task_finishes_it_exactly_once_after_restart(
 
     # Sweeps at start: the lost task comes back, scheduled for when the dead worker's claim
     # runs out.
-    worker = _start_worker(env)
+    worker = start_worker(env)
     try:
         _wait(
             lambda: (
