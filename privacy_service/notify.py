@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 
 from privacy_service.crypto.normalize import mask
 from privacy_service.notices import outbox
+from privacy_service.requests import resolve
 from privacy_service.requests.models import DataRequest
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class Notifier:
                 busy = outbox.in_flight(session) + session.scalar(
                     select(func.count())
                     .select_from(DataRequest)
-                    .where(DataRequest.identity_status == "pending")
+                    .where(DataRequest.identity_status == resolve.PENDING)
                 )
                 session.commit()
             finally:
