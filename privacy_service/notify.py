@@ -52,7 +52,7 @@ class Notifier:
         log.info("message delivered", extra={"channel": via, "request_id": request_id or "team"})
         return via
 
-    def wait(self, timeout: float = 10) -> None:
+    def wait(self, timeout: float = 30) -> None:
         """Block until no message is in flight and no contact lookup waits (or ``timeout``).
 
         For tests and drains: the queue's consumers do the work (a lookup writes its code's

@@ -44,7 +44,7 @@ def _consumer(kind, huey, workers: int, **extra) -> Consumer:
 
 
 def start_in_process(rt, queue, *, bulk: bool, fast: bool) -> list[Consumer]:
-    """Start consumer threads for the lanes asked here (a sweep runs in the background)."""
+    """Start consumer threads for the lanes asked here (with the bulk lane, a sweep too)."""
     started = []
     if fast:
         started.append(_consumer(EmbeddedConsumer, queue.fast, rt.settings.delivery_threads))
@@ -52,7 +52,8 @@ def start_in_process(rt, queue, *, bulk: bool, fast: bool) -> list[Consumer]:
         started.append(_consumer(EmbeddedConsumer, queue.huey, rt.settings.queue_workers))
     for consumer in started:
         consumer.start()
-    threading.Thread(target=_safe_sweep, args=(rt, queue), daemon=True).start()
+    if bulk:  # a web process that runs everything sweeps like a worker (not the tests' lane)
+        threading.Thread(target=_safe_sweep, args=(rt, queue), daemon=True).start()
     log.info(
         "queue consumer started",
         extra={"bulk": bulk, "customer_lane": fast, "backend": queue.backend},
