@@ -143,8 +143,6 @@ def build_one(deps: ExportDeps, request_id: str, worker: str = WORKER_ID) -> boo
         log.info(
             "export built", extra={"request_id": request_id, "records": records, "bytes": size}
         )
-        if deps.notify_ready:
-            deps.notify_ready(session.get(DataRequest, request_id))
         return True
     except Exception as exc:
         session.rollback()
@@ -245,6 +243,8 @@ def _complete(deps, session, request_id, worker, key, size, digest, records, bui
         subject_id=request.subject_id,
         details={"records": records, "bytes": size},
     )
+    if deps.notify_ready:  # the notice is written with the completion (the outbox)
+        deps.notify_ready(request)
     session.commit()
     return True
 

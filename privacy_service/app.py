@@ -27,7 +27,7 @@ from privacy_service.crypto.keyring import dev_secrets
 from privacy_service.datamap.sources import engines_for
 from privacy_service.db import Database, make_engine
 from privacy_service.jobs import start_scheduler
-from privacy_service.notices.templates import NoticeTemplateError, NoticeTexts, deliverer
+from privacy_service.notices.templates import NoticeTemplateError, NoticeTexts, renderer
 from privacy_service.notify import Notifier
 from privacy_service.policies import load_policies
 from privacy_service.recovery import recover_at_start
@@ -104,10 +104,11 @@ def configure_runtime(
         db=Database(settings.database_url),
         vault=vault,
         policies=policies,
-        notifier=Notifier(settings),
+        notifier=None,
         service_tokens=parse_tokens(settings.service_tokens),
         sources=engines_for(policies.datamap, settings, make_engine),
     )
+    rt.notifier = Notifier(settings, rt.db)
     app.extensions["privacy"] = rt
     return rt
 
@@ -116,8 +117,11 @@ def configure_queue(rt: Runtime) -> None:
     """The task queue: tasks queued at commit; consumers in this process when configured."""
     rt.queue = TaskQueue(rt)
     dispatch.install(rt.db.session_factory, rt.queue)
-    if rt.settings.queue_consumer:
-        rt.queue.consumer = consumer.start_in_process(rt, rt.queue, rt.settings.queue_workers)
+    s = rt.settings
+    if s.queue_consumer or s.notice_consumer:
+        rt.queue.consumers = consumer.start_in_process(
+            rt, rt.queue, bulk=s.queue_consumer, fast=s.queue_consumer or s.notice_consumer
+        )
         atexit.register(rt.queue.stop)
 
 
@@ -173,15 +177,15 @@ def _install_vault(settings: Settings, overrides: Mapping[str, Any] | None) -> V
 
 
 def configure_notices(rt: Runtime) -> None:
-    """Customer notices: templates checked now, delivered through the notifier."""
+    """Customer notices: templates checked now; written to the outbox with their change."""
     # Templates are checked now: a broken one stops the start-up, naming the file.
     texts = NoticeTexts(rt.settings.policies_dir, labels=rt.policies.labels)
     try:
         texts.validate()
     except NoticeTemplateError as exc:
         raise ConfigError(f"cannot start: {exc}") from exc
-    rt.deliver_notice = deliverer(texts, rt.notifier, rt.settings.public_url)
-    notices.install(rt.db.session_factory, rt.deliver_notice)
+    rt.render_notice = renderer(texts, rt.settings.public_url)
+    notices.install(rt.db.session_factory, rt.render_notice)
 
 
 def configure_flask(app: Flask, settings: Settings) -> None:

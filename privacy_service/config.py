@@ -104,6 +104,12 @@ class Settings:
     # Consumer threads inside the web process (make run); production runs `privacy worker`.
     queue_consumer: bool = False
     queue_workers: int = 2
+    # The customer lane only (contact lookups, notices) inside the web process: tests.
+    notice_consumer: bool = False
+    # How long a worker holds an outbox message while sending it (then another may resend it).
+    notice_lease_seconds: int = 60
+    # Tries of one message over a failing channel before it is given up (logged, counted).
+    notice_max_attempts: int = 10
     # A failed task is retried after this many seconds, doubled per attempt.
     task_retry_seconds: int = 5
 
@@ -133,6 +139,7 @@ class Settings:
     trusted_proxies: int = 0
     scheduler_enabled: bool = False
     log_format: str = ""
+    # Consumer threads of the customer lane (contact lookups and notices) per process.
     delivery_threads: int = 4
 
     # Which settings are secrets: never logged, loadable from *_FILE.

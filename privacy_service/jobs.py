@@ -27,6 +27,7 @@ from exports import worker as export_worker
 from privacy_service import audit, notices
 from privacy_service.calendar import receipt_day
 from privacy_service.db import Base, UTCDateTime, utcnow
+from privacy_service.notices import outbox
 from privacy_service.notices.outcomes import beijing
 from privacy_service.recovery import recover_abandoned
 from privacy_service.requests import deadlines, lifecycle
@@ -231,10 +232,14 @@ def remind_deadlines(session: Session, rt: Runtime) -> int:
         + "\n".join(soon)
         + "\n"
     )
-    rt.notifier.send_team_notice(
+    outbox.add(  # sent once this job's transaction commits
+        session,
+        kind="team",
+        channel="email",
         to=rt.settings.privacy_team_email,
         subject=f"隐私请求期限提醒 / Deadlines: {len(overdue)} overdue, {len(soon)} due soon",
         text=text,
+        request_id=None,
     )
     return len(soon) + len(overdue)
 

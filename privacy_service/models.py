@@ -9,6 +9,7 @@ from privacy_service.db import Base
 from privacy_service.holds import LegalHold
 from privacy_service.jobs import JobLease
 from privacy_service.keys.rotation import KeyRotation
+from privacy_service.notices.outbox import OutboxMessage
 from privacy_service.requests.behalf import Evidence, Requester
 from privacy_service.requests.models import (
     DataRequest,
@@ -50,6 +51,7 @@ __all__ = [
     "KeyRotation",
     "KeyVersion",
     "LegalHold",
+    "OutboxMessage",
     "PurgeRun",
     "ReplyTemplate",
     "ReportCloseDays",

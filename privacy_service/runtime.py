@@ -7,6 +7,7 @@ import functools
 from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import object_session
 
 from exports.storage import LocalStorage, Storage
 from exports.storage_db import DatabaseStorage
@@ -34,8 +35,8 @@ class Runtime:
     service_tokens: dict[str, bytes] = dataclasses.field(default_factory=dict)
     # An engine per SQL source of the data map (created lazily: nothing connects at start-up).
     sources: dict[str, Engine] = dataclasses.field(default_factory=dict)
-    # Renders and sends one customer notice (privacy_service.notices.templates.deliverer).
-    deliver_notice: Callable[[Notice], None] | None = None
+    # Renders one customer notice to (subject, text) (privacy_service.notices.templates.renderer).
+    render_notice: Callable[[Notice], tuple[str, str] | None] | None = None
     # The task queue (privacy_service.tasks.queue.TaskQueue), set up by the app factory.
     queue: object = None
 
@@ -61,15 +62,15 @@ class Runtime:
         s = self.settings
 
         def notify_ready(request) -> None:
-            notice = notices.make(
+            # Called inside the transaction that completes the export: written with it.
+            notices.queue(
+                object_session(request),
                 request,
                 "export_ready",
                 days=s.export_ttl_days,
                 downloads=s.export_max_downloads,
                 url=f"/r/{request.id}",
             )
-            if notice is not None and self.deliver_notice is not None:
-                self.deliver_notice(notice)
 
         return ExportDeps(
             new_session=self.db.new_session,

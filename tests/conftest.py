@@ -12,12 +12,15 @@ import os
 import re
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import uuid
 from email import message_from_bytes
 from pathlib import Path
 
 import pytest
+import redis
 from aiosmtpd.controller import Controller
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -182,15 +185,21 @@ def make_app(database_url, tmp_path, smtp):
             # One delivery thread: messages reach the test SMTP server in the order they were
             # queued, so tests that count messages see them in that order.
             "delivery_threads": 1,
+            # Notices and contact lookups run on the queue's customer lane, as in service:
+            # consumer threads in the test's process (the outbox branch; exports stay manual).
+            "notice_consumer": True,
             **TEST_SECRETS,
             **overrides,
         }
+        for earlier in apps:  # the newest app runs the customer lane, as after a restart
+            earlier.extensions["privacy"].queue.stop()
         app = create_app(config)
         app.config["TESTING"] = True
         apps.append(app)
         _empty_demo_sources(app.extensions["privacy"])
         return app
 
+    factory.apps = apps  # the outbox branch: ``customer`` registers through the latest app
     yield factory
     for app in apps:
         rt = app.extensions["privacy"]
@@ -267,11 +276,17 @@ def session(app, rt):
 
 
 @pytest.fixture
-def customer(app, rt):
-    """Factory: register a customer in the directory; returns its subject id."""
+def customer(make_app, request):
+    """Factory: register a customer in the directory; returns its subject id.
+
+    Through the test's latest app (all share the database): starting the default ``app`` as
+    well would add its queue consumers, with other delivery settings, beside the test's own.
+    """
     from privacy_service.subjects.directory import register
 
     def factory(email=None, phone=None, name="测试用户"):
+        app = make_app.apps[-1] if make_app.apps else request.getfixturevalue("app")
+        rt = app.extensions["privacy"]
         with app.app_context():
             subject = register(rt.db.session, email=email, phone=phone, name=name)
             rt.db.session.commit()
@@ -350,6 +365,16 @@ def worker_env(app, tmp_path, **extra) -> dict:
         **{f"PRIVACY_{k.upper()}": v for k, v in TEST_SECRETS.items()},
         **{f"PRIVACY_{k.upper()}": str(v) for k, v in extra.items()},
     }
+
+
+def start_worker(env: dict) -> subprocess.Popen:
+    """A ``privacy worker`` process (one bulk thread) with ``env`` (``worker_env``)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "privacy_service.cli", "worker", "--workers", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def bearer(token: str) -> dict:
@@ -445,3 +470,21 @@ def run_at_once(rt, spec, times: int = 2) -> list:
     for thread in threads:
         thread.join()
     return results
+
+
+# --- The task queue's backends (the outbox branch moved this here from test_task_queue.py) ---
+REDIS_URL = "redis://127.0.0.1:6379/2"
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def queue_settings(request):
+    """Queue settings for one backend; Redis gets a queue name of its own (parallel runs)."""
+    if request.param == "sqlite":
+        yield {"queue_name": "privacy"}
+        return
+    redis.Redis.from_url(REDIS_URL).ping()  # an unreachable Redis fails the test, never skips
+    name = f"privacy-test-{uuid.uuid4().hex[:12]}"
+    yield {"queue_url": REDIS_URL, "queue_name": name}
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(f"huey.*{name}*"):
+        client.delete(key)

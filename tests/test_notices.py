@@ -275,5 +275,5 @@ def test_templates_are_editable_and_checked_at_start_up(make_app, tmp_path):
     )
     app = make_app(policies_dir=str(policies))
     texts = app.extensions["privacy"]
-    assert texts.deliver_notice is not None
+    assert texts.render_notice is not None
     assert create_app is not None

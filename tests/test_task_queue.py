@@ -6,15 +6,11 @@ import datetime as dt
 import itertools
 import re
 import signal
-import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
-import redis
-from conftest import bearer, run_at_once, run_queue, worker_env
+from conftest import bearer, run_at_once, run_queue, start_worker, worker_env
 from sqlalchemy import func, select
 
 from privacy_service.audit import AuditEntry
@@ -23,21 +19,6 @@ from privacy_service.requests.models import DataRequest, ExportArchive
 from privacy_service.tasks.sweeper import sweep
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
-REDIS_URL = "redis://127.0.0.1:6379/2"
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def queue_settings(request):
-    """Queue settings for one backend; Redis gets a queue name of its own (parallel runs)."""
-    if request.param == "sqlite":
-        yield {"queue_name": "privacy"}
-        return
-    redis.Redis.from_url(REDIS_URL).ping()  # an unreachable Redis fails the test, never skips
-    name = f"privacy-test-{uuid.uuid4().hex[:12]}"
-    yield {"queue_url": REDIS_URL, "queue_name": name}
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(f"huey.*{name}*"):
-        client.delete(key)
 
 
 @pytest.fixture
@@ -138,6 +119,7 @@ def test_the_sweeper_enqueues_work_whose_task_was_lost(qapp, session, smtp):
     _, rt, client = qapp()
     rid, token = _verify(client, rt, smtp)
     assert ("export", rid) in rt.queue.waiting()
+    rt.notifier.wait()  # the "verified" notice is sent: only the export is left to sweep
     rt.queue.flush()  # as if the process died between the commit and the push
     assert sweep(rt, rt.queue) == 1
     assert sweep(rt, rt.queue) == 0, "a task already waiting is not enqueued twice"
@@ -145,6 +127,7 @@ def test_the_sweeper_enqueues_work_whose_task_was_lost(qapp, session, smtp):
     assert client.get(f"/api/v1/requests/{rid}", headers=bearer(token)).json["status"] == (
         "completed"
     )
+    rt.notifier.wait()  # the "export ready" notice is sent
     assert sweep(rt, rt.queue) == 0
     assert _count(session, "export.built", rid) == 1
 
@@ -228,6 +211,7 @@ def test_failures_retry_with_backoff_then_show_on_the_staff_page_with_a_retry(
 def test_a_deletion_runs_on_the_queue_once_approved(qapp, session, smtp):
     _, rt, client = qapp(customers=2, browsing=30, queue_consumer=True)
     rid, token = _verify(client, rt, smtp, type="deletion", categories=["browsing"])
+    rt.notifier.wait()  # the "verified" notice is sent
     assert rt.queue.waiting() == set(), "nothing is due before approval"
     from privacy_service.requests import staff
 
@@ -245,15 +229,6 @@ def test_a_deletion_runs_on_the_queue_once_approved(qapp, session, smtp):
     assert receipt["categories"]["browsing"]["deleted"] == 30
 
 
-def _start_worker(env):
-    return subprocess.Popen(
-        [sys.executable, "-m", "privacy_service.cli", "worker", "--workers", "1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-
 @pytest.mark.slow
 def test_a_worker_killed_mid_task_finishes_it_exactly_once_after_restart(
     qapp, queue_settings, session, smtp, tmp_path
@@ -261,7 +236,7 @@ def test_a_worker_killed_mid_task_finishes_it_exactly_once_after_restart(
     app, rt, client = qapp(browsing=120_000, export_lease_seconds=2)
     env = worker_env(app, tmp_path, export_lease_seconds=2, **queue_settings)
     exports_dir = Path(rt.settings.exports_dir)
-    worker = _start_worker(env)
+    worker = start_worker(env)
     try:
         rid, token = _verify(client, rt, smtp)  # enqueued at the commit; the worker takes it
         _wait(lambda: worker.poll() is None and list(exports_dir.glob("*.partial")), timeout=60)
@@ -278,7 +253,7 @@ def test_a_worker_killed_mid_task_finishes_it_exactly_once_after_restart(
 
     # Sweeps at start: the lost task comes back, scheduled for when the dead worker's claim
     # runs out.
-    worker = _start_worker(env)
+    worker = start_worker(env)
     try:
         _wait(
             lambda: (

@@ -1,10 +1,11 @@
-"""Notices to customers: one for every outcome of their request, sent after the commit.
+"""Notices to customers: one for every outcome of their request, written with the change.
 
 Services queue a notice on the session (``queue``) in the same transaction as the change it
-tells about; when that transaction commits the notices are rendered from the editable templates
-(``templates.py``) in the request's language and handed to the notifier, over the channel the
-request came from. A rollback drops them. Messages name request ids, dates, counts and what the
-customer typed, never other personal data.
+tells about; as that transaction commits the notices are rendered from the editable templates
+(``templates.py``) in the request's language and written, sealed, to the outbox
+(``outbox.py``) in that same transaction; a queue task sends them over the channel the request
+came from once it has committed. A rollback drops them. Messages name request ids, dates,
+counts and what the customer typed, never other personal data.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from privacy_service.crypto.vault import DecryptionError
+from privacy_service.notices import outbox
 
 log = logging.getLogger(__name__)
 KEY = "privacy.notices"
@@ -120,23 +122,39 @@ def queue_to(
     session.info.setdefault(KEY, []).append(notice)
 
 
-def install(session_factory, deliver) -> None:
-    """Deliver the notices of every committed transaction of ``session_factory``'s sessions.
+def install(session_factory, render) -> None:
+    """Write the notices of every transaction of ``session_factory``'s sessions to the outbox.
 
-    ``deliver(*notices)`` renders and sends them in order; it must not raise.
+    Just before the commit, each queued notice is rendered (``render(notice)`` returns the
+    subject and text, or None when it cannot be) and written, sealed, in the same transaction
+    (``notices.outbox``): the change and its notices are stored together or not at all.
     """
+
+    @event.listens_for(session_factory, "before_commit")
+    def _before_commit(session):
+        pending = session.info.pop(KEY, [])
+        session.info.pop(CONTACTS, None)
+        for notice in pending:
+            rendered = render(notice)
+            if rendered is None:
+                continue  # logged by the renderer; the change itself still commits
+            subject, text = rendered
+            outbox.add(
+                session,
+                kind=notice.kind,
+                channel=notice.channel,
+                to=notice.to,
+                subject=subject,
+                text=text,
+                request_id=notice.request_id,
+            )
 
     @event.listens_for(session_factory, "after_commit")
     def _after_commit(session):
-        pending = session.info.pop(KEY, [])
-        session.info.pop(CONTACTS, None)
-        if pending:
-            try:
-                deliver(*pending)
-            except Exception as exc:  # the change is committed: a notice must not undo that
-                log.warning("notices not queued", extra={"error_type": type(exc).__name__})
+        outbox.forget_batches(session)
 
     @event.listens_for(session_factory, "after_rollback")
     def _after_rollback(session):
         session.info.pop(KEY, None)
         session.info.pop(CONTACTS, None)
+        outbox.forget_batches(session)

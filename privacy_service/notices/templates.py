@@ -94,30 +94,25 @@ class NoticeTexts:
                     raise NoticeTemplateError(f"notice template {name}: empty subject or body")
 
 
-def deliverer(texts: NoticeTexts, notifier, public_url: str):
-    """A function that renders a notice and hands it to ``notifier`` (never raises).
+def renderer(texts: NoticeTexts, public_url: str):
+    """A function that renders a notice to ``(subject, text)``, or None (logged; never raises).
 
     Parameters ending in ``url`` are paths of the customer page; they become full links here.
     """
     base = public_url.rstrip("/")
 
-    def render(notice: Notice):
+    def render(notice: Notice) -> tuple[str, str] | None:
         params = {
             k: base + v if k.endswith("url") and isinstance(v, str) and v.startswith("/") else v
             for k, v in notice.params.items()
         }
         try:
-            subject, body = texts.render(notice.kind, notice.language, params)
+            return texts.render(notice.kind, notice.language, params)
         except Exception as exc:
             log.warning(
                 "notice not rendered",
                 extra={"request_id": notice.request_id, "error_type": type(exc).__name__},
             )
             return None
-        return (notice.channel, notice.to, subject, body, notice.request_id)
 
-    def deliver(*batch: Notice) -> None:
-        """Send the notices, in their order (one committed change may send several)."""
-        notifier.send_in_order([m for m in map(render, batch) if m is not None])
-
-    return deliver
+    return render

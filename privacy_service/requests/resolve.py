@@ -9,8 +9,10 @@ request stays unanswered (its code is never sent). A source that fails makes the
 ``retrying`` with the source and error type recorded (the staff request page shows it; the log
 says it), and its task on the queue tries again with backoff: never a silent "not a customer".
 
-A lookup is claimed with a lease on the request row (``identity_next_at``), so the in-process
-thread and the queued task never both do it, and a process killed mid-way is taken over.
+A lookup runs as a task on the queue's customer lane (``tasks.work.look_up_identity``). It is
+claimed with a lease on the request row (``identity_next_at``), so a duplicate task does
+nothing, and a process killed mid-way is taken over. The code's notice is written to the outbox
+in the transaction that records the match (``notices.outbox``).
 """
 
 from __future__ import annotations
@@ -224,6 +226,7 @@ def resolve(session: Session, rt, request_id: str) -> str | None:
             code = verification.reissue(
                 request, verification.otp_key(rt), verification.otp_policy(rt)
             )
+            _queue_received(session, rt, request, code)
         session.commit()
         return code
     subject, registered = _subject_for(session, request, found)
@@ -266,13 +269,15 @@ def resolve(session: Session, rt, request_id: str) -> str | None:
             "directory": found.directory is not None,
         },
     )
+    _queue_received(session, rt, request, code)
     session.commit()
     return code
 
 
-def _received_notice(rt, request, code: str):
-    """The "received" notice carrying the code (None when it cannot go to anyone)."""
-    return notices.make(
+def _queue_received(session: Session, rt, request: DataRequest, code: str) -> None:
+    """The "received" notice carrying the code, written to the outbox with the match."""
+    notices.queue(
+        session,
         request,
         "received",
         code=code,
@@ -283,7 +288,10 @@ def _received_notice(rt, request, code: str):
 
 
 def resolve_and_send(rt, request_id: str) -> bool:
-    """Claim, look up, and send the code when the contact matched; True when a code went out."""
+    """Claim and look up; True when the contact matched and its code's notice was written.
+
+    The notice is in the outbox in the same transaction as the match; its task sends it.
+    """
     session = rt.db.new_session()
     try:
         if not claim(session, request_id):
@@ -297,18 +305,7 @@ def resolve_and_send(rt, request_id: str) -> bool:
                 session.rollback()
                 if attempt:
                     raise
-        if code is None:
-            return False
-        request = session.get(DataRequest, request_id)
-        notice = _received_notice(rt, request, code)
-        session.commit()
-        if notice is not None and rt.deliver_notice is not None:
-            rt.deliver_notice(notice)  # the "received" notice, in the request's language
-        else:
-            rt.notifier.send_code(
-                channel=request.contact_kind, to=request.contact, code=code, request_id=request.id
-            )
-        return True
+        return code is not None
     finally:
         session.close()
 

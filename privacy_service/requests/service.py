@@ -1,5 +1,7 @@
 """Request services: intake, verification, status and cancellation.
 
+The customer's view of a request (``status_view``) lives in ``requests/status.py``.
+
 Services change state and write the audit entries; the caller (a view, a job, a CLI command)
 commits once. Nothing here returns or logs a contact value.
 """
@@ -11,18 +13,15 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from privacy_service import audit, budgets, notices
-from privacy_service.calendar import receipt_day
-from privacy_service.datamap import correct, steps
+from privacy_service.datamap import correct
 from privacy_service.db import utcnow
 from privacy_service.errors import Conflict, NotFound, TooManyRequests, Unprocessable
-from privacy_service.notices import Notice
-from privacy_service.policies.recipients import RIGHTS, shown
 from privacy_service.requests import behalf, lifecycle, verification
 from privacy_service.requests.models import DataRequest, ExportArchive
-from privacy_service.requests.resolve import resolve_and_send
+from privacy_service.requests.status import status_view  # noqa: F401 - the views read it here
 
 if TYPE_CHECKING:
     from privacy_service.runtime import Runtime
@@ -144,20 +143,15 @@ def _code_minutes(rt: Runtime) -> int:
     return max(1, rt.settings.otp_ttl_seconds // 60)
 
 
-def deliver(rt: Runtime, delivery: Delivery | Notice | None) -> None:
-    """Send what ``submit`` or ``resend_code`` queued (call after the commit).
+def deliver(rt: Runtime, delivery: Delivery | None) -> None:
+    """Nothing left to do after the commit (kept for the views that call it).
 
-    A ``Delivery`` without a code: look the contact up in the sources first, off the request
-    thread (``requests.resolve``), which sends the "received" notice with its code on a match.
-    The submission's commit also queued the lookup as a task (``tasks.dispatch``): its durable
-    copy, for a process that dies first and for retries; the lookup's claim lets one of the two
-    do it.
-    A ``Notice``: a code notice for a known customer.
+    Everything ``submit`` and ``resend_code`` start is in their transaction: the submission's
+    commit enqueues the contact lookup (``tasks.dispatch``), which writes the code's notice to
+    the outbox on a match; a resent code's notice is in the outbox already. The customer's
+    answer takes the same time whether or not the contact belongs to a customer.
     """
-    if isinstance(delivery, Delivery):
-        rt.notifier.run(resolve_and_send, rt, delivery.request_id)
-    elif delivery is not None and rt.deliver_notice is not None:
-        rt.deliver_notice(delivery)
+    del rt, delivery
 
 
 def _check_categories(data: dict, categories: dict) -> None:
@@ -292,10 +286,13 @@ def after_verification(session: Session, rt: Runtime, request: DataRequest) -> N
         lifecycle.transition(session, request, lifecycle.AWAITING_REVIEW, actor="system")
 
 
-def resend_code(session: Session, rt: Runtime, request_id: str) -> Delivery | Notice | None:
-    """Issue a new code (cool-down and send limits apply). Returns what to deliver, if anything.
+def resend_code(session: Session, rt: Runtime, request_id: str) -> None:
+    """Issue a new code (cool-down and send limits apply); its notice goes to the outbox.
 
-    For a request verified before, the new code signs the customer in again (``verify``).
+    For a request verified before, the new code signs the customer in again (``verify``). While
+    the contact is still being looked up (a source was down) nothing is sent: the lookup's task
+    sends the newest code once it matches (the code is stored only as an HMAC, issued again
+    then).
     """
     request = get_request(session, request_id)
     result = verification.resend(
@@ -326,10 +323,9 @@ def resend_code(session: Session, rt: Runtime, request_id: str) -> Delivery | No
     if request.subject_id is None and (
         request.on_behalf is None or request.identity_status in ("pending", "retrying")
     ):
-        # Still looking the contact up (a source was down): this nudges it, within its backoff.
-        return Delivery(request.contact_kind, None, None, request.id)
-    # None for a contact of no customer, or once a closed account's key is destroyed.
-    return notices.make(request, "code", code=result.code, minutes=_code_minutes(rt))
+        return  # still looking the contact up, or no customer: its task sends a code on a match
+    # Nothing goes for a contact of no customer, or once a closed account's key is destroyed.
+    notices.queue(session, request, "code", code=result.code, minutes=_code_minutes(rt))
 
 
 def list_for_subject(session: Session, subject_id: str) -> list[DataRequest]:
@@ -358,113 +354,3 @@ def cancel(session: Session, request: DataRequest, *, actor: str = CUSTOMER) -> 
             title="Not allowed in the current status",
         )
     lifecycle.transition(session, request, lifecycle.CANCELLED, actor=actor)
-
-
-def status_view(request: DataRequest, rt: Runtime, now: dt.datetime | None = None) -> dict:
-    """The customer's view of a request, with working days left on the policy's calendar."""
-    today = receipt_day(now or utcnow())
-    shows_account = request.on_behalf is None or request.status in (
-        lifecycle.IN_PROGRESS,
-        lifecycle.COOLING_OFF,
-        lifecycle.COMPLETED,
-    )
-    return {
-        "id": request.id,
-        "type": request.type,
-        "status": request.status,
-        "jurisdiction": request.jurisdiction,
-        "categories": request.categories,
-        "received_at": request.received_at,
-        "due_date": request.due_date,
-        "due_date_provisional": request.due_date_provisional,
-        "status_changed_at": request.status_changed_at,
-        "verified_at": request.verified_at,
-        "closed_at": request.closed_at,
-        # Only while the request is open: a closed request has no days left to count.
-        "working_days_left": None
-        if request.status in lifecycle.TERMINAL
-        else rt.policies.calendar.working_days_between(today, request.due_date),
-        "overdue": request.status not in lifecycle.TERMINAL and today > request.due_date,
-        "can_cancel": request.status in lifecycle.CUSTOMER_CANCELLABLE,
-        "reasons": request.reasons or [],
-        "export": _export_view(request),
-        "progress": _progress_view(request, rt),
-        "cooling_off_until": request.cooling_off_until,
-        "receipt": request.receipt,
-        # For someone else, the holder's accounts are shown once the team accepted the evidence.
-        "accounts": (request.accounts or []) if shows_account else [],
-        "sources": _source_steps(request) if shows_account else [],
-        "on_behalf": _on_behalf_view(request),
-        "recipients": _recipients(request, rt),
-        "recipients_rights": RIGHTS,
-    }
-
-
-def _on_behalf_view(request: DataRequest) -> dict | None:
-    session = object_session(request)
-    requester = behalf.requester_of(session, request) if session is not None else None
-    if requester is None:
-        return None
-    return {
-        "relationship": requester.relationship,
-        "evidence_status": requester.evidence_status,
-        "evidence_kinds": list(behalf.RELATIONSHIPS[requester.relationship]["evidence"]),
-        "evidence": [
-            {
-                "id": e.id,
-                "kind": e.kind,
-                "uploaded_at": e.uploaded_at,
-                "deleted": bool(e.deleted_at),
-            }
-            for e in behalf.evidence_of(session, request.id)
-        ],
-    }
-
-
-def _recipients(request: DataRequest, rt: Runtime) -> list[dict]:
-    """Who receives the categories of an access request (PIPL Art. 39), for the pages and API."""
-    if request.type != "access":
-        return []
-    categories = rt.policies.categories
-    names = {code: c.name for code, c in categories.items()}
-    return shown(rt.policies.recipients, names, set(request.categories or names))
-
-
-def _source_steps(request: DataRequest) -> list[dict]:
-    session = object_session(request)
-    return steps.summary(session, request.id) if session is not None else []
-
-
-def _progress_view(request: DataRequest, rt: Runtime) -> dict | None:
-    """Where the export's build stands: queued, building N of M categories, ready.
-
-    The count of a running build lives in the task queue's store (``TaskQueue.progress``), not
-    in the service database: the build writes it between categories without touching a
-    transaction of its own.
-    """
-    from exports.assemble import plan_categories
-
-    archive = request.export_archive
-    if archive is None:
-        return None
-    total = len(plan_categories(rt.policies, request.categories))
-    done = 0
-    if archive.status == ExportArchive.READY:
-        done = total
-    elif archive.status == ExportArchive.BUILDING and rt.queue is not None:
-        done = min(total, rt.queue.progress(request.id) or 0)
-    return {"state": archive.status, "categories_done": done, "categories_total": total}
-
-
-def _export_view(request: DataRequest) -> dict | None:
-    archive = request.export_archive
-    if archive is None:
-        return None
-    view = {"status": archive.status}
-    if archive.status == ExportArchive.READY:
-        view.update(
-            expires_at=archive.expires_at,
-            size=archive.size,
-            downloads_left=max(0, archive.max_downloads - archive.downloads),
-        )
-    return view

@@ -1,7 +1,11 @@
-"""Running the queue's consumer: threads inside the web process, or a process of its own.
+"""Running the queue's consumers: threads inside the web process, or a process of their own.
 
-``make run`` keeps one process: the web app starts consumer threads (``PRIVACY_QUEUE_CONSUMER``).
-In production ``privacy worker`` runs the consumer alone, as many processes as needed.
+Each lane has its consumer: the bulk lane (exports, erasures) and the customer lane (contact
+lookups, notices; ``PRIVACY_DELIVERY_THREADS`` threads), so a code is never stuck behind an
+export. ``make run`` keeps the web process free of both and runs ``privacy worker`` beside it;
+``PRIVACY_QUEUE_CONSUMER`` starts both lanes in the web process, ``PRIVACY_NOTICE_CONSUMER``
+the customer lane only (tests). In production ``privacy worker`` runs both, as many processes as
+needed.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ import logging
 import threading
 
 from huey.consumer import Consumer
+
+from privacy_service.tasks.sweeper import sweep
 
 log = logging.getLogger(__name__)
 # A SQLite queue is polled: every 50 ms at most while idle (a Redis queue blocks instead).
@@ -23,9 +29,9 @@ class EmbeddedConsumer(Consumer):
         pass
 
 
-def _consumer(kind, queue, workers: int, **extra) -> Consumer:
+def _consumer(kind, huey, workers: int, **extra) -> Consumer:
     return kind(
-        queue.huey,
+        huey,
         workers=workers,
         worker_type="thread",
         periodic=False,  # scheduled jobs belong to the scheduler (privacy_service.jobs)
@@ -37,27 +43,40 @@ def _consumer(kind, queue, workers: int, **extra) -> Consumer:
     )
 
 
-def start_in_process(rt, queue, workers: int) -> Consumer:
-    """Start consumer threads in this process; a sweep runs first, in the background."""
-    from privacy_service.tasks.sweeper import sweep
-
-    consumer = _consumer(EmbeddedConsumer, queue, workers)
-    consumer.start()
-    threading.Thread(target=_safe_sweep, args=(sweep, rt, queue), daemon=True).start()
-    log.info("queue consumer started", extra={"workers": workers, "backend": queue.backend})
-    return consumer
+def start_in_process(rt, queue, *, bulk: bool, fast: bool) -> list[Consumer]:
+    """Start consumer threads for the lanes asked here (with the bulk lane, a sweep too)."""
+    started = []
+    if fast:
+        started.append(_consumer(EmbeddedConsumer, queue.fast, rt.settings.delivery_threads))
+    if bulk:
+        started.append(_consumer(EmbeddedConsumer, queue.huey, rt.settings.queue_workers))
+    for consumer in started:
+        consumer.start()
+    if bulk:  # a web process that runs everything sweeps like a worker (not the tests' lane)
+        threading.Thread(target=_safe_sweep, args=(rt, queue), daemon=True).start()
+    log.info(
+        "queue consumer started",
+        extra={"bulk": bulk, "customer_lane": fast, "backend": queue.backend},
+    )
+    return started
 
 
 def run_worker(rt, queue, workers: int) -> None:
-    """Run a consumer in the foreground until SIGTERM or SIGINT (``privacy worker``)."""
-    from privacy_service.tasks.sweeper import sweep
+    """Run both lanes' consumers until SIGTERM or SIGINT (``privacy worker``).
 
-    _safe_sweep(sweep, rt, queue)  # tasks a dead worker took with it come back now
-    # SIGTERM (systemd, Kubernetes) lets the running task finish; SIGINT stops at once.
-    _consumer(Consumer, queue, workers, graceful_signal="TERM").run()
+    The customer lane runs in threads beside the bulk lane's consumer, which owns the signals.
+    """
+    _safe_sweep(rt, queue)  # tasks a dead worker took with it come back now
+    fast = _consumer(EmbeddedConsumer, queue.fast, rt.settings.delivery_threads)
+    fast.start()
+    try:
+        # SIGTERM (systemd, Kubernetes) lets the running task finish; SIGINT stops at once.
+        _consumer(Consumer, queue.huey, workers, graceful_signal="TERM").run()
+    finally:
+        fast.stop(graceful=True)
 
 
-def _safe_sweep(sweep, rt, queue) -> None:
+def _safe_sweep(rt, queue) -> None:
     try:
         sweep(rt, queue)
     except Exception as exc:  # the scheduled sweep will try again

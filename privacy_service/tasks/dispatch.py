@@ -6,7 +6,8 @@ Listeners on the runtime's session factory notice, at flush, the rows that make 
 * a deletion or account closure becoming ``in_progress`` (approval, the end of a cooling-off);
 * a correction whose approval left a source failed (``requests/corrections.py``), at the end of
   its pause;
-* a new request whose contact waits to be looked up in the shop's sources.
+* a new request whose contact waits to be looked up in the shop's sources;
+* the first message of an outbox batch (``notices.outbox``): the batch is sent.
 
 Other work (a staff retry of an erasure, a source marked not applicable) is named with
 ``on_commit``.
@@ -24,9 +25,10 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 from privacy_service.db import utcnow
+from privacy_service.notices.outbox import OutboxMessage
 from privacy_service.requests import lifecycle
 from privacy_service.requests.models import DataRequest, ExportArchive
-from privacy_service.tasks.kinds import ERASURE, EXPORT, IDENTITY
+from privacy_service.tasks.kinds import ERASURE, EXPORT, IDENTITY, NOTICE
 
 log = logging.getLogger(__name__)
 KEY = "privacy.tasks"
@@ -77,7 +79,9 @@ def install(session_factory, queue) -> None:
 
 
 def _due(obj) -> list[tuple[str, str]]:
-    """The (kind, request id) of work that ``obj``'s change makes due."""
+    """The (kind, request id) of work that ``obj``'s change makes due (a notice: its batch)."""
+    if isinstance(obj, OutboxMessage):
+        return [(NOTICE, obj.batch_id)] if obj.position == 0 and inspect(obj).pending else []
     if isinstance(obj, ExportArchive):
         if obj.status == ExportArchive.QUEUED and not obj.attempts and _changed(obj, "status"):
             return [(EXPORT, obj.request_id)]

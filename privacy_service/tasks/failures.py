@@ -18,6 +18,7 @@ from privacy_service.db import utcnow
 from privacy_service.errors import Conflict
 from privacy_service.requests import lifecycle
 from privacy_service.requests.models import DataRequest, ExportArchive
+from privacy_service.tasks.dispatch import on_commit
 from privacy_service.tasks.models import TaskFailure
 
 EXPORT_FAILED = "export_failed"
@@ -136,8 +137,6 @@ def retry(session: Session, request: DataRequest, *, actor: str) -> str:
 
     The task is enqueued when the transaction commits (``tasks.dispatch``).
     """
-    from privacy_service.tasks.dispatch import on_commit
-
     if not retryable(session, request):
         raise Conflict(
             "This request has no failed task to retry.", slug="nothing-to-retry", title="No retry"

@@ -8,22 +8,30 @@ several machines. Every process of one deployment must use the same URL and queu
 from __future__ import annotations
 
 import logging
+import uuid
 from pathlib import Path
 
 from huey import RedisHuey, SqliteHuey
 from huey.api import Huey
 
 from privacy_service.config import ConfigError
-from privacy_service.tasks.kinds import KINDS
+from privacy_service.tasks import work
+from privacy_service.tasks.kinds import FAST, KINDS
 
 log = logging.getLogger(__name__)
 
 PROGRESS = "progress:"
+FAST_LANE = "notices"
+PING = "readyz:"
 
 
-def make_huey(settings) -> Huey:
-    """A Huey instance on the store ``settings.queue_url`` names (results are not kept)."""
-    url, name = settings.queue_url, settings.queue_name
+def make_huey(settings, lane: str = "") -> Huey:
+    """A Huey instance on the store ``settings.queue_url`` names (results are not kept).
+
+    ``lane`` suffixes the queue's name: the customer lane (``notices``) shares the store.
+    """
+    url = settings.queue_url
+    name = f"{settings.queue_name}-{lane}" if lane else settings.queue_name
     if not url or url.startswith("sqlite:///"):
         path = Path(url[len("sqlite:///") :] if url else Path(settings.instance_dir) / "queue.db")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,16 +46,21 @@ class TaskQueue:
     """Our tasks on one Huey instance, bound to a runtime (the worker's composition root)."""
 
     def __init__(self, rt, huey: Huey | None = None):
-        from privacy_service.tasks import work
-
         self.rt = rt
-        self.consumer = None  # consumer threads in this process, if any
-        self.huey = huey or make_huey(rt.settings)
+        self.consumers = []  # consumer threads in this process, if any
+        self.huey = huey or make_huey(rt.settings)  # the bulk lane: exports, erasures
+        self.fast = make_huey(rt.settings, FAST_LANE)  # lookups and notices
         retry = rt.settings.task_retry_seconds
         self.tasks = {
-            kind: self.huey.task(name=f"privacy.{kind}", retry_delay=retry)(_bound(body, rt, self))
+            kind: self.lane(kind).task(name=f"privacy.{kind}", retry_delay=retry)(
+                _bound(body, rt, self)
+            )
             for kind, body in work.BODIES.items()
         }
+
+    def lane(self, kind: str) -> Huey:
+        """The Huey instance tasks of ``kind`` go on."""
+        return self.fast if kind in FAST else self.huey
 
     @property
     def backend(self) -> str:
@@ -65,7 +78,8 @@ class TaskQueue:
     def waiting(self) -> set[tuple[str, str]]:
         """(kind, request id) of every task queued or scheduled and not yet started."""
         found = set()
-        for task in [*self.huey.pending(), *self.huey.scheduled()]:
+        tasks = [*self.huey.pending(), *self.huey.scheduled()]
+        for task in [*tasks, *self.fast.pending(), *self.fast.scheduled()]:
             kind = type(task).__name__.removeprefix("privacy.")
             if kind in KINDS and task.args:
                 found.add((kind, task.args[0]))
@@ -83,15 +97,23 @@ class TaskQueue:
         """Forget a finished export's count."""
         self.huey.get(PROGRESS + request_id)  # a read that removes
 
+    def ping(self) -> None:
+        """Raise unless the queue's store takes a write and reads it back (both lanes share it)."""
+        key = PING + uuid.uuid4().hex  # probes running at once do not meet
+        self.huey.put(key, 1)
+        if self.huey.get(key) != 1:  # a read that removes
+            raise ConnectionError("the queue's store did not keep a value")
+
     def stop(self) -> None:
         """Stop this process's consumer threads, letting a running task finish."""
-        if self.consumer is not None:
-            self.consumer.stop(graceful=True)
-            self.consumer = None
+        for consumer in self.consumers:
+            consumer.stop(graceful=True)
+        self.consumers = []
 
     def flush(self) -> None:
         """Drop every queued task (tests and benchmarks)."""
         self.huey.flush()
+        self.fast.flush()
 
 
 def _bound(body, rt, queue):

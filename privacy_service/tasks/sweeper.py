@@ -1,11 +1,11 @@
 """The sweeper: due work whose task is missing goes back on the queue.
 
 Tasks can go missing: the process died between the commit and the push, the broker was down,
-or a worker was killed mid-task (the queue had already handed the task out). The database says
-what is due and from when; the sweeper compares that with the tasks waiting on the queue and
-enqueues the rest, each to start when its claim can be taken (at once, or when a dead worker's
-lease runs out). A duplicate is harmless: the task's claim finds nothing to do. Runs on
-schedule (``tasks.sweep``) and when a worker starts.
+or a worker was killed mid-task (the queue had already handed the task out: an export, a
+notice it was sending). The database says what is due and from when; the sweeper compares
+that with the tasks waiting on the queue and enqueues the rest, each to start when its claim
+can be taken (at once, or when a dead worker's lease runs out). A duplicate is harmless: the
+task's claim finds nothing to do. Runs on schedule (``tasks.sweep``) and when a worker starts.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ import logging
 
 from sqlalchemy import select
 
+from privacy_service.notices import outbox
 from privacy_service.requests import lifecycle
 from privacy_service.requests.models import DataRequest, ExportArchive
 from privacy_service.requests.resolve import OPEN
 from privacy_service.tasks.dispatch import seconds_until
-from privacy_service.tasks.kinds import ERASURE, EXPORT, IDENTITY
+from privacy_service.tasks.kinds import ERASURE, EXPORT, IDENTITY, NOTICE
 from privacy_service.tasks.models import TaskFailure
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,10 @@ LIMIT = 1000
 
 
 def due_work(session, max_attempts: int) -> list[tuple[str, str, float]]:
-    """(kind, request id, seconds until claimable) of every open export, erasure and lookup."""
+    """(kind, id, seconds until claimable) of every open export, erasure, lookup and notice.
+
+    The id is a request's, or for a notice its outbox batch's.
+    """
     exports = session.execute(
         select(ExportArchive.request_id, ExportArchive.status, ExportArchive.lease_until)
         .where(
@@ -62,6 +66,7 @@ def due_work(session, max_attempts: int) -> list[tuple[str, str, float]]:
         ]
         + [(ERASURE, rid, seconds_until(claim)) for rid, claim in erasures]
         + [(IDENTITY, rid, seconds_until(next_at)) for rid, next_at in lookups]
+        + [(NOTICE, batch, seconds_until(at)) for batch, at in outbox.due(session, LIMIT)]
     )
 
 

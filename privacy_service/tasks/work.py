@@ -18,9 +18,13 @@ import uuid
 
 from huey.exceptions import RetryTask
 
+from exports import worker
+from privacy_service.notices import outbox
+from privacy_service.requests import resolve
 from privacy_service.requests.models import DataRequest, ExportArchive
 from privacy_service.tasks import failures
 from privacy_service.tasks.dispatch import seconds_until
+from retention import processor
 
 log = logging.getLogger(__name__)
 HOST = f"{socket.gethostname()}:{os.getpid()}"
@@ -38,8 +42,6 @@ def backoff(rt, attempts: int) -> float:
 
 def build_export(rt, queue, request_id: str) -> str:
     """Claim and build one export; a failure is retried after a backoff, an outage later."""
-    from exports import worker
-
     deps = rt.export_deps()
     holder = worker_id()
     session = deps.new_session()
@@ -73,8 +75,6 @@ def build_export(rt, queue, request_id: str) -> str:
 
 def carry_out_erasure(rt, queue, request_id: str) -> str:
     """Claim and carry out one deletion or closure; failures are recorded and retried."""
-    from retention import processor
-
     deps = rt.erasure_deps()
     holder = worker_id()
     session = deps.new_session()
@@ -116,8 +116,6 @@ def carry_out_erasure(rt, queue, request_id: str) -> str:
 
 def look_up_identity(rt, queue, request_id: str) -> str:
     """Look a new request's contact up in the shop's sources; a source down is tried later."""
-    from privacy_service.requests import resolve
-
     sent = resolve.resolve_and_send(rt, request_id)
     session = rt.db.new_session()
     try:
@@ -131,4 +129,57 @@ def look_up_identity(rt, queue, request_id: str) -> str:
     return "sent" if sent else "done"
 
 
-BODIES = {"export": build_export, "erasure": carry_out_erasure, "identity": look_up_identity}
+def deliver_notices(rt, queue, batch_id: str) -> str:
+    """Claim one outbox batch and send its messages in order, marking each sent once.
+
+    A channel that fails (the mail server down) is retried after a growing delay
+    (``PRIVACY_TASK_RETRY_SECONDS`` doubled per attempt, at most 10 min) until
+    ``PRIVACY_NOTICE_MAX_ATTEMPTS``; the batch's later messages wait with it, keeping their order.
+    """
+    s = rt.settings
+    holder = worker_id()
+    session = rt.db.new_session()
+    try:
+        messages = outbox.claim(session, batch_id, holder, s.notice_lease_seconds)
+        if not messages:
+            return "skipped"
+        for message in messages:
+            try:
+                rt.notifier.send(
+                    message.channel, message.to, message.subject, message.text, message.request_id
+                )
+            except Exception as exc:
+                delay = outbox.record_failure(
+                    session,
+                    batch_id,
+                    message.id,
+                    holder,
+                    exc,
+                    base_seconds=s.task_retry_seconds,
+                    max_attempts=s.notice_max_attempts,
+                )
+                log.warning(
+                    "message delivery failed",
+                    extra={
+                        "channel": message.channel,
+                        "request_id": message.request_id or "team",
+                        "error_type": type(exc).__name__,
+                        "permanent": delay is None,
+                    },
+                )
+                if delay is not None:
+                    raise RetryTask("notice waits for its channel", delay=delay) from None
+                continue
+            # A crash right here sends this message again once the claim expires: at least once.
+            outbox.mark_sent(session, message.id, holder)
+        return "sent"
+    finally:
+        session.close()
+
+
+BODIES = {
+    "export": build_export,
+    "erasure": carry_out_erasure,
+    "identity": look_up_identity,
+    "notice": deliver_notices,
+}

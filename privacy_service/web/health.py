@@ -2,7 +2,8 @@
 
 Readiness checks the service database, every SQL source of the data map, the key ring (the
 database's active key version is in the ring and wraps and unwraps), the rate-limit store when
-it is shared, and the scheduler when it runs in this process (its thread is alive and its job
+it is shared, the task queue's store (Redis answers a ping; the SQLite queue file can be read
+and written), and the scheduler when it runs in this process (its thread is alive and its job
 leases are readable). Anything down gives ``503`` problem+json whose ``errors`` name it; the
 reasons are exception types only, never messages (they may carry connection strings).
 """
@@ -63,6 +64,11 @@ def _ratelimit_store() -> None:
         raise ConnectionError("rate-limit store does not answer")
 
 
+def _queue() -> None:
+    # Exports, deletions, lookups and every notice (codes included) go through the queue.
+    runtime().queue.ping()
+
+
 def _scheduler() -> None:
 
     scheduler = current_app.extensions.get("privacy.scheduler")
@@ -81,6 +87,8 @@ def checks() -> dict:
     for name in sorted(rt.sources):
         found[f"source:{name}"] = _source(name)
     found["keyring"] = _keyring
+    if rt.queue is not None:
+        found["queue"] = _queue
     if not rt.settings.ratelimit_storage_url.startswith("memory://"):
         found["ratelimit_store"] = _ratelimit_store
     if rt.settings.scheduler_enabled:

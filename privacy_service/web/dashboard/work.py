@@ -12,6 +12,7 @@ from flask import abort, flash, g, redirect, request, url_for
 
 from privacy_service import audit, holds
 from privacy_service.db import is_uuid, utcnow
+from privacy_service.notices import outbox
 from privacy_service.requests import extension, lifecycle
 from privacy_service.requests.models import DataRequest
 from privacy_service.subjects.models import Subject
@@ -172,14 +173,16 @@ def ask_customer(rt, r: DataRequest):
         fields=["question"],
         details={"channel": r.contact_kind},
     )
-    s.commit()
-    rt.notifier.send_request_message(
+    outbox.add(  # written with the note, sent once this commits
+        s,
+        kind="question",
         channel=r.contact_kind,
         to=to,
         subject=QUESTION_SUBJECT,
         text=QUESTION_TEXT.format(request_id=r.id, question=question),
         request_id=r.id,
     )
+    s.commit()
     flash("已发送给客户；等待答复。 Sent to the customer; waiting for the answer.")
     return to_request(r)
 
