@@ -19,13 +19,20 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from playwright.sync_api import sync_playwright
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from privacy_service import app as app_module
 from privacy_service import migrate
 from privacy_service.app import create_app
 from privacy_service.crypto import install_vault
+from privacy_service.db import make_engine
+from privacy_service.demo import schemas_by_source
+from privacy_service.notices.templates import PACKAGE_TEMPLATES
+from privacy_service.policies import POLICY_DEFAULTS, SHIPPED_POLICIES
+from privacy_service.team import accounts
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 logging.getLogger("mail.log").setLevel(logging.WARNING)
@@ -44,6 +51,87 @@ TEST_SECRETS = {
 }
 
 
+def _files_of(*folders: Path) -> tuple:
+    """Every file under ``folders`` with its size and modification time (what a cache keys on)."""
+    return tuple(
+        (str(path), stat.st_size, stat.st_mtime_ns)
+        for folder in folders
+        if folder.is_dir()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and (stat := path.stat())
+    )
+
+
+def _policies_once(load):
+    """``load_policies``, parsing each folder once per worker until one of its files changes.
+
+    ``Policies`` is immutable (frozen dataclasses all the way down), so apps may share one.
+    A folder that fails to load fails again at every start, as without the cache.
+    """
+    loaded = {}
+
+    def cached(policies_dir):
+        folder = Path(policies_dir).resolve()
+        key = (folder, _files_of(folder, SHIPPED_POLICIES, POLICY_DEFAULTS))
+        if key not in loaded:
+            loaded[key] = load(policies_dir)
+        return loaded[key]
+
+    return cached
+
+
+def _notice_texts_once(texts_class):
+    """``NoticeTexts``, one (with its compiled templates) per folder, files and labels.
+
+    ``configure_notices`` still renders every template at each start; Jinja reloads a template
+    whose file changed.
+    """
+    made = {}
+
+    def cached(policies_dir=None, labels=None):
+        override = Path(policies_dir) / "notices" if policies_dir else Path("-")
+        key = (str(policies_dir), _files_of(override, PACKAGE_TEMPLATES), repr(labels))
+        if key not in made:
+            made[key] = texts_class(policies_dir, labels=labels)
+        return made[key]
+
+    return cached
+
+
+class OneHashPerPassword:
+    """The service's Argon2id hasher, hashing each password once per worker.
+
+    Staff accounts made for tests share a few passwords; each hash costs ~0.2-0.5 s of CPU (64
+    MiB, 3 passes) and a team of four was 2 s of every dashboard test. The hash is the real one
+    with the service's parameters; verification (every sign-in) is untouched. Accounts with the
+    same password share a salt: no test compares two accounts' hashes.
+    """
+
+    def __init__(self, real):
+        self._real = real
+        self._hashes: dict[str, str] = {}
+
+    def hash(self, password: str, **kwargs) -> str:
+        if kwargs:
+            return self._real.hash(password, **kwargs)
+        if password not in self._hashes:
+            self._hashes[password] = self._real.hash(password)
+        return self._hashes[password]
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def start_up_once():
+    """Work every app start repeats with the same inputs, done once per worker (see above)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(app_module, "load_policies", _policies_once(app_module.load_policies))
+        patch.setattr(app_module, "NoticeTexts", _notice_texts_once(app_module.NoticeTexts))
+        patch.setattr(accounts, "_hasher", OneHashPerPassword(accounts._hasher))
+        yield
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def database_template(request, tmp_path_factory):
     """A migrated database per backend, created once per test session."""
@@ -59,6 +147,9 @@ def database_template(request, tmp_path_factory):
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:  # fails loudly when the server is unreachable
         conn.execute(text(f'CREATE DATABASE "{name}"'))
+        # No wait for the WAL flush at each commit (~3 ms each on this disk): a test database
+        # never outlives a server crash, and every commit is still atomic and visible at once.
+        conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     test_url = url.set(database=name).render_as_string(hide_password=False)
     engine = create_engine(test_url)
     migrate.upgrade(engine)
@@ -105,17 +196,23 @@ def backend(database_template):
 
 
 class SmtpSink:
-    """A real SMTP server (aiosmtpd) that keeps every message it receives."""
+    """One test's inbox on the worker's SMTP server: the messages its apps sent.
 
-    def __init__(self):
+    Each test's apps send from their own address (``address``); the server files a message
+    under its envelope sender, so a late message of an earlier test never lands here.
+    """
+
+    def __init__(self, port: int):
+        self.port = port
+        self.address = f"privacy-{uuid.uuid4().hex[:12]}@shop.example"
         self.messages = []
         self._cond = threading.Condition()
 
-    async def handle_DATA(self, server, session, envelope):
+    def receive(self, content: bytes) -> None:
+        """File one message (called on the server's thread)."""
         with self._cond:
-            self.messages.append(message_from_bytes(envelope.content))
+            self.messages.append(message_from_bytes(content))
             self._cond.notify_all()
-        return "250 OK"
 
     def wait_for(self, count: int = 1, timeout: float = 10):
         """Block until ``count`` messages arrived; returns the list."""
@@ -146,25 +243,64 @@ class SmtpSink:
         return found[-1]
 
 
+class SmtpServer:
+    """The aiosmtpd handler of a worker's one SMTP server: files messages in their test's inbox."""
+
+    def __init__(self):
+        self.inboxes: dict[str, SmtpSink] = {}
+
+    async def handle_DATA(self, server, session, envelope):
+        inbox = self.inboxes.get(envelope.mail_from)
+        if inbox is not None:  # else a message of a test that has ended: accepted, dropped
+            inbox.receive(envelope.content)
+        return "250 OK"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def smtp():
-    """A running SMTP server on loopback."""
-    sink = SmtpSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=_free_port())
+@pytest.fixture(scope="session")
+def smtp_server():
+    """A real SMTP server (aiosmtpd) on loopback, started once per worker."""
+    handler = SmtpServer()
+    controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
     controller.start()
-    sink.port = controller.port
-    yield sink
+    handler.port = controller.port
+    yield handler
     controller.stop()
 
 
 @pytest.fixture
-def make_app(database_url, tmp_path, smtp):
+def smtp(smtp_server):
+    """This test's inbox: every message the test's apps send by SMTP."""
+    inbox = SmtpSink(smtp_server.port)
+    smtp_server.inboxes[inbox.address] = inbox
+    yield inbox
+    del smtp_server.inboxes[inbox.address]
+
+
+@pytest.fixture(scope="session")
+def demo_source_files(tmp_path_factory) -> dict[str, Path]:
+    """The demo's source databases as SQLite files with their tables and no rows, once per worker.
+
+    Copied into each test's folder before its app starts (a copy costs ~2 ms; creating the
+    tables costs ~100 ms a test).
+    """
+    folder = tmp_path_factory.mktemp("demo-sources")
+    files = {}
+    for name, metadata in schemas_by_source().items():
+        files[name] = folder / f"{name}.db"
+        engine = make_engine(f"sqlite:///{files[name]}", immediate=False)
+        metadata.create_all(engine)
+        engine.dispose()
+    return files
+
+
+@pytest.fixture
+def make_app(database_url, tmp_path, smtp, demo_source_files):
     """Factory: an app on the test database with overrides; default mail goes to ``smtp``."""
     apps = []
 
@@ -178,6 +314,7 @@ def make_app(database_url, tmp_path, smtp):
             "instance_dir": str(tmp_path / "instance"),
             "smtp_host": "127.0.0.1",
             "smtp_port": smtp.port,
+            "mail_from": smtp.address,  # the server files the test's messages by sender
             "otp_resend_cooldown_seconds": 0,
             # One delivery thread: messages reach the test SMTP server in the order they were
             # queued, so tests that count messages see them in that order.
@@ -185,6 +322,8 @@ def make_app(database_url, tmp_path, smtp):
             **TEST_SECRETS,
             **overrides,
         }
+        if "policies_dir" not in overrides:  # the demo's data map: its sources' files
+            _copy_demo_sources(config, overrides, demo_source_files)
         app = create_app(config)
         app.config["TESTING"] = True
         apps.append(app)
@@ -199,14 +338,28 @@ def make_app(database_url, tmp_path, smtp):
     install_vault(None)
 
 
+def _copy_demo_sources(config: dict, overrides: dict, files: dict[str, Path]) -> None:
+    """The empty demo source files where the app's defaults put them, unless already there.
+
+    A test's own URL for a source is left alone; a restarted app keeps the rows it has.
+    """
+    targets = {"support": ("source_support_url", Path(config["instance_dir"]) / "support.db")}
+    shop = config["shop_database_url"]
+    if shop.startswith("sqlite:///"):  # on PostgreSQL the shop's tables stay in the test database
+        targets["shop"] = ("shop_database_url", Path(shop.removeprefix("sqlite:///")))
+    for name, (setting, path) in targets.items():
+        if setting not in overrides and not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(files[name], path)
+
+
 def _empty_demo_sources(rt) -> None:
     """The demo's source databases exist with their tables (empty until a test seeds them).
 
     Contacts are looked up in the sources at every submission; a missing table is a source
-    failure (retried, never "not a customer"), as for a real shop.
+    failure (retried, never "not a customer"), as for a real shop. Tables that exist already
+    (copied from ``demo_source_files``) are left as they are.
     """
-    from privacy_service.demo import schemas_by_source
-
     for name, metadata in schemas_by_source().items():
         if name in rt.sources and name in rt.policies.datamap.sources:
             try:
@@ -363,10 +516,13 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+BROWSER_FIXTURES = {"live", "chromium"}
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests served by a live server in Chromium are browser tests (``-m "not browser"``)."""
+    """Tests with a live server or Chromium are browser tests (``-m "not browser"``)."""
     for item in items:
-        if "live" in getattr(item, "fixturenames", ()):
+        if BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.browser)
 
 
@@ -399,22 +555,45 @@ ARGS = [
 ]
 
 
-@pytest.fixture
-def page(repo_root):
-    """Chromium at a phone's size; fails if the page loads anything from outside."""
-    from playwright.sync_api import sync_playwright
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's Chromium, launched once per worker; each test opens its own context in it.
 
+    A context is a fresh profile (cookies, storage, cache): tests never see each other's state.
+    """
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-        context = browser.new_context(viewport=PHONE, accept_downloads=True, locale="zh-CN")
-        page = context.new_page()
-        external = []
-        page.on("request", lambda r: external.append(r.url) if "127.0.0.1" not in r.url else None)
-        page.shots = repo_root / "test-artifacts"
-        page.shots.mkdir(exist_ok=True)
-        yield page
-        assert external == [], "the page loads nothing from outside"
+        yield browser
         browser.close()
+
+
+@pytest.fixture
+def new_context(chromium):
+    """Factory: a fresh browser context (its own profile) in the worker's Chromium.
+
+    Every context a test opens is closed after it.
+    """
+    contexts = []
+
+    def factory(**options):
+        contexts.append(chromium.new_context(**options))
+        return contexts[-1]
+
+    yield factory
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_context, repo_root):
+    """Chromium at a phone's size; fails if the page loads anything from outside."""
+    page = new_context(viewport=PHONE, accept_downloads=True, locale="zh-CN").new_page()
+    external = []
+    page.on("request", lambda r: external.append(r.url) if "127.0.0.1" not in r.url else None)
+    page.shots = repo_root / "test-artifacts"
+    page.shots.mkdir(exist_ok=True)
+    yield page
+    assert external == [], "the page loads nothing from outside"
 
 
 def run_queue(rt) -> int:
