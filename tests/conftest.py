@@ -19,20 +19,18 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from playwright.sync_api import sync_playwright
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from privacy_service import app as app_module
 from privacy_service import migrate
 from privacy_service.app import create_app
 from privacy_service.crypto import install_vault
 from privacy_service.db import make_engine
 from privacy_service.demo import schemas_by_source
-from privacy_service.notices.templates import PACKAGE_TEMPLATES
-from privacy_service.policies import POLICY_DEFAULTS, SHIPPED_POLICIES
-from privacy_service.team import accounts
+
+# Fixtures of their own modules: start-up work done once per worker; Chromium.
+pytest_plugins = ["startfix", "browserfix"]
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 logging.getLogger("mail.log").setLevel(logging.WARNING)
@@ -49,87 +47,6 @@ TEST_SECRETS = {
     "index_key": _key(),
     "audit_key": _key(),
 }
-
-
-def _files_of(*folders: Path) -> tuple:
-    """Every file under ``folders`` with its size and modification time (what a cache keys on)."""
-    return tuple(
-        (str(path), stat.st_size, stat.st_mtime_ns)
-        for folder in folders
-        if folder.is_dir()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file() and (stat := path.stat())
-    )
-
-
-def _policies_once(load):
-    """``load_policies``, parsing each folder once per worker until one of its files changes.
-
-    ``Policies`` is immutable (frozen dataclasses all the way down), so apps may share one.
-    A folder that fails to load fails again at every start, as without the cache.
-    """
-    loaded = {}
-
-    def cached(policies_dir):
-        folder = Path(policies_dir).resolve()
-        key = (folder, _files_of(folder, SHIPPED_POLICIES, POLICY_DEFAULTS))
-        if key not in loaded:
-            loaded[key] = load(policies_dir)
-        return loaded[key]
-
-    return cached
-
-
-def _notice_texts_once(texts_class):
-    """``NoticeTexts``, one (with its compiled templates) per folder, files and labels.
-
-    ``configure_notices`` still renders every template at each start; Jinja reloads a template
-    whose file changed.
-    """
-    made = {}
-
-    def cached(policies_dir=None, labels=None):
-        override = Path(policies_dir) / "notices" if policies_dir else Path("-")
-        key = (str(policies_dir), _files_of(override, PACKAGE_TEMPLATES), repr(labels))
-        if key not in made:
-            made[key] = texts_class(policies_dir, labels=labels)
-        return made[key]
-
-    return cached
-
-
-class OneHashPerPassword:
-    """The service's Argon2id hasher, hashing each password once per worker.
-
-    Staff accounts made for tests share a few passwords; each hash costs ~0.2-0.5 s of CPU (64
-    MiB, 3 passes) and a team of four was 2 s of every dashboard test. The hash is the real one
-    with the service's parameters; verification (every sign-in) is untouched. Accounts with the
-    same password share a salt: no test compares two accounts' hashes.
-    """
-
-    def __init__(self, real):
-        self._real = real
-        self._hashes: dict[str, str] = {}
-
-    def hash(self, password: str, **kwargs) -> str:
-        if kwargs:
-            return self._real.hash(password, **kwargs)
-        if password not in self._hashes:
-            self._hashes[password] = self._real.hash(password)
-        return self._hashes[password]
-
-    def __getattr__(self, name):
-        return getattr(self._real, name)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def start_up_once():
-    """Work every app start repeats with the same inputs, done once per worker (see above)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(app_module, "load_policies", _policies_once(app_module.load_policies))
-        patch.setattr(app_module, "NoticeTexts", _notice_texts_once(app_module.NoticeTexts))
-        patch.setattr(accounts, "_hasher", OneHashPerPassword(accounts._hasher))
-        yield
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -516,16 +433,6 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-BROWSER_FIXTURES = {"live", "chromium"}
-
-
-def pytest_collection_modifyitems(config, items):
-    """Tests with a live server or Chromium are browser tests (``-m "not browser"``)."""
-    for item in items:
-        if BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.browser)
-
-
 def approver(app, email: str = "li.na@shop.example") -> str:
     """An active agent account for ``--by`` (the CLI names staff accounts only); its e-mail."""
     from sqlalchemy import select
@@ -541,59 +448,6 @@ def approver(app, email: str = "li.na@shop.example") -> str:
     finally:
         session.close()
     return email
-
-
-# The customer page's browser tests: Debian's Chromium at a phone's size.
-PHONE = {"width": 390, "height": 844}
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    """Debian's Chromium, launched once per worker; each test opens its own context in it.
-
-    A context is a fresh profile (cookies, storage, cache): tests never see each other's state.
-    """
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def new_context(chromium):
-    """Factory: a fresh browser context (its own profile) in the worker's Chromium.
-
-    Every context a test opens is closed after it.
-    """
-    contexts = []
-
-    def factory(**options):
-        contexts.append(chromium.new_context(**options))
-        return contexts[-1]
-
-    yield factory
-    for context in contexts:
-        context.close()
-
-
-@pytest.fixture
-def page(new_context, repo_root):
-    """Chromium at a phone's size; fails if the page loads anything from outside."""
-    page = new_context(viewport=PHONE, accept_downloads=True, locale="zh-CN").new_page()
-    external = []
-    page.on("request", lambda r: external.append(r.url) if "127.0.0.1" not in r.url else None)
-    page.shots = repo_root / "test-artifacts"
-    page.shots.mkdir(exist_ok=True)
-    yield page
-    assert external == [], "the page loads nothing from outside"
 
 
 def run_queue(rt) -> int:
