@@ -43,6 +43,7 @@ def test_pages_need_a_signed_in_member(client):
     assert answer.status_code == 302 and "/staff/login" in answer.headers["Location"]
 
 
+@pytest.mark.slow  # six sign-ins, each a real Argon2 verification
 def test_lock_out_after_repeated_failures(client, team):
     for _ in range(5):
         assert login(client, "agent@shop.example", "wrong password!").status_code == 401
