@@ -43,6 +43,7 @@ def test_pages_need_a_signed_in_member(client):
     assert answer.status_code == 302 and "/staff/login" in answer.headers["Location"]
 
 
+@pytest.mark.slow  # six sign-ins, each a real Argon2 verification
 def test_lock_out_after_repeated_failures(client, team):
     for _ in range(5):
         assert login(client, "agent@shop.example", "wrong password!").status_code == 401
@@ -129,45 +130,32 @@ def live(app):
     server.shutdown()
 
 
-def test_in_the_browser_login_queue_approve_refuse(live, team, verified, session, repo_root):
-    from playwright.sync_api import sync_playwright
-
+def test_in_the_browser_login_queue_approve_refuse(
+    live, team, verified, session, repo_root, new_context
+):
     first, second = _deletion(verified), _deletion(verified)
     shots = repo_root / "test-artifacts"
     shots.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(live + "/staff/")
-        page.get_by_label("邮箱 Email").fill("agent@shop.example")
-        page.get_by_label("密码 Password").fill(PASSWORD)
-        page.get_by_role("button", name="登录 Sign in").click()
-        page.wait_for_url(re.compile(r"/staff/$"))
-        assert page.locator("svg[role=img]").count() == 1
-        page.screenshot(path=str(shots / "dashboard-overview.png"), full_page=True)
-        page.get_by_role("link", name="队列 Queue").click()
-        assert page.locator("#queue").get_by_role("link", name=first[:13]).count() == 1
-        page.screenshot(path=str(shots / "dashboard-queue.png"), full_page=True)
-        page.goto(f"{live}/staff/requests/{first}")
-        page.locator("#approve").click()
-        page.locator("#confirm").click()
-        assert page.locator("#status").inner_text() == "处理中 In progress"
-        page.goto(f"{live}/staff/requests/{second}")
-        page.locator("#template").select_option("legal")
-        page.locator("#refuse").click()
-        assert page.locator("#status").inner_text() == "已拒绝 Refused"
-        page.screenshot(path=str(shots / "dashboard-refused.png"), full_page=True)
-        browser.close()
+    page = new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(live + "/staff/")
+    page.get_by_label("邮箱 Email").fill("agent@shop.example")
+    page.get_by_label("密码 Password").fill(PASSWORD)
+    page.get_by_role("button", name="登录 Sign in").click()
+    page.wait_for_url(re.compile(r"/staff/$"))
+    assert page.locator("svg[role=img]").count() == 1
+    page.screenshot(path=str(shots / "dashboard-overview.png"), full_page=True)
+    page.get_by_role("link", name="队列 Queue").click()
+    assert page.locator("#queue").get_by_role("link", name=first[:13]).count() == 1
+    page.screenshot(path=str(shots / "dashboard-queue.png"), full_page=True)
+    page.goto(f"{live}/staff/requests/{first}")
+    page.locator("#approve").click()
+    page.locator("#confirm").click()
+    assert page.locator("#status").inner_text() == "处理中 In progress"
+    page.goto(f"{live}/staff/requests/{second}")
+    page.locator("#template").select_option("legal")
+    page.locator("#refuse").click()
+    assert page.locator("#status").inner_text() == "已拒绝 Refused"
+    page.screenshot(path=str(shots / "dashboard-refused.png"), full_page=True)
     session.expire_all()
     assert session.get(DataRequest, second).reasons[0]["code"] == "legal"
 

@@ -41,19 +41,6 @@ def live(app):
     server.shutdown()
 
 
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"],
-        )
-        yield b
-        b.close()
-
-
 class Shots:
     """Screenshots under test-artifacts/, and the readability check on every page taken."""
 
@@ -94,12 +81,12 @@ def day(app, rt, session, verified, customer):
     return team, requests
 
 
-def test_a_privacy_teams_day(live, browser, day, session, repo_root, smtp, rt):
+def test_a_privacy_teams_day(live, new_context, day, session, repo_root, smtp, rt):
     team, rids = day
     shot = Shots(repo_root, [u.id for u in team.values()])
 
     # Agent A: a failed sign-in keeps the e-mail; then the queue, self-assign, refuse.
-    a = browser.new_context(viewport=VIEWPORT, accept_downloads=True).new_page()
+    a = new_context(viewport=VIEWPORT, accept_downloads=True).new_page()
     sign_in(a, live, "agent@shop.example", "wrong password!")
     assert a.get_by_label("邮箱 Email").input_value() == "agent@shop.example"
     shot(a, "login-failed")
@@ -124,7 +111,7 @@ def test_a_privacy_teams_day(live, browser, day, session, repo_root, smtp, rt):
     shot(a, "my-requests")
 
     # Agent B: self-assigns, asks the customer, adds a note, logs a phone request from yesterday.
-    b = browser.new_context(viewport=VIEWPORT).new_page()
+    b = new_context(viewport=VIEWPORT).new_page()
     sign_in(b, live, "agent2@shop.example")
     b.goto(f"{live}/staff/requests/{rids['ask']}")
     b.locator("#assign-me").click()
@@ -164,7 +151,7 @@ def test_a_privacy_teams_day(live, browser, day, session, repo_root, smtp, rt):
     session.rollback()  # end the read: on SQLite an open transaction would lock the server out
 
     # The admin: a batch of deletions approved after a confirmation; an invitation; key rotation.
-    adm = browser.new_context(viewport=VIEWPORT).new_page()
+    adm = new_context(viewport=VIEWPORT).new_page()
     sign_in(adm, live, "admin@shop.example")
     adm.goto(f"{live}/staff/requests?status=awaiting_review&type=deletion")
     for key in ("batch1", "batch2"):
@@ -203,7 +190,7 @@ def test_a_privacy_teams_day(live, browser, day, session, repo_root, smtp, rt):
     shot(adm, "not-found")
 
     # The privacy officer (auditor) downloads the month's report.
-    officer_ctx = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    officer_ctx = new_context(viewport=VIEWPORT, accept_downloads=True)
     officer = officer_ctx.new_page()
     sign_in(officer, live, "auditor@shop.example")
     first = utcnow().astimezone(SHANGHAI).date().replace(day=1)

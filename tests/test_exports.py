@@ -366,10 +366,8 @@ def _token_for(app, rid):
 
 @pytest.mark.browser
 def test_index_html_renders_in_chromium_and_shows_the_orders(
-    access, client, rt, tmp_path, repo_root
+    access, client, rt, tmp_path, repo_root, new_context
 ):
-    from playwright.sync_api import sync_playwright
-
     rid, token = access
     run_pending(rt.export_deps())
     _, archive = _download(client, rid, token)
@@ -378,30 +376,17 @@ def test_index_html_renders_in_chromium_and_shows_the_orders(
     order_no = json.loads(archive.read("orders/orders.json"))["records"][0]["order_no"]
     shots = repo_root / "test-artifacts"
     shots.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 390, "height": 844})
-        requests_out = []
-        page.on("request", lambda r: requests_out.append(r.url))
-        page.goto((target / "index.html").as_uri())
-        assert "您的个人信息" in page.title()
-        page.screenshot(path=str(shots / "export-index.png"), full_page=True)
-        page.get_by_role("link", name="订单记录").click()
-        page.wait_for_load_state()
-        assert order_no in page.content()
-        assert page.locator("table tbody tr").count() > 0
-        page.screenshot(path=str(shots / "export-orders.png"), full_page=True)
-        browser.close()
+    page = new_context(viewport={"width": 390, "height": 844}).new_page()
+    requests_out = []
+    page.on("request", lambda r: requests_out.append(r.url))
+    page.goto((target / "index.html").as_uri())
+    assert "您的个人信息" in page.title()
+    page.screenshot(path=str(shots / "export-index.png"), full_page=True)
+    page.get_by_role("link", name="订单记录").click()
+    page.wait_for_load_state()
+    assert order_no in page.content()
+    assert page.locator("table tbody tr").count() > 0
+    page.screenshot(path=str(shots / "export-orders.png"), full_page=True)
     assert all(url.startswith("file://") for url in requests_out), "no external resources"
 
 

@@ -16,6 +16,7 @@ from conftest import bearer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+pytestmark = pytest.mark.slow  # thousands of generated inputs
 SCALE = float(os.environ.get("FUZZ_SCALE", "1"))
 
 

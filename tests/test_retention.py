@@ -32,6 +32,7 @@ def _browsing(engine):
         }
 
 
+@pytest.mark.slow  # 366 daily purge runs
 def test_a_simulated_year_removes_exactly_what_the_rules_say(shop_db, rt, session):
     collector = rt.collector()
     held = find_by_contact(session, "email", "user2@example.net")

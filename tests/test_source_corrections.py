@@ -284,6 +284,7 @@ def test_http_calls_are_checked_in_the_data_map(make_app, tmp_path, monkeypatch,
     assert "datamap.yaml" in str(exc.value) and message in str(exc.value)
 
 
+@pytest.mark.slow  # kill -9 of a real process
 def test_a_correction_killed_mid_way_resumes_once(
     three_sources, provider, smtp, runner_for, tmp_path
 ):

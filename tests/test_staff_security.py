@@ -88,6 +88,7 @@ def test_a_locked_account_cannot_sign_in_until_unlocked(client, member, runner):
     assert sign_in(client, env=B).status_code == 302
 
 
+@pytest.mark.slow  # a dozen sign-ins, each a real Argon2 verification
 def test_a_stranger_cannot_lock_a_member_out(client, member):
     for _ in range(10):
         assert sign_in(client, password="wrong password!", env=A).status_code == 401
@@ -95,6 +96,7 @@ def test_a_stranger_cannot_lock_a_member_out(client, member):
     assert sign_in(client, env=B).status_code == 302, "the member, elsewhere, is not"
 
 
+@pytest.mark.slow  # many sign-ins, each a real Argon2 verification
 def test_the_account_wide_ceiling(make_app, session):
     app = make_app(ratelimit_login_failures_per_account="6 per hour")
     client = app.test_client()
@@ -126,6 +128,7 @@ def _verifications(client, monkeypatch, **kwargs) -> int:
     return len(calls)
 
 
+@pytest.mark.slow  # nine sign-ins, each a real Argon2 verification
 def test_every_failure_takes_the_same_work(client, member, monkeypatch):
     # Timing is not asserted (a shared machine makes it noise); the work that sets it is: every
     # failure, whatever its cause, runs exactly one Argon2 verification, so none answers early.

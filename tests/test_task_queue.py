@@ -141,6 +141,7 @@ def test_a_duplicate_task_does_no_work_twice(qapp, session, smtp):
     assert _count(session, "export.built", rid) == 1
 
 
+@pytest.mark.slow  # waits out two retry delays (1 s, then 2 s)
 def test_failures_retry_with_backoff_then_show_on_the_staff_page_with_a_retry(
     qapp, session, smtp, tmp_path
 ):
