@@ -31,10 +31,11 @@ CUSTOMER = "customer"
 
 @dataclasses.dataclass
 class Delivery:
-    """A code to send once the transaction has committed.
+    """The code a submission started: the channel it goes by.
 
-    Without a code: look the contact up first (``requests.resolve``), off the request thread,
-    and send a code only if it belongs to a customer.
+    The code itself is not known here: the contact lookup (``requests.resolve``, a queue task
+    enqueued at commit) issues it and writes its notice to the outbox only if the contact belongs
+    to a customer; ``to`` and ``code`` stay empty.
     """
 
     channel: str
@@ -141,17 +142,6 @@ def submit(
 
 def _code_minutes(rt: Runtime) -> int:
     return max(1, rt.settings.otp_ttl_seconds // 60)
-
-
-def deliver(rt: Runtime, delivery: Delivery | None) -> None:
-    """Nothing left to do after the commit (kept for the views that call it).
-
-    Everything ``submit`` and ``resend_code`` start is in their transaction: the submission's
-    commit enqueues the contact lookup (``tasks.dispatch``), which writes the code's notice to
-    the outbox on a match; a resent code's notice is in the outbox already. The customer's
-    answer takes the same time whether or not the contact belongs to a customer.
-    """
-    del rt, delivery
 
 
 def _check_categories(data: dict, categories: dict) -> None:

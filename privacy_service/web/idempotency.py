@@ -62,17 +62,16 @@ def run_once(
     session: Session,
     payload: dict,
     work: Callable[[], tuple[dict, int]],
-    after_commit: Callable[[], None],
 ) -> Response:
     """Run ``work`` (which returns a serialised body and status) once per key, and commit.
 
-    ``after_commit`` runs only when this call did the work and committed (e.g. sending a code).
+    What the work starts (the contact lookup, a code's notice) is written in its transaction and
+    leaves on the queue after the commit, so a replayed key starts nothing again.
     """
     key_hash = _key_hash()
     if key_hash is None:
         body, status = work()
         session.commit()
-        after_commit()
         return _respond(body, status)
     fingerprint = _fingerprint(payload)
     existing = session.get(IdempotencyRecord, key_hash)
@@ -95,5 +94,4 @@ def run_once(
         if winner is None:
             raise
         return _replay(winner, fingerprint)
-    after_commit()
     return _respond(body, status)

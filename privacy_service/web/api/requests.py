@@ -58,17 +58,12 @@ class Requests(MethodView):
         """
         rt = runtime()
         session = rt.db.session
-        delivery = None
 
         def work():
-            nonlocal delivery
-            created, delivery = service.submit(session, rt, data, language=_language(data))
+            created, _delivery = service.submit(session, rt, data, language=_language(data))
             return RequestReceiptSchema().dump(created), 202
 
-        def send():
-            service.deliver(rt, delivery)
-
-        return idempotency.run_once(session, data, work, send)
+        return idempotency.run_once(session, data, work)
 
     @blp.response(200, RequestListSchema)
     @blp.alt_response(401, description="Missing or invalid bearer token")
@@ -149,9 +144,8 @@ class ResendCode(MethodView):
         """
         rt = runtime()
         session = rt.db.session
-        delivery = service.resend_code(session, rt, request_id)
+        service.resend_code(session, rt, request_id)
         session.commit()
-        service.deliver(rt, delivery)
         return {
             "status": "accepted",
             "detail": "If the contact belongs to an account, a new code is on its way.",

@@ -190,7 +190,6 @@ def log_request():
         return render(
             "dashboard/new_request.html", 422, **_form_context(rt, errors=errors, form=form)
         )
-    service.deliver(rt, delivery)
     flash(
         "请求已登记；验证码已发送给客户。 Logged; a code was sent to the customer."
         if delivery

@@ -125,14 +125,13 @@ def submit():
         messages = with_value_errors(exc.messages, raw, runtime().policies.datamap)
         return _render_form(form, field_errors(messages, rows), 422)
     try:
-        created, delivery = service.submit(rt.db.session, rt, data, language=lang)
+        created, _delivery = service.submit(rt.db.session, rt, data, language=lang)
     except Problem as exc:
         rt.db.session.rollback()
         if exc.status >= 429:  # a limit or an outage: the generic page says so
             raise
         return _render_form(form, field_errors(exc.errors or {"type": [exc.detail]}, rows), 422)
     rt.db.session.commit()
-    service.deliver(rt, delivery)
     return redirect(url_for("portal.verify", request_id=created.id), code=303)
 
 
@@ -221,9 +220,8 @@ def resend(request_id: str):
     rt = runtime()
     found = _request_or_404(request_id)
     try:
-        delivery = service.resend_code(rt.db.session, rt, found.id)
+        service.resend_code(rt.db.session, rt, found.id)
         rt.db.session.commit()
-        service.deliver(rt, delivery)
         session["portal_flash"] = "resent"
     except Problem as exc:
         rt.db.session.rollback()
