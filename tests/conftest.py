@@ -432,6 +432,8 @@ def worker_env(app, tmp_path, **extra) -> dict:
         "PRIVACY_DATABASE_URL": settings.database_url,
         "PRIVACY_SHOP_DATABASE_URL": settings.shop_database_url,
         "PRIVACY_INSTANCE_DIR": str(tmp_path / "instance"),
+        # The worker's mail reaches the test's inbox: the SMTP server files messages by sender.
+        "PRIVACY_MAIL_FROM": settings.mail_from,
         **{f"PRIVACY_{k.upper()}": v for k, v in TEST_SECRETS.items()},
         **{f"PRIVACY_{k.upper()}": str(v) for k, v in extra.items()},
     }

@@ -209,7 +209,7 @@ tokens = st.one_of(
 )
 
 
-def test_fuzz_status_and_cancel(verified, fuzz_app, client):
+def test_fuzz_status_and_cancel(verified, client):
     rid, token = verified()
 
     @settings(FUZZ, max_examples=examples(400))

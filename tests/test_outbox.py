@@ -11,7 +11,7 @@ import time
 
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import SmtpSink, start_worker, worker_env
+from conftest import SmtpServer, SmtpSink, start_worker, worker_env
 from sqlalchemy import select
 
 from privacy_service.crypto.keystore import DataKey
@@ -163,8 +163,11 @@ def test_a_mail_server_that_is_down_is_retried_with_backoff_keeping_the_order(
     rows = _rows(rt, request_id=rid)
     assert [r.status for r in rows] == ["pending", "pending"]
     assert rows[0].error == "ConnectionRefusedError" and rows[1].attempts == 0, "waits its turn"
-    sink = SmtpSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    server = SmtpServer()  # a second server, on the port the app was told to use
+    sink = SmtpSink(port)
+    sink.address = rt.settings.mail_from
+    server.inboxes[sink.address] = sink
+    controller = Controller(server, hostname="127.0.0.1", port=port)
     controller.start()
     try:
         sink.wait_for(2, timeout=30)
