@@ -150,11 +150,12 @@ class SmtpSink:
         found = [re.search(r"\b(\d{6})\b", b) for b in self.bodies() if rid is None or rid in b]
         return [m.group(1) for m in found if m]
 
-    def code_for(self, rid: str, timeout: float = 10) -> str:
+    def code_for(self, rid: str, timeout: float = 45) -> str:
         """The latest one-time code sent about request ``rid``, waited for.
 
         Picked by the request id, never by position: another request's notice may arrive
-        in between.
+        in between. The timeout covers a contact lookup retrying a source that timed out on a
+        loaded machine (first retry after 15 s); a passing test never waits for it.
         """
         with self._cond:
             self._cond.wait_for(lambda: bool(self.codes(rid)), timeout=timeout)
