@@ -256,6 +256,9 @@ def _backup(rt, tmp_path):
         target = f"sqlite:///{copy}"
     else:
         name = url.database + "_bak"
+        # A template copy needs the database to itself: the app's queue consumers (notices and
+        # lookups) hold pooled connections, so they stop first, as before a real backup.
+        rt.queue.stop()
         rt.db.dispose()
         admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
