@@ -86,9 +86,6 @@ class Notifier:
         if own.in_transaction() and not (own.new or own.dirty or own.deleted):
             own.commit()
 
-    def shutdown(self) -> None:
-        """Nothing to stop: sending runs on the queue's consumers (kept for callers)."""
-
     def _smtp(self, to: str, subject: str, text: str) -> None:
         message = EmailMessage()
         message["From"] = self.settings.mail_from

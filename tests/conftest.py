@@ -260,7 +260,6 @@ def make_app(database_url, tmp_path, smtp, demo_source_files):
     yield factory
     for app in apps:
         rt = app.extensions["privacy"]
-        rt.notifier.shutdown()
         rt.dispose()
     install_vault(None)
 

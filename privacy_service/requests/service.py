@@ -29,21 +29,6 @@ if TYPE_CHECKING:
 CUSTOMER = "customer"
 
 
-@dataclasses.dataclass
-class Delivery:
-    """The code a submission started: the channel it goes by.
-
-    The code itself is not known here: the contact lookup (``requests.resolve``, a queue task
-    enqueued at commit) issues it and writes its notice to the outbox only if the contact belongs
-    to a customer; ``to`` and ``code`` stay empty.
-    """
-
-    channel: str
-    to: str | None
-    code: str | None
-    request_id: str
-
-
 def submit(
     session: Session,
     rt: Runtime,
@@ -53,7 +38,7 @@ def submit(
     received_at: dt.datetime | None = None,
     logged_by: str | None = None,
     channel_in: str = "web",
-) -> tuple[DataRequest, Delivery | None]:
+) -> DataRequest:
     """Create a request in ``pending_verification`` with its deadline and one-time code.
 
     Returns the request and what to do after the commit: look the contact up in the shop's
@@ -137,7 +122,7 @@ def submit(
         },
     )
     del code  # never sent: the lookup issues the code that is (verify then works the same way)
-    return request, Delivery(channel, None, None, request.id)
+    return request
 
 
 def _code_minutes(rt: Runtime) -> int:

@@ -60,7 +60,7 @@ class Requests(MethodView):
         session = rt.db.session
 
         def work():
-            created, _delivery = service.submit(session, rt, data, language=_language(data))
+            created = service.submit(session, rt, data, language=_language(data))
             return RequestReceiptSchema().dump(created), 202
 
         return idempotency.run_once(session, data, work)

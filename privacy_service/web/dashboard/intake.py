@@ -158,7 +158,7 @@ def log_request():
     if v["relationship"] != behalf.SELF:
         data["on_behalf"] = {"relationship": v["relationship"], **v["requester"]}
     try:
-        r, delivery = service.submit(
+        r = service.submit(
             s,
             rt,
             data,
@@ -182,7 +182,6 @@ def log_request():
             )
             lifecycle.transition(s, r, lifecycle.VERIFIED, actor=actor())
             service.after_verification(s, rt, r)
-            delivery = None
         s.commit()
     except Problem as exc:
         s.rollback()
@@ -192,7 +191,7 @@ def log_request():
         )
     flash(
         "请求已登记；验证码已发送给客户。 Logged; a code was sent to the customer."
-        if delivery
+        if v["method"] == "code"
         else "请求已登记并已核实身份。 Logged and verified."
     )
     return redirect(url_for("dashboard.detail", request_id=r.id), code=303)

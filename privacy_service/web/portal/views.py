@@ -125,7 +125,7 @@ def submit():
         messages = with_value_errors(exc.messages, raw, runtime().policies.datamap)
         return _render_form(form, field_errors(messages, rows), 422)
     try:
-        created, _delivery = service.submit(rt.db.session, rt, data, language=lang)
+        created = service.submit(rt.db.session, rt, data, language=lang)
     except Problem as exc:
         rt.db.session.rollback()
         if exc.status >= 429:  # a limit or an outage: the generic page says so
