@@ -263,6 +263,15 @@ def _backup(rt, tmp_path):
         admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            # Another app of the test (its consumers, the sweeper) may still hold a connection:
+            # end those sessions, as an operator's backup window would.
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :db AND pid <> pg_backend_pid()"
+                ),
+                {"db": url.database},
+            )
             conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{url.database}"'))
         admin.dispose()
         target = url.set(database=name)
