@@ -17,8 +17,9 @@ died at. Settled batches keep their count, not their keys.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 
-from sqlalchemy import JSON, Integer, String, and_, func, select
+from sqlalchemy import JSON, Integer, String, and_, delete, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from privacy_service.db import ID, Base, UTCDateTime, ids_clause, utcnow
@@ -75,6 +76,50 @@ def intend(
     session.add(batch)
     session.commit()
     return batch
+
+
+def run(
+    session: Session,
+    engine,
+    t,
+    *,
+    joined,
+    where,
+    size: int,
+    values: dict | None,
+    recorded: dict | None = None,
+    **intent,
+) -> Iterator[int]:
+    """Delete (``values`` None) or update the rows of ``t`` that ``where`` picks, in batches.
+
+    ``recorded`` is what the journal keeps of ``values`` to recognise them after a crash (as
+    stored, where ``values`` holds SQL expressions); by default ``values`` itself.
+
+    Each batch takes the next ``size`` primary keys in order (keyset paging: rows already
+    changed are never read again), is written ahead with ``intent`` (``intend``'s fields), is
+    changed in one short source transaction and settled. Yields each batch's row count; the
+    caller adds its own counts and heartbeat and commits before the next batch is read.
+    """
+    pk = next(iter(t.primary_key.columns))
+    last = None
+    while True:
+        ids_query = select(pk).select_from(joined).where(where).order_by(pk).limit(size)
+        if last is not None:
+            ids_query = ids_query.where(pk > last)
+        with engine.connect() as conn:
+            ids = list(conn.execute(ids_query).scalars())
+        if not ids:
+            return
+        # Committed before the source's transaction opens (no transaction of one database
+        # waits on another): a kill after the source commits is still counted.
+        entry = intend(session, ids=ids, values=recorded or values, **intent)
+        chosen, params = ids_clause(engine, pk, ids)
+        change = delete(t) if values is None else update(t).values(values)
+        with engine.begin() as conn:
+            n = conn.execute(change.where(chosen), params).rowcount
+        settle(entry, n)
+        yield n
+        last = ids[-1]
 
 
 def _plain(value):

@@ -43,6 +43,18 @@ class StoreUnavailable(Problem):
         super().__init__(detail, headers={"Retry-After": "30"})
 
 
+@contextlib.contextmanager
+def _store_errors() -> Iterator[None]:
+    """A spent budget stays a 429; any failure of the counters' store is a 503, logged."""
+    try:
+        yield
+    except TooManyRequests:
+        raise
+    except Exception as exc:
+        log.error("rate-limit store unavailable", extra={"error_type": type(exc).__name__})
+        raise StoreUnavailable() from exc
+
+
 class Budgets:
     """The per-contact budgets of one app, in the limiter's store."""
 
@@ -78,30 +90,20 @@ class Budgets:
 
     def check(self, kind: str, limits, who: str, ip: str) -> None:
         """Raise 429 when any counter of ``who`` is used up (counts nothing)."""
-        try:
+        with _store_errors():
             for item, ids in self._counters(kind, limits, who, ip):
                 if not self._limiter.test(item, *ids):
                     raise _limited(self._retry_after(item, ids))
-        except TooManyRequests:
-            raise
-        except Exception as exc:
-            log.error("rate-limit store unavailable", extra={"error_type": type(exc).__name__})
-            raise StoreUnavailable() from exc
 
     def take(self, kind: str, limits, who: str, ip: str) -> list:
         """Count one against every counter of ``who``; 429 (and nothing kept) when over."""
         taken = []
-        try:
+        with _store_errors():
             for item, ids in self._counters(kind, limits, who, ip):
                 taken.append((item, ids))
                 if not self._limiter.hit(item, *ids):
                     self.give_back(taken)
                     raise _limited(self._retry_after(item, ids))
-        except TooManyRequests:
-            raise
-        except Exception as exc:
-            log.error("rate-limit store unavailable", extra={"error_type": type(exc).__name__})
-            raise StoreUnavailable() from exc
         return taken
 
     def give_back(self, taken: list) -> None:

@@ -18,11 +18,11 @@ import datetime as dt
 import time
 from collections.abc import Callable
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from privacy_service import audit, batches, runs
-from privacy_service.db import ids_clause, utcnow
+from privacy_service.db import utcnow
 from privacy_service.holds import LegalHold
 from privacy_service.requests.behalf import EVIDENCE_KEEP_DAYS, purge_evidence
 from privacy_service.subjects.identity import IdentityDocument
@@ -205,49 +205,29 @@ def _run(collector, policies, session, record, now, started, batch, progress) ->
 
 
 def _purge(target: Target, batch: int, progress, session: Session, record: PurgeRun) -> int:
-    pk = next(iter(target.t.primary_key.columns))
     done = 0
-    last = None
-    action = "delete" if target.values is None else "anonymise"
-    while True:
-        ids_query = (
-            select(pk).select_from(target.joined).where(target.where).order_by(pk).limit(batch)
-        )
-        if last is not None:
-            ids_query = ids_query.where(pk > last)
-        with target.engine.connect() as conn:
-            ids = list(conn.execute(ids_query).scalars())
-        if not ids:
-            return done
-        # Written ahead and committed before the source's transaction opens (no transaction of
-        # one database waits on another): a kill after the source commits is still counted.
-        entry = batches.intend(
-            session,
-            owner_kind="purge",
-            owner_id=record.id,
-            step=target.rule.id,
-            source=target.source.name,
-            table=target.table.name,
-            action=action,
-            ids=ids,
-            values=target.values,
-        )
-        chosen, params = ids_clause(target.engine, pk, ids)
-        with target.engine.begin() as conn:
-            if target.values is None:
-                n = conn.execute(delete(target.t).where(chosen), params).rowcount
-            else:
-                n = conn.execute(
-                    update(target.t).where(chosen).values(target.values), params
-                ).rowcount
-        batches.settle(entry, n)
+    for n in batches.run(
+        session,
+        target.engine,
+        target.t,
+        joined=target.joined,
+        where=target.where,
+        size=batch,
+        values=target.values,
+        owner_kind="purge",
+        owner_id=record.id,
+        step=target.rule.id,
+        source=target.source.name,
+        table=target.table.name,
+        action="delete" if target.values is None else "anonymise",
+    ):
         add_count(record, target.rule.id, target.table.name, n)
         record.heartbeat_at = utcnow()
         session.commit()
         done += n
-        last = ids[-1]
         if progress:
             progress(target.rule.id, n)
+    return done
 
 
 def _expired_documents(collector, policies, session, now: dt.datetime) -> list[str]:

@@ -13,13 +13,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from sqlalchemy import delete, not_, select, true, update
+from sqlalchemy import delete, not_, true, update
 from sqlalchemy.orm import Session
 
 from privacy_service import audit, batches
 from privacy_service.datamap import steps
 from privacy_service.datamap.collect import matches
-from privacy_service.db import ids_clause as _ids_clause
 from privacy_service.subjects.history import CorrectionRecord
 from privacy_service.subjects.vault_tables import VAULT_TABLES
 from retention import http_erasure
@@ -177,7 +176,6 @@ def _run_step(
     joined, tables, where = collector.scope(source, table, key)
     rule = policies.erasure.categories[step["category"]]
     kept = kept_clause(engine, tables, rule.keep, table.name, now)
-    pk = next(iter(t.primary_key.columns))
     if action == "restrict":
         chosen, values = where & kept, {table.restrict_column: true()}
         recorded = {table.restrict_column: True}
@@ -187,40 +185,28 @@ def _run_step(
         if action == "anonymise" and not values:
             return 0  # nothing of this category in the table needs changing
         recorded = values
-    last = None
-    while True:
-        ids_query = select(pk).select_from(joined).where(chosen).order_by(pk).limit(batch)
-        if last is not None:
-            ids_query = ids_query.where(pk > last)
-        with engine.connect() as conn:
-            ids = list(conn.execute(ids_query).scalars())
-        if not ids:
-            return None
-        # Written ahead, before the source's transaction opens (see privacy_service.batches).
-        entry = batches.intend(
-            session,
-            owner_kind="erasure",
-            owner_id=request.id,
-            step=str(index),
-            source=source.name,
-            table=table.name,
-            action=action,
-            ids=ids,
-            values=recorded,
-        )
-        chosen_ids, params = _ids_clause(engine, pk, ids)
-        with engine.begin() as conn:
-            if action == "delete":
-                n = conn.execute(delete(t).where(chosen_ids), params).rowcount
-            else:
-                n = conn.execute(update(t).where(chosen_ids).values(values), params).rowcount
-        batches.settle(entry, n)
+    for n in batches.run(
+        session,
+        engine,
+        t,
+        joined=joined,
+        where=chosen,
+        size=batch,
+        values=values,
+        owner_kind="erasure",
+        owner_id=request.id,
+        step=str(index),
+        source=source.name,
+        table=table.name,
+        action=action,
+        recorded=recorded,
+    ):
         if heartbeat:
             heartbeat(session)
         session.commit()
-        last = ids[-1]
         if progress:
             progress(step, n)
+    return None
 
 
 def receipt(request, completed_at: dt.datetime, *, shredded: bool) -> dict:

@@ -3,12 +3,13 @@ audit pages and export, reports, administration; and the CLI's staff checks."""
 
 import csv
 import io
+import logging
 import re
 import time
 
 import pyotp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from staffpages import PASSWORD, assert_readable, csrf_of, login, make_team
 
 from privacy_service.audit import AuditCheck, AuditEntry
@@ -512,3 +513,39 @@ def test_cli_holds_and_export_retry_refuse_clearly_and_change_nothing(
         session.scalars(select(AuditEntry).where(AuditEntry.action == "export.retried")).first()
         is None
     )
+
+
+def test_a_refused_decision_is_a_message_page_and_an_unexpected_error_a_logged_500(
+    client, team, verified, session, caplog, monkeypatch
+):
+    from privacy_service.requests import staff
+
+    rid = _deletion(verified)
+    login(client, "admin@shop.example")
+    csrf = csrf_of(client, f"/staff/requests/{rid}")
+    assert client.post(f"/staff/requests/{rid}/approve", data={"csrf": csrf}).status_code == 303
+    # The core refuses a second decision (a Problem): its words on a page, with its status.
+    again = client.post(f"/staff/requests/{rid}/approve", data={"csrf": csrf})
+    assert again.status_code == 409 and again.mimetype == "text/html"
+    assert "Only a request awaiting review can be approved" in again.get_data(as_text=True)
+    session.expire_all()
+    assert session.get(DataRequest, rid).status == "in_progress"
+    before = session.scalar(select(func.count()).select_from(AuditEntry))
+
+    def boom(*_args, **_kwargs):
+        raise ValueError("planted-secret-13800138000")
+
+    # Anything else is no message: the error handler's 500, logged with its frames.
+    monkeypatch.setattr(staff, "refuse", boom)
+    other = _deletion(verified)
+    with caplog.at_level(logging.ERROR):
+        failed = client.post(
+            f"/staff/requests/{other}/refuse", data={"csrf": csrf, "template": "legal"}
+        )
+    assert failed.status_code == 500
+    record = next(r for r in caplog.records if r.getMessage() == "unhandled error")
+    assert any(frame.endswith(":boom") for frame in record.frames)
+    assert "planted-secret" not in caplog.text
+    session.expire_all()
+    assert session.get(DataRequest, other).status == "awaiting_review"
+    assert session.scalar(select(func.count()).select_from(AuditEntry)) > before  # the intake's

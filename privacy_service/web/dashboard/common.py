@@ -7,6 +7,7 @@ they read is ``queries``'.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 from urllib.parse import urlencode
@@ -28,6 +29,7 @@ from flask_wtf.csrf import CSRFError
 from privacy_service import audit
 from privacy_service.calendar import receipt_day
 from privacy_service.db import utcnow
+from privacy_service.errors import Problem
 from privacy_service.requests.models import DataRequest
 from privacy_service.web.context import get_or_404, runtime
 from privacy_service.web.dashboard import labels, page_queries
@@ -74,6 +76,21 @@ def render(template: str, status: int = 200, **context):
 def message(text: str, status: int = 200, **context):
     """A page holding one message (errors and confirmations alike), within the navigation."""
     return render("dashboard/message.html", status, message=text, **context)
+
+
+@contextlib.contextmanager
+def problem_as_message():
+    """Run a change; a ``Problem`` it raises is rolled back and answered as a message page.
+
+    The core refuses a change with a ``Problem`` (status and words for the team); the page
+    shows them with that status. Any other error goes on to the error handlers (a 500, logged
+    with its frames). The page leaves through ``abort``: the view's remaining steps do not run.
+    """
+    try:
+        yield
+    except Problem as exc:
+        runtime().db.session.rollback()
+        abort(message(exc.detail, exc.status))
 
 
 def get_request(request_id: str) -> DataRequest:

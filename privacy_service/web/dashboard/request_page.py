@@ -9,7 +9,6 @@ from privacy_service import holds, operations
 from privacy_service.crypto.normalize import mask
 from privacy_service.datamap import steps as source_steps
 from privacy_service.datamap.http_source import HttpSourceError
-from privacy_service.errors import Problem
 from privacy_service.policies.recipients import RIGHTS, shown
 from privacy_service.requests import extension, lifecycle, staff
 from privacy_service.requests.models import DataRequest, Verification
@@ -24,6 +23,7 @@ from privacy_service.web.dashboard.common import (
     actor,
     bp,
     message,
+    problem_as_message,
     render,
     to_request,
     today,
@@ -177,11 +177,8 @@ def source_not_applicable(rt, r: DataRequest, source: str):
 @with_request
 def sources_retry(rt, r: DataRequest):
     """Try the failed sources again at the worker's next run (audited)."""
-    try:
+    with problem_as_message():
         retried = source_steps.retry_now(rt.db.session, r, actor=actor())
-    except Problem as exc:
-        rt.db.session.rollback()
-        return message(exc.detail, exc.status)
     dispatch.on_commit(rt.db.session, ERASURE, r.id)  # the worker's claim runs it
     rt.db.session.commit()
     flash(f"将重试 Will retry: {', '.join(retried)}")
@@ -193,12 +190,9 @@ def sources_retry(rt, r: DataRequest):
 @with_request
 def retry(rt, r: DataRequest):
     """Run a failed background task again (audited; enqueued once this commits)."""
-    try:
+    with problem_as_message():
         kind = task_failures.retry(rt.db.session, r, actor=actor())
         rt.db.session.commit()
-    except Problem as exc:
-        rt.db.session.rollback()
-        return message(exc.detail, exc.status)
     flash(f"已重新排队 Queued again: {kind} {labels.short_id(r.id)}")
     return to_request(r)
 
@@ -272,12 +266,9 @@ def approve(rt, r: DataRequest):
             cancel=url_for("dashboard.detail", request_id=r.id),
             danger=r.type in ("deletion", "account_closure"),
         )
-    try:
+    with problem_as_message():
         operations.approve(rt.db.session, rt, r, actor=actor())
         rt.db.session.commit()
-    except Problem as exc:
-        rt.db.session.rollback()
-        return message(exc.detail, exc.status)
     flash(
         f"已批准 Approved: {labels.request_type(r.type)} {labels.short_id(r.id)} — "
         f"{labels.status(r.status)}"
@@ -319,12 +310,9 @@ def refuse(rt, r: DataRequest):
     if errors:
         form = {k: request.form.get(k, "") for k in ("template", "zh", "en")}
         return render("dashboard/request.html", 422, **page_context(r, errors=errors, form=form))
-    try:
+    with problem_as_message():
         staff.refuse(rt.db.session, r, actor=actor(), zh=zh, en=en, code=code)
         rt.db.session.commit()
-    except Problem as exc:
-        rt.db.session.rollback()
-        return message(exc.detail, exc.status)
     flash(f"已拒绝 Refused: {labels.request_type(r.type)} {labels.short_id(r.id)}")
     return to_request(r)
 
