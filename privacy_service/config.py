@@ -110,6 +110,8 @@ class Settings:
     notice_lease_seconds: int = 60
     # Tries of one message over a failing channel before it is given up (logged, counted).
     notice_max_attempts: int = 10
+    # Days a sent (or given-up) notice's record is kept before the nightly purge deletes it.
+    notice_keep_days: int = 30
     # A failed task is retried after this many seconds, doubled per attempt.
     task_retry_seconds: int = 5
 
@@ -211,6 +213,7 @@ class Settings:
             "token_ttl_seconds",
             "portal_session_max_seconds",
             "otp_send_window_seconds",
+            "notice_keep_days",
         ):
             if getattr(self, name) <= 0:
                 problems.append(f"PRIVACY_{name.upper()} must be positive")

@@ -148,6 +148,17 @@ def purge_idempotency_keys(session: Session, rt: Runtime) -> int:
     return purge_idempotency_records(session, utcnow() - dt.timedelta(days=1))
 
 
+def purge_notices(session: Session, rt: Runtime) -> int:
+    """Delete sent and given-up notices older than ``PRIVACY_NOTICE_KEEP_DAYS`` (audited)."""
+    days = rt.settings.notice_keep_days
+    removed = outbox.purge(session, utcnow() - dt.timedelta(days=days))
+    if removed:
+        audit.record(
+            session, "notices.purged", actor="system", details={"rows": removed, "days": days}
+        )
+    return removed
+
+
 def expire_exports(session: Session, rt: Runtime) -> int:
     """Delete expired export archives and abandoned partial files."""
     return export_worker.expire(rt.export_deps())
@@ -287,6 +298,7 @@ JOBS: tuple[JobSpec, ...] = (
         "requests.reject_unverified", reject_unverified_requests, "interval", {"hours": 1}, 1800
     ),
     JobSpec("idempotency.purge", purge_idempotency_keys, "interval", {"hours": 6}, 3600),
+    JobSpec("notices.purge", purge_notices, "cron", {"hour": 2, "minute": 30}, 3600),
     JobSpec("deadlines.remind", remind_deadlines, "cron", {"hour": 9, "minute": 0}, 3600),
     JobSpec("retention.nightly", retention_pass, "cron", {"hour": 2, "minute": 0}, 3600),
     JobSpec("runs.close_abandoned", close_abandoned_runs, "interval", {"minutes": 10}, 300),

@@ -46,6 +46,11 @@ def test_secrets_from_files_and_bad_values(tmp_path):
         Settings.load(environ={"PRIVACY_KEYS_FILE": str(tmp_path / "missing")})
     with pytest.raises(ConfigError, match="PRIVACY_ENV"):
         Settings.load(environ={"PRIVACY_ENV": "staging"}).validate()
+    assert Settings.load(environ={}).notice_keep_days == 30
+    assert Settings.load(environ={"PRIVACY_NOTICE_KEEP_DAYS": "7"}).notice_keep_days == 7
+    for bad in ("0", "-1"):
+        with pytest.raises(ConfigError, match="PRIVACY_NOTICE_KEEP_DAYS must be positive"):
+            Settings.load(environ={"PRIVACY_NOTICE_KEEP_DAYS": bad}).validate()
 
 
 def test_shipped_policies_load():

@@ -3,6 +3,7 @@ over real SMTP, on the SQLite queue and real Redis, each on SQLite and PostgreSQ
 mail server that is down; a worker killed mid-send; the broker in ``/readyz``; and how fast a
 code arrives."""
 
+import datetime as dt
 import signal
 import socket
 import statistics
@@ -12,7 +13,7 @@ import time
 import pytest
 from aiosmtpd.controller import Controller
 from conftest import SmtpServer, SmtpSink, start_worker, worker_env
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from privacy_service.crypto.keystore import DataKey
 from privacy_service.notices import outbox
@@ -315,3 +316,65 @@ def test_commit_to_delivered_is_fast(make_app, queue_settings, smtp, backend, ca
             )
     # Generous bounds: the machine is shared; the point is no poll of seconds on the way.
     assert statistics.median(notice) < 1.0 and statistics.median(code) < 2.0
+
+
+def test_closed_messages_are_purged_after_the_keep_period_in_batches_and_unsent_ones_stay(
+    make_app, smtp, monkeypatch
+):
+    from privacy_service import jobs
+    from privacy_service.audit import AuditEntry
+
+    app = make_app(notice_consumer=False, notice_keep_days=30)
+    rt = app.extensions["privacy"]
+    *sent, failed, recent, unsent, held, retrying = _write(rt, [f"m{i}" for i in range(8)])
+    session = rt.db.new_session()
+    try:
+        for row_id in [*sent, recent]:
+            outbox.claim(session, row_id, "w", 60)
+            assert outbox.mark_sent(session, row_id, "w")
+        outbox.claim(session, failed, "w", 60)
+        outbox.record_failure(
+            session, failed, failed, "w", OSError(), base_seconds=1, max_attempts=1
+        )
+        outbox.claim(session, held, "holder", 600)  # a worker is sending it now
+        outbox.claim(session, retrying, "w", 60)
+        assert outbox.record_failure(
+            session, retrying, retrying, "w", OSError(), base_seconds=1, max_attempts=5
+        )
+        now = outbox.utcnow()
+        old = [*sent, failed, unsent, held, retrying]
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(old))
+            .values(created_at=now - dt.timedelta(days=31))
+        )
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == recent)
+            .values(created_at=now - dt.timedelta(days=29))
+        )
+        session.commit()
+        closed_keys = [*sent, failed]
+        assert all(session.get(DataKey, i).shredded_at for i in closed_keys)
+        session.commit()  # (SQLite: no transaction of this session stays open across the job)
+
+        monkeypatch.setattr(outbox, "PURGE_BATCH", 2)  # 4 rows: two batches, then none
+        spec = next(s for s in jobs.JOBS if s.id == "notices.purge")
+        assert jobs.run_job(rt, spec) == 4
+        left = {r.id: r.status for r in _rows(rt)}
+        assert left == {recent: "sent", unsent: "pending", held: "pending", retrying: "pending"}
+        session.expire_all()
+        # The closed rows' key markers went with them; the unsent rows' keys are whole.
+        assert all(session.get(DataKey, i) is None for i in closed_keys)
+        assert all(session.get(DataKey, i).wrapped for i in (unsent, held, retrying))
+        [entry] = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "notices.purged")
+        ).all()
+        assert entry.details == {"rows": 4, "days": 30} and entry.actor == "system"
+        session.commit()
+        # Nothing more is old enough: a second pass removes nothing and audits nothing.
+        assert outbox.purge(session, now - dt.timedelta(days=30)) == 0
+        assert outbox.purge(session, now - dt.timedelta(days=28)) == 1  # the recent sent one
+        assert {r.id for r in _rows(rt)} == {unsent, held, retrying}
+    finally:
+        session.close()

@@ -15,6 +15,9 @@ attempts) and loses its envelopes, and its data key is destroyed (crypto-shredde
 
 A batch is the notices of one committed transaction about one request (or one team notice):
 they go out in the order they were queued, one after the other.
+
+Closed rows (sent, or given up on) are deleted ``PRIVACY_NOTICE_KEEP_DAYS`` after they were
+written, with their keys' erasure markers, by the scheduled job ``notices.purge`` (``purge``).
 """
 
 from __future__ import annotations
@@ -22,10 +25,22 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, func, or_, select, update
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from privacy_service.crypto.fields import Encrypted
+from privacy_service.crypto.keystore import DataKey
 from privacy_service.crypto.vault import current_vault
 from privacy_service.db import ID, Base, UTCDateTime, utcnow
 
@@ -33,6 +48,8 @@ PENDING, SENT, FAILED = "pending", "sent", "failed"
 BATCHES = "privacy.outbox_batches"
 # Retries of a failing mail server: the base delay doubled per attempt, at most this long.
 MAX_RETRY_SECONDS = 600
+# Closed rows deleted per transaction by ``purge``: a large backlog never holds a long one.
+PURGE_BATCH = 1000
 
 
 class OutboxMessage(Base):
@@ -252,3 +269,40 @@ def counts(session: Session) -> dict[str, int]:
             select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
         ).all()
     )
+
+
+def purge(session: Session, before: dt.datetime, batch: int | None = None) -> int:
+    """Delete closed messages (sent, or failed for good) written before ``before``; commits.
+
+    Their envelopes are gone already and their keys destroyed: what goes is the record of the
+    send and the key's erasure marker (no key can be minted again for an id nobody holds).
+    Unsent messages, held or waiting for a retry, are never chosen, whatever their age. Each
+    batch of ``batch`` rows (``PURGE_BATCH``) is its own short transaction.
+    """
+    batch = batch or PURGE_BATCH
+    closed = (
+        OutboxMessage.status.in_((SENT, FAILED)),
+        OutboxMessage.claimed_by.is_(None),
+        OutboxMessage.created_at < before,
+    )
+    removed = 0
+    while True:
+        ids = session.scalars(select(OutboxMessage.id).where(*closed).limit(batch)).all()
+        if not ids:
+            session.commit()  # ends the read (on SQLite a transaction that holds the lock)
+            return removed
+        removed += session.execute(
+            delete(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), *closed)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        session.execute(
+            delete(DataKey)
+            .where(
+                DataKey.owner_id.in_(ids),
+                DataKey.owner_kind == "outbox",
+                DataKey.shredded_at.is_not(None),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()

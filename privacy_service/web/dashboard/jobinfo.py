@@ -13,6 +13,7 @@ NAMES = {
     "deadlines.recompute_provisional": ("重算暂定期限", "Recompute provisional deadlines"),
     "requests.reject_unverified": ("关闭未验证请求", "Close unverified requests"),
     "idempotency.purge": ("清理幂等键", "Forget idempotency keys"),
+    "notices.purge": ("清理已发送通知", "Purge sent notices"),
     "deadlines.remind": ("期限提醒", "Deadline reminders"),
     "retention.nightly": ("保存期限清理", "Retention pass"),
     "exports.expire": ("过期副本清理", "Expire exports"),

@@ -73,6 +73,7 @@ ACTIONS = {
     "subject.registered": ("客户登记", "Customer registered"),
     "subject.crypto_shredded": ("密钥销毁", "Customer's key destroyed"),
     "retention.purged": ("按期删除", "Retention purge"),
+    "notices.purged": ("清理已发送通知", "Sent notices purged"),
     "keys.activated": ("启用密钥版本", "Key version activated"),
     "keys.rewrapped": ("重新封装数据密钥", "Data keys re-wrapped"),
     "keys.retired": ("停用密钥版本", "Key version retired"),
