@@ -52,23 +52,31 @@ class Notifier:
         log.info("message delivered", extra={"channel": via, "request_id": request_id or "team"})
         return via
 
-    def wait(self, timeout: float = 30) -> None:
-        """Block until no message is in flight and no contact lookup waits (or ``timeout``).
+    def wait(self, timeout: float = 60, *, retrying: bool = True) -> None:
+        """Block until no message is in flight and no contact lookup is open (or ``timeout``).
 
         For tests and drains: the queue's consumers do the work (a lookup writes its code's
-        notice, which its own task then sends). Messages waiting for a retry after a failure,
-        and lookups waiting for a source, are not waited for.
+        notice, which its own task then sends). A lookup ``retrying`` a source that failed is
+        waited for until its queued retry settles it (the first retry comes after 15 s, so the
+        timeout allows two); ``retrying=False`` counts a lookup done once it has been tried
+        (a test of a source that is down). Messages waiting for a retry after a failure are not
+        waited for.
         """
         self._end_own_read()
+        lookups = resolve.OPEN if retrying else (resolve.PENDING,)
         deadline = time.monotonic() + timeout
         while True:
             session = self.db.new_session()
             try:
-                busy = outbox.in_flight(session) + session.scalar(
+                # Lookups first: each statement may see a newer commit (PostgreSQL's read
+                # committed), and a lookup commits its match with its code's notice. Counted the
+                # other way round, a match committed between the two reads is seen in neither.
+                busy = session.scalar(
                     select(func.count())
                     .select_from(DataRequest)
-                    .where(DataRequest.identity_status == resolve.PENDING)
+                    .where(DataRequest.identity_status.in_(lookups))
                 )
+                busy += outbox.in_flight(session)
                 session.commit()
             finally:
                 session.close()
