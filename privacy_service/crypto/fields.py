@@ -21,7 +21,7 @@ import weakref
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import object_session
 
 from privacy_service.crypto.vault import Vault, vault_of
 from privacy_service.db import VAULT_KEY
@@ -40,17 +40,14 @@ def _remember_vault(target, context) -> None:
         target.__dict__[_VAULT] = vault
 
 
-def _vault_for(obj) -> tuple[Session | None, Vault]:
-    """The row's session (None once detached) and the vault of the app it belongs to."""
-    session = object_session(obj)
-    if session is not None:
-        return session, vault_of(session)
+def _detached_vault(obj) -> Vault:
+    """The vault a row in no session remembered (see ``_remember_vault``)."""
     vault = obj.__dict__.get(_VAULT)
     if vault is None:
         raise RuntimeError(
             f"this {type(obj).__name__} is in no session of an app: no vault to open it with"
         )
-    return None, vault
+    return vault
 
 
 class Encrypted:
@@ -82,7 +79,12 @@ class Encrypted:
         envelope = getattr(obj, self.column)
         if envelope is None:
             return None
-        session, vault = _vault_for(obj)
+        # The hot path of every decrypted field: the session's vault looked up inline.
+        session = object_session(obj)
+        if session is not None:
+            vault = session.info.get(VAULT_KEY) or vault_of(session)  # vault_of: the refusal
+        else:
+            vault = _detached_vault(obj)
         text = vault.open(session, bytes(envelope), owner.__tablename__, self.column, obj.id)
         return json.loads(text) if self.as_json else text
 
