@@ -177,7 +177,6 @@ class Database:
 
     def __init__(self, url: str, *, vault: Vault | None = None):
         self.url = url
-        self.vault = vault
         self.engine = make_engine(url)
         self.session_factory = sessionmaker(
             bind=self.engine,
