@@ -32,12 +32,13 @@ _VAULT = "_privacy_vault"
 _LISTENING: weakref.WeakSet[type] = weakref.WeakSet()
 
 
-def _remember_vault(target, context) -> None:
+def _remember_vault(state, context) -> None:
     # A loaded row remembers its app's vault: read after its session closed (objects outlive
-    # their session, expire_on_commit=False), it opens with the same keys.
+    # their session, expire_on_commit=False), it opens with the same keys. (``state.dict`` is
+    # the row's ``__dict__``; a raw listener skips dereferencing the row once per load.)
     vault = context.session.info.get(VAULT_KEY)
     if vault is not None:
-        target.__dict__[_VAULT] = vault
+        state.dict[_VAULT] = vault
 
 
 def _detached_vault(obj) -> Vault:
@@ -70,7 +71,7 @@ class Encrypted:
         self.name = name
         if owner not in _LISTENING:  # one listener per class (it may have several such columns)
             # The class is not mapped yet: SQLAlchemy holds the listener until it is.
-            event.listen(owner, "load", _remember_vault)
+            event.listen(owner, "load", _remember_vault, raw=True)
             _LISTENING.add(owner)
 
     def __get__(self, obj, owner=None) -> Any:
