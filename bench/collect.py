@@ -46,7 +46,7 @@ from sqlalchemy.engine import make_url
 from bench.harness import ROOT, bench_command, each_backend, env_num
 from privacy_service import demo, migrate
 from privacy_service.config import DEMO_POLICIES
-from privacy_service.crypto import KeyRing, Vault, install_vault
+from privacy_service.crypto import KeyRing, Vault
 from privacy_service.datamap.collect import Collector
 from privacy_service.db import Database, make_engine
 from privacy_service.policies import load_policies
@@ -126,7 +126,7 @@ def _watch_gc() -> dict:
 # --- child process: one measurement -------------------------------------------------------------
 
 
-def _install_keys() -> None:
+def _vault() -> Vault:
     keys = json.loads(os.environ[KEYS_ENV])
     ring = KeyRing(
         keks={1: base64.b64decode(keys["kek"])},
@@ -134,7 +134,7 @@ def _install_keys() -> None:
         index_key=base64.b64decode(keys["index"]),
         audit_key=base64.b64decode(keys["audit"]),
     )
-    install_vault(Vault(ring))
+    return Vault(ring)
 
 
 def _consume(batches, marks: dict) -> int:
@@ -154,9 +154,8 @@ def _consume(batches, marks: dict) -> int:
 
 
 def _collector_batches(spec: dict):
-    _install_keys()
     policies = load_policies(DEMO_POLICIES)
-    db = Database(spec["service_url"])
+    db = Database(spec["service_url"], vault=_vault())
     session = db.new_session()
     subject = find_by_contact(session, "email", DEMO_EMAIL)
     if subject is None:
@@ -266,8 +265,8 @@ def run_child(spec: dict, env: dict[str, str]) -> dict:
 
 def seed(service_url: str, shop_url: str) -> dict:
     """Migrate the service database and seed the demo shop; seconds and row counts."""
-    _install_keys()  # a fresh Vault: it registers its key versions once per database
-    db = Database(service_url)
+    # A fresh Vault: it registers its key versions once per database.
+    db = Database(service_url, vault=_vault())
     migrate.upgrade(db.engine)
     shop_engine = make_engine(shop_url)
     session = db.new_session()

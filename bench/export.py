@@ -56,7 +56,7 @@ from exports.storage import LocalStorage
 from exports.values import Style
 from privacy_service import migrate
 from privacy_service.config import DEMO_POLICIES
-from privacy_service.crypto import KeyRing, Vault, install_vault
+from privacy_service.crypto import KeyRing, Vault
 from privacy_service.crypto.stream import SealedWriter
 from privacy_service.datamap.collect import Collector
 from privacy_service.db import Database, make_engine, new_id
@@ -101,9 +101,7 @@ def _emit(result: dict) -> None:
 
 def _vault():
     kek, index, audit = (base64.b64decode(p) for p in os.environ[KEYS_ENV].split(":"))
-    vault = Vault(KeyRing(keks={1: kek}, default_active=1, index_key=index, audit_key=audit))
-    install_vault(vault)
-    return vault
+    return Vault(KeyRing(keks={1: kek}, default_active=1, index_key=index, audit_key=audit))
 
 
 def _driver_url(url: str) -> str:
@@ -143,7 +141,7 @@ def setup_main(spec: dict) -> int:
             return 0
         finally:
             admin.dispose()
-    db = Database(spec["service_url"])
+    db = Database(spec["service_url"], vault=vault)
     migrate.upgrade(db.engine)
     shop_engine = make_engine(spec["shop_url"])
     session = db.new_session()
@@ -191,7 +189,7 @@ def setup_main(spec: dict) -> int:
 def export_main(spec: dict) -> int:
     """Our export, the way the worker writes it."""
     vault = _vault()
-    db = Database(spec["service_url"])
+    db = Database(spec["service_url"], vault=vault)
     policies = _shop_policies()
     collector = Collector(policies.datamap, {"shop": make_engine(spec["shop_url"])})
     storage = LocalStorage(spec["out_dir"])

@@ -60,7 +60,7 @@ from bench.loadgen import PATH, Body
 from bench.run import THREADS, WORKERS, gunicorn, service_env
 from privacy_service import demo, migrate
 from privacy_service.config import DEMO_POLICIES, Settings
-from privacy_service.crypto import Vault, install_vault, load_keyring
+from privacy_service.crypto import Vault, load_keyring
 from privacy_service.datamap.collect import Collector
 from privacy_service.db import Database, make_engine
 from privacy_service.demo.generate import PRODUCTS, SEARCHES
@@ -276,9 +276,9 @@ class Server:
 # --- seeding ------------------------------------------------------------------------------------
 
 
-def install_keys(env: dict[str, str]) -> None:
-    """The vault of this process, from the same environment gunicorn gets."""
-    install_vault(Vault(load_keyring(Settings.load(env))))
+def vault_for(env: dict[str, str]) -> Vault:
+    """The service's vault, from the same environment gunicorn gets."""
+    return Vault(load_keyring(Settings.load(env)))
 
 
 def _shapes() -> list[str]:
@@ -329,8 +329,7 @@ def copy_browsing(shop_url: str, cut: dt.datetime) -> float:
 
 def prepare(env: dict[str, str], service_url: str, shop_url: str, now: dt.datetime) -> dict:
     """Migrate the service database, seed the shop, COPY the browsing rows, VACUUM ANALYZE."""
-    install_keys(env)
-    db = Database(service_url)
+    db = Database(service_url, vault=vault_for(env))
     shop_engine = make_engine(shop_url)
     timings = {}
     try:
@@ -476,10 +475,10 @@ class EngineClock:
         )
 
 
-def engine_purge(service_url: str, shop_url: str, now: dt.datetime) -> dict:
+def engine_purge(env: dict[str, str], service_url: str, shop_url: str, now: dt.datetime) -> dict:
     """``retention.engine.run`` over the shop, every rule; the browsing rule's batch timings."""
     policies = _policies()
-    db = Database(service_url)
+    db = Database(service_url, vault=vault_for(env))  # the run's audit entries are MACed
     shop_engine = make_engine(shop_url)
     collector = Collector(policies.datamap, {"shop": shop_engine})
     collector.table("shop", "browsing_events")  # reflect before the clock (once per collector)
@@ -717,7 +716,7 @@ def main() -> int:
                 server.checkpoint()
                 time.sleep(1.0)
                 t0 = time.monotonic()
-                eng = engine_purge(service_url, shop_url, now)
+                eng = engine_purge(env, service_url, shop_url, now)
                 marks["engine"] = (t0, time.monotonic())
                 answers = client.stop()
                 client = None

@@ -52,7 +52,7 @@ from bench.harness import (
     postgres_database,
 )
 from privacy_service import migrate
-from privacy_service.crypto import KeyRing, Vault, install_vault
+from privacy_service.crypto import KeyRing, Vault
 from privacy_service.crypto.normalize import id_check_character
 from privacy_service.db import Database, new_id
 from privacy_service.keys import rotation
@@ -159,8 +159,7 @@ def bench_fields(workdir: Path, values: list[str]) -> dict:
     vault = Vault(
         make_ring(keys, os.urandom(32), os.urandom(32)), cache_size=2_000_000, cache_seconds=3600
     )
-    install_vault(vault)
-    db = Database(f"sqlite:///{workdir / 'fields.db'}")
+    db = Database(f"sqlite:///{workdir / 'fields.db'}", vault=vault)
     try:
         migrate.upgrade(db.engine)
         owners = [new_id() for _ in range(OWNERS)]
@@ -250,7 +249,6 @@ def bench_fields(workdir: Path, values: list[str]) -> dict:
         }
     finally:
         db.dispose()
-        install_vault(None)
 
 
 def open_steps(vault, session, envelopes, row_ids, aead_of, aads, n=200_000) -> list:
@@ -601,8 +599,7 @@ def lookup_worker_main() -> int:
         audit_key=d(config["audit_key"]),
     )
     vault = Vault(ring)  # the service's default cache: 50,000 keys, 300 s
-    install_vault(vault)
-    db = Database(config["url"])
+    db = Database(config["url"], vault=vault)
     numbers = config["numbers"]
     stop = threading.Event()
 
@@ -651,8 +648,9 @@ def bench_rotation(db: Database, url: str, keys: dict, ring_keys: tuple, numbers
     """Calibrate the batch size (to version 2), then rotate everything to version 3."""
     index_key, audit_key = ring_keys
     ring = make_ring(keys, index_key, audit_key)
+    # The rotation's own vault (versions 1-3), passed explicitly: the database's sessions keep
+    # the lookups' vault (same index and audit keys), as a process started before the rotation.
     vault = Vault(ring, cache_size=2_000_000, cache_seconds=3600)
-    install_vault(vault)
     activate(db, vault, 2)
     rates = calibrate(db, vault, 2)
     best = max(rates, key=rates.get)
@@ -738,7 +736,6 @@ def report_lookups(backend: str, r: dict) -> None:
 
 
 def bench_backend_lookups(backend, db, vault, sample, results):
-    install_vault(vault)
     gc.collect()
     gc.freeze()  # the big lists made so far are never garbage: keep GC passes short
     with timed(f"{backend}: {LOOKUPS:,} lookups cold + warm"):
@@ -747,7 +744,7 @@ def bench_backend_lookups(backend, db, vault, sample, results):
 
 def run_postgresql(url: str, vault: Vault, seed: Seed, lite_seed, keys: dict, state: dict):
     """Seed PostgreSQL, its lookups; then ``lite_seed`` (reuses the rows); then rotation."""
-    pg = Database(url)
+    pg = Database(url, vault=vault)
     try:
         migrate.upgrade(pg.engine)
         register_version(pg, vault)
@@ -761,14 +758,13 @@ def run_postgresql(url: str, vault: Vault, seed: Seed, lite_seed, keys: dict, st
             pg, url, keys, (vault.keyring.index_key, vault.keyring.audit_key), state["worker"]
         )
     finally:
-        install_vault(None)
         pg.dispose()
 
 
 def run_sqlite(path: Path, vault: Vault, seed: Seed, state: dict) -> None:
     """Seed SQLite (from the rows PostgreSQL got, if any), then the lookups."""
-    lite = Database(f"sqlite:///{path}")
     lite_vault = Vault(vault.keyring, cache_size=2_000_000, cache_seconds=3600)
+    lite = Database(f"sqlite:///{path}", vault=lite_vault)
     try:
         migrate.upgrade(lite.engine)
         register_version(lite, lite_vault)
@@ -786,7 +782,6 @@ def run_sqlite(path: Path, vault: Vault, seed: Seed, state: dict) -> None:
         bench_backend_lookups("sqlite", lite, lite_vault, state["sample"], state["lookups"])
     finally:
         lite.dispose()
-        install_vault(vault)
 
 
 def main() -> int:
@@ -815,7 +810,6 @@ def main() -> int:
         keys = {1: os.urandom(32), 2: os.urandom(32), 3: os.urandom(32)}
         ring = make_ring({1: keys[1]}, os.urandom(32), os.urandom(32))
         vault = Vault(ring, cache_size=2_000_000, cache_seconds=3600)
-        install_vault(vault)
         seed = Seed(numbers, vault)
         lite_path = workdir / "lookups.db"
 
@@ -845,7 +839,6 @@ def main() -> int:
                     skipped["postgresql"] = f"unreachable: {first_line(exc)}"
         if "sqlite" not in skipped:
             lite_seed()  # PostgreSQL skipped or failed before it
-        install_vault(None)
 
     lookups, rot = state["lookups"], state.get("rotation")
     print()

@@ -22,7 +22,7 @@ from swagger_ui_bundle import swagger_ui_path
 from privacy_service import budgets, logs, notices
 from privacy_service.budgets import Budgets
 from privacy_service.config import ConfigError, Settings
-from privacy_service.crypto import Vault, install_vault, load_keyring
+from privacy_service.crypto import Vault, load_keyring
 from privacy_service.crypto.keyring import dev_secrets
 from privacy_service.datamap.sources import engines_for
 from privacy_service.db import Database, make_engine
@@ -96,12 +96,16 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
 def configure_runtime(
     app: Flask, settings: Settings, overrides: Mapping[str, Any] | None
 ) -> Runtime:
-    """The collaborators of this app (database, vault, policies, notifier, sources)."""
-    vault = _install_vault(settings, overrides)
+    """The collaborators of this app (database, vault, policies, notifier, sources).
+
+    The vault is this app's own: its database's sessions carry it (``crypto.vault_of``), so
+    another app created later in the same process (tests, tools) does not change its keys.
+    """
+    vault = _make_vault(settings, overrides)
     policies = load_policies(settings.policies_dir)
     rt = Runtime(
         settings=settings,
-        db=Database(settings.database_url),
+        db=Database(settings.database_url, vault=vault),
         vault=vault,
         policies=policies,
         notifier=None,
@@ -164,16 +168,14 @@ def _private_instance(settings: Settings) -> None:
         log.warning("cannot restrict permissions under instance/")
 
 
-def _install_vault(settings: Settings, overrides: Mapping[str, Any] | None) -> Vault:
-    vault = Vault(
+def _make_vault(settings: Settings, overrides: Mapping[str, Any] | None) -> Vault:
+    return Vault(
         load_keyring(settings),
         # A rotation in another process appends a KEK to the key file; read it again then.
         reload=lambda: load_keyring(Settings.load(overrides=overrides)),
         cache_size=settings.data_key_cache_size,
         cache_seconds=settings.data_key_cache_seconds,
     )
-    install_vault(vault)
-    return vault
 
 
 def configure_notices(rt: Runtime) -> None:

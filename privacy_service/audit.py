@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, scoped_session
 
-from privacy_service.crypto import current_vault
+from privacy_service.crypto import vault_of
 from privacy_service.db import ID, Base, UTCDateTime, utcnow
 
 GENESIS_HASH = "0" * 64
@@ -158,7 +158,7 @@ def _write_pending(session: Session) -> None:
     if head is None:
         raise RuntimeError("audit head row missing: run the migrations")
     last_seq, prev_hash = head
-    vault = current_vault()
+    vault = vault_of(session)
     seq = last_seq - len(queued)
     for item in queued:
         seq += 1
@@ -198,7 +198,7 @@ def _entries(session: Session, batch: int = 5000) -> Iterator[AuditEntry]:
 
 def verify_chain(session: Session, max_problems: int = 20) -> VerifyResult:
     """Check sequence, links and HMACs of every entry, and the head; never modifies anything."""
-    vault = current_vault()
+    vault = vault_of(session)
     problems: list[str] = []
     expected_seq, prev = 1, GENESIS_HASH
     count = 0

@@ -2,12 +2,14 @@
 
 Nothing here connects at import time. ``Database`` is created by the app factory (or by a CLI
 command or a test) from a URL; engines elsewhere (retention, exports) receive a ``Session``.
+The app's vault travels with its sessions (``VAULT_KEY`` in ``session.info``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import TYPE_CHECKING
 
 import uuid6
 from sqlalchemy import (
@@ -24,6 +26,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+
+if TYPE_CHECKING:
+    from privacy_service.crypto.vault import Vault
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -94,6 +99,8 @@ def utcnow() -> dt.datetime:
 
 
 ID = String(36)
+# Where a session of an app's ``Database`` carries that app's vault (``crypto.vault_of`` reads it).
+VAULT_KEY = "privacy.vault"
 
 
 def make_engine(url: str, *, immediate: bool = True, connect_timeout: int | None = None) -> Engine:
@@ -160,12 +167,22 @@ def claim_one(session: Session, candidates, take) -> str | None:
 
 
 class Database:
-    """An engine plus a thread-scoped session factory."""
+    """An engine plus a thread-scoped session factory; its sessions carry the app's ``vault``.
 
-    def __init__(self, url: str):
+    Each session gets the vault in its ``info`` (copied from the factory), so encrypted
+    attributes, blind indexes and the audit chain use the keys of the app that made the session,
+    never those of another app in the same process. Without a vault (a tool that only migrates
+    or counts rows), anything that needs keys is refused.
+    """
+
+    def __init__(self, url: str, *, vault: Vault | None = None):
         self.url = url
         self.engine = make_engine(url)
-        self.session_factory = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self.session_factory = sessionmaker(
+            bind=self.engine,
+            expire_on_commit=False,
+            info={VAULT_KEY: vault} if vault is not None else None,
+        )
         self.session = scoped_session(self.session_factory)
 
     @property

@@ -6,7 +6,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from privacy_service import audit
-from privacy_service.crypto import current_vault
+from privacy_service.crypto import vault_of
 from privacy_service.requests.models import DataRequest
 from privacy_service.subjects.identity import IdentityDocument
 from privacy_service.subjects.models import Subject
@@ -18,7 +18,7 @@ def shred_subject(session: Session, subject_id: str, *, actor: str, reason: str)
     Backups taken before stay readable only until the KEK generation they hold is rotated away
     and retired. Returns counts of what was cleared (no personal data).
     """
-    destroyed = current_vault().shred(session, subject_id)
+    destroyed = vault_of(session).shred(session, subject_id)
     counts = {
         "subject_indexes": session.execute(
             update(Subject).where(Subject.id == subject_id).values(email_bidx=None, phone_bidx=None)

@@ -28,7 +28,6 @@ from sqlalchemy.exc import OperationalError
 
 from privacy_service import migrate
 from privacy_service.app import create_app
-from privacy_service.crypto import install_vault
 from privacy_service.db import make_engine
 from privacy_service.demo import schemas_by_source
 
@@ -261,7 +260,6 @@ def make_app(database_url, tmp_path, smtp, demo_source_files):
     for app in apps:
         rt = app.extensions["privacy"]
         rt.dispose()
-    install_vault(None)
 
 
 def _copy_demo_sources(config: dict, overrides: dict, files: dict[str, Path]) -> None:

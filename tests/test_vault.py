@@ -3,12 +3,13 @@
 import base64
 import os
 import shutil
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import select, text, update
 
 from privacy_service import audit
-from privacy_service.crypto import DecryptionError, Vault, current_vault, install_vault
+from privacy_service.crypto import DecryptionError, Vault, vault_of
 from privacy_service.crypto.dek_cache import DataKeyCache
 from privacy_service.crypto.keyring import KeyMaterialError, KeyRing, parse_keks
 from privacy_service.crypto.keystore import DataKey, KeyVersion
@@ -19,6 +20,7 @@ from privacy_service.crypto.normalize import (
     normalize,
 )
 from privacy_service.crypto.vault import SubjectErased
+from privacy_service.db import Database
 from privacy_service.keys.rotation import pending_count, retire, rewrap
 from privacy_service.subjects.directory import find_by_contact, register
 from privacy_service.subjects.models import Subject
@@ -44,7 +46,7 @@ def test_values_round_trip_and_the_database_holds_envelopes(two, session):
         text("SELECT email_enc FROM subjects WHERE id = :id"), {"id": a.id}
     ).scalar()
     assert bytes(raw)[0] == 2 and b"a@example.com" not in bytes(raw)
-    current_vault().forget_cached_keys()
+    vault_of(session).forget_cached_keys()
     session.expire_all()
     assert session.get(Subject, a.id).email == "a@example.com"
 
@@ -54,12 +56,12 @@ def test_tampered_envelope_fails(two, session):
     env = bytearray(a.email_enc)
     env[-1] ^= 1
     with pytest.raises(DecryptionError):
-        current_vault().open(session, bytes(env), "subjects", "email_enc", a.id)
+        vault_of(session).open(session, bytes(env), "subjects", "email_enc", a.id)
 
 
 def test_value_copied_to_another_row_or_column_fails(two, session):
     a, b = two
-    vault = current_vault()
+    vault = vault_of(session)
     with pytest.raises(DecryptionError):
         vault.open(session, bytes(a.email_enc), "subjects", "email_enc", b.id)  # other row
     with pytest.raises(DecryptionError):
@@ -74,7 +76,7 @@ def test_value_copied_to_another_row_or_column_fails(two, session):
 
 def test_wrong_or_missing_key_version_fails(two, session):
     a, _ = two
-    vault = current_vault()
+    vault = vault_of(session)
     vault.forget_cached_keys()
     session.execute(update(DataKey).where(DataKey.owner_id == a.id).values(kek_version=7))
     with pytest.raises(DecryptionError, match="not in the key ring"):
@@ -227,11 +229,10 @@ def test_rotation_rewraps_every_key_and_old_version_can_be_retired(
                 keks=only_two, default_active=2, index_key=ring.index_key, audit_key=ring.audit_key
             )
         )
-        install_vault(fresh)
-        session.expire_all()
-        assert [session.get(Subject, i).email for i in ids] == [
-            f"u{i}@example.com" for i in range(25)
-        ]
+        with _session_of(rt, fresh) as later:
+            assert [later.get(Subject, i).email for i in ids] == [
+                f"u{i}@example.com" for i in range(25)
+            ]
         # The backup taken before rotation holds keys wrapped by version 1: unreadable by a
         # process with today's key ring (no cached keys).
         fresh.forget_cached_keys()
@@ -241,10 +242,19 @@ def test_rotation_rewraps_every_key_and_old_version_can_be_retired(
                 fresh.open(old, bytes(row[0]), "subjects", "email_enc", row[1])
 
 
+@contextmanager
+def _session_of(rt, vault):
+    """A session on the app's database under ``vault`` (a process started with that key ring)."""
+    db = Database(rt.db.url, vault=vault)
+    try:
+        with db.new_session() as session:
+            yield session
+    finally:
+        db.dispose()
+
+
 def _backup(rt, tmp_path):
     """A copy of the database as it is now (file copy on SQLite, a template copy on PostgreSQL)."""
-    from contextlib import contextmanager
-
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
@@ -303,7 +313,6 @@ def test_rotation_resumes_after_a_crash(session, rt, make_app):
         audit_key=ring.audit_key,
     )
     vault = Vault(bigger)
-    install_vault(vault)
     vault.activate(session, 2)
     session.commit()
     partial = rewrap(
@@ -317,10 +326,10 @@ def test_rotation_resumes_after_a_crash(session, rt, make_app):
     retire(session, 1, actor="cli")
     session.commit()
     vault.forget_cached_keys()
-    session.expire_all()
-    assert {s.email for s in session.scalars(select(Subject))} == {
-        f"r{i}@example.com" for i in range(12)
-    }
+    with _session_of(rt, vault) as later:
+        assert {s.email for s in later.scalars(select(Subject))} == {
+            f"r{i}@example.com" for i in range(12)
+        }
 
 
 def test_retired_version_cannot_be_used_and_busy_version_cannot_be_retired(two, session, rt):
@@ -334,15 +343,14 @@ def test_retired_version_cannot_be_used_and_busy_version_cannot_be_retired(two, 
                 audit_key=ring.audit_key,
             )
         )
-        install_vault(vault)
         vault.activate(session, 2)
         retire(session, 1, actor="cli")
     session.rollback()
     a, _ = two
     session.execute(update(KeyVersion).where(KeyVersion.version == 1).values(status="retired"))
-    current_vault().forget_cached_keys()
+    rt.vault.forget_cached_keys()
     with pytest.raises(DecryptionError, match="retired"):
-        current_vault().open(session, bytes(a.email_enc), "subjects", "email_enc", a.id)
+        rt.vault.open(session, bytes(a.email_enc), "subjects", "email_enc", a.id)
     session.rollback()
 
 
@@ -358,7 +366,7 @@ def test_cache_is_bounded():
 
 def test_open_many_matches_open_and_checks_each_place(two, session):
     a, b = two
-    vault = current_vault()
+    vault = vault_of(session)
     rows = [(a.email_enc, a.id), (b.email_enc, b.id), (a.phone_enc, a.id)]
     got = vault.open_many(
         session, [bytes(r[0]) for r in rows[:2]], "subjects", "email_enc", [r[1] for r in rows[:2]]

@@ -10,17 +10,45 @@
 Code reads and writes ``subject.email`` as plaintext; the database only ever holds the envelope
 in ``email_enc``, sealed under the owner's data key and bound to the table, column and row id.
 The row must be in a session before an encrypted attribute is set (the owner's key is found or
-minted in that session's transaction).
+minted in that session's transaction). The keys are those of the app that made the session
+(``vault_of``); a row keeps a reference to that vault, so it still reads once its session closed.
 """
 
 from __future__ import annotations
 
 import json
+import weakref
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.orm import object_session
 
-from privacy_service.crypto.vault import current_vault
+from privacy_service.crypto.vault import Vault, vault_of
+from privacy_service.db import VAULT_KEY
+
+# Where a row keeps the vault of the session that loaded or sealed it (not a mapped column).
+_VAULT = "_privacy_vault"
+# Classes with an encrypted attribute, whose loads are already being listened to.
+_LISTENING: weakref.WeakSet[type] = weakref.WeakSet()
+
+
+def _remember_vault(state, context) -> None:
+    # A loaded row remembers its app's vault: read after its session closed (objects outlive
+    # their session, expire_on_commit=False), it opens with the same keys. (``state.dict`` is
+    # the row's ``__dict__``; a raw listener skips dereferencing the row once per load.)
+    vault = context.session.info.get(VAULT_KEY)
+    if vault is not None:
+        state.dict[_VAULT] = vault
+
+
+def _detached_vault(obj) -> Vault:
+    """The vault a row in no session remembered (see ``_remember_vault``)."""
+    vault = obj.__dict__.get(_VAULT)
+    if vault is None:
+        raise RuntimeError(
+            f"this {type(obj).__name__} is in no session of an app: no vault to open it with"
+        )
+    return vault
 
 
 class Encrypted:
@@ -41,6 +69,10 @@ class Encrypted:
 
     def __set_name__(self, owner, name):
         self.name = name
+        if owner not in _LISTENING:  # one listener per class (it may have several such columns)
+            # The class is not mapped yet: SQLAlchemy holds the listener until it is.
+            event.listen(owner, "load", _remember_vault, raw=True)
+            _LISTENING.add(owner)
 
     def __get__(self, obj, owner=None) -> Any:
         if obj is None:
@@ -48,9 +80,13 @@ class Encrypted:
         envelope = getattr(obj, self.column)
         if envelope is None:
             return None
-        text = current_vault().open(
-            object_session(obj), bytes(envelope), owner.__tablename__, self.column, obj.id
-        )
+        # The hot path of every decrypted field: the session's vault looked up inline.
+        session = object_session(obj)
+        if session is not None:
+            vault = session.info.get(VAULT_KEY) or vault_of(session)  # vault_of: the refusal
+        else:
+            vault = _detached_vault(obj)
+        text = vault.open(session, bytes(envelope), owner.__tablename__, self.column, obj.id)
         return json.loads(text) if self.as_json else text
 
     def __set__(self, obj, value: Any) -> None:
@@ -62,8 +98,10 @@ class Encrypted:
             raise RuntimeError(
                 f"add the {type(obj).__name__} to a session before setting {self.name}"
             )
+        vault = vault_of(session)
+        obj.__dict__[_VAULT] = vault
         text = json.dumps(value, ensure_ascii=False) if self.as_json else str(value)
-        envelope = current_vault().seal(
+        envelope = vault.seal(
             session,
             getattr(obj, self.owner),
             text,

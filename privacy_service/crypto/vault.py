@@ -8,8 +8,12 @@ The owner is the data subject (or, for a request from someone who is not a custo
 Its data key (DEK) is stored wrapped by a KEK version in ``data_keys``; the wrap's associated data
 is the owner id, so a wrapped key moved to another owner does not unwrap. A field's associated
 data is ``table/column/row id``, so a value copied to another row or column fails to open.
-Unwrapped DEKs are cached per process (``dek_cache.py``); keys minted in a transaction
+Unwrapped DEKs are cached per vault (``dek_cache.py``); keys minted in a transaction
 reach the cache only when it commits.
+
+A vault belongs to one app, not to the process: the app's ``Database`` gives it to every session
+it makes (``session.info``), and code that holds a session finds it with ``vault_of(session)``.
+Two apps in one process (tests, a tool reading a backup) each keep their own keys.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from privacy_service.crypto.dek_cache import DataKeyCache
 from privacy_service.crypto.keyring import KeyMaterialError, KeyRing
 from privacy_service.crypto.keystore import RETIRED, DataKey, KeyVersion
 from privacy_service.crypto.normalize import normalize
-from privacy_service.db import utcnow
+from privacy_service.db import VAULT_KEY, utcnow
 
 FORMAT = 2
 _HEAD = 1 + 16 + 12
@@ -179,7 +183,7 @@ class Vault:
         if session is None:
             raise DecryptionError("data key not cached and no session to load it")
         session = _real(session)
-        staged = session.info.get(_NEW_KEYS, {}).get(owner)
+        staged = session.info.get(_NEW_KEYS, {}).get(self, {}).get(owner)
         if staged is not None:
             return staged
         owner_id = str(uuid.UUID(bytes=owner))
@@ -209,7 +213,8 @@ class Vault:
             )
         )
         aead = AESGCM(dek)
-        session.info.setdefault(_NEW_KEYS, {})[owner] = aead
+        # Staged under this vault: the commit promotes it to the cache of the vault that minted it.
+        session.info.setdefault(_NEW_KEYS, {}).setdefault(self, {})[owner] = aead
         return aead
 
     def wrap(self, dek: bytes, owner_id: str, version: int) -> bytes:
@@ -279,7 +284,7 @@ class Vault:
         owner = uuid.UUID(owner_id).bytes
         row = session.get(DataKey, owner_id)
         self._cache.evict(owner)
-        session.info.get(_NEW_KEYS, {}).pop(owner, None)
+        session.info.get(_NEW_KEYS, {}).get(self, {}).pop(owner, None)
         if row is None:
             session.add(
                 DataKey(
@@ -296,8 +301,8 @@ class Vault:
         row.shredded_at = row.shredded_at or utcnow()
         return not already
 
-    def _promote(self, session: Session) -> None:
-        for owner, aead in session.info.pop(_NEW_KEYS, {}).items():
+    def _promote(self, minted: dict[bytes, AESGCM]) -> None:
+        for owner, aead in minted.items():
             self._cache.put(owner, aead)
 
     # --- lookups and MACs --------------------------------------------------------------------
@@ -318,29 +323,29 @@ class Vault:
         return hmac.new(self._ring.audit_key, payload, hashlib.sha256).hexdigest()
 
 
-_current: Vault | None = None
+def vault_of(session: Session | scoped_session) -> Vault:
+    """The vault of the app that made ``session`` (its ``Database`` puts it in ``session.info``).
+
+    A session made elsewhere (a bare ``Session(engine)``) has no keys: refused, naming the cause.
+    """
+    vault = _real(session).info.get(VAULT_KEY)
+    if vault is None:
+        raise RuntimeError(
+            "this session has no vault: use a session of the app's Database "
+            "(made by create_app, a CLI command or a worker), which holds the keys"
+        )
+    return vault
 
 
 @event.listens_for(Session, "after_commit")
 def _promote_new_keys(session: Session) -> None:
-    if _current is not None and session.info.get(_NEW_KEYS):
-        _current._promote(session)
+    # Keys are staged per vault (see ``_mint``): each goes to the cache of the vault that minted
+    # it, whichever app's session this is.
+    for vault, minted in session.info.pop(_NEW_KEYS, {}).items():
+        vault._promote(minted)
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _drop_new_keys(session: Session, previous) -> None:
     if previous.parent is None:  # the whole transaction, not a savepoint
         session.info.pop(_NEW_KEYS, None)
-
-
-def install_vault(vault: Vault | None) -> None:
-    """Make ``vault`` the one models use (done by the app factory, the CLI and tests)."""
-    global _current
-    _current = vault
-
-
-def current_vault() -> Vault:
-    """The installed vault."""
-    if _current is None:
-        raise RuntimeError("no vault installed: create the app first")
-    return _current

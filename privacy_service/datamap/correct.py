@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from privacy_service import audit
-from privacy_service.crypto import current_vault
+from privacy_service.crypto import vault_of
 from privacy_service.crypto.normalize import InvalidValue, normalize
 from privacy_service.datamap import steps
 from privacy_service.db import utcnow
@@ -140,7 +140,7 @@ def apply(collector, session: Session, request, subject, *, actor: str, first: b
                 "email",
                 "phone",
             ):
-                _update_directory(subject, read.field.type, read.item["value"])
+                _update_directory(session, subject, read.field.type, read.item["value"])
         changed += [read.change() for read in done]
         steps.finished(session, request.id, name, "correction", sum(r.rows for r in done))
         audit.record(
@@ -259,8 +259,8 @@ def _keep_history(session, subject, request, read: _Read, actor: str) -> None:
         record.new_value = str(read.item["value"])
 
 
-def _update_directory(subject, kind: str, value: str) -> None:
+def _update_directory(session: Session, subject, kind: str, value: str) -> None:
     # The service finds customers by contact: keep its copy and blind index in step.
-    vault = current_vault()
+    vault = vault_of(session)
     setattr(subject, kind, value)
     setattr(subject, f"{kind}_bidx", vault.blind_index(kind, value))

@@ -41,7 +41,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from privacy_service.crypto.fields import Encrypted
 from privacy_service.crypto.keystore import DataKey
-from privacy_service.crypto.vault import current_vault
+from privacy_service.crypto.vault import vault_of
 from privacy_service.db import ID, Base, UTCDateTime, utcnow
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
@@ -180,7 +180,7 @@ def _finish(session: Session, message_id: str, holder: str, **values) -> bool:
         .execution_options(synchronize_session=False)
     ).rowcount
     if done:
-        current_vault().shred(session, message_id)
+        vault_of(session).shred(session, message_id)
     session.commit()
     return bool(done)
 

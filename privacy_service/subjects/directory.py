@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from privacy_service.crypto import current_vault, normalize
+from privacy_service.crypto import normalize, vault_of
 from privacy_service.subjects.models import Subject
 
 CONTACT_KINDS = ("email", "phone")
@@ -17,7 +17,7 @@ def find_by_contact(session: Session, kind: str, value: str) -> Subject | None:
     The blind index narrows the search to candidates; each candidate's contact is decrypted and
     compared in constant time, so an index collision never matches the wrong customer.
     """
-    vault = current_vault()
+    vault = vault_of(session)
     wanted = normalize(kind, value)
     column = Subject.email_bidx if kind == "email" else Subject.phone_bidx
     for candidate in session.scalars(
@@ -39,7 +39,7 @@ def register(
     preferred_language: str = "zh-CN",
 ) -> Subject:
     """Add a subject with normalised, encrypted contacts and their blind indexes."""
-    vault = current_vault()
+    vault = vault_of(session)
     subject = Subject(external_ref=external_ref, preferred_language=preferred_language)
     session.add(subject)
     if email:

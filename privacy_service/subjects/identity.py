@@ -13,7 +13,7 @@ from sqlalchemy import ForeignKey, LargeBinary, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from privacy_service import audit
-from privacy_service.crypto import current_vault, normalize
+from privacy_service.crypto import normalize, vault_of
 from privacy_service.crypto.fields import Encrypted
 from privacy_service.crypto.normalize import mask
 from privacy_service.db import ID, Base, UTCDateTime, utcnow
@@ -91,7 +91,7 @@ def store(
     session.add(document)
     document.id_number = number
     document.holder_name = holder_name
-    document.id_number_bidx = current_vault().blind_index("id_number", number)
+    document.id_number_bidx = vault_of(session).blind_index("id_number", number)
     session.flush()
     audit.record(
         session,
@@ -127,7 +127,7 @@ def find(session: Session, id_number: str) -> list[IdentityDocument]:
     Blind-index candidates, then a constant-time comparison of the decrypted values, so an
     index collision never matches.
     """
-    vault = current_vault()
+    vault = vault_of(session)
     number = normalize("id_number", id_number)
     candidates = session.scalars(
         select(IdentityDocument).where(
