@@ -2,6 +2,18 @@
 
 Every database test runs on SQLite and, when ``TEST_DATABASE_URL`` is set, on PostgreSQL too.
 An unreachable PostgreSQL is an error, never a skip.
+
+The backend rule: a test marked ``dialect_neutral`` (module-wide with ``pytestmark``) runs on
+SQLite only. It is for tests of pages, forms, HTTP answers, validation, rendering and the
+browser, whose SQL is the ORM's plain selects, inserts and updates, the same on every dialect.
+Their database work is covered on both backends by the tests of that behaviour. SQLite is the
+one kept because it is what ``make run`` and the acceptance checks use, and because it needs no
+server, so a run without ``TEST_DATABASE_URL`` runs the same tests. What differs per dialect
+stays on both: transactions, row locks and leases (``FOR UPDATE SKIP LOCKED``), the queue,
+migrations, upserts, the data key store and key rotation, time zones in stored dates, contact
+lookups and collection in the shop's database, retention, erasure, exports, the crash matrix and
+the fuzzers (PostgreSQL refuses NUL bytes and out-of-range integers that SQLite stores). In a
+``dialect_neutral`` module, ``every_backend`` puts one test back on both.
 """
 
 from __future__ import annotations
@@ -50,6 +62,23 @@ TEST_SECRETS = {
     "index_key": _key(),
     "audit_key": _key(),
 }
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc):
+    """The backend rule (module docstring): a ``dialect_neutral`` test gets SQLite only.
+
+    Given as a ``parametrize`` mark on ``database_template``, which takes precedence over the
+    fixture's own ``params``; the test keeps its ``[sqlite]`` id and the session's template.
+    """
+    if "database_template" not in metafunc.fixturenames:
+        return
+    if metafunc.definition.get_closest_marker("every_backend"):
+        return
+    if metafunc.definition.get_closest_marker("dialect_neutral"):
+        metafunc.definition.add_marker(
+            pytest.mark.parametrize("database_template", ["sqlite"], indirect=True)
+        )
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
