@@ -295,6 +295,7 @@ def _measure(smtp, act, n):
     return times
 
 
+@pytest.mark.service_poll  # measures the latency the service's poll interval gives
 def test_commit_to_delivered_is_fast(make_app, queue_settings, smtp, backend, capsys):
     app = make_app(**queue_settings)
     rt = app.extensions["privacy"]
