@@ -150,6 +150,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # waits out the retry delays (~5 s, whatever the machine)
 def test_a_mail_server_that_is_down_is_retried_with_backoff_keeping_the_order(
     make_app, queue_settings
 ):
