@@ -12,6 +12,8 @@ from privacy_service.demo import seed
 from privacy_service.requests.models import DataRequest
 from privacy_service.team.accounts import create
 
+pytestmark = pytest.mark.dialect_neutral  # pages, HTTP, validation (conftest.py)
+
 PASSWORD = "correct horse battery"
 
 
@@ -160,6 +162,7 @@ def test_in_the_browser_login_queue_approve_refuse(
     assert session.get(DataRequest, second).reasons[0]["code"] == "legal"
 
 
+@pytest.mark.every_backend  # days by the dialect's date functions
 def test_overview_counts_on_time_closures(client, team, verified):
     rid, token = verified()  # an access request, cancelled at once: closed on time
     client.post(f"/api/v1/requests/{rid}/cancel", headers={"Authorization": f"Bearer {token}"})

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from privacy_service.web.dashboard import charts
+
+pytestmark = pytest.mark.dialect_neutral  # pages, HTTP, validation (conftest.py)
 
 KEYS = ("access", "deletion")
 LABELS = {"access": "访问 Access", "deletion": "删除 <b>Deletion</b>"}

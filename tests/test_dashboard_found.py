@@ -13,6 +13,8 @@ from privacy_service.calendar import receipt_day
 from privacy_service.db import utcnow
 from privacy_service.requests.models import DataRequest
 
+pytestmark = pytest.mark.dialect_neutral  # pages, HTTP, validation (conftest.py)
+
 
 @pytest.fixture
 def team(session):
@@ -99,6 +101,7 @@ def test_a_hold_until_a_past_date_is_refused_and_holds_show_edit_release_and_tim
     assert "已解除 Released" in page, "a released hold is still listed"
 
 
+@pytest.mark.every_backend  # due dates compared in SQL
 def test_due_within_3_includes_a_request_with_exactly_3_working_days_left(
     client, team, verified, session, rt
 ):
@@ -197,6 +200,7 @@ def test_correction_reveal_shows_the_value_and_is_audited(client, team, verified
     assert "张伟" not in str(entry.details)
 
 
+@pytest.mark.every_backend  # days and weeks by the dialect's date functions
 def test_overview_labels_iso_weeks_and_writes_values_as_text(client, team, verified):
     _deletion(verified)
     login(client, "agent@shop.example")
@@ -213,6 +217,7 @@ def test_failed_sign_in_keeps_the_email(client, team):
     assert 'value="agent@shop.example"' in page
 
 
+@pytest.mark.every_backend  # collection in the shop's database
 def test_data_found_counts_open_the_records(client, team, verified, session, rt):
     from privacy_service.demo import seed
 

@@ -18,6 +18,8 @@ from privacy_service.requests.models import DataRequest
 from privacy_service.team.accounts import StaffUser
 from privacy_service.team.models import RequestNote
 
+pytestmark = pytest.mark.dialect_neutral  # pages, HTTP, validation (conftest.py)
+
 
 @pytest.fixture
 def team(session):
@@ -163,6 +165,7 @@ def test_audit_pages_filters_export_and_stored_verification(client, team, verifi
     assert all(r[5] == rid for r in rows[1:]) and len(rows) > 2
 
 
+@pytest.mark.every_backend  # days by the dialect's date functions
 def test_reports_show_figures_charts_and_download_csv(client, team, verified):
     rid, token = verified()
     client.post(f"/api/v1/requests/{rid}/cancel", headers={"Authorization": f"Bearer {token}"})
@@ -217,6 +220,7 @@ def test_agents_cannot_administer(client, team):
     assert client.get("/staff/admin/keys").status_code == 403
 
 
+@pytest.mark.every_backend  # key rotation's row locks
 def test_admin_rotates_keys_with_progress_and_retires_the_old_version(team, make_app, tmp_path):
     import base64
     import os
@@ -282,6 +286,7 @@ def test_cli_config_names_the_development_key_ring(make_app, runner_for, tmp_pat
     assert '"index_key": "set (development key ring' in out
 
 
+@pytest.mark.every_backend  # the demo's bulk load differs per dialect
 def test_demo_seed_grows_and_resets(runner, rt, session):
     from privacy_service.demo import seeded_customers
 

@@ -16,6 +16,8 @@ from test_dashboard import login
 
 from privacy_service.team.accounts import create
 
+pytestmark = pytest.mark.dialect_neutral  # pages, HTTP, validation (conftest.py)
+
 PASSWORD = "correct horse battery"
 
 
@@ -83,12 +85,14 @@ def agent(client, session):
         "page=-1&due_within=-5",
     ],
 )
+@pytest.mark.every_backend  # out-of-range integers reach the SQL
 def test_queue_survives_absurd_numbers(agent, query):
     answer = agent.get(f"/staff/requests?{query}")
     assert answer.status_code == 200
     assert "text/html" in answer.headers["Content-Type"]
 
 
+@pytest.mark.every_backend  # odd digits reach the SQL
 def test_portal_record_id_in_unicode_digits_is_not_a_500(client):
     page = client.get("/").get_data(as_text=True)
     import re
@@ -108,6 +112,7 @@ def test_portal_record_id_in_unicode_digits_is_not_a_500(client):
     assert answer.status_code < 500
 
 
+@pytest.mark.every_backend  # the probe's query on each database
 def test_healthz_and_readyz(client):
     assert client.get("/healthz").status_code == 200
     ready = client.get("/readyz")
@@ -147,6 +152,7 @@ def test_readyz_with_the_scheduler(make_app):
     assert answer.status_code == 503 and "scheduler" in answer.json["errors"]
 
 
+@pytest.mark.every_backend  # each driver fails its own way
 def test_a_database_outage_is_a_503_with_its_cause_in_the_log(make_app, tmp_path, caplog):
     url = f"postgresql+psycopg://postgres@127.0.0.1:{_closed_port()}/x?connect_timeout=2"
     # The database is only reached by requests, so the app starts and answers each with 503.
@@ -236,11 +242,13 @@ def test_staff_create_with_a_taken_email_is_one_line_and_no_hash(runner):
         "/?x=1&x=%00",
     ],
 )
+@pytest.mark.every_backend  # PostgreSQL refuses NUL bytes
 def test_nul_in_a_query_is_a_400_page(agent, url):
     answer = agent.get(url)
     assert answer.status_code == 400 and "text/html" in answer.headers["Content-Type"]
 
 
+@pytest.mark.every_backend  # PostgreSQL refuses NUL bytes
 def test_nul_in_a_staff_form_is_a_400_page(agent):
     page = agent.get("/staff/").get_data(as_text=True)
     import re

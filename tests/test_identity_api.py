@@ -5,6 +5,8 @@ from test_vault import id_number
 
 from privacy_service.audit import AuditEntry
 
+pytestmark = pytest.mark.dialect_neutral  # pages, HTTP, validation (conftest.py)
+
 CUSTOMS = "customs-service-token-0123456789abcdef"
 ORDERS = "orders-service-token-0123456789abcdef"
 

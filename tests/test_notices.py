@@ -22,6 +22,8 @@ from privacy_service.requests.models import DataRequest, ExportArchive
 from privacy_service.subjects.history import CorrectionRecord
 from retention.processor import run_pending as run_erasures
 
+pytestmark = pytest.mark.dialect_neutral  # pages, HTTP, validation (conftest.py)
+
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 

@@ -21,6 +21,8 @@ from privacy_service.demo import seed
 from privacy_service.requests import behalf, staff
 from privacy_service.requests.models import DataRequest, ExportArchive
 
+pytestmark = pytest.mark.dialect_neutral  # pages, HTTP, validation (conftest.py)
+
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 HOLDER = "demo@example.com"
 PARENT = "parent@example.net"
@@ -257,6 +259,7 @@ def test_guardian_closure_starts_the_cooling_off_only_on_approval(shop_db, app, 
         assert r.status in ("cooling_off", "rejected")
 
 
+@pytest.mark.every_backend  # dates compared in SQL
 def test_evidence_is_deleted_some_time_after_the_request_closed(shop_db, app, client, smtp, rt):
     rid = for_someone(client, relationship="agent", type="deletion").json["id"]
     token = verify_requester(client, smtp, rt, rid)["access_token"]

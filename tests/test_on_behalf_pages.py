@@ -22,6 +22,8 @@ from privacy_service.demo import seed
 from privacy_service.requests import behalf
 from privacy_service.requests.models import DataRequest
 
+pytestmark = pytest.mark.dialect_neutral  # pages, HTTP, validation (conftest.py)
+
 PARENT = "parent@example.net"
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 

@@ -151,6 +151,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # waits out the retry delays (~5 s, whatever the machine)
 def test_a_mail_server_that_is_down_is_retried_with_backoff_keeping_the_order(
     make_app, queue_settings
 ):
@@ -296,6 +297,7 @@ def _measure(smtp, act, n):
     return times
 
 
+@pytest.mark.service_poll  # measures the latency the service's poll interval gives
 def test_commit_to_delivered_is_fast(make_app, queue_settings, smtp, backend, capsys):
     app = make_app(**queue_settings)
     rt = app.extensions["privacy"]

@@ -14,6 +14,8 @@ from werkzeug.serving import make_server
 from exports.worker import run_pending
 from privacy_service.demo import seed
 
+pytestmark = pytest.mark.dialect_neutral  # pages, HTTP, validation (conftest.py)
+
 
 @pytest.fixture
 def app(make_app):

@@ -15,6 +15,8 @@ from privacy_service.demo import shop_schema as shop
 from privacy_service.requests import staff
 from privacy_service.requests.models import DataRequest, ExportArchive, Verification
 
+pytestmark = pytest.mark.dialect_neutral  # pages, HTTP, validation (conftest.py)
+
 
 @pytest.fixture
 def app(make_app):

@@ -4,6 +4,7 @@ import io
 import json
 import zipfile
 
+import pytest
 from conftest import bearer
 from sqlalchemy import select
 
@@ -11,6 +12,8 @@ from exports.worker import run_pending as build_exports
 from privacy_service.audit import AuditEntry
 from privacy_service.demo import seed
 from privacy_service.demo import shop_schema as shop
+
+pytestmark = pytest.mark.dialect_neutral  # pages, HTTP, validation (conftest.py)
 
 ALL_OFF = {"marketing_email": False, "marketing_sms": False, "personalised_ads": False}
 

@@ -8,6 +8,8 @@ from sqlalchemy import func, select, update
 
 from privacy_service.requests.models import DataRequest, Verification
 
+pytestmark = pytest.mark.dialect_neutral  # pages, HTTP, validation (conftest.py)
+
 RECEIPT_KEYS = {"id", "type", "status", "received_at", "due_date", "due_date_provisional"}
 
 

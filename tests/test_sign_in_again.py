@@ -2,11 +2,14 @@
 
 import datetime as dt
 
+import pytest
 from conftest import bearer
 from sqlalchemy import select, update
 
 from privacy_service.audit import AuditEntry
 from privacy_service.requests.models import DataRequest, Verification
+
+pytestmark = pytest.mark.dialect_neutral  # pages, HTTP, validation (conftest.py)
 
 
 def _expire_token(client, rt, rid):

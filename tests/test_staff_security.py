@@ -13,6 +13,8 @@ from test_dashboard import csrf_of
 from privacy_service.team.accounts import create
 from privacy_service.team.sessions import StaffSession
 
+pytestmark = pytest.mark.dialect_neutral  # pages, HTTP, validation (conftest.py)
+
 PASSWORD = "correct horse battery"
 A = {"REMOTE_ADDR": "10.0.0.1"}
 B = {"REMOTE_ADDR": "10.0.0.2"}

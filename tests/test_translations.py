@@ -19,6 +19,8 @@ from babel.messages.pofile import read_po
 
 from privacy_service import i18n
 
+pytestmark = pytest.mark.dialect_neutral  # pages, HTTP, validation (conftest.py)
+
 CATALOGS = Path(i18n.TRANSLATIONS_DIR)
 PO_FILES = sorted(CATALOGS.glob("*/LC_MESSAGES/messages.po"))
 CJK = re.compile(r"[\u3000-\u30ff\u4e00-\u9fff\uff00-\uffef]")
