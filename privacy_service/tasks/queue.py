@@ -106,6 +106,10 @@ class TaskQueue:
 
     def stop(self) -> None:
         """Stop this process's consumer threads, letting a running task finish."""
+        # Every lane is told first, then each is joined: a Redis worker thread notices the flag
+        # only when its blocking pop times out (1 s), so stopping lanes one by one added up.
+        for consumer in self.consumers:
+            consumer.stop_flag.set()
         for consumer in self.consumers:
             consumer.stop(graceful=True)
         self.consumers = []
