@@ -189,7 +189,7 @@ class _Assembly:
             },
         }
 
-    def html_pages(self, plan: CategoryPlan, rows: list[list]):
+    def html_pages(self, plan: CategoryPlan, rows: list[tuple]):
         total = sum(self.manifest.counts[plan.code].values())
         n_pages = max(1, -(-len(rows) // HTML_PAGE_ROWS))
         header = [("记录类型", "Record type")] + [

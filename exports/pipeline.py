@@ -89,7 +89,7 @@ class CategoryDone:
 
     counts: dict[str, int]
     csv: Spool
-    html_rows: list[list]
+    html_rows: list[tuple]
 
 
 class _Stopped(Exception):
@@ -162,7 +162,7 @@ class Producer:
         json_member = JsonMember(self.json_head(plan))
         csv_member = CsvMember(plan.columns)
         spool = Spool()
-        html_rows: list[list] = []
+        html_rows: list[tuple] = []
         try:
             spool.write(csv_member.opening())
             self._put(json_member.opening())
@@ -251,7 +251,9 @@ class Prefetch:
 _END = object()
 
 
-def _html_rows(plan, table: str, columns: tuple[str, ...], cols: list, n: int) -> list[list]:
+def _html_rows(plan, table: str, columns: tuple[str, ...], cols: list, n: int) -> list[tuple]:
+    # Tuples, not lists: the collector stops tracking a tuple of plain values, so the 10,000 rows
+    # kept for the pages do not add to every full collection while the rest is written.
     at = {c: i for i, c in enumerate(columns)}
     lined = [cols[at[c]] if c in at else itertools.repeat(None, n) for c in plan.columns]
-    return [list(row) for row in zip(itertools.repeat(table, n), *lined, strict=True)]
+    return list(zip(itertools.repeat(table, n), *lined, strict=True))
