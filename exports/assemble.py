@@ -13,8 +13,8 @@ Layout (``contract.md``)::
 Each category is read from the sources once, on a producer thread, and written three ways
 (``exports.pipeline``): nothing is held in memory but a few batches of rows, the first
 megabytes of the CSV spool and of its deflate stream and, for HTML, at most HTML_MAX_ROWS rows
-of one category. How values are
-written (time zone, money, booleans, parent keys) is ``exports.values``.
+of one category. How values are written (time zone, money, booleans, parent keys) is
+``exports.values``.
 """
 
 from __future__ import annotations
