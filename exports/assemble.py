@@ -11,9 +11,10 @@ Layout (``contract.md``)::
     manifest.json                SHA-256 and size of every other file; request, subject, time
 
 Each category is read from the sources once, on a producer thread, and written three ways
-(``exports.pipeline``): nothing is held in memory but a few batches of rows, the CSV spool's
-first megabytes and, for HTML, at most HTML_MAX_ROWS rows of one category. How values are
-written (time zone, money, booleans, parent keys) is ``exports.values``.
+(``exports.pipeline``): nothing is held in memory but a few batches of rows, the first
+megabytes of the CSV spool and of its deflate stream and, for HTML, at most HTML_MAX_ROWS rows
+of one category. How values are written (time zone, money, booleans, parent keys) is
+``exports.values``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from zoneinfo import ZoneInfo
 
-from stream_zip import ZIP_64, stream_zip
+from stream_zip import ZIP_64, Method, stream_zip
 
 from exports.documents import (
     HTML_PAGE_ROWS,
@@ -35,7 +36,7 @@ from exports.documents import (
     index_html,
     readme_md,
 )
-from exports.pipeline import CategoryDone, Producer
+from exports.pipeline import CategoryDone, CsvPart, CsvSink, Producer
 from exports.recipients import recipients_csv, recipients_in, recipients_json
 from exports.values import Money, Style, TableCodec
 
@@ -105,6 +106,21 @@ class Manifest:
         return json.dumps(doc, ensure_ascii=False, indent=2).encode()
 
 
+def compressobj():
+    """The deflate settings of every member (raw deflate, as ZIP wants it)."""
+    return zlib.compressobj(level=COMPRESSION_LEVEL, wbits=-zlib.MAX_WBITS, memLevel=9)
+
+
+class _Deflated(Method):
+    """stream-zip's ZIP_64 for a member whose deflate stream was made as it was spooled."""
+
+    def __init__(self, sink: CsvSink):
+        self.sink = sink
+
+    def _get(self, offset, default_get_compressobj):
+        return ZIP_64._get(offset, self.sink.replay)
+
+
 class _Assembly:
     def __init__(self, plans, collect, manifest, style, recipients, progress):
         self.plans, self.manifest = plans, manifest
@@ -112,8 +128,15 @@ class _Assembly:
         self.codecs: dict[tuple, TableCodec] = {}
         self.producer = Producer(plans, collect, self.codec, self.json_head)
         self.done: CategoryDone | None = None
+        self.sink: CsvSink | None = None
 
-    def member(self, name: str, chunks: Iterable[bytes]):
+    def close(self) -> None:
+        """Stop the producer and drop the CSV held (also when the consumer gave up half-way)."""
+        self.producer.stop()
+        if self.sink is not None:
+            self.sink.close()
+
+    def member(self, name: str, chunks: Iterable[bytes], method: Method = ZIP_64):
         """A ZIP member whose bytes are hashed on the way into the archive."""
 
         def tracked():
@@ -125,7 +148,7 @@ class _Assembly:
             self.manifest.files.append({"path": name, "sha256": digest.hexdigest(), "size": size})
 
         modified = self.manifest.built_at.astimezone(dt.UTC).replace(tzinfo=None)
-        return name, modified, stat.S_IFREG | 0o600, ZIP_64, tracked()
+        return name, modified, stat.S_IFREG | 0o600, method, tracked()
 
     def members(self):
         pages: dict[str, int] = {}
@@ -133,11 +156,17 @@ class _Assembly:
         if self.progress:
             self.progress(0, total)
         for done, plan in enumerate(self.plans, 1):
-            # The JSON streams while the producer reads; its end brings the CSV and the pages.
+            # The JSON streams while the producer reads, and the CSV is spooled and deflated;
+            # the JSON's end brings the counts and the pages.
+            self.sink = CsvSink(compressobj)
             yield self.member(f"{plan.code}/{plan.code}.json", self.json_chunks())
             category, self.done = self.done, None
             self.manifest.counts[plan.code] = category.counts
-            yield self.member(f"{plan.code}/{plan.code}.csv", category.csv.chunks())
+            sink = self.sink
+            sink.finish()
+            yield self.member(f"{plan.code}/{plan.code}.csv", sink.spool.chunks(), _Deflated(sink))
+            sink.close()
+            self.sink = None
             html_pages = list(self.html_pages(plan, category.html_rows))
             pages[plan.code] = len(html_pages)
             yield from html_pages
@@ -159,8 +188,10 @@ class _Assembly:
         yield self.manifest_member()
 
     def json_chunks(self) -> Iterator[bytes]:
-        for item in self.producer.json_chunks():
-            if isinstance(item, CategoryDone):
+        for item in self.producer.chunks():
+            if isinstance(item, CsvPart):
+                self.sink.write(item)
+            elif isinstance(item, CategoryDone):
                 self.done = item
             else:
                 yield item
@@ -189,7 +220,7 @@ class _Assembly:
             },
         }
 
-    def html_pages(self, plan: CategoryPlan, rows: list[list]):
+    def html_pages(self, plan: CategoryPlan, rows: list[tuple]):
         total = sum(self.manifest.counts[plan.code].values())
         n_pages = max(1, -(-len(rows) // HTML_PAGE_ROWS))
         header = [("记录类型", "Record type")] + [
@@ -236,14 +267,10 @@ def build(
     def chunks() -> Iterator[bytes]:
         try:
             yield from stream_zip(
-                assembly.members(),
-                chunk_size=ZIP_CHUNK,
-                get_compressobj=lambda: zlib.compressobj(
-                    level=COMPRESSION_LEVEL, wbits=-zlib.MAX_WBITS, memLevel=9
-                ),
+                assembly.members(), chunk_size=ZIP_CHUNK, get_compressobj=compressobj
             )
         finally:
-            assembly.producer.stop()  # also when the consumer gives up half-way
+            assembly.close()  # also when the consumer gives up half-way
 
     return chunks(), manifest
 

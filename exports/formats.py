@@ -12,12 +12,17 @@ import html
 import io
 import itertools
 import json
+import re
 from collections.abc import Iterable
 
 import orjson
 
 BOM = "\ufeff"
 RECORD_SEPARATOR = b",\n  "
+CSV_LINE_END = "\r\n"
+# What makes csv.writer (QUOTE_MINIMAL, "," and '"', line end "\r\n") quote a cell.
+_CSV_SPECIAL = re.compile(r'[,"\r\n]')
+_STR, _INT, _NONE = str, int, type(None)
 
 
 class JsonMember:
@@ -42,7 +47,8 @@ class JsonMember:
             return b""
         keys = ("record_type", *columns)
         rows = zip(itertools.repeat(table, n), *cols, strict=True)
-        records = [dict(zip(keys, row, strict=True)) for row in rows]
+        # One dict per record, built without a Python-level loop (map over C callables).
+        records = list(map(dict, map(zip, itertools.repeat(keys), rows)))
         try:
             body = orjson.dumps(records)[1:-1]
         except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits: the slow, exact way
@@ -79,7 +85,26 @@ class CsvMember:
         return self._take()
 
     def batch(self, table: str, columns: tuple[str, ...], cols: list, n: int) -> bytes:
-        """The rows of one converted batch; columns of other tables stay empty."""
+        """The rows of one converted batch; columns of other tables stay empty.
+
+        Cells are made column by column and each line joined in C (about twice as fast as
+        ``csv.writer``, byte for byte the same; ``tests/test_export_values.py`` compares them);
+        a column holding anything but text, integers and None goes through ``csv.writer``.
+        """
+        if not n:
+            return b""
+        at = {c: i for i, c in enumerate(columns)}
+        cells = [_csv_cells(cols[at[c]]) if c in at else "" for c in self.columns]
+        record_type = _csv_cells([table])
+        if record_type is None or record_type == [""] or any(c is None for c in cells):
+            return self.writer_batch(table, columns, cols, n)
+        # A repeat() is an iterator, so each empty column has its own.
+        lined = [itertools.repeat(c, n) if type(c) is str else c for c in cells]
+        rows = zip(itertools.repeat(record_type[0], n), *lined, strict=True)
+        return (CSV_LINE_END.join(map(",".join, rows)) + CSV_LINE_END).encode()
+
+    def writer_batch(self, table: str, columns: tuple[str, ...], cols: list, n: int) -> bytes:
+        """``batch`` through ``csv.writer``: any value, at about half the speed."""
         if not n:
             return b""
         at = {c: i for i, c in enumerate(columns)}
@@ -87,6 +112,28 @@ class CsvMember:
         lined = [cols[at[c]] if c in at else itertools.repeat("", n) for c in self.columns]
         self.writer.writerows(zip(itertools.repeat(table, n), *lined, strict=True))
         return self._take()
+
+
+def _csv_cells(col: list) -> list[str] | None:
+    """A column's cells as ``csv.writer`` writes them, or None for types it leaves to it.
+
+    None is an empty cell, an integer its digits, text itself unless it holds a comma, a quote
+    or a line break: then it is quoted, quotes doubled (QUOTE_MINIMAL).
+    """
+    types = set(map(type, col))
+    if types <= {_STR}:
+        texts = col
+    elif types <= {_STR, _NONE}:
+        texts = ["" if v is None else v for v in col]
+    elif types <= {_INT, _NONE}:  # digits and "-": never quoted
+        return ["" if v is None else str(v) for v in col] if _NONE in types else [*map(str, col)]
+    else:
+        return None
+    if not _CSV_SPECIAL.search("".join(texts)):
+        return texts
+    return [
+        '"' + t.replace('"', '""') + '"' if _CSV_SPECIAL.search(t) is not None else t for t in texts
+    ]
 
 
 STYLE = """

@@ -133,6 +133,7 @@ def seed(
     )
     if support_engine is not None:
         rows.update(support_desk.seed_desk(support_engine, people, rng=rng, now=now))
+    _analyze(shop_engine)
     with shop_engine.begin() as conn:
         conn.execute(shop.seed_info.delete())
         conn.execute(
@@ -146,6 +147,21 @@ def seed(
     )
     session.commit()
     return SeedSummary(customers=customers, rows=rows, added=len(people))
+
+
+def _analyze(shop_engine: Engine) -> None:
+    """Planner statistics for the rows just written, as a live shop's autovacuum keeps them.
+
+    Without them PostgreSQL guesses a few hundred rows per customer, and reading a customer's
+    million browsing rows (an export) starts with a bitmap scan and an on-disk sort of all of
+    them, 1-2 s before the first row, instead of an index scan that streams in key order.
+    """
+    if shop_engine.dialect.name != "postgresql":
+        return
+    quote = shop_engine.dialect.identifier_preparer.quote
+    names = ", ".join(quote(table.name) for table in shop.metadata.sorted_tables)
+    with shop_engine.begin() as conn:
+        conn.exec_driver_sql(f"ANALYZE {names}")
 
 
 def seeded_customers(shop_engine: Engine) -> int:
