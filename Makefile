@@ -51,15 +51,19 @@ run: seed
 system-deps:
 	@bash scripts/system-deps.sh
 
-# Tests run on every core (pytest-xdist): each test has its own database, so workers never meet.
-# JOBS=0 runs them in one process (e.g. to read a failure's output in order).
-JOBS ?= auto
+# Tests run in two xdist workers per core: each test has its own database, so workers never
+# meet, and many tests wait rather than compute (a killed worker's restart, retry delays, the
+# browser, PostgreSQL's round trips), so a second worker per core fills those waits (whole suite
+# on 2 cores: -n 2 317 s, -n 4 254 s, -n 6 277 s). JOBS=0 runs them in one process (e.g. to read
+# a failure's output in order).
+JOBS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) * 2 )))
 test: install system-deps
 	$(BIN)/python -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
-# The quick subset (no browser, nothing marked slow): for the edit-test loop, not for CI.
+# The quick subset for the edit-test loop, not for CI: no browser, nothing marked slow, and the
+# service database on SQLite only (TEST_DATABASE_URL emptied; `make test` runs every backend).
 test-fast: install
-	$(BIN)/python -m pytest -n $(JOBS) -m "not browser and not slow" $(PYTEST_ARGS)
+	TEST_DATABASE_URL= $(BIN)/python -m pytest -n $(JOBS) -m "not browser and not slow" $(PYTEST_ARGS)
 
 # bench/ is a package run from this folder; each benchmark also runs alone (python -m bench.queue).
 bench: install
