@@ -166,10 +166,13 @@ def run(service_url: str, shop_url: str, desk_url: str, workdir: Path) -> None:
             "audit_key": _b64key(),
             "scheduler_enabled": False,
             "otp_resend_cooldown_seconds": 0,
+            # The customer lane (contact lookups, codes) in this process: the web app itself
+            # sends no mail since notices go through the outbox; the export is built below.
+            "notice_consumer": True,
         }
     )
     rt = app.extensions["privacy"]
-    for name in ("alembic", "privacy_service", "exports"):
+    for name in ("alembic", "privacy_service", "exports", "huey"):
         logging.getLogger(name).setLevel(logging.WARNING)
     upgrade(rt.db.engine)
     started = time.perf_counter()

@@ -57,7 +57,7 @@ from sqlalchemy.engine import make_url
 
 from bench.harness import DEFAULT_PG_URL, ROOT, bench_command, env_num, first_line, percentile
 from bench.loadgen import PATH, Body
-from bench.run import THREADS, WORKERS, gunicorn, service_env
+from bench.run import THREADS, WORKERS, gunicorn, raise_limits, service_env
 from privacy_service import demo, migrate
 from privacy_service.config import DEMO_POLICIES, Settings
 from privacy_service.crypto import Vault, load_keyring
@@ -689,7 +689,7 @@ def main() -> int:
             workdir = Path(tmp)
             instance = workdir / "instance"
             instance.mkdir()
-            env = service_env(service_url, instance)
+            env = raise_limits(service_env(service_url, instance))
             env["PRIVACY_SHOP_DATABASE_URL"] = shop_url
             print("seeding ...", flush=True)
             prep = prepare(env, service_url, shop_url, now)
