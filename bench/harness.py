@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import math
 import os
+import platform
 import secrets
 import sys
 import tempfile
@@ -22,6 +24,10 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent  # the working folder of every child process
 BIN = Path(sys.executable).parent  # the virtualenv's console scripts: privacy, gunicorn
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+class BenchError(RuntimeError):
+    """A step of a benchmark failed; the message says which."""
 
 
 def bench_command(module: str, *args: str) -> list[str]:
@@ -44,6 +50,30 @@ def percentile(values: list[float], pct: float, empty: float = 0.0) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
+def summary(ordered: list[float]) -> dict:
+    """Count, p50, p95, p99 and max of the sorted ``ordered`` (zeros when there are none)."""
+    return {
+        "n": len(ordered),
+        "p50": percentile(ordered, 50),
+        "p95": percentile(ordered, 95),
+        "p99": percentile(ordered, 99),
+        "max": ordered[-1] if ordered else 0.0,
+    }
+
+
+def yes(ok: bool) -> str:
+    """How a goal line says whether the goal is met."""
+    return "yes" if ok else "NO"
+
+
+def machine() -> str:
+    """The machine and Python, as every benchmark's ``machine:`` line starts."""
+    return (
+        f"{os.cpu_count()} CPUs, {platform.system()} {platform.machine()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
 def first_line(exc: BaseException) -> str:
     """An error's first line (the driver's message when SQLAlchemy wraps one)."""
     cause = getattr(exc, "orig", None) or exc
@@ -54,6 +84,27 @@ def first_line(exc: BaseException) -> str:
 def b64key() -> str:
     """A fresh 256-bit key, base64 (as PRIVACY_KEYS takes them)."""
     return base64.b64encode(os.urandom(32)).decode()
+
+
+def keys_json() -> str:
+    """Fresh data, index and audit keys, as JSON: how a benchmark hands its keys to children."""
+    return json.dumps({k: b64key() for k in ("kek", "index", "audit")})
+
+
+def vault_from_json(raw: str):
+    """The vault of ``keys_json``'s keys (the data key as version 1, active)."""
+    from privacy_service.crypto import KeyRing, Vault  # not for benchmarks that do not need it
+
+    keys = {k: base64.b64decode(v) for k, v in json.loads(raw).items()}
+    ring = KeyRing(
+        keks={1: keys["kek"]}, default_active=1, index_key=keys["index"], audit_key=keys["audit"]
+    )
+    return Vault(ring)
+
+
+def libpq(url: str) -> str:
+    """A SQLAlchemy URL as a libpq connection string, for psycopg or the plain driver."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 @contextlib.contextmanager

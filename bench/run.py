@@ -10,150 +10,36 @@ Only prints figures; nothing depends on it.
 Settings (environment): BENCH_DURATION (measured seconds, 12), BENCH_WARMUP (2),
 BENCH_CONCURRENCY (client connections, 16), BENCH_WORKERS (2), BENCH_THREADS (gthread
 threads per worker, 4; 1 = sync workers), BENCH_BACKENDS ("sqlite,postgresql"), BENCH_VAULT
-(0 skips bench/vault.py), BENCH_ONLY (which of vault, collect, export, purge, dashboard, identity,
-queue, multisource, load run afterwards, each in its own process; all by default). bench/load.py
+(0 skips bench/vault), BENCH_ONLY (which of vault, collect, export, purge, dashboard, identity,
+queue, multisource, load run afterwards, each in its own process; all by default). bench/load
 has its own LOAD_* settings (LOAD_SECONDS, 600 by default; LOAD_CLIENTS; see its docstring).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import platform
-import secrets
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.harness import BIN, ROOT, b64key, bench_command, each_backend, env_num
+from bench.harness import ROOT, BenchError, bench_command, each_backend, env_num, machine
+from bench.service import (
+    THREADS,
+    WORKERS,
+    gunicorn,
+    log_problems,
+    raise_limits,
+    run_privacy,
+    service_env,
+)
 
 DURATION = env_num("BENCH_DURATION", 12.0, float)
 WARMUP = env_num("BENCH_WARMUP", 2.0, float)
 CONCURRENCY = env_num("BENCH_CONCURRENCY", 16)
-WORKERS = env_num("BENCH_WORKERS", 2)
-THREADS = env_num("BENCH_THREADS", 4)
 BACKENDS = [b.strip() for b in os.environ.get("BENCH_BACKENDS", "sqlite,postgresql").split(",")]
-
-
-class BenchError(RuntimeError):
-    """A step of the benchmark failed; the message says which."""
-
-
-def service_env(database_url: str, instance_dir: Path) -> dict[str, str]:
-    """The environment for the CLI and gunicorn: fresh keys, temporary instance dir."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PRIVACY_")}
-    env.update(
-        PRIVACY_ENV="development",
-        PRIVACY_DATABASE_URL=database_url,
-        PRIVACY_INSTANCE_DIR=str(instance_dir),
-        PRIVACY_SECRET_KEY=secrets.token_urlsafe(48),
-        PRIVACY_KEYS="1:" + b64key(),
-        PRIVACY_INDEX_KEY=b64key(),
-        PRIVACY_AUDIT_KEY=b64key(),
-        PRIVACY_LOG_FORMAT="text",
-        PRIVACY_SCHEDULER_ENABLED="false",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-def raise_limits(env: dict[str, str]) -> dict[str, str]:
-    """``env`` with the per-IP and per-contact limits raised for a one-address load generator.
-
-    A generator on one address files thousands of requests a minute for a handful of contacts:
-    the limits would answer 429 to nearly all of them, and the figures would time the refusal.
-    Raised, not switched off, so every request still pays for its limit checks. (bench/load.py
-    keeps the real limits: it sends each customer's address as a proxy would.)
-    """
-    env.update(
-        PRIVACY_RATELIMIT_DEFAULT="10000000 per minute",
-        PRIVACY_RATELIMIT_SUBMIT="10000000 per minute",
-        PRIVACY_RATELIMIT_CODES_PER_CONTACT_IP="10000000 per day",
-        PRIVACY_RATELIMIT_CODES_PER_CONTACT="10000000 per day",
-    )
-    return env
-
-
-def run_privacy(env: dict[str, str], *args: str, timeout: float = 120) -> None:
-    """Run ``privacy ARGS`` with ``env``; BenchError with its output when it fails."""
-    proc = subprocess.run(
-        [str(BIN / "privacy"), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if proc.returncode != 0:
-        raise BenchError(f"privacy {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-@contextlib.contextmanager
-def gunicorn(env: dict[str, str], log_path: Path):
-    """Run gunicorn on a free loopback port; yield its base URL; stop it on the way out."""
-    port = _free_port()
-    cmd = [
-        str(BIN / "gunicorn"),
-        "--workers",
-        str(WORKERS),
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--log-level",
-        "warning",
-        "wsgi:app",
-    ]
-    if THREADS > 1:
-        cmd[1:1] = ["--threads", str(THREADS)]
-    url = f"http://127.0.0.1:{port}"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            _wait_ready(proc, url, log_path)
-            yield url
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-
-
-def _wait_ready(proc: subprocess.Popen, url: str, log_path: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise BenchError(f"gunicorn exited with {proc.returncode}:\n{_tail(log_path)}")
-        try:
-            with urllib.request.urlopen(url + "/api/openapi.json", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    raise BenchError(f"gunicorn did not answer within {timeout:.0f} s:\n{_tail(log_path)}")
 
 
 def run_loadgen(url: str) -> dict:
@@ -189,16 +75,6 @@ def _count_rows(database_url: str) -> dict[str, int]:
         engine.dispose()
 
 
-def _log_problems(log_path: Path) -> list[str]:
-    """Lines of the gunicorn log that look like trouble (tracebacks, errors, timeouts)."""
-    words = ("Traceback", "ERROR", "CRITICAL", "WORKER TIMEOUT", "locked", "deadlock")
-    try:
-        lines = log_path.read_text(errors="replace").splitlines()
-    except OSError:
-        return []
-    return [line for line in lines if any(w in line for w in words)]
-
-
 def bench_backend(name: str, database_url: str, workdir: Path) -> dict:
     """Migrate, seed, serve and load one backend; the loadgen summary plus a few checks."""
     instance = workdir / name / "instance"
@@ -209,7 +85,7 @@ def bench_backend(name: str, database_url: str, workdir: Path) -> dict:
     log_path = workdir / name / "gunicorn.log"
     with gunicorn(env, log_path) as url:
         result = run_loadgen(url)
-    result["log_problems"] = _log_problems(log_path)
+    result["log_problems"] = log_problems(log_path)
     result["log_path"] = str(log_path)
     try:
         result["rows"] = _count_rows(database_url)
@@ -275,10 +151,7 @@ def report(results: dict[str, dict], skipped: dict[str, str]) -> None:
 def main() -> int:
     mode = f"gthread, {THREADS} threads/worker" if THREADS > 1 else "sync workers"
     print("privacy-service intake benchmark: POST /api/v1/requests")
-    print(
-        f"machine: {os.cpu_count()} CPUs, {platform.system()} {platform.machine()}, "
-        f"Python {platform.python_version()}"
-    )
+    print(f"machine: {machine()}")
     print(
         f"server: gunicorn --workers {WORKERS} ({mode}); client: bench/loadgen.py in a separate "
         f"process, {CONCURRENCY} keep-alive connections on loopback"
@@ -303,7 +176,7 @@ def main() -> int:
 
 # The other benchmarks, each in its own process after the intake one; BENCH_ONLY="vault,export"
 # picks some (names: vault, collect, export, purge, dashboard, identity, queue, multisource, load).
-# The load test (bench/load.py) runs last: 10 minutes by default (LOAD_SECONDS).
+# The load test (bench/load) runs last: 10 minutes by default (LOAD_SECONDS).
 OTHER_BENCHES = (
     "vault",
     "collect",
