@@ -30,7 +30,6 @@ from bench.load.journeys import Load, address, unknown
 from bench.load.processes import Meter, Service
 from bench.load.record import Record, Sink
 
-
 # --- the ramp and the steady phase ---------------------------------------------------------------
 
 
