@@ -98,7 +98,7 @@ def log_problems(log_path: Path) -> list[str]:
     return [line for line in lines if any(w in line for w in words)]
 
 
-def stop(procs, timeout: float = 20) -> None:
+def stop_all(procs, timeout: float = 20) -> None:
     """SIGTERM every process still running, then wait for each; kill any outliving ``timeout``."""
     for proc in procs:
         if proc.poll() is None:
@@ -134,7 +134,7 @@ def gunicorn(env: dict[str, str], log_path: Path):
             wait_ready(proc, url, log_path)
             yield url
         finally:
-            stop([proc])
+            stop_all([proc])
 
 
 def wait_ready(proc: subprocess.Popen, url: str, log_path: Path, timeout: float = 30) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from bench.harness import BIN, ROOT, BenchError
 from bench.load.record import Sink
 from bench.procs import children, cpu_seconds, self_cpu, status_mib
-from bench.service import free_port, stop, tail
+from bench.service import free_port, stop_all, tail
 
 
 class Service:
@@ -78,7 +78,7 @@ class Service:
 
     def stop(self) -> None:
         self._sampling.set()
-        stop(self.procs.values(), timeout=30)
+        stop_all(self.procs.values(), timeout=30)
 
 
 class Meter:

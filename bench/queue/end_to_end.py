@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from bench.harness import BIN, ROOT, BenchError
 from bench.queue import POLL_SECONDS, REDIS_URL
-from bench.service import free_port, run_privacy, service_env, stop, wait_ready
+from bench.service import free_port, run_privacy, service_env, stop_all, wait_ready
 
 
 def _http(method: str, url: str, body=None, token=None) -> tuple[int, bytes]:
@@ -108,7 +108,7 @@ def _serve(env: dict, log_path: Path, worker: bool):
     try:
         wait_ready(procs[0], url, log_path)
     except BenchError:
-        stop(procs)
+        stop_all(procs)
         raise
     return url, procs
 
@@ -137,7 +137,7 @@ def end_to_end(layout: str, database_url: str, work: Path, seed_args: list[str],
             _one_request(url, instance / "outbox.log")  # warm-up (imports, first connections)
         done = [_one_request(url, instance / "outbox.log") for _ in range(runs)]
     finally:
-        stop(procs)
+        stop_all(procs)
     times = [t for _, t in done]
     waits = _waits(database_url, [rid for rid, _ in done])
     return {
