@@ -33,8 +33,18 @@ from mailfix import SmtpServer, SmtpSink  # noqa: E402
 from queuefix import run_at_once, run_queue, start_worker, worker_env  # noqa: E402
 
 # The fixtures, by theme, in modules of their own: start-up work done once per worker; Chromium;
-# the database backends; the SMTP server; the app; a customer's request; the task queue.
-pytest_plugins = ["startfix", "browserfix", "dbfix", "mailfix", "appfix", "journeyfix", "queuefix"]
+# the database backends; the SMTP server; the app; a customer's request; the task queue; an
+# operator's own shop connected to the service.
+pytest_plugins = [
+    "startfix",
+    "browserfix",
+    "dbfix",
+    "mailfix",
+    "appfix",
+    "journeyfix",
+    "queuefix",
+    "connectfix",
+]
 
 # Test modules import these helpers from here (``from conftest import bearer``).
 __all__ = [
