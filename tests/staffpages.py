@@ -1,8 +1,14 @@
-"""Helpers for the dashboard tests: staff accounts, signing in, CSRF tokens, page checks."""
+"""Helpers for the dashboard tests: staff accounts, signing in, CSRF tokens, page checks.
+
+Also a pytest plugin: the ``team`` fixture (``make_team``'s staff), which test_dashboard replaces
+with a smaller team of its own.
+"""
 
 from __future__ import annotations
 
 import re
+
+import pytest
 
 PASSWORD = "correct horse battery"
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -26,6 +32,18 @@ def make_team(session):
     }
     session.commit()
     return users
+
+
+@pytest.fixture
+def team(session):
+    """An agent, a second agent, an admin and an auditor (``make_team``)."""
+    return make_team(session)
+
+
+def deletion_request(verified, email="demo@example.com") -> str:
+    """A verified request to delete the customer's browsing history; its id."""
+    rid, _ = verified(email=email, type="deletion", categories=["browsing"])
+    return rid
 
 
 def csrf_of(client, path="/staff/login") -> str:

@@ -100,7 +100,7 @@ def test_the_notifier_waits_for_a_retrying_lookup_until_its_code_is_sent(
 
 
 def test_staff_page_shows_the_failing_source(make_app, tmp_path, monkeypatch):
-    from test_dashboard import login
+    from staffpages import login
 
     from privacy_service.team.accounts import create
 

@@ -18,7 +18,7 @@ from conftest import approver, bearer
 from connectfix import rt_of, submit_and_verify
 from shopfix import DATAMAP, MAILER, PG_URL, ShopDatabase, fill, members
 from sqlalchemy import create_engine, func, select, text, update
-from test_dashboard import csrf_of, login
+from staffpages import csrf_of, login
 from test_http_source import TOKEN, Provider, _handler
 
 from privacy_service.audit import AuditEntry

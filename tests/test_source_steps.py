@@ -10,7 +10,7 @@ from conftest import approver, bearer
 from connectfix import rt_of, submit_and_verify
 from shopfix import DATAMAP, fill, member_addresses
 from sqlalchemy import create_engine, func, select, text, update
-from test_dashboard import csrf_of, login
+from staffpages import csrf_of, login
 
 from privacy_service.audit import AuditEntry
 from privacy_service.db import utcnow
