@@ -34,7 +34,7 @@ from queuefix import run_at_once, run_queue, start_worker, worker_env  # noqa: E
 
 # The fixtures, by theme, in modules of their own: start-up work done once per worker; Chromium;
 # the database backends; the SMTP server; the app; a customer's request; the task queue; an
-# operator's own shop connected to the service; the dashboard's staff.
+# operator's own shop connected to the service; the dashboard's staff; the erasure tests' agent.
 pytest_plugins = [
     "startfix",
     "browserfix",
@@ -45,6 +45,7 @@ pytest_plugins = [
     "queuefix",
     "connectfix",
     "staffpages",
+    "erasurefix",
 ]
 
 # Test modules import these helpers from here (``from conftest import bearer``).
