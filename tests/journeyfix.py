@@ -6,6 +6,8 @@ verified request with its access token; ``bearer`` and ``approver`` for the call
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 
@@ -86,6 +88,16 @@ def verified(submit, client, code_from, customer, rt, smtp):
         return rid, answer.json["access_token"]
 
     return factory
+
+
+def verify_by_mail(app, client, smtp, rid: str) -> None:
+    """Verify request ``rid`` of ``app`` with the code in the first message the inbox got.
+
+    For a test on an app of its own, whose inbox holds that request's code and nothing before it.
+    """
+    app.extensions["privacy"].notifier.wait()
+    code = re.search(r"\b(\d{6})\b", smtp.wait_for(1)[0].get_payload(decode=True).decode()).group(1)
+    assert client.post(f"/api/v1/requests/{rid}/verify", json={"code": code}).status_code == 200
 
 
 def bearer(token: str) -> dict:

@@ -10,6 +10,7 @@ import time
 import pytest
 from conftest import worker_env
 from erasurefix import LI_NA, NOW, count, status
+from journeyfix import verify_by_mail
 from sqlalchemy import func, select, update
 
 from privacy_service.audit import AuditEntry
@@ -69,15 +70,11 @@ def test_a_worker_killed_mid_deletion_finishes_on_the_next_run(
     rt = app.extensions["privacy"]
     seed(session, rt.sources["shop"], customers=2, browsing_per_customer=60_000, now=NOW)
     client = app.test_client()
-    import re
-
     rid = client.post(
         "/api/v1/requests",
         json={"type": "deletion", "email": "demo@example.com", "categories": ["browsing"]},
     ).json["id"]
-    rt.notifier.wait()
-    code = re.search(r"\b(\d{6})\b", smtp.wait_for(1)[0].get_payload(decode=True).decode()).group(1)
-    assert client.post(f"/api/v1/requests/{rid}/verify", json={"code": code}).status_code == 200
+    verify_by_mail(app, client, smtp, rid)
     from privacy_service.requests import staff
 
     staff.approve(session, rt.collector(), session.get(DataRequest, rid), actor="staff:li.na")
