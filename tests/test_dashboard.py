@@ -2,12 +2,10 @@
 and the same in a real browser."""
 
 import re
-import threading
 
 import pyotp
 import pytest
 from staffpages import PASSWORD, csrf_of, deletion_request, login
-from werkzeug.serving import make_server
 
 from privacy_service.demo import seed
 from privacy_service.requests.models import DataRequest
@@ -103,14 +101,6 @@ def test_search_by_id_number_goes_through_the_blind_index(app, rt, session, clie
     )
     assert rid[:13] in page
     assert number not in page, "the page never shows the number itself"
-
-
-@pytest.fixture
-def live(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 def test_in_the_browser_login_queue_approve_refuse(
