@@ -60,6 +60,17 @@ def login(client, email, password=PASSWORD, code=None):
     return client.post("/staff/login", data=data)
 
 
+def sign_in_admin(app, client, password=PASSWORD) -> None:
+    """admin@shop.example, an admin added to ``app``'s staff, signed in on ``client``."""
+    from privacy_service.team.accounts import create
+
+    rt = app.extensions["privacy"]
+    with app.app_context():
+        create(rt.db.session, email="admin@shop.example", role="admin", password=password)
+        rt.db.session.commit()
+    assert login(client, "admin@shop.example", password).status_code == 302
+
+
 def visible_text(html: str) -> str:
     """The page without tags, scripts' attributes or hidden inputs (what a reader sees)."""
     html = re.sub(r"<input[^>]*type=\"hidden\"[^>]*>", "", html)

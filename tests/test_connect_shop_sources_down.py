@@ -100,9 +100,7 @@ def test_the_notifier_waits_for_a_retrying_lookup_until_its_code_is_sent(
 
 
 def test_staff_page_shows_the_failing_source(make_app, tmp_path, monkeypatch):
-    from staffpages import login
-
-    from privacy_service.team.accounts import create
+    from staffpages import sign_in_admin
 
     monkeypatch.setenv("PRIVACY_SOURCE_CRM_URL", f"sqlite:///{tmp_path / 'absent' / 'x.db'}")
     app = make_app(policies_dir=write_policies(tmp_path / "operator"))
@@ -111,15 +109,7 @@ def test_staff_page_shows_the_failing_source(make_app, tmp_path, monkeypatch):
         "id"
     ]
     rt_of(app).notifier.wait(retrying=False)
-    with app.app_context():
-        create(
-            rt_of(app).db.session,
-            email="admin@shop.example",
-            role="admin",
-            password="correct horse battery",
-        )
-        rt_of(app).db.session.commit()
-    assert login(client, "admin@shop.example").status_code == 302
+    sign_in_admin(app, client)
     page = client.get(f"/staff/requests/{rid}").get_data(as_text=True)
     assert "crm" in page and "OperationalError" in page and "retrying" in page
 

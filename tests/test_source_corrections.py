@@ -18,7 +18,7 @@ from conftest import approver, bearer
 from connectfix import rt_of, submit_and_verify
 from shopfix import DATAMAP, MAILER, PG_URL, ShopDatabase, fill, members
 from sqlalchemy import create_engine, func, select, text, update
-from staffpages import csrf_of, login
+from staffpages import csrf_of, sign_in_admin
 from test_http_source import TOKEN, Provider, _handler
 
 from privacy_service.audit import AuditEntry
@@ -136,7 +136,6 @@ def _count(app, model, *where):
 def test_a_failing_provider_keeps_the_other_sources_corrections_and_is_retried(
     three_sources, provider, smtp, runner_for
 ):
-    from privacy_service.team.accounts import create
 
     app, crm, desk = three_sources
     client = app.test_client()
@@ -164,10 +163,7 @@ def test_a_failing_provider_keeps_the_other_sources_corrections_and_is_retried(
         conn.execute(update(members).where(members.c.member_no == "M-001").values(full_name="改"))
 
     staff = app.test_client()
-    with app.app_context():
-        create(rt_of(app).db.session, email="admin@shop.example", role="admin", password="x" * 20)
-        rt_of(app).db.session.commit()
-    assert login(staff, "admin@shop.example", "x" * 20).status_code == 302
+    sign_in_admin(app, staff, "x" * 20)
     page = staff.get(f"/staff/requests/{rid}").get_data(as_text=True)
     assert "HttpSourceError" in page and "sources/retry" in page
     provider.fail_next = 0

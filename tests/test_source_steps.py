@@ -10,7 +10,7 @@ from conftest import approver, bearer
 from connectfix import rt_of, submit_and_verify
 from shopfix import DATAMAP, fill, member_addresses
 from sqlalchemy import create_engine, func, select, text, update
-from staffpages import csrf_of, login
+from staffpages import csrf_of, sign_in_admin
 
 from privacy_service.audit import AuditEntry
 from privacy_service.db import utcnow
@@ -127,21 +127,12 @@ def test_a_failed_source_keeps_the_others_work_and_is_retried(two_sources, smtp,
 
 
 def test_an_admin_marks_a_failing_source_not_applicable(two_sources, smtp, runner_for):
-    from privacy_service.team.accounts import create
 
     app, _crm, desk = two_sources
     client, rid, token = _deletion(app, smtp, runner_for)
     assert run_erasures(rt_of(app).erasure_deps()) == 0
     staff = app.test_client()
-    with app.app_context():
-        create(
-            rt_of(app).db.session,
-            email="admin@shop.example",
-            role="admin",
-            password="correct horse battery",
-        )
-        rt_of(app).db.session.commit()
-    assert login(staff, "admin@shop.example").status_code == 302
+    sign_in_admin(app, staff)
     page = staff.get(f"/staff/requests/{rid}").get_data(as_text=True)
     assert "IntegrityError" in page and "not-applicable" in page
     refused = staff.post(
