@@ -30,6 +30,17 @@ def worker_env(app, tmp_path, **extra) -> dict:
     }
 
 
+def start_privacy(env: dict, *args: str) -> subprocess.Popen:
+    """A ``privacy`` command (``args``) in a process of its own with ``env`` (``worker_env``);
+    its output kept for the test to read."""
+    return subprocess.Popen(  # noqa: S603 - our own CLI, the test's own arguments
+        [sys.executable, "-m", "privacy_service.cli", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
 def start_worker(env: dict) -> subprocess.Popen:
     """A ``privacy worker`` process (one bulk thread) with ``env`` (``worker_env``)."""
     return subprocess.Popen(

@@ -3,14 +3,13 @@ mid-deletion, finishes on the next run without double effects."""
 
 import datetime as dt
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 from conftest import worker_env
 from erasurefix import LI_NA, NOW, count, status
 from journeyfix import verify_by_mail
+from queuefix import start_privacy
 from sqlalchemy import func, select, update
 
 from privacy_service.audit import AuditEntry
@@ -80,12 +79,7 @@ def test_a_worker_killed_mid_deletion_finishes_on_the_next_run(
     staff.approve(session, rt.collector(), session.get(DataRequest, rid), actor="staff:li.na")
     session.commit()
     env = worker_env(app, tmp_path, erasure_batch=200)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "privacy_service.cli", "erasures", "run"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    worker = start_privacy(env, "erasures", "run")
     be = shop.browsing_events
     deadline = time.monotonic() + 60
     while count(rt.sources["shop"], be, be.c.customer_id == 1) > 59_000:

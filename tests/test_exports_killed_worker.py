@@ -6,8 +6,6 @@ import io
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -15,6 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import bearer, worker_env
 from journeyfix import verify_by_mail
+from queuefix import start_privacy
 from sqlalchemy import func, select
 
 from exports.worker import run_pending
@@ -39,12 +38,7 @@ def test_worker_killed_mid_build_leaves_nothing_visible_and_the_request_complete
     verify_by_mail(app, client, smtp, rid)
 
     env = worker_env(app, tmp_path, export_lease_seconds=2)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "privacy_service.cli", "exports", "build"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    worker = start_privacy(env, "exports", "build")
     exports_dir = Path(rt.settings.exports_dir)
     deadline = time.monotonic() + 60
     while not list(exports_dir.glob("*.partial")):
