@@ -6,6 +6,7 @@ verified request with its access token; ``bearer`` and ``approver`` for the call
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -98,6 +99,20 @@ def verify_by_mail(app, client, smtp, rid: str) -> None:
     app.extensions["privacy"].notifier.wait()
     code = re.search(r"\b(\d{6})\b", smtp.wait_for(1)[0].get_payload(decode=True).decode()).group(1)
     assert client.post(f"/api/v1/requests/{rid}/verify", json={"code": code}).status_code == 200
+
+
+def cooling_off_over(session, rid: str) -> None:
+    """The cooling-off period of closure request ``rid`` ended a minute ago (committed)."""
+    from sqlalchemy import update
+
+    from privacy_service.requests.models import DataRequest
+
+    session.execute(
+        update(DataRequest)
+        .where(DataRequest.id == rid)
+        .values(cooling_off_until=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+    )
+    session.commit()
 
 
 def bearer(token: str) -> dict:

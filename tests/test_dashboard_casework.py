@@ -181,37 +181,29 @@ def test_a_logged_request_verified_by_code_sends_the_code_to_the_account(
     from privacy_service.db import utcnow
     from privacy_service.web.dashboard.common import SHANGHAI
 
-    answer = client.post(
-        "/staff/requests/new",
-        data={
-            "csrf": csrf,
-            "channel": "letter",
-            "received": utcnow().astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M"),
-            "type": "access",
-            "contact_kind": "email",
-            "contact": "zhao@example.com",
-            "asked": "来信要求查阅个人信息",
-            "method": "code",
-        },
-    )
+    def log_letter(contact, asked):
+        """Log a letter received now asking for access, verified by a code sent to ``contact``."""
+        return client.post(
+            "/staff/requests/new",
+            data={
+                "csrf": csrf,
+                "channel": "letter",
+                "received": utcnow().astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M"),
+                "type": "access",
+                "contact_kind": "email",
+                "contact": contact,
+                "asked": asked,
+                "method": "code",
+            },
+        )
+
+    answer = log_letter("zhao@example.com", "来信要求查阅个人信息")
     assert answer.status_code == 303
     rt.notifier.wait()
     smtp.wait_for(before + 1)
     r = session.scalars(select(DataRequest).where(DataRequest.channel == "letter")).one()
     assert r.status == "pending_verification" and r.id in smtp.bodies()[-1]
-    unknown = client.post(
-        "/staff/requests/new",
-        data={
-            "csrf": csrf,
-            "channel": "letter",
-            "received": utcnow().astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M"),
-            "type": "access",
-            "contact_kind": "email",
-            "contact": "nobody@example.com",
-            "asked": "x",
-            "method": "code",
-        },
-    )
+    unknown = log_letter("nobody@example.com", "x")
     assert unknown.status_code == 422 and "没有使用此联系方式的客户" in unknown.get_data(
         as_text=True
     )

@@ -6,13 +6,13 @@ import datetime as dt
 import pytest
 from conftest import bearer
 from erasurefix import LI_NA, NOW, count, make_closable, status
-from sqlalchemy import select, update
+from journeyfix import cooling_off_over
+from sqlalchemy import select
 
 from privacy_service import holds
 from privacy_service.crypto.vault import SubjectErased
 from privacy_service.demo import seed
 from privacy_service.demo import shop_schema as shop
-from privacy_service.requests.models import DataRequest
 from privacy_service.subjects.directory import find_by_contact
 from privacy_service.subjects.identity import IdentityDocument
 from retention.processor import run_pending
@@ -25,6 +25,19 @@ pytestmark = pytest.mark.usefixtures("li_na")
 def shop_db(app, rt, session):
     seed(session, rt.sources["shop"], customers=3, browsing_per_customer=40, now=NOW)
     return rt.sources["shop"]
+
+
+def _hold(session, rt, subject_id, category, reason):
+    """Li Na places a legal hold on the customer's ``category`` (None: all) for 30 days."""
+    holds.place(
+        session,
+        subject_id=subject_id,
+        category=category,
+        reason=reason,
+        until=dt.date.today() + dt.timedelta(days=30),
+        actor="staff:li.na",
+        categories=rt.policies.categories,
+    )
 
 
 def test_closure_is_blocked_then_cools_off_then_leaves_nothing_decryptable(
@@ -60,12 +73,7 @@ def test_closure_is_blocked_then_cools_off_then_leaves_nothing_decryptable(
         select(IdentityDocument.id).where(IdentityDocument.subject_id == demo.id)
     ).one()
     assert document is not None
-    session.execute(
-        update(DataRequest)
-        .where(DataRequest.id == rid)
-        .values(cooling_off_until=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
-    )
-    session.commit()
+    cooling_off_over(session, rid)
     assert run_pending(rt.erasure_deps()) == 1
     body = status(client, rid, token)
     assert body["status"] == "completed"
@@ -101,15 +109,7 @@ def test_legal_holds_block_closure_and_keep_held_categories(
 ):
     make_closable(shop_db)
     demo = find_by_contact(session, "email", "demo@example.com")
-    holds.place(
-        session,
-        subject_id=demo.id,
-        category=None,
-        reason="法院调查 case 2026-17",
-        until=dt.date.today() + dt.timedelta(days=30),
-        actor="staff:li.na",
-        categories=rt.policies.categories,
-    )
+    _hold(session, rt, demo.id, None, "法院调查 case 2026-17")
     session.commit()
     rid, token = verified(type="account_closure")
     body = status(client, rid, token)
@@ -118,15 +118,7 @@ def test_legal_holds_block_closure_and_keep_held_categories(
 
     hold = session.scalars(select(holds.LegalHold)).one()
     holds.release(session, hold.id, actor="staff:li.na")
-    holds.place(
-        session,
-        subject_id=demo.id,
-        category="browsing",
-        reason="internal",
-        until=dt.date.today() + dt.timedelta(days=30),
-        actor="staff:li.na",
-        categories=rt.policies.categories,
-    )
+    _hold(session, rt, demo.id, "browsing", "internal")
     session.commit()
     rid, token = verified(type="deletion", categories=["browsing", "lists"])
     runner.invoke(args=["requests", "approve", rid, "--by", LI_NA])
@@ -142,14 +134,6 @@ def test_legal_holds_block_closure_and_keep_held_categories(
 def test_a_hold_on_an_unknown_category_is_refused_and_changes_nothing(shop_db, rt, session):
     demo = find_by_contact(session, "email", "demo@example.com")
     with pytest.raises(holds.UnknownCategory, match="unknown category"):
-        holds.place(
-            session,
-            subject_id=demo.id,
-            category="no_such_category",
-            reason="internal",
-            until=dt.date.today() + dt.timedelta(days=30),
-            actor="staff:li.na",
-            categories=rt.policies.categories,
-        )
+        _hold(session, rt, demo.id, "no_such_category", "internal")
     session.rollback()
     assert session.scalars(select(holds.LegalHold)).first() is None
