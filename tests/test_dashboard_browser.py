@@ -21,7 +21,7 @@ from privacy_service.requests.models import DataRequest
 from privacy_service.web.dashboard.common import SHANGHAI
 
 # Pages in a browser: the rotation's row locks and the report's date SQL run on both backends in
-# test_dashboard_work.py and test_vault.py.
+# test_dashboard_admin.py and test_vault.py.
 pytestmark = pytest.mark.dialect_neutral
 
 VIEWPORT = {"width": 1440, "height": 900}
