@@ -1,7 +1,8 @@
 """A customer's request from submission to verification (a pytest plugin), and API helpers.
 
 Factories for a registered customer, a submitted request, the one-time code mailed for it and a
-verified request with its access token; ``bearer`` and ``approver`` for the calls that follow.
+verified request with its access token; ``verify_by_mail`` for a test's own app;
+``cooling_off_over`` to end a closure's wait; ``bearer`` and ``approver`` for the calls that follow.
 """
 
 from __future__ import annotations
