@@ -1,13 +1,18 @@
 """Chromium for the browser tests (a pytest plugin): one browser per worker, a context per test.
 
-Debian's Chromium (/usr/bin/chromium) through Playwright. Tests with a live server or the
-browser are marked ``browser`` (``make test-fast`` leaves them out).
+Debian's Chromium (/usr/bin/chromium) through Playwright, and ``live``, the app on a loopback
+HTTP server. Tests with a live server or the browser are marked ``browser`` (``make test-fast``
+leaves them out).
 """
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
+
 import pytest
 from playwright.sync_api import sync_playwright
+from werkzeug.serving import make_server
 
 BROWSER_FIXTURES = {"live", "chromium"}
 
@@ -70,3 +75,22 @@ def page(new_context, repo_root):
     page.shots.mkdir(exist_ok=True)
     yield page
     assert external == [], "the page loads nothing from outside"
+
+
+@contextmanager
+def served(app):
+    """``app`` on a loopback HTTP server, in a thread of this process: its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture
+def live(app):
+    """The test's app on a loopback HTTP server: its base URL (modules that seed the demo shop
+    first have a ``live`` of their own)."""
+    with served(app) as url:
+        yield url

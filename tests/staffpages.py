@@ -1,8 +1,14 @@
-"""Helpers for the dashboard tests: staff accounts, signing in, CSRF tokens, page checks."""
+"""Helpers for the dashboard tests: staff accounts, signing in, CSRF tokens, page checks.
+
+Also a pytest plugin: the ``team`` fixture (``make_team``'s staff), which test_dashboard replaces
+with a smaller team of its own.
+"""
 
 from __future__ import annotations
 
 import re
+
+import pytest
 
 PASSWORD = "correct horse battery"
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -28,6 +34,18 @@ def make_team(session):
     return users
 
 
+@pytest.fixture
+def team(session):
+    """An agent, a second agent, an admin and an auditor (``make_team``)."""
+    return make_team(session)
+
+
+def deletion_request(verified, email="demo@example.com") -> str:
+    """A verified request to delete the customer's browsing history; its id."""
+    rid, _ = verified(email=email, type="deletion", categories=["browsing"])
+    return rid
+
+
 def csrf_of(client, path="/staff/login") -> str:
     """The CSRF token of a page's form."""
     page = client.get(path).get_data(as_text=True)
@@ -40,6 +58,17 @@ def login(client, email, password=PASSWORD, code=None):
     if code:
         data["code"] = code
     return client.post("/staff/login", data=data)
+
+
+def sign_in_admin(app, client, password=PASSWORD) -> None:
+    """admin@shop.example, an admin added to ``app``'s staff, signed in on ``client``."""
+    from privacy_service.team.accounts import create
+
+    rt = app.extensions["privacy"]
+    with app.app_context():
+        create(rt.db.session, email="admin@shop.example", role="admin", password=password)
+        rt.db.session.commit()
+    assert login(client, "admin@shop.example", password).status_code == 302
 
 
 def visible_text(html: str) -> str:

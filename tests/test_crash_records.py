@@ -91,36 +91,26 @@ def test_a_purge_killed_before_its_record_is_closed_as_interrupted_with_every_ro
     assert not batches.pending(session, "purge", dead.id)
 
 
+def _running(holder, heartbeat_at=None, counts=None) -> PurgeRun:
+    """A purge run still marked running, held by ``holder``; its heartbeat now unless given."""
+    return PurgeRun(
+        started_at=NOW,
+        as_of=NOW,
+        dry_run=False,
+        status="running",
+        counts=counts or {},
+        errors=[],
+        holder=holder,
+        heartbeat_at=heartbeat_at or dt.datetime.now(dt.UTC),
+    )
+
+
 def test_a_run_of_a_live_process_is_left_alone_and_a_dead_one_closed(app, rt, session):
     collector = rt.collector()
-    alive = PurgeRun(
-        started_at=NOW,
-        as_of=NOW,
-        dry_run=False,
-        status="running",
-        counts={},
-        errors=[],
-        holder=f"{runs.HOST}:1:other",  # pid 1 exists: another live process on this host
-        heartbeat_at=dt.datetime.now(dt.UTC),
-    )
-    gone = PurgeRun(
-        started_at=NOW,
-        as_of=NOW,
-        dry_run=False,
-        status="running",
-        counts={},
-        errors=[],
-        holder=DEAD,
-        heartbeat_at=dt.datetime.now(dt.UTC),
-    )
-    silent = PurgeRun(
-        started_at=NOW,
-        as_of=NOW,
-        dry_run=False,
-        status="running",
-        counts={},
-        errors=[],
-        holder="another-host:42:x",
+    alive = _running(f"{runs.HOST}:1:other")  # pid 1 exists: another live process on this host
+    gone = _running(DEAD)
+    silent = _running(
+        "another-host:42:x",
         heartbeat_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=runs.STALE_SECONDS + 1),
     )
     session.add_all([alive, gone, silent])
@@ -254,16 +244,7 @@ def test_a_rotation_killed_before_activation_activates_the_key_it_minted(
 
 
 def test_privacy_jobs_recover_closes_a_dead_run_at_once(app, rt, session, runner):
-    dead = PurgeRun(
-        started_at=NOW,
-        as_of=NOW,
-        dry_run=False,
-        status="running",
-        counts={"browsing_history": {"browsing_events": 5000}},
-        errors=[],
-        holder=DEAD,
-        heartbeat_at=dt.datetime.now(dt.UTC),
-    )
+    dead = _running(DEAD, counts={"browsing_history": {"browsing_events": 5000}})
     session.add(dead)
     session.commit()
     result = runner.invoke(args=["jobs", "recover"])

@@ -6,7 +6,7 @@ Issue 13, item 9: ``script-src 'unsafe-inline'`` let any injected script run.
 import re
 
 import pytest
-from test_dashboard import login
+from staffpages import login
 from test_portal import app, live  # noqa: F401 - fixtures of the browser tests
 
 from privacy_service.team.accounts import create

@@ -2,19 +2,16 @@
 and the same in a real browser."""
 
 import re
-import threading
 
 import pyotp
 import pytest
-from werkzeug.serving import make_server
+from staffpages import PASSWORD, csrf_of, deletion_request, login
 
 from privacy_service.demo import seed
 from privacy_service.requests.models import DataRequest
 from privacy_service.team.accounts import create
 
 pytestmark = pytest.mark.dialect_neutral  # pages, HTTP, validation (conftest.py)
-
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
@@ -25,19 +22,6 @@ def team(app, rt, session):
     }
     session.commit()
     return users
-
-
-def csrf_of(client, path="/staff/login"):
-    return re.search(r'name="csrf" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(
-        1
-    )
-
-
-def login(client, email, password=PASSWORD, code=None):
-    data = {"csrf": csrf_of(client), "email": email, "password": password}
-    if code:
-        data["code"] = code
-    return client.post("/staff/login", data=data)
 
 
 def test_pages_need_a_signed_in_member(client):
@@ -64,13 +48,8 @@ def test_second_factor_when_enrolled(client, session):
     )
 
 
-def _deletion(verified):
-    rid, _ = verified(type="deletion", categories=["browsing"])
-    return rid
-
-
 def test_auditor_reads_everything_and_changes_nothing(client, team, verified, session):
-    rid = _deletion(verified)
+    rid = deletion_request(verified)
     assert login(client, "auditor@shop.example").status_code == 302
     for path in (
         "/staff/",
@@ -93,7 +72,7 @@ def test_auditor_reads_everything_and_changes_nothing(client, team, verified, se
 
 
 def test_agent_decides_but_cannot_place_holds(client, team, verified, session):
-    rid = _deletion(verified)
+    rid = deletion_request(verified)
     login(client, "agent@shop.example")
     csrf = csrf_of(client, f"/staff/requests/{rid}")
     held = client.post(
@@ -108,7 +87,7 @@ def test_agent_decides_but_cannot_place_holds(client, team, verified, session):
 
 def test_search_by_id_number_goes_through_the_blind_index(app, rt, session, client, team, verified):
     seed(session, rt.sources["shop"], customers=2, browsing_per_customer=5)
-    rid = _deletion(verified)
+    rid = deletion_request(verified)
     from privacy_service.subjects.directory import find_by_contact
     from privacy_service.subjects.identity import IdentityDocument
 
@@ -124,18 +103,10 @@ def test_search_by_id_number_goes_through_the_blind_index(app, rt, session, clie
     assert number not in page, "the page never shows the number itself"
 
 
-@pytest.fixture
-def live(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-
-
 def test_in_the_browser_login_queue_approve_refuse(
     live, team, verified, session, repo_root, new_context
 ):
-    first, second = _deletion(verified), _deletion(verified)
+    first, second = deletion_request(verified), deletion_request(verified)
     shots = repo_root / "test-artifacts"
     shots.mkdir(exist_ok=True)
     page = new_context(viewport={"width": 1280, "height": 900}).new_page()

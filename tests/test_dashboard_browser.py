@@ -10,20 +10,18 @@ import base64
 import datetime as dt
 import os
 import re
-import threading
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from staffpages import PASSWORD, assert_readable, make_team
-from werkzeug.serving import make_server
 
 from privacy_service.db import utcnow
 from privacy_service.requests.models import DataRequest
 from privacy_service.web.dashboard.common import SHANGHAI
 
 # Pages in a browser: the rotation's row locks and the report's date SQL run on both backends in
-# test_dashboard_work.py and test_vault.py.
+# test_dashboard_admin.py and test_vault.py.
 pytestmark = pytest.mark.dialect_neutral
 
 VIEWPORT = {"width": 1440, "height": 900}
@@ -35,14 +33,6 @@ def app(make_app, tmp_path):
     keys_file = tmp_path / "keys"
     keys_file.write_text(f"1:{base64.b64encode(os.urandom(32)).decode()}\n")
     return make_app(keys="", keys_file=str(keys_file))
-
-
-@pytest.fixture
-def live(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 class Shots:

@@ -5,7 +5,7 @@ import re
 
 import pytest
 from sqlalchemy import select
-from staffpages import assert_readable, csrf_of, login, make_team
+from staffpages import assert_readable, csrf_of, deletion_request, login
 
 from privacy_service import holds
 from privacy_service.audit import AuditEntry
@@ -16,18 +16,8 @@ from privacy_service.requests.models import DataRequest
 pytestmark = pytest.mark.dialect_neutral  # pages, HTTP, validation (conftest.py)
 
 
-@pytest.fixture
-def team(session):
-    return make_team(session)
-
-
-def _deletion(verified, email="demo@example.com"):
-    rid, _ = verified(email=email, type="deletion", categories=["browsing"])
-    return rid
-
-
 def test_refusal_keeps_custom_text_after_a_template(client, team, verified, session):
-    rid = _deletion(verified)
+    rid = deletion_request(verified)
     login(client, "agent@shop.example")
     csrf = csrf_of(client, f"/staff/requests/{rid}")
     answer = client.post(
@@ -50,7 +40,7 @@ def test_refusal_keeps_custom_text_after_a_template(client, team, verified, sess
 def test_refusal_without_a_reason_is_a_page_with_the_error_and_changes_nothing(
     client, team, verified, session
 ):
-    rid = _deletion(verified)
+    rid = deletion_request(verified)
     login(client, "agent@shop.example")
     csrf = csrf_of(client, f"/staff/requests/{rid}")
     answer = client.post(
@@ -67,7 +57,7 @@ def test_refusal_without_a_reason_is_a_page_with_the_error_and_changes_nothing(
 def test_a_hold_until_a_past_date_is_refused_and_holds_show_edit_release_and_timeline(
     client, team, verified, session
 ):
-    rid = _deletion(verified)
+    rid = deletion_request(verified)
     login(client, "admin@shop.example")
     csrf = csrf_of(client, f"/staff/requests/{rid}")
     past = (receipt_day(utcnow()) - dt.timedelta(days=30)).isoformat()
@@ -105,7 +95,7 @@ def test_a_hold_until_a_past_date_is_refused_and_holds_show_edit_release_and_tim
 def test_due_within_3_includes_a_request_with_exactly_3_working_days_left(
     client, team, verified, session, rt
 ):
-    three, four = _deletion(verified), _deletion(verified)
+    three, four = deletion_request(verified), deletion_request(verified)
     calendar, today = rt.policies.calendar, receipt_day(utcnow())
     due3 = calendar.add_working_days(today, 3).due_date
     due4 = calendar.add_working_days(today, 4).due_date
@@ -122,8 +112,8 @@ def test_short_id_and_phone_search_find_the_customer_and_all_their_requests(
     client, team, verified, customer, session
 ):
     customer(email="wang@example.com", phone="13900001111")
-    by_email = _deletion(verified, email="wang@example.com")
-    other = _deletion(verified, email="someone@example.com")
+    by_email = deletion_request(verified, email="wang@example.com")
+    other = deletion_request(verified, email="someone@example.com")
     login(client, "agent@shop.example")
     csrf = csrf_of(client, "/staff/requests")
     found = client.post("/staff/requests", data={"csrf": csrf, "q": by_email[:13]})
@@ -137,7 +127,7 @@ def test_short_id_and_phone_search_find_the_customer_and_all_their_requests(
 
 
 def test_pages_read_as_labels_names_and_dates_not_codes(client, team, verified, session):
-    rid = _deletion(verified)
+    rid = deletion_request(verified)
     login(client, "agent@shop.example")
     csrf = csrf_of(client, f"/staff/requests/{rid}")
     client.post(f"/staff/requests/{rid}/assign", data={"csrf": csrf, "to": "me"})
@@ -163,7 +153,7 @@ def test_unknown_request_is_an_html_page_within_the_navigation(client, team):
 
 
 def test_approval_is_confirmed_first_and_leads_back_to_the_queue(client, team, verified, session):
-    rid = _deletion(verified)
+    rid = deletion_request(verified)
     login(client, "agent@shop.example")
     client.get("/staff/requests?type=deletion&page=1")
     confirm = client.get(f"/staff/requests/{rid}/approve").get_data(as_text=True)
@@ -202,7 +192,7 @@ def test_correction_reveal_shows_the_value_and_is_audited(client, team, verified
 
 @pytest.mark.every_backend  # days and weeks by the dialect's date functions
 def test_overview_labels_iso_weeks_and_writes_values_as_text(client, team, verified):
-    _deletion(verified)
+    deletion_request(verified)
     login(client, "agent@shop.example")
     page = client.get("/staff/").get_data(as_text=True)
     year, week, _ = receipt_day(utcnow()).isocalendar()
@@ -222,7 +212,7 @@ def test_data_found_counts_open_the_records(client, team, verified, session, rt)
     from privacy_service.demo import seed
 
     seed(session, rt.sources["shop"], customers=2, browsing_per_customer=5)
-    rid = _deletion(verified)
+    rid = deletion_request(verified)
     login(client, "agent@shop.example")
     page = client.get(f"/staff/requests/{rid}").get_data(as_text=True)
     link = f"/staff/requests/{rid}/found/browsing"

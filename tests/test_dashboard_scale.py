@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 from sqlalchemy import select, update
-from staffpages import csrf_of, login, make_team
+from staffpages import csrf_of, login
 
 from privacy_service import audit
 from privacy_service.audit import AuditEntry
@@ -24,11 +24,6 @@ from privacy_service.requests.models import DataRequest
 from privacy_service.team import aggregates
 from privacy_service.web.dashboard import queries, reports
 from privacy_service.web.dashboard.queries import QueueFilter
-
-
-@pytest.fixture
-def team(session):
-    return make_team(session)
 
 
 def _seed(session, team, n: int = 80, seed: int = 7) -> list[DataRequest]:

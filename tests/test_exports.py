@@ -1,21 +1,17 @@
 """Exports: the ZIP's contents and shapes, encryption at rest, delivery limits, workers that
-never build twice, a worker killed mid-build, bounded retries, and the page in a real browser."""
+never build twice, bounded retries, and the page in a real browser. (A worker killed mid-build:
+test_exports_killed_worker.py.)"""
 
 import datetime as dt
 import hashlib
 import io
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import bearer, run_queue, worker_env
+from conftest import bearer, run_queue
 from sqlalchemy import func, select, update
 
 from exports.worker import run_pending
@@ -289,79 +285,6 @@ def test_retries_are_bounded_and_a_permanent_failure_shows_with_a_reason(
     status = client.get(f"/api/v1/requests/{rid}", headers=bearer(token)).json
     assert status["status"] == "in_progress"
     assert status["reasons"][0]["code"] == "export_failed" and status["reasons"][0]["zh-CN"]
-
-
-@pytest.mark.slow
-def test_worker_killed_mid_build_leaves_nothing_visible_and_the_request_completes_once(
-    make_app, database_url, tmp_path, session, smtp
-):
-    app = make_app(export_lease_seconds=2)
-    rt = app.extensions["privacy"]
-    seed(session, rt.sources["shop"], customers=1, browsing_per_customer=150_000, now=NOW)
-    client = app.test_client()
-    rid = client.post(
-        "/api/v1/requests", json={"type": "access", "email": "demo@example.com"}
-    ).json["id"]
-    rt.notifier.wait()
-    import re
-
-    code = re.search(r"\b(\d{6})\b", smtp.wait_for(1)[0].get_payload(decode=True).decode()).group(1)
-    assert client.post(f"/api/v1/requests/{rid}/verify", json={"code": code}).status_code == 200
-
-    env = worker_env(app, tmp_path, export_lease_seconds=2)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "privacy_service.cli", "exports", "build"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    exports_dir = Path(rt.settings.exports_dir)
-    deadline = time.monotonic() + 60
-    while not list(exports_dir.glob("*.partial")):
-        assert worker.poll() is None, worker.communicate()
-        assert time.monotonic() < deadline, "the worker never started writing"
-        time.sleep(0.05)
-    time.sleep(0.3)
-    worker.send_signal(signal.SIGKILL)
-    worker.wait()
-
-    assert [p.name for p in exports_dir.iterdir() if not p.name.endswith(".partial")] == []
-    session.expire_all()
-    assert session.get(DataRequest, rid).status == "in_progress"
-    assert session.get(ExportArchive, rid).status == "building"
-    session.commit()
-
-    time.sleep(2.1)  # the dead worker's lease runs out
-    assert run_pending(rt.export_deps(), worker="second") == 1
-    assert run_pending(rt.export_deps(), worker="third") == 0
-    session.expire_all()
-    archive = session.get(ExportArchive, rid)
-    assert (archive.status, archive.attempts) == ("ready", 2)
-    assert session.get(DataRequest, rid).status == "completed"
-    built = session.scalar(
-        select(func.count())
-        .select_from(AuditEntry)
-        .where(AuditEntry.action == "export.built", AuditEntry.request_id == rid)
-    )
-    assert built == 1
-    session.commit()
-    from exports.worker import expire
-
-    os.utime(next(exports_dir.glob("*.partial")), (0, 0))
-    expire(rt.export_deps())
-    assert not list(exports_dir.glob("*.partial")), "abandoned partial files are purged"
-    answer = client.get(f"/api/v1/requests/{rid}/export", headers=bearer(_token_for(app, rid)))
-    manifest = json.loads(zipfile.ZipFile(io.BytesIO(answer.data)).read("manifest.json"))
-    assert manifest["categories"]["browsing"]["records"] == 150_000
-
-
-def _token_for(app, rid):
-    from privacy_service.requests import tokens
-
-    rt = app.extensions["privacy"]
-    with app.app_context():
-        subject = rt.db.session.get(DataRequest, rid).subject_id
-    return tokens.issue(rt.token_secret, subject_id=subject, request_id=rid, ttl_seconds=60)
 
 
 @pytest.mark.browser

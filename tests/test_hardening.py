@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_dashboard import login
+from staffpages import login
 
 from privacy_service.team.accounts import create
 

@@ -9,6 +9,7 @@ from email.header import decode_header, make_header
 
 import pytest
 from conftest import bearer
+from journeyfix import cooling_off_over
 from sqlalchemy import select, update
 
 from exports.worker import run_pending as build_exports
@@ -164,12 +165,7 @@ def test_closure_refused_while_a_parcel_is_on_its_way_then_cools_off_then_closes
     assert subject.startswith("注销冷静期已开始")
     assert ends.strftime("%Y-%m-%d %H:%M") in body and f"/r/{rid}" in body and "撤销" in body
 
-    session.execute(
-        update(DataRequest)
-        .where(DataRequest.id == rid)
-        .values(cooling_off_until=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
-    )
-    session.commit()
+    cooling_off_over(session, rid)
     assert run_erasures(rt.erasure_deps()) == 1
     subject, body = notices(smtp, rt, rid, 4)[-1]
     assert subject.startswith("您的账户已注销"), "sent although the key is now destroyed"
@@ -196,12 +192,7 @@ def test_cooling_off_end_checks_again_a_return_on_its_way_back(
                 updated_at=NOW,
             )
         )
-    session.execute(
-        update(DataRequest)
-        .where(DataRequest.id == rid)
-        .values(cooling_off_until=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
-    )
-    session.commit()
+    cooling_off_over(session, rid)
     assert run_erasures(rt.erasure_deps()) == 0
     view = client.get(f"/api/v1/requests/{rid}", headers=bearer(token)).json
     assert view["status"] == "rejected"

@@ -9,12 +9,11 @@ A browser test walks a guardian through on a phone and the team through on the d
 
 import io
 import re
-import threading
 
 import pytest
+from browserfix import served
 from sqlalchemy import select
 from staffpages import PASSWORD, login, make_team
-from werkzeug.serving import make_server
 
 from exports.worker import run_pending as build_exports
 from privacy_service.audit import AuditEntry
@@ -223,10 +222,8 @@ def test_holders_own_request_page_shows_recipients(shop, app, client, smtp, rt, 
 @pytest.fixture
 def live(app, rt, session):
     seed(session, rt.sources["shop"], customers=2, browsing_per_customer=5)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with served(app) as url:
+        yield url
 
 
 def test_a_guardian_request_reviewed_and_carried_out_in_the_browser(live, page, smtp, rt, tmp_path):

@@ -13,6 +13,7 @@ import time
 import pytest
 from aiosmtpd.controller import Controller
 from conftest import SmtpServer, SmtpSink, start_worker, worker_env
+from mailfix import free_port
 from sqlalchemy import select, update
 
 from privacy_service.crypto.keystore import DataKey
@@ -145,17 +146,11 @@ def test_one_claim_at_a_time_and_one_send(make_app, smtp):
     assert smtp.messages == []
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow  # waits out the retry delays (~5 s, whatever the machine)
 def test_a_mail_server_that_is_down_is_retried_with_backoff_keeping_the_order(
     make_app, queue_settings
 ):
-    port = _free_port()  # nothing listens yet
+    port = free_port()  # nothing listens yet
     app = make_app(smtp_port=port, task_retry_seconds=1, smtp_timeout=2, **queue_settings)
     rt = app.extensions["privacy"]
     rid = app.test_client().post("/api/v1/requests", json={"type": "access", "email": EMAIL})
@@ -182,7 +177,7 @@ def test_a_mail_server_that_is_down_is_retried_with_backoff_keeping_the_order(
 
 
 def test_a_message_that_keeps_failing_is_given_up_and_shredded(make_app):
-    app = make_app(smtp_port=_free_port(), task_retry_seconds=0, notice_max_attempts=2)
+    app = make_app(smtp_port=free_port(), task_retry_seconds=0, notice_max_attempts=2)
     rt = app.extensions["privacy"]
     [row_id] = _write(rt, ["never arrives"])
     [row] = _wait(lambda: [r for r in _rows(rt, id=row_id) if r.status == "failed"])
@@ -277,7 +272,7 @@ def test_readyz_checks_the_task_broker(make_app, queue_settings):
 
 
 def test_readyz_names_an_unreachable_broker(make_app):
-    url = f"redis://127.0.0.1:{_free_port()}/0"
+    url = f"redis://127.0.0.1:{free_port()}/0"
     client = make_app(queue_url=url, notice_consumer=False).test_client()
     answer = client.get("/readyz")
     assert answer.status_code == 503

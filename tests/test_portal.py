@@ -5,11 +5,10 @@ unshipped-order blocker, and the language switch. Screenshots go to test-artifac
 import io
 import json
 import re
-import threading
 import zipfile
 
 import pytest
-from werkzeug.serving import make_server
+from browserfix import served
 
 from exports.worker import run_pending
 from privacy_service.demo import seed
@@ -26,11 +25,8 @@ def app(make_app):
 @pytest.fixture
 def live(app, rt, session):
     seed(session, rt.sources["shop"], customers=2, browsing_per_customer=20)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with served(app) as url:
+        yield url
 
 
 def shot(page, name):

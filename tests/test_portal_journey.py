@@ -3,11 +3,10 @@ bug of issue 16 point 8. Screenshots go to test-artifacts/ (portal-j-*.png)."""
 
 import datetime as dt
 import re
-import threading
 
 import pytest
+from browserfix import served
 from sqlalchemy import select, update
-from werkzeug.serving import make_server
 
 from exports.worker import run_pending
 from privacy_service.demo import seed
@@ -28,10 +27,8 @@ def app(make_app):
 def live(app, rt, session):
     """The app on a loopback HTTP server, with the demo shop."""
     seed(session, rt.sources["shop"], customers=2, browsing_per_customer=5)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with served(app) as url:
+        yield url
 
 
 def shot(page, name):
@@ -58,6 +55,18 @@ def signed_in(page, live, code_from, kind="access"):
     enter(page, code_from(before + 1))
     page.wait_for_url(re.compile(r"/r/[^/]+$"))
     return rid
+
+
+def approved_correction(page, rt, session, code_from) -> None:
+    """Submit the correction form as filled, enter the code, and an agent approves it."""
+    before = code_from.count()
+    page.get_by_role("button", name="提交", exact=True).click()
+    page.wait_for_url(re.compile(r"/verify"))
+    rid = page.url.split("/r/")[1].split("/")[0]
+    enter(page, code_from(before + 1))
+    page.wait_for_url(re.compile(r"/r/[^/]+$"))
+    staff.approve(session, rt.collector(), session.get(DataRequest, rid), actor="staff:li.na")
+    session.commit()
 
 
 def test_come_back_the_next_day_and_download_again(live, page, rt, code_from):
@@ -207,14 +216,7 @@ def test_correction_of_several_fields_then_what_changed(live, page, rt, session,
     page.locator("#value-0").fill("王小明")
     page.locator("#field-1").select_option("account:wechat_nickname")
     page.locator("#value-1").fill("小明")
-    before = code_from.count()
-    page.get_by_role("button", name="提交", exact=True).click()
-    page.wait_for_url(re.compile(r"/verify"))
-    rid = page.url.split("/r/")[1].split("/")[0]
-    enter(page, code_from(before + 1))
-    page.wait_for_url(re.compile(r"/r/[^/]+$"))
-    staff.approve(session, rt.collector(), session.get(DataRequest, rid), actor="staff:li.na")
-    session.commit()
+    approved_correction(page, rt, session, code_from)
     page.reload()
     changes = page.locator("#changes").inner_text()
     assert "姓名" in changes and "王*" in changes and "王小明" not in changes
@@ -355,14 +357,7 @@ def test_signed_in_customer_picks_the_address_to_correct_from_a_list(
     page.locator("#field-0").select_option("addresses:city")
     page.locator("#value-0").fill("杭州市")
     record.select_option(chosen)
-    before = code_from.count()
-    page.get_by_role("button", name="提交", exact=True).click()
-    page.wait_for_url(re.compile(r"/verify"))
-    rid = page.url.split("/r/")[1].split("/")[0]
-    enter(page, code_from(before + 1))
-    page.wait_for_url(re.compile(r"/r/[^/]+$"))
-    staff.approve(session, rt.collector(), session.get(DataRequest, rid), actor="staff:li.na")
-    session.commit()
+    approved_correction(page, rt, session, code_from)
     with rt.sources["shop"].connect() as conn:
         city = conn.execute(
             select(shop.addresses.c.city).where(shop.addresses.c.id == int(chosen))

@@ -181,26 +181,21 @@ def test_one_request_is_limited_whoever_calls(make_app):
 
 
 def test_forwarded_for_is_ignored_unless_proxies_are_trusted(make_app):
+    def statuses(client, prefix):
+        """Three submissions, each forwarded for another address: their statuses."""
+        return [
+            client.post(
+                "/api/v1/requests",
+                json={"type": "access", "email": f"{prefix}{n}@example.com"},
+                headers={"X-Forwarded-For": f"192.0.2.{n}"},
+            ).status_code
+            for n in range(3)
+        ]
+
     untrusted = make_app(ratelimit_submit="2 per minute").test_client()
-    statuses = [
-        untrusted.post(
-            "/api/v1/requests",
-            json={"type": "access", "email": f"u{n}@example.com"},
-            headers={"X-Forwarded-For": f"192.0.2.{n}"},
-        ).status_code
-        for n in range(3)
-    ]
-    assert statuses == [202, 202, 429]
+    assert statuses(untrusted, "u") == [202, 202, 429]
     trusted = make_app(ratelimit_submit="2 per minute", trusted_proxies=1).test_client()
-    statuses = [
-        trusted.post(
-            "/api/v1/requests",
-            json={"type": "access", "email": f"t{n}@example.com"},
-            headers={"X-Forwarded-For": f"192.0.2.{n}"},
-        ).status_code
-        for n in range(3)
-    ]
-    assert statuses == [202, 202, 202]
+    assert statuses(trusted, "t") == [202, 202, 202]
 
 
 def test_redis_store_is_shared_between_processes(make_app):

@@ -15,22 +15,17 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from mailfix import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow  # starts the real server
 SLOW_CLIENTS = 50
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path):
     """gunicorn -c gunicorn.conf.py on a free port, with its own instance directory."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRIVACY_")}
     env |= {"PRIVACY_INSTANCE_DIR": str(tmp_path / "instance"), "PORT": str(port)}
     bin_dir = Path(sys.executable).parent

@@ -15,10 +15,10 @@ from http.server import ThreadingHTTPServer
 
 import pytest
 from conftest import approver, bearer
+from connectfix import rt_of, submit_and_verify
 from shopfix import DATAMAP, MAILER, PG_URL, ShopDatabase, fill, members
 from sqlalchemy import create_engine, func, select, text, update
-from test_connect_shop import _submit_and_verify
-from test_dashboard import csrf_of, login
+from staffpages import csrf_of, sign_in_admin
 from test_http_source import TOKEN, Provider, _handler
 
 from privacy_service.audit import AuditEntry
@@ -98,10 +98,6 @@ def three_sources(make_app, tmp_path, monkeypatch, provider):
     desk.drop()
 
 
-def _rt(app):
-    return app.extensions["privacy"]
-
-
 def _names(crm, desk):
     with crm.connect() as conn:
         shop = dict(conn.execute(select(members.c.member_no, members.c.full_name)).all())
@@ -116,13 +112,13 @@ def _steps(client, rid, token):
 
 
 def _notices(app, smtp, rid):
-    _rt(app).notifier.wait()
+    rt_of(app).notifier.wait()
     return [m for m in smtp.bodies() if rid in m and ("已更正" in m or "corrected" in m)]
 
 
 def _correction(app, client, smtp):
     """Li Na asks for her name to be corrected; verified, awaiting review."""
-    return _submit_and_verify(
+    return submit_and_verify(
         app,
         client,
         smtp,
@@ -134,13 +130,12 @@ def _correction(app, client, smtp):
 
 def _count(app, model, *where):
     with app.app_context():
-        return _rt(app).db.session.scalar(select(func.count()).select_from(model).where(*where))
+        return rt_of(app).db.session.scalar(select(func.count()).select_from(model).where(*where))
 
 
 def test_a_failing_provider_keeps_the_other_sources_corrections_and_is_retried(
     three_sources, provider, smtp, runner_for
 ):
-    from privacy_service.team.accounts import create
 
     app, crm, desk = three_sources
     client = app.test_client()
@@ -160,18 +155,15 @@ def test_a_failing_provider_keeps_the_other_sources_corrections_and_is_retried(
     assert steps[("mailer", "correction")]["status"] == "failed"
     assert steps[("mailer", "correction")]["error"] == "HttpSourceError"
     assert _notices(app, smtp, rid) == [], "not told while a source is left"
-    assert ("erasure", rid) in _rt(app).queue.waiting(), "a task waits for the pause to end"
-    assert run_erasures(_rt(app).erasure_deps()) == 0, "retried after a pause, not at once"
+    assert ("erasure", rid) in rt_of(app).queue.waiting(), "a task waits for the pause to end"
+    assert run_erasures(rt_of(app).erasure_deps()) == 0, "retried after a pause, not at once"
 
     # Someone changes the shop's row meanwhile: a retry must not write the shop again.
     with crm.begin() as conn:
         conn.execute(update(members).where(members.c.member_no == "M-001").values(full_name="改"))
 
     staff = app.test_client()
-    with app.app_context():
-        create(_rt(app).db.session, email="admin@shop.example", role="admin", password="x" * 20)
-        _rt(app).db.session.commit()
-    assert login(staff, "admin@shop.example", "x" * 20).status_code == 302
+    sign_in_admin(app, staff, "x" * 20)
     page = staff.get(f"/staff/requests/{rid}").get_data(as_text=True)
     assert "HttpSourceError" in page and "sources/retry" in page
     provider.fail_next = 0
@@ -180,7 +172,7 @@ def test_a_failing_provider_keeps_the_other_sources_corrections_and_is_retried(
         data={"csrf": csrf_of(staff, f"/staff/requests/{rid}")},
     )
     assert retried.status_code == 303
-    assert run_erasures(_rt(app).erasure_deps()) == 1
+    assert run_erasures(rt_of(app).erasure_deps()) == 1
 
     assert provider.subscribers["s1"]["full_name"] == NEW_NAME
     assert provider.patches == [("s1", {"full_name": NEW_NAME})], "one call, to her record only"
@@ -223,13 +215,13 @@ def test_a_source_marked_not_applicable_is_named_to_the_customer(
     provider.fail_next = 100
     runner_for(app).invoke(args=["requests", "approve", rid, "--by", approver(app)])
     with app.app_context():
-        session = _rt(app).db.session
+        session = rt_of(app).db.session
         source_steps.mark_not_applicable(
             session, rid, "mailer", "correction", reason="account closed there", actor="x"
         )
         session.execute(update(DataRequest).where(DataRequest.id == rid).values(claim_until=None))
         session.commit()
-    assert run_erasures(_rt(app).erasure_deps()) == 1
+    assert run_erasures(rt_of(app).erasure_deps()) == 1
     assert provider.patches == []
     [notice] = _notices(app, smtp, rid)
     assert "邮件营销服务" in notice, "the customer is told which system was not changed"
@@ -240,12 +232,12 @@ def test_erasing_a_shared_record_anonymises_it_at_the_provider(
 ):
     app, _crm, _desk = three_sources
     client = app.test_client()
-    rid, token = _submit_and_verify(
+    rid, token = submit_and_verify(
         app, client, smtp, type="deletion", email="li.na@example.com", categories=["preferences"]
     )
     result = runner_for(app).invoke(args=["requests", "approve", rid, "--by", approver(app)])
     assert result.exit_code == 0, result.output
-    assert run_erasures(_rt(app).erasure_deps()) == 1
+    assert run_erasures(rt_of(app).erasure_deps()) == 1
     record = provider.subscribers["s1"]
     assert record["email"] is None, "the preference data went"
     assert record["full_name"] == "李娜", "her account name (not asked for) stays"
@@ -299,7 +291,7 @@ def test_a_correction_killed_mid_way_resumes_once(
     app, crm, desk = three_sources
     client = app.test_client()
     rid, token = _correction(app, client, smtp)
-    rt = _rt(app)
+    rt = rt_of(app)
     env = worker_env(app, tmp_path, policies_dir=rt.settings.policies_dir)
     by = approver(app)
     process = subprocess.Popen(  # noqa: S603 - our own CLI, our own arguments

@@ -7,10 +7,10 @@ import datetime as dt
 
 import pytest
 from conftest import approver, bearer
+from connectfix import rt_of, submit_and_verify
 from shopfix import DATAMAP, fill, member_addresses
 from sqlalchemy import create_engine, func, select, text, update
-from test_connect_shop import _rt, _submit_and_verify
-from test_dashboard import csrf_of, login
+from staffpages import csrf_of, sign_in_admin
 
 from privacy_service.audit import AuditEntry
 from privacy_service.db import utcnow
@@ -70,7 +70,7 @@ def two_sources(make_app, tmp_path, monkeypatch):
 
 def _deletion(app, smtp, runner_for):
     client = app.test_client()
-    rid, token = _submit_and_verify(
+    rid, token = submit_and_verify(
         app,
         client,
         smtp,
@@ -98,7 +98,7 @@ def _notes(desk_engine):
 def test_a_failed_source_keeps_the_others_work_and_is_retried(two_sources, smtp, runner_for):
     app, crm, desk = two_sources
     client, rid, token = _deletion(app, smtp, runner_for)
-    assert run_erasures(_rt(app).erasure_deps()) == 0, "not complete while the desk fails"
+    assert run_erasures(rt_of(app).erasure_deps()) == 0, "not complete while the desk fails"
     with crm.connect() as conn:
         left = conn.execute(select(member_addresses.c.member_no)).scalars().all()
     assert left == ["M-003"], "the shop's part was done despite the desk"
@@ -108,15 +108,15 @@ def test_a_failed_source_keeps_the_others_work_and_is_retried(two_sources, smtp,
     assert steps[("desk", "deletion")]["status"] == "failed"
     assert steps[("desk", "deletion")]["error"] == "IntegrityError"
     assert _notes(desk) == [7, 8]
-    assert run_erasures(_rt(app).erasure_deps()) == 0, "retried after a pause, not at once"
+    assert run_erasures(rt_of(app).erasure_deps()) == 0, "retried after a pause, not at once"
 
     with desk.begin() as conn:
         conn.execute(text("DROP TRIGGER desk_read_only"))
     with app.app_context():
-        session = _rt(app).db.session
+        session = rt_of(app).db.session
         session.execute(update(DataRequest).where(DataRequest.id == rid).values(claim_until=None))
         session.commit()
-    assert run_erasures(_rt(app).erasure_deps()) == 1
+    assert run_erasures(rt_of(app).erasure_deps()) == 1
     assert _notes(desk) == [8], "only the customer's desk notes went"
     body, steps = _steps(client, rid, token)
     assert body["status"] == "completed"
@@ -127,21 +127,12 @@ def test_a_failed_source_keeps_the_others_work_and_is_retried(two_sources, smtp,
 
 
 def test_an_admin_marks_a_failing_source_not_applicable(two_sources, smtp, runner_for):
-    from privacy_service.team.accounts import create
 
     app, _crm, desk = two_sources
     client, rid, token = _deletion(app, smtp, runner_for)
-    assert run_erasures(_rt(app).erasure_deps()) == 0
+    assert run_erasures(rt_of(app).erasure_deps()) == 0
     staff = app.test_client()
-    with app.app_context():
-        create(
-            _rt(app).db.session,
-            email="admin@shop.example",
-            role="admin",
-            password="correct horse battery",
-        )
-        _rt(app).db.session.commit()
-    assert login(staff, "admin@shop.example").status_code == 302
+    sign_in_admin(app, staff)
     page = staff.get(f"/staff/requests/{rid}").get_data(as_text=True)
     assert "IntegrityError" in page and "not-applicable" in page
     refused = staff.post(
@@ -158,14 +149,14 @@ def test_an_admin_marks_a_failing_source_not_applicable(two_sources, smtp, runne
         },
     )
     assert marked.status_code == 303
-    assert run_erasures(_rt(app).erasure_deps()) == 1
+    assert run_erasures(rt_of(app).erasure_deps()) == 1
     assert _notes(desk) == [7, 8], "nothing more was tried on the desk"
     body, steps = _steps(client, rid, token)
     assert body["status"] == "completed"
     assert steps[("desk", "deletion")]["status"] == "not_applicable"
     assert "retired" in steps[("desk", "deletion")]["reason"]
     with app.app_context():
-        audited = _rt(app).db.session.scalar(
+        audited = rt_of(app).db.session.scalar(
             select(func.count())
             .select_from(AuditEntry)
             .where(AuditEntry.action == "source.not_applicable", AuditEntry.request_id == rid)
@@ -178,27 +169,27 @@ def test_an_export_records_the_failing_source_and_succeeds_on_retry(two_sources,
 
     app, _crm, desk = two_sources
     client = app.test_client()
-    rid, token = _submit_and_verify(app, client, smtp, email="li.na@example.com")
+    rid, token = submit_and_verify(app, client, smtp, email="li.na@example.com")
     with desk.begin() as conn:
         conn.execute(text("ALTER TABLE desk_notes RENAME TO desk_notes_moved"))
-    assert build_exports(_rt(app).export_deps()) == 0
+    assert build_exports(rt_of(app).export_deps()) == 0
     body, steps = _steps(client, rid, token)
     assert body["export"]["status"] != "failed" and not body["reasons"], "waits, not given up"
     assert steps[("desk", "access")]["status"] == "failed"
     # The desk's tables were reflected at the lookup: the missing table fails the query.
     assert steps[("desk", "access")]["error"] == "OperationalError"
-    assert build_exports(_rt(app).export_deps()) == 0, "not again before the delay"
+    assert build_exports(rt_of(app).export_deps()) == 0, "not again before the delay"
     with desk.begin() as conn:
         conn.execute(text("ALTER TABLE desk_notes_moved RENAME TO desk_notes"))
     with app.app_context():
-        session = _rt(app).db.session
+        session = rt_of(app).db.session
         session.execute(
             update(ExportArchive)
             .where(ExportArchive.request_id == rid)
             .values(lease_until=utcnow() - dt.timedelta(seconds=1))
         )
         session.commit()
-    assert build_exports(_rt(app).export_deps()) == 1
+    assert build_exports(rt_of(app).export_deps()) == 1
     body, steps = _steps(client, rid, token)
     assert body["status"] == "completed"
     assert steps[("desk", "access")]["status"] == "done"

@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 from sqlalchemy import update
-from test_dashboard import csrf_of
+from staffpages import csrf_of
 
 from privacy_service.team.accounts import create
 from privacy_service.team.sessions import StaffSession
