@@ -155,6 +155,11 @@ def start(args, env: dict, *, folder: Path | None = None) -> Started:
     return Started(_server, _server.start(args, env, out, err), out, err)
 
 
+def start_worker(env: dict, folder: Path | None = None) -> Started:
+    """A ``privacy worker`` process (one bulk thread), as ``conftest.start_worker`` starts it."""
+    return start(["worker", "--workers", "1"], env, folder=folder)
+
+
 def run(args, env: dict, *, folder: Path | None = None, timeout: float = 300) -> Started:
     """Run ``privacy <args>`` to its end."""
     process = start(args, env, folder=folder)
