@@ -298,8 +298,16 @@ def test_a_correction_killed_mid_way_resumes_once(
     rt = _rt(app)
     env = worker_env(app, tmp_path, policies_dir=rt.settings.policies_dir)
     by = approver(app)
+    # The PATCH may come before ``start`` has told this test the process's id: it waits for it.
+    started = threading.Event()
+
+    def approving_process() -> int:
+        assert started.wait(60), "the approval never started"
+        return process.pid
+
+    provider.kill_on_patch = approving_process
     process = forkserver.start(["requests", "approve", rid, "--by", by], env, folder=tmp_path)
-    provider.kill_on_patch = process.pid
+    started.set()
     assert process.wait(timeout=60) == -9, ("killed while calling the provider", process.stderr())
     shop, people = _names(crm, desk)
     assert shop["M-001"] == NEW_NAME and people[7] == NEW_NAME
