@@ -14,6 +14,7 @@ import signal
 import threading
 import urllib.parse
 import zipfile
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -61,7 +62,8 @@ class Provider:
             for i, m in enumerate(["M-001", "M-002", "M-003"])
         }
         self.patches: list[tuple[str, dict]] = []  # (subscriber, body) of every PATCH applied
-        self.kill_on_patch: int | None = None  # a process id to kill -9 at the next PATCH
+        # The process to kill -9 at the next PATCH: a function giving its id (called then).
+        self.kill_on_patch: Callable[[], int] | None = None
         self.fail_next = 0  # answer 503 to this many calls
         self.garbage = False
         self.calls = 0
@@ -131,7 +133,7 @@ def _handler(state: Provider):
             length = int(self.headers.get("Content-Length") or 0)
             change = json.loads(self.rfile.read(length))
             if state.kill_on_patch:  # the caller dies mid-call: nothing applied, no answer
-                os.kill(state.kill_on_patch, signal.SIGKILL)
+                os.kill(state.kill_on_patch(), signal.SIGKILL)
                 state.kill_on_patch = None
                 return
             state.patches.append((parts[1], change))

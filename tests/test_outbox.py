@@ -12,7 +12,8 @@ import time
 
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import SmtpServer, SmtpSink, start_worker, worker_env
+from conftest import SmtpServer, SmtpSink, worker_env
+from forkserver import start_worker
 from mailfix import free_port
 from sqlalchemy import select, update
 
@@ -235,8 +236,8 @@ def test_a_worker_killed_after_the_commit_and_before_delivery_delivers_once_afte
     rt = app.extensions["privacy"]
     _customer(app)
     silent = _Silent()
-    common = {"smtp_host": "127.0.0.1", "notice_lease_seconds": 3, **queue_settings}
-    worker = start_worker(worker_env(app, tmp_path, smtp_port=silent.port, **common))
+    common = {"smtp_host": "127.0.0.1", "notice_lease_seconds": 2, **queue_settings}
+    worker = start_worker(worker_env(app, tmp_path, smtp_port=silent.port, **common), tmp_path)
     try:
         rid = app.test_client().post("/api/v1/requests", json={"type": "access", "email": EMAIL})
         rid = rid.json["id"]
@@ -253,7 +254,7 @@ def test_a_worker_killed_after_the_commit_and_before_delivery_delivers_once_afte
     [row] = _rows(rt, request_id=rid)
     assert row.status == "pending" and row.to_enc is not None
 
-    worker = start_worker(worker_env(app, tmp_path, smtp_port=smtp.port, **common))
+    worker = start_worker(worker_env(app, tmp_path, smtp_port=smtp.port, **common), tmp_path)
     try:
         smtp.code_for(rid, timeout=60)  # swept at start, sent once the dead claim ran out
         time.sleep(1)  # room for a (wrong) second send

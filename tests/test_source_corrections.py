@@ -13,8 +13,9 @@ from __future__ import annotations
 import threading
 from http.server import ThreadingHTTPServer
 
+import forkserver
 import pytest
-from conftest import approver, bearer
+from conftest import approver, bearer, worker_env
 from connectfix import rt_of, submit_and_verify
 from shopfix import DATAMAP, MAILER, PG_URL, ShopDatabase, fill, members
 from sqlalchemy import create_engine, func, select, text, update
@@ -283,23 +284,23 @@ def test_a_correction_killed_mid_way_resumes_once(
     """kill -9 of the approving process while it writes to the provider: the shop and the desk
     stand, the provider's step waits; the worker, once the lease has passed, finishes it with no
     second history record, no second write to the others and one notice."""
-    import subprocess
-    import sys
-
-    from conftest import worker_env
-
     app, crm, desk = three_sources
     client = app.test_client()
     rid, token = _correction(app, client, smtp)
     rt = rt_of(app)
     env = worker_env(app, tmp_path, policies_dir=rt.settings.policies_dir)
     by = approver(app)
-    process = subprocess.Popen(  # noqa: S603 - our own CLI, our own arguments
-        [sys.executable, "-m", "privacy_service.cli", "requests", "approve", rid, "--by", by],
-        env=env,
-    )
-    provider.kill_on_patch = process.pid
-    assert process.wait(timeout=60) == -9, "killed while calling the provider"
+    # The PATCH may come before ``start`` has told this test the process's id: it waits for it.
+    started = threading.Event()
+
+    def approving_process() -> int:
+        assert started.wait(60), "the approval never started"
+        return process.pid
+
+    provider.kill_on_patch = approving_process
+    process = forkserver.start(["requests", "approve", rid, "--by", by], env, folder=tmp_path)
+    started.set()
+    assert process.wait(timeout=60) == -9, ("killed while calling the provider", process.stderr())
     shop, people = _names(crm, desk)
     assert shop["M-001"] == NEW_NAME and people[7] == NEW_NAME
     body, steps = _steps(client, rid, token)

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import bearer, run_at_once, run_queue, start_worker, worker_env
+from conftest import bearer, run_at_once, run_queue, worker_env
+from forkserver import start_worker
 from sqlalchemy import func, select
 
 from privacy_service.audit import AuditEntry
@@ -237,12 +238,17 @@ def test_a_deletion_runs_on_the_queue_once_approved(qapp, session, smtp):
 def test_a_worker_killed_mid_task_finishes_it_exactly_once_after_restart(
     qapp, queue_settings, session, smtp, tmp_path
 ):
-    app, rt, client = qapp(browsing=120_000, export_lease_seconds=2)
+    # Enough browsing for the build to last well past the kill (~1 s of it at idle).
+    app, rt, client = qapp(browsing=40_000, export_lease_seconds=2)
     env = worker_env(app, tmp_path, export_lease_seconds=2, **queue_settings)
     exports_dir = Path(rt.settings.exports_dir)
-    worker = start_worker(env)
+    rid, token = _verify(client, rt, smtp)  # the export is enqueued at the commit
+    # The code and "verified" notices are sent before the worker starts: its sweep at start
+    # would enqueue one taken but not yet marked sent again (a harmless duplicate, scheduled
+    # for when its claim runs out), and only the export's task is to be in its hands.
+    rt.notifier.wait()
+    worker = start_worker(env, tmp_path)  # takes the export
     try:
-        rid, token = _verify(client, rt, smtp)  # enqueued at the commit; the worker takes it
         _wait(lambda: worker.poll() is None and list(exports_dir.glob("*.partial")), timeout=60)
         time.sleep(0.3)
         worker.send_signal(signal.SIGKILL)
@@ -257,7 +263,7 @@ def test_a_worker_killed_mid_task_finishes_it_exactly_once_after_restart(
 
     # Sweeps at start: the lost task comes back, scheduled for when the dead worker's claim
     # runs out.
-    worker = start_worker(env)
+    worker = start_worker(env, tmp_path)
     try:
         _wait(
             lambda: (
