@@ -1,8 +1,10 @@
 """The real server (gunicorn with gunicorn.conf.py, as ``make run`` starts it) and slow clients.
 
 Issue 13, item 3: ten sockets trickling a request body froze ``make run`` (one worker, eight
-threads). Here 50 clients trickle their bodies while a normal client must still be answered
-within a second.
+threads). Here 50 clients trickle their bodies while a normal client must still be answered,
+and answered while every slow client is still connected and waiting: a server that served the
+normal client only after dropping or timing out the slow ones would fail. (No wall-time limit:
+tests never assert on time; how fast the answer comes is for ``make bench``.)
 """
 
 import json
@@ -69,15 +71,29 @@ def _slow_client(port: int) -> socket.socket:
     return sock
 
 
-def _timed(url: str, body: dict | None = None) -> tuple[int, float]:
+def _ask(url: str, body: dict | None = None) -> int:
+    """The status of one normal request (a frozen server fails it with a timeout)."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method="POST" if data else "GET")  # noqa: S310
     if data:
         request.add_header("Content-Type", "application/json")
-    started = time.monotonic()
-    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+    with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
         answer.read()
-        return answer.status, time.monotonic() - started
+        return answer.status
+
+
+def _still_waiting(sock: socket.socket) -> bool:
+    """True while the server has neither answered nor closed this slow client."""
+    sock.setblocking(False)
+    try:
+        sock.recv(1, socket.MSG_PEEK)  # an answer, or b"" once the server closed it
+    except BlockingIOError:
+        return True  # nothing to read, connection open: still waiting for its body
+    except OSError:
+        return False  # reset by the server
+    finally:
+        sock.setblocking(True)
+    return False
 
 
 def test_fifty_slow_clients_do_not_stop_a_normal_request(server):
@@ -88,12 +104,11 @@ def test_fifty_slow_clients_do_not_stop_a_normal_request(server):
             time.sleep(0.5)
             for sock in slow:
                 sock.sendall(b" ")
-        status, seconds = _timed(base + "/healthz")
-        assert status == 200 and seconds < 1.0, f"/healthz took {seconds:.2f} s"
-        status, seconds = _timed(
-            base + "/api/v1/requests", {"type": "access", "email": "someone@example.com"}
-        )
-        assert status == 202 and seconds < 1.0, f"a submission took {seconds:.2f} s"
+        assert _ask(base + "/healthz") == 200
+        submitted = {"type": "access", "email": "someone@example.com"}
+        assert _ask(base + "/api/v1/requests", submitted) == 202
+        waiting = sum(_still_waiting(sock) for sock in slow)
+        assert waiting == SLOW_CLIENTS, f"answered while only {waiting} slow clients waited"
     finally:
         for sock in slow:
             sock.close()
