@@ -30,7 +30,7 @@ pytest.register_assert_rewrite("appfix", "journeyfix", "mailfix", "queuefix")
 
 from journeyfix import approver, bearer  # noqa: E402
 from mailfix import SmtpServer, SmtpSink  # noqa: E402
-from queuefix import run_at_once, run_queue, start_worker, worker_env  # noqa: E402
+from queuefix import run_at_once, run_queue, worker_env  # noqa: E402
 
 # The fixtures, by theme, in modules of their own: start-up work done once per worker; Chromium;
 # the database backends; the SMTP server; the app; a customer's request; the task queue; an
@@ -56,7 +56,6 @@ __all__ = [
     "bearer",
     "run_at_once",
     "run_queue",
-    "start_worker",
     "worker_env",
 ]
 

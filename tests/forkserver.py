@@ -156,7 +156,7 @@ def start(args, env: dict, *, folder: Path | None = None) -> Started:
 
 
 def start_worker(env: dict, folder: Path | None = None) -> Started:
-    """A ``privacy worker`` process (one bulk thread), as ``conftest.start_worker`` starts it."""
+    """A ``privacy worker`` process (one bulk thread)."""
     return start(["worker", "--workers", "1"], env, folder=folder)
 
 

@@ -1,4 +1,4 @@
-"""The task queue in tests: its backends, queue runs by hand, worker processes (helpers).
+"""The task queue in tests: its backends, queue runs by hand, the environment of `privacy` runs.
 
 ``queue_settings`` (a fixture of this pytest plugin) gives each test one queue backend.
 """
@@ -6,8 +6,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 
 import pytest
@@ -28,27 +26,6 @@ def worker_env(app, tmp_path, **extra) -> dict:
         **{f"PRIVACY_{k.upper()}": v for k, v in TEST_SECRETS.items()},
         **{f"PRIVACY_{k.upper()}": str(v) for k, v in extra.items()},
     }
-
-
-def start_privacy(env: dict, *args: str) -> subprocess.Popen:
-    """A ``privacy`` command (``args``) in a process of its own with ``env`` (``worker_env``);
-    its output kept for the test to read."""
-    return subprocess.Popen(  # noqa: S603 - our own CLI, the test's own arguments
-        [sys.executable, "-m", "privacy_service.cli", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-
-
-def start_worker(env: dict) -> subprocess.Popen:
-    """A ``privacy worker`` process (one bulk thread) with ``env`` (``worker_env``)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "privacy_service.cli", "worker", "--workers", "1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
 
 
 def run_queue(rt) -> int:

@@ -5,11 +5,11 @@ import datetime as dt
 import signal
 import time
 
+import forkserver
 import pytest
 from conftest import worker_env
 from erasurefix import LI_NA, NOW, count, status
 from journeyfix import verify_by_mail
-from queuefix import start_privacy
 from sqlalchemy import func, select, update
 
 from privacy_service.audit import AuditEntry
@@ -79,11 +79,11 @@ def test_a_worker_killed_mid_deletion_finishes_on_the_next_run(
     staff.approve(session, rt.collector(), session.get(DataRequest, rid), actor="staff:li.na")
     session.commit()
     env = worker_env(app, tmp_path, erasure_batch=200)
-    worker = start_privacy(env, "erasures", "run")
+    worker = forkserver.start(["erasures", "run"], env, folder=tmp_path)
     be = shop.browsing_events
     deadline = time.monotonic() + 60
     while count(rt.sources["shop"], be, be.c.customer_id == 1) > 59_000:
-        assert worker.poll() is None, worker.communicate()
+        assert worker.poll() is None, worker.stderr()
         assert time.monotonic() < deadline
         time.sleep(0.02)
     worker.send_signal(signal.SIGKILL)

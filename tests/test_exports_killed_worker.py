@@ -10,10 +10,10 @@ import time
 import zipfile
 from pathlib import Path
 
+import forkserver
 import pytest
 from conftest import bearer, worker_env
 from journeyfix import verify_by_mail
-from queuefix import start_privacy
 from sqlalchemy import func, select
 
 from exports.worker import run_pending
@@ -38,11 +38,11 @@ def test_worker_killed_mid_build_leaves_nothing_visible_and_the_request_complete
     verify_by_mail(app, client, smtp, rid)
 
     env = worker_env(app, tmp_path, export_lease_seconds=2)
-    worker = start_privacy(env, "exports", "build")
+    worker = forkserver.start(["exports", "build"], env, folder=tmp_path)
     exports_dir = Path(rt.settings.exports_dir)
     deadline = time.monotonic() + 60
     while not list(exports_dir.glob("*.partial")):
-        assert worker.poll() is None, worker.communicate()
+        assert worker.poll() is None, worker.stderr()
         assert time.monotonic() < deadline, "the worker never started writing"
         time.sleep(0.05)
     time.sleep(0.3)
