@@ -19,7 +19,7 @@ from flask import Flask, request, send_from_directory
 from flask_smorest import Api
 from swagger_ui_bundle import swagger_ui_path
 
-from privacy_service import budgets, logs, notices
+from privacy_service import budgets, compiled_templates, logs, notices
 from privacy_service.budgets import Budgets
 from privacy_service.config import ConfigError, Settings
 from privacy_service.crypto import Vault, load_keyring
@@ -74,6 +74,8 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
         static_folder="web/static",
         template_folder="web/templates",  # app-wide templates (Swagger UI's page)
     )
+    # Templates compiled by an earlier app of this process are not compiled again.
+    app.jinja_options = {**app.jinja_options, "bytecode_cache": compiled_templates.PAGES}
     rt = configure_runtime(app, settings, config_overrides)
     configure_notices(rt)
     configure_flask(app, settings)

@@ -48,27 +48,48 @@ class Target:
     values: dict | None
 
 
-def _held_keys(collector, session, source, category, today) -> list:
-    holds = (
-        session.execute(
-            select(LegalHold.subject_id).where(
-                LegalHold.released_at.is_(None),
-                LegalHold.until >= today,
-                or_(LegalHold.category.is_(None), LegalHold.category == category),
+class _Holds:
+    """The subjects under a legal hold on ``today``, read once per pass, and their keys.
+
+    A pass builds one selection per (rule, table); each asks which customers a hold spares in
+    its source and category. One query answers them all (the holds and their subjects).
+    """
+
+    def __init__(self, collector, session, today: dt.date):
+        self.collector = collector
+        self._holds = session.execute(
+            select(LegalHold.subject_id, LegalHold.category).where(
+                LegalHold.released_at.is_(None), LegalHold.until >= today
             )
+        ).all()
+        wanted = {subject_id for subject_id, _ in self._holds}
+        self._subjects = (
+            {s.id: s for s in session.scalars(select(Subject).where(Subject.id.in_(wanted)))}
+            if wanted
+            else {}
         )
-        .scalars()
-        .all()
-    )
-    keys = []
-    for subject in session.scalars(select(Subject).where(Subject.id.in_(holds))) if holds else []:
-        keys.extend(collector.subject_key(source, subject) or ())
-    return keys
+        self._keys: dict[tuple[str, str], list] = {}
+
+    def keys(self, source, category: str) -> list:
+        """The keys in ``source`` of the subjects a hold on ``category`` (or on all) spares."""
+        if (source.name, category) not in self._keys:
+            held = {s for s, c in self._holds if c is None or c == category}
+            keys = []
+            for subject_id, subject in self._subjects.items():
+                if subject_id in held:
+                    keys.extend(self.collector.subject_key(source, subject) or ())
+            self._keys[source.name, category] = keys
+        return self._keys[source.name, category]
+
+
+def _held_keys(collector, session, source, category, today) -> list:
+    return _Holds(collector, session, today).keys(source, category)
 
 
 def targets(collector, policies, session, now: dt.datetime) -> list[Target]:
     """Every (rule, table) the engine acts on, with its selection as of ``now``."""
     out = []
+    holds = _Holds(collector, session, now.date())
     for rule in policies.retention.rules:
         for source in policies.datamap.sources.values():
             if source.kind != "sql":
@@ -82,7 +103,7 @@ def targets(collector, policies, session, now: dt.datetime) -> list[Target]:
                 joined, tables, root = collector.root(source, table)
                 trigger = tables[rule.trigger_table].c[rule.trigger_field]
                 where = trigger < naive_if_sqlite(engine, cutoff(now, rule.period))
-                held = _held_keys(collector, session, source, rule.category, now.date())
+                held = holds.keys(source, rule.category)
                 if held:
                     where = and_(where, root.notin_(held))
                 values = None

@@ -15,6 +15,7 @@ from pathlib import Path
 from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
+from privacy_service import compiled_templates
 from privacy_service.notices import KINDS, Notice
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class NoticeTexts:
             keep_trailing_newline=True,
             trim_blocks=True,
             lstrip_blocks=True,
+            bytecode_cache=compiled_templates.NOTICES,  # compiled once per process
         )
         known = labels or {}
         # label("recipient", "en") -> "Recipient": field names as the customer reads them.
