@@ -41,7 +41,7 @@ from exports.recipients import recipients_csv, recipients_in, recipients_json
 from exports.values import Money, Style, TableCodec
 
 FORMAT_VERSION = 2
-# Deflate level, measured on the 1,000,000-row benchmark (bench/export/, `python -m bench.export`): see README.
+# Deflate level, measured on the 1,000,000-row benchmark (`python -m bench.export`): see README.
 COMPRESSION_LEVEL = 3
 ZIP_CHUNK = 1 << 20
 # Rows per batch read from a source: large enough that per-batch work (a FETCH round trip, one
