@@ -6,6 +6,7 @@ import re
 
 import pytest
 from browserfix import served
+from playwright.sync_api import expect
 from sqlalchemy import select, update
 
 from exports.worker import run_pending
@@ -172,10 +173,12 @@ def test_overdue_request_apologises(live, page, session, code_from):
 def test_cancelling_asks_for_confirmation(live, page, session, code_from):
     rid = signed_in(page, live, code_from, kind="deletion")
     page.locator("#cancel").click()
-    assert "确认撤销" in page.title()
+    expect(page).to_have_title(re.compile("确认撤销"))  # waits for the page the link opens
     page.locator("#keep").click()
+    page.wait_for_url(re.compile(rf"/r/{rid}$"))
     assert page.locator("#status").inner_text() != "已撤销"
     page.locator("#cancel").click()
+    expect(page).to_have_title(re.compile("确认撤销"))
     shot(page, "5-cancel-confirm")
     page.locator("#confirm-cancel").click()
     page.wait_for_url(re.compile(rf"/r/{rid}$"))
@@ -292,7 +295,7 @@ def test_contrast_of_focus_ring_and_disabled_button_and_titles(live, page):
 def test_privacy_choices_switched_off_at_once(live, page, rt, code_from):
     signed_in(page, live, code_from)
     page.locator("#choices").click()
-    assert "隐私选择" in page.title()
+    expect(page).to_have_title(re.compile("隐私选择"))  # waits for the page the link opens
     page.locator("#all-off").click()
     assert "立即生效" in page.get_by_role("status").inner_text()
     for name in ("marketing_email", "marketing_sms", "personalised_ads"):
