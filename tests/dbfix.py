@@ -11,7 +11,7 @@ import shutil
 import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from privacy_service import migrate
@@ -81,3 +81,13 @@ def database_url(database_template, tmp_path):
 def backend(database_template):
     """``sqlite`` or ``postgresql``."""
     return database_template[0]
+
+
+def count_rows(engine, table, where=None) -> int:
+    """Rows of ``table`` (matching ``where``) in ``engine``'s database, read in a connection of
+    its own (the shop's rows as the shop sees them, whatever the test's session holds)."""
+    query = select(func.count()).select_from(table)
+    if where is not None:
+        query = query.where(where)
+    with engine.connect() as conn:
+        return conn.execute(query).scalar()

@@ -10,7 +10,7 @@ import datetime as dt
 
 import pytest
 from journeyfix import bearer
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 
 from privacy_service.demo import shop_schema as shop
 
@@ -27,12 +27,6 @@ def li_na(session):
 
     create(session, email=LI_NA, role="agent", password="correct horse battery")
     session.commit()
-
-
-def count(engine, table, where):
-    """Rows of ``table`` matching ``where``."""
-    with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(table).where(where)).scalar()
 
 
 def status(client, rid, token):

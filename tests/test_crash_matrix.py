@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 from conftest import approver, worker_env
-from crashfix import KILLS, NOW, SCALE, Crasher, audits, batches, be, completions, count, email_of
+from crashfix import KILLS, NOW, SCALE, Crasher, audits, batches, be, completions, email_of
+from dbfix import count_rows as count
 from sqlalchemy import func, insert, select, update
 
 from privacy_service import audit

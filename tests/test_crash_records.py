@@ -7,7 +7,8 @@ import datetime as dt
 import os
 
 import pytest
-from sqlalchemy import func, select, update
+from dbfix import count_rows
+from sqlalchemy import select, update
 
 from privacy_service import audit, batches, runs
 from privacy_service.audit import AuditEntry
@@ -27,11 +28,7 @@ DEAD = f"{runs.HOST}:999999999:gone"  # a process of this host that no longer ex
 
 
 def _rows(engine_, table=be, where=None):
-    query = select(func.count()).select_from(table)
-    if where is not None:
-        query = query.where(where)
-    with engine_.connect() as conn:
-        return conn.execute(query).scalar()
+    return count_rows(engine_, table, where)
 
 
 def _audits(session, action):

@@ -5,7 +5,8 @@ import datetime as dt
 
 import pytest
 from conftest import bearer
-from erasurefix import LI_NA, NOW, count, make_closable, status
+from dbfix import count_rows as count
+from erasurefix import LI_NA, NOW, make_closable, status
 from journeyfix import cooling_off_over
 from sqlalchemy import select
 

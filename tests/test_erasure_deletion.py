@@ -5,7 +5,8 @@ why."""
 import datetime as dt
 
 import pytest
-from erasurefix import LI_NA, NOW, count, status
+from dbfix import count_rows as count
+from erasurefix import LI_NA, NOW, status
 from sqlalchemy import func, select, update
 
 from privacy_service.audit import AuditEntry

@@ -8,7 +8,8 @@ import time
 import forkserver
 import pytest
 from conftest import worker_env
-from erasurefix import LI_NA, NOW, count, status
+from dbfix import count_rows as count
+from erasurefix import LI_NA, NOW, status
 from journeyfix import verify_by_mail
 from sqlalchemy import func, select, update
 
